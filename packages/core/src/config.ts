@@ -1,0 +1,266 @@
+import { QwenVLError } from './errors.js';
+
+/**
+ * The parts of a Hugging Face Qwen2.5-VL folder's JSON files that inference needs, read
+ * from plain parsed JSON and checked field by field. Text fields may sit at the top level
+ * (transformers ≤ 4.5x) or under `text_config` (newer releases): both are read.
+ */
+export interface VisionConfig {
+  depth: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHeads: number;
+  outHiddenSize: number;
+  patchSize: number;
+  spatialMergeSize: number;
+  temporalPatchSize: number;
+  windowSize: number;
+  fullAttBlockIndexes: number[];
+  tokensPerSecond: number;
+  inChannels: number;
+}
+
+export interface TextConfig {
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  mropeSection: [number, number, number];
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+}
+
+export interface ModelConfig {
+  text: TextConfig;
+  vision: VisionConfig;
+  imageTokenId: number;
+  videoTokenId: number;
+  visionStartTokenId: number;
+  visionEndTokenId: number;
+  bosTokenId: number | undefined;
+  eosTokenId: number[];
+}
+
+export interface PreprocessorConfig {
+  minPixels: number;
+  maxPixels: number;
+  patchSize: number;
+  temporalPatchSize: number;
+  mergeSize: number;
+  imageMean: [number, number, number];
+  imageStd: [number, number, number];
+  rescaleFactor: number;
+}
+
+export interface GenerationConfig {
+  doSample: boolean;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  eosTokenId: number[];
+  padTokenId: number | undefined;
+  bosTokenId: number | undefined;
+  maxLength: number | undefined;
+  maxNewTokens: number | undefined;
+  minLength: number;
+}
+
+type Json = Record<string, unknown>;
+
+/** Reads typed fields of one JSON object, naming `file` and the field on any mismatch. */
+class FieldReader {
+  constructor(
+    private readonly file: string,
+    private readonly obj: Json,
+    private readonly prefix = '',
+  ) {}
+
+  private fail(key: string, message: string): never {
+    throw new QwenVLError('INVALID_CONFIG', message, { source: `${this.file} field "${this.prefix}${key}"` });
+  }
+
+  has(key: string): boolean {
+    return this.obj[key] !== undefined && this.obj[key] !== null;
+  }
+
+  number(key: string, fallback?: number): number {
+    const value = this.obj[key];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(key, 'is missing');
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(key, `must be a number, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  positiveInt(key: string, fallback?: number): number {
+    const value = this.number(key, fallback);
+    if (!Number.isInteger(value) || value <= 0) this.fail(key, `must be a positive integer, got ${value}`);
+    return value;
+  }
+
+  optionalInt(key: string): number | undefined {
+    return this.has(key) ? this.positiveIntOrZero(key) : undefined;
+  }
+
+  private positiveIntOrZero(key: string): number {
+    const value = this.number(key);
+    if (!Number.isInteger(value) || value < 0) this.fail(key, `must be a non-negative integer, got ${value}`);
+    return value;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const value = this.obj[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') this.fail(key, `must be true or false, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  intList(key: string, fallback?: number[]): number[] {
+    const value = this.obj[key];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(key, 'is missing');
+    }
+    const list = typeof value === 'number' ? [value] : value;
+    if (!Array.isArray(list) || !list.every((v) => Number.isInteger(v) && v >= 0)) {
+      this.fail(key, `must be a list of non-negative integers, got ${JSON.stringify(value)}`);
+    }
+    return list as number[];
+  }
+
+  triple(key: string, fallback?: [number, number, number]): [number, number, number] {
+    const value = this.obj[key] ?? fallback;
+    if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      this.fail(key, `must be a list of 3 numbers, got ${JSON.stringify(value)}`);
+    }
+    return value as [number, number, number];
+  }
+
+  child(key: string): FieldReader {
+    const value = this.obj[key];
+    if (value === undefined || value === null) return new FieldReader(this.file, {}, `${this.prefix}${key}.`);
+    if (typeof value !== 'object' || Array.isArray(value)) this.fail(key, 'must be an object');
+    return new FieldReader(this.file, value as Json, `${this.prefix}${key}.`);
+  }
+}
+
+function asObject(file: string, json: unknown): Json {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new QwenVLError('INVALID_CONFIG', 'must hold a JSON object', { source: file });
+  }
+  return json as Json;
+}
+
+export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
+  const root = new FieldReader(file, asObject(file, json));
+  const textObj = asObject(file, json).text_config;
+  const text = textObj !== undefined && textObj !== null ? root.child('text_config') : root;
+  const vision = root.child('vision_config');
+  // Text fields first look in text_config, then at the top level.
+  const pick = (key: string) => (text.has(key) ? text : root);
+
+  const hiddenSize = pick('hidden_size').positiveInt('hidden_size');
+  const numAttentionHeads = pick('num_attention_heads').positiveInt('num_attention_heads');
+  const numKeyValueHeads = pick('num_key_value_heads').positiveInt('num_key_value_heads', numAttentionHeads);
+  if (numAttentionHeads % numKeyValueHeads !== 0) {
+    throw new QwenVLError('INVALID_CONFIG', `num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`, { source: file });
+  }
+  const headDim = pick('head_dim').positiveInt('head_dim', hiddenSize / numAttentionHeads);
+  const ropeScaling = pick('rope_scaling').child('rope_scaling');
+  const mropeSection = ropeScaling.triple('mrope_section');
+  if ((mropeSection[0] + mropeSection[1] + mropeSection[2]) * 2 !== headDim) {
+    throw new QwenVLError('INVALID_CONFIG', `mrope_section ${JSON.stringify(mropeSection)} must sum to head_dim/2 = ${headDim / 2}`, { source: file });
+  }
+
+  const visionHidden = vision.positiveInt('hidden_size');
+  const visionHeads = vision.positiveInt('num_heads');
+  if (visionHidden % visionHeads !== 0) {
+    throw new QwenVLError('INVALID_CONFIG', `vision hidden_size ${visionHidden} is not a multiple of num_heads ${visionHeads}`, { source: file });
+  }
+
+  return {
+    text: {
+      hiddenSize,
+      intermediateSize: pick('intermediate_size').positiveInt('intermediate_size'),
+      numHiddenLayers: pick('num_hidden_layers').positiveInt('num_hidden_layers'),
+      numAttentionHeads,
+      numKeyValueHeads,
+      headDim,
+      rmsNormEps: pick('rms_norm_eps').number('rms_norm_eps', 1e-6),
+      ropeTheta: pick('rope_theta').number('rope_theta', 1e6),
+      mropeSection,
+      vocabSize: pick('vocab_size').positiveInt('vocab_size'),
+      maxPositionEmbeddings: pick('max_position_embeddings').positiveInt('max_position_embeddings', 128000),
+      tieWordEmbeddings: (text.has('tie_word_embeddings') ? text : root).bool('tie_word_embeddings', false),
+    },
+    vision: {
+      depth: vision.positiveInt('depth'),
+      hiddenSize: visionHidden,
+      intermediateSize: vision.positiveInt('intermediate_size', 3420),
+      numHeads: visionHeads,
+      outHiddenSize: vision.positiveInt('out_hidden_size', hiddenSize),
+      patchSize: vision.positiveInt('patch_size', vision.positiveInt('spatial_patch_size', 14)),
+      spatialMergeSize: vision.positiveInt('spatial_merge_size', 2),
+      temporalPatchSize: vision.positiveInt('temporal_patch_size', 2),
+      windowSize: vision.positiveInt('window_size', 112),
+      fullAttBlockIndexes: vision.intList('fullatt_block_indexes', [7, 15, 23, 31]),
+      tokensPerSecond: vision.number('tokens_per_second', 2),
+      inChannels: vision.positiveInt('in_chans', vision.positiveInt('in_channels', 3)),
+    },
+    imageTokenId: root.positiveInt('image_token_id', 151655),
+    videoTokenId: root.positiveInt('video_token_id', 151656),
+    visionStartTokenId: root.positiveInt('vision_start_token_id', 151652),
+    visionEndTokenId: root.positiveInt('vision_end_token_id', 151653),
+    bosTokenId: root.optionalInt('bos_token_id'),
+    eosTokenId: root.intList('eos_token_id', [151645]),
+  };
+}
+
+export function parsePreprocessorConfig(json: unknown, file = 'preprocessor_config.json'): PreprocessorConfig {
+  const r = new FieldReader(file, asObject(file, json));
+  // Some re-saved folders carry `size: {shortest_edge, longest_edge}` instead of min/max_pixels.
+  const size = r.child('size');
+  const minPixels = r.positiveInt('min_pixels', size.has('shortest_edge') ? size.positiveInt('shortest_edge') : 3136);
+  const maxPixels = r.positiveInt('max_pixels', size.has('longest_edge') ? size.positiveInt('longest_edge') : 12845056);
+  if (minPixels > maxPixels) {
+    throw new QwenVLError('INVALID_CONFIG', `min_pixels ${minPixels} is larger than max_pixels ${maxPixels}`, { source: file });
+  }
+  const imageStd = r.triple('image_std', [0.26862954, 0.26130258, 0.27577711]);
+  if (imageStd.some((s) => s === 0)) {
+    throw new QwenVLError('INVALID_CONFIG', 'must not contain 0', { source: `${file} field "image_std"` });
+  }
+  return {
+    minPixels,
+    maxPixels,
+    patchSize: r.positiveInt('patch_size', 14),
+    temporalPatchSize: r.positiveInt('temporal_patch_size', 2),
+    mergeSize: r.positiveInt('merge_size', 2),
+    imageMean: r.triple('image_mean', [0.48145466, 0.4578275, 0.40821073]),
+    imageStd,
+    rescaleFactor: r.number('rescale_factor', 1 / 255),
+  };
+}
+
+export function parseGenerationConfig(json: unknown, file = 'generation_config.json'): GenerationConfig {
+  const r = new FieldReader(file, asObject(file, json));
+  return {
+    doSample: r.bool('do_sample', false),
+    temperature: r.number('temperature', 1),
+    topK: r.number('top_k', 50),
+    topP: r.number('top_p', 1),
+    repetitionPenalty: r.number('repetition_penalty', 1),
+    eosTokenId: r.intList('eos_token_id', []),
+    padTokenId: r.optionalInt('pad_token_id'),
+    bosTokenId: r.optionalInt('bos_token_id'),
+    maxLength: r.optionalInt('max_length'),
+    maxNewTokens: r.optionalInt('max_new_tokens'),
+    minLength: r.number('min_length', 0),
+  };
+}

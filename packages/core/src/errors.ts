@@ -1,0 +1,35 @@
+/**
+ * Every failure the library reports on purpose is a `QwenVLError`: callers can branch on
+ * `code`, and `source` names the file, field or argument at fault so the message is
+ * actionable without a stack trace.
+ */
+export type QwenVLErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_CONFIG'
+  | 'MISSING_FILE'
+  | 'INVALID_IMAGE'
+  | 'UNSUPPORTED_IMAGE'
+  | 'PLACEHOLDER_MISMATCH'
+  | 'PROMPT_TOO_LONG'
+  | 'INVALID_TEMPLATE'
+  | 'INVALID_WEIGHTS'
+  | 'INVALID_MODEL'
+  | 'BACKEND_UNAVAILABLE'
+  | 'ABORTED';
+
+export class QwenVLError extends Error {
+  readonly code: QwenVLErrorCode;
+  /** The file, config field or argument the error is about, when there is one. */
+  readonly source: string | undefined;
+
+  constructor(code: QwenVLErrorCode, message: string, options: { source?: string; cause?: unknown } = {}) {
+    super(options.source !== undefined ? `${options.source}: ${message}` : message, { cause: options.cause });
+    this.name = 'QwenVLError';
+    this.code = code;
+    this.source = options.source;
+  }
+}
+
+export function isQwenVLError(value: unknown, code?: QwenVLErrorCode): value is QwenVLError {
+  return value instanceof QwenVLError && (code === undefined || value.code === code);
+}
