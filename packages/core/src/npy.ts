@@ -50,7 +50,11 @@ export function decodeNpy(bytes: Uint8Array, source = 'npy'): HostTensor {
   const type = (Object.keys(DESCR) as TensorDataType[]).find((t) => DESCR[t] === descr);
   if (type === undefined) throw new Error(`${source}: unsupported dtype ${descr}`);
   const start = headerStart + headerLength;
-  const buffer = bytes.slice(start).buffer;
+  // Copy into a fresh, aligned buffer: `bytes` may be a view into a larger pool (Node's
+  // Buffer), and typed views need an element-aligned offset.
+  const body = new Uint8Array(bytes.byteLength - start);
+  body.set(bytes.subarray(start));
+  const buffer = body.buffer;
   const count = dims.reduce((a, b) => a * b, 1);
   const data = (() => {
     switch (type) {

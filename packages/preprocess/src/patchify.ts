@@ -1,0 +1,88 @@
+import type { PreprocessorConfig } from '@qwen-vl/core';
+import type { RawImage } from './image.js';
+
+/**
+ * Rescale, normalize and the Qwen2-VL patch flattening in one pass over the pixels.
+ *
+ * Every 8-bit sample maps to one of only 256 values per channel, so the float32 pipeline of
+ * Hugging Face (`float32(x_float64 · rescale)`, then `(x - mean) / std` in float32) is
+ * evaluated once per (channel, value) into a lookup table and the flattening just copies
+ * table entries.
+ */
+
+const CHANNELS = 3;
+const LEVELS = 256;
+
+/**
+ * Table of 3·256 entries: entry c·256 + v is the model input for value v of channel c.
+ * `Math.fround` after each operation reproduces NumPy's float32 arithmetic exactly.
+ */
+export function normalizationTable(config: PreprocessorConfig): Float32Array {
+  const table = new Float32Array(CHANNELS * LEVELS);
+  for (let c = 0; c < CHANNELS; c++) {
+    const mean = Math.fround(config.imageMean[c]);
+    const std = Math.fround(config.imageStd[c]);
+    for (let v = 0; v < LEVELS; v++) {
+      const rescaled = Math.fround(v * config.rescaleFactor);
+      table[c * LEVELS + v] = Math.fround(Math.fround(rescaled - mean) / std);
+    }
+  }
+  return table;
+}
+
+export interface PatchGeometry {
+  patchSize: number;
+  temporalPatchSize: number;
+  mergeSize: number;
+}
+
+/** Floats per patch row: C · temporal_patch_size · patch_size². */
+export function patchRowSize(geometry: PatchGeometry): number {
+  return CHANNELS * geometry.temporalPatchSize * geometry.patchSize * geometry.patchSize;
+}
+
+/**
+ * Writes the patch rows of `frames` (RGB, all the same size, a multiple of
+ * patch_size·merge_size on each side, count a multiple of temporal_patch_size) into `out`
+ * from float `offset` on, and returns the number of rows written.
+ *
+ * Equivalent to Hugging Face's reshape of [F, C, H, W] into
+ * [t, tp, C, h/m, m, p, w/m, m, p], transpose (0, 3, 6, 4, 7, 2, 1, 5, 8) and flatten to
+ * rows of C·tp·p·p: rows run over (t, block row, block column, row in block, column in
+ * block), so every merge_size² consecutive rows are one merged token; columns run over
+ * (channel, frame in the pair, y, x).
+ */
+export function writePatches(frames: readonly RawImage[], table: Float32Array, geometry: PatchGeometry, out: Float32Array, offset: number): number {
+  const { patchSize: p, temporalPatchSize: tp, mergeSize: m } = geometry;
+  const { width, height } = frames[0];
+  const gridT = frames.length / tp;
+  const blockRows = height / (p * m);
+  const blockCols = width / (p * m);
+  const stride = width * CHANNELS;
+  let o = offset;
+  for (let t = 0; t < gridT; t++) {
+    for (let by = 0; by < blockRows; by++) {
+      for (let bx = 0; bx < blockCols; bx++) {
+        for (let my = 0; my < m; my++) {
+          const top = (by * m + my) * p;
+          for (let mx = 0; mx < m; mx++) {
+            const left = (bx * m + mx) * p;
+            for (let c = 0; c < CHANNELS; c++) {
+              const tableStart = c * LEVELS;
+              for (let f = 0; f < tp; f++) {
+                const data = frames[t * tp + f].data;
+                for (let py = 0; py < p; py++) {
+                  let s = (top + py) * stride + left * CHANNELS + c;
+                  for (let px = 0; px < p; px++, s += CHANNELS) {
+                    out[o++] = table[tableStart + data[s]];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return (o - offset) / patchRowSize(geometry);
+}
