@@ -1,1 +1,11 @@
-export {};
+export type { Grid } from './grid.js';
+export { getRopeIndex } from './rope-index.js';
+export type { RopeIndex, RopeIndexInput } from './rope-index.js';
+export { decodePositionIds } from './decode-positions.js';
+export { mropeCosSin } from './text-rotary.js';
+export type { MropeOptions } from './text-rotary.js';
+export { visionRotaryAngles } from './vision-rotary.js';
+export type { VisionRotaryOptions } from './vision-rotary.js';
+export { windowIndex } from './window-index.js';
+export type { WindowIndex, WindowIndexOptions } from './window-index.js';
+export { reorderRows } from './reorder-rows.js';

@@ -20,10 +20,12 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeIma
   const source = typeof input === 'string' ? input : 'image bytes';
   const bytes = typeof input === 'string' ? await readLocalFile(input) : input;
   try {
+    // failOn 'error': truncated or corrupt pixel data is refused, but decoder warnings
+    // (stray bytes between JPEG markers...) pass, as PIL lets them pass.
     // ignoreIcc: PIL's convert('RGB') ignores embedded profiles, so applying one here
     // would shift the colours away from what the reference processor feeds the model.
-    let pipeline = sharp(bytes, { failOn: 'warning', pages: 1, page: 0, ignoreIcc: true });
-    if (options.applyExifOrientation === true) pipeline = pipeline.rotate();
+    let pipeline = sharp(bytes, { failOn: 'error', pages: 1, page: 0, ignoreIcc: true });
+    if (options.applyExifOrientation === true) pipeline = pipeline.autoOrient();
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 && info.channels !== 4) {
       throw new Error(`decoder produced ${info.channels} channels, expected 3 or 4`);

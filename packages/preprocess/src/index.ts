@@ -1,1 +1,15 @@
-export {};
+export { toRgb } from './image.js';
+export type { RawImage } from './image.js';
+export { smartResize } from './smart-resize.js';
+export type { SmartResizeOptions } from './smart-resize.js';
+export { resizeBicubic } from './resize-bicubic.js';
+export { processImages, processVideo, processVideos } from './image-processor.js';
+export type { ResizeOptions, VideoOptions, VisionBatch } from './image-processor.js';
+export { collectMediaParts, validateMessages } from './messages.js';
+export type { ChatMessage, ChatRole, ContentPart, ImagePart, MediaParts, TextPart, VideoPart } from './messages.js';
+export { QwenTokenizer } from './tokenizer.js';
+export type { SpecialTokensMap } from './tokenizer.js';
+export { ChatTemplate } from './chat-template.js';
+export type { RenderOptions } from './chat-template.js';
+export { QwenVLProcessor } from './processor.js';
+export type { MediaInputs, PrepareOptions, PreparedBatch, PreparedInputs, VisionInputs } from './processor.js';

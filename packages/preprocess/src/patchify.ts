@@ -44,7 +44,9 @@ export function patchRowSize(geometry: PatchGeometry): number {
 /**
  * Writes the patch rows of `frames` (RGB, all the same size, a multiple of
  * patch_size·merge_size on each side, count a multiple of temporal_patch_size) into `out`
- * from float `offset` on, and returns the number of rows written.
+ * from float `offset` on, and returns the number of rows written. A frame that is the same
+ * object as the one before it (a still image's second frame, padding) is copied, not
+ * looked up again.
  *
  * Equivalent to Hugging Face's reshape of [F, C, H, W] into
  * [t, tp, C, h/m, m, p, w/m, m, p], transpose (0, 3, 6, 4, 7, 2, 1, 5, 8) and flatten to
@@ -59,23 +61,29 @@ export function writePatches(frames: readonly RawImage[], table: Float32Array, g
   const blockRows = height / (p * m);
   const blockCols = width / (p * m);
   const stride = width * CHANNELS;
+  const area = p * p;
+  // Plain Uint8Array views whatever the caller's array type (a Node Buffer, say), so the
+  // element loads below stay monomorphic.
+  const samples = frames.map(({ data }) => new Uint8Array(data.buffer, data.byteOffset, data.length));
   let o = offset;
   for (let t = 0; t < gridT; t++) {
     for (let by = 0; by < blockRows; by++) {
       for (let bx = 0; bx < blockCols; bx++) {
         for (let my = 0; my < m; my++) {
-          const top = (by * m + my) * p;
           for (let mx = 0; mx < m; mx++) {
-            const left = (bx * m + mx) * p;
+            const corner = (by * m + my) * p * stride + (bx * m + mx) * p * CHANNELS;
             for (let c = 0; c < CHANNELS; c++) {
               const tableStart = c * LEVELS;
-              for (let f = 0; f < tp; f++) {
-                const data = frames[t * tp + f].data;
-                for (let py = 0; py < p; py++) {
-                  let s = (top + py) * stride + left * CHANNELS + c;
-                  for (let px = 0; px < p; px++, s += CHANNELS) {
-                    out[o++] = table[tableStart + data[s]];
-                  }
+              for (let f = t * tp; f < (t + 1) * tp; f++) {
+                if (f > t * tp && frames[f] === frames[f - 1]) {
+                  // A still image's second frame, or a padding frame: repeat the previous block.
+                  out.copyWithin(o, o - area, o);
+                  o += area;
+                  continue;
+                }
+                const data = samples[f];
+                for (let py = 0, rowStart = corner + c; py < p; py++, rowStart += stride) {
+                  for (let px = 0, s = rowStart; px < p; px++, s += CHANNELS) out[o++] = table[tableStart + data[s]];
                 }
               }
             }

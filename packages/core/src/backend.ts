@@ -1,0 +1,84 @@
+import { QwenVLError } from './errors.js';
+import type { HostTensor } from './tensor.js';
+
+/**
+ * The contract between shared code and an inference runtime. Shared code asks the registry
+ * for a backend by device and never imports one; `@qwen-vl/node` and `@qwen-vl/web`
+ * register theirs when loaded.
+ */
+export type Device = 'cpu' | 'cuda' | 'dml' | 'webgpu' | 'wasm';
+
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+export interface SessionOptions {
+  readonly device: Device;
+  /** Threads for one operator; the runtime picks when omitted. */
+  readonly intraOpThreads?: number;
+  readonly graphOptimization?: GraphOptimizationLevel;
+}
+
+/** An external data file a model names in its initializers' `location`. */
+export interface ExternalDataFile {
+  /** The location exactly as written in the model (e.g. "vision.onnx.data"). */
+  readonly path: string;
+  /** The bytes, or a path / URL the backend resolves. */
+  readonly data: Uint8Array | string;
+}
+
+export interface ModelSource {
+  /** The .onnx bytes, or a path / URL the backend resolves (Node: a file path, external data found next to it). */
+  readonly model: Uint8Array | string;
+  readonly externalData?: readonly ExternalDataFile[];
+  /** How messages name the model; defaults to the path, or "model bytes". */
+  readonly name?: string;
+}
+
+export interface InferenceSessionHandle {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs the model; `fetches` limits the outputs computed (all by default). */
+  run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
+  dispose(): Promise<void>;
+}
+
+export type DeviceAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };
+
+export interface Backend {
+  readonly name: string;
+  /** Whether this backend can run on `device` here; `reason` says what is missing when not. */
+  availability(device: Device): Promise<DeviceAvailability>;
+  createSession(model: ModelSource, options: SessionOptions): Promise<InferenceSessionHandle>;
+}
+
+interface Registration {
+  readonly backend: Backend;
+  readonly priority: number;
+}
+
+const registry = new Map<string, Registration>();
+
+/** Registers (or replaces) a backend under `name`; higher `priority` is tried first. */
+export function registerBackend(name: string, backend: Backend, priority: number): void {
+  registry.set(name, { backend, priority });
+}
+
+/** The highest-priority registered backend that can run on `device`. */
+export async function resolveBackend(device: Device): Promise<Backend> {
+  const candidates = [...registry.entries()].sort((a, b) => b[1].priority - a[1].priority);
+  if (candidates.length === 0) {
+    throw new QwenVLError('BACKEND_UNAVAILABLE', 'no backend is registered; import @qwen-vl/node (Node) or @qwen-vl/web (browser) first', { source: `device "${device}"` });
+  }
+  const reasons: string[] = [];
+  for (const [name, { backend }] of candidates) {
+    const availability = await backend.availability(device);
+    if (availability.available) return backend;
+    reasons.push(`${name}: ${availability.reason}`);
+  }
+  throw new QwenVLError('BACKEND_UNAVAILABLE', `no registered backend can run on it (${reasons.join('; ')})`, { source: `device "${device}"` });
+}
+
+/** Creates a session on the backend `resolveBackend(options.device)` picks. */
+export async function createSession(model: ModelSource, options: SessionOptions): Promise<InferenceSessionHandle> {
+  const backend = await resolveBackend(options.device);
+  return backend.createSession(model, options);
+}

@@ -1,0 +1,26 @@
+import { registerBackend } from '@qwen-vl/core';
+import type { Backend, Device, DeviceAvailability, InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
+import { deviceAvailability, requireExecutionProvider } from './device-support.js';
+import { OrtSessionHandle } from './ort-session.js';
+
+export const NODE_BACKEND_NAME = 'onnxruntime-node';
+
+/** Above onnxruntime-web's, should both be loaded in one Node process. */
+const NODE_BACKEND_PRIORITY = 100;
+
+export const onnxruntimeNodeBackend: Backend = {
+  name: NODE_BACKEND_NAME,
+
+  availability(device: Device): Promise<DeviceAvailability> {
+    return deviceAvailability(device);
+  },
+
+  async createSession(model: ModelSource, options: SessionOptions): Promise<InferenceSessionHandle> {
+    return OrtSessionHandle.open(model, options, await requireExecutionProvider(options.device));
+  },
+};
+
+/** Makes onnxruntime-node the backend `resolveBackend` / `createSession` find in Node. */
+export function registerNodeBackend(): void {
+  registerBackend(NODE_BACKEND_NAME, onnxruntimeNodeBackend, NODE_BACKEND_PRIORITY);
+}

@@ -1,0 +1,50 @@
+import { runPrepare } from './prepare-command.js';
+import { UsageError } from './usage-error.js';
+
+export interface CliOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const HELP = `Usage: qwen-vl <command> [options]
+
+Commands:
+  prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
+
+Run "qwen-vl <command> --help" for the options of a command.
+`;
+
+const COMMANDS = new Map<string, (args: readonly string[], output: CliOutput) => Promise<void>>([['prepare', runPrepare]]);
+
+/** Collapses a message to the one line the CLI promises on stderr. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, '; ');
+}
+
+/**
+ * Runs the CLI and returns its exit code: 0 on success, 1 when the work fails (unreadable
+ * image, missing model file, bad config field...), 2 for a malformed command line.
+ */
+export async function runCli(argv: readonly string[], output: CliOutput): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === '-h' || name === '--help') {
+    output.stdout(HELP);
+    return 0;
+  }
+  const command = name === undefined ? undefined : COMMANDS.get(name);
+  if (command === undefined) {
+    output.stderr(name === undefined ? HELP : `qwen-vl: unknown command ${JSON.stringify(name)}\n${HELP}`);
+    return 2;
+  }
+  try {
+    await command(args, output);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      output.stderr(`qwen-vl: ${oneLine(error.message)} (see "qwen-vl ${name} --help")\n`);
+      return 2;
+    }
+    output.stderr(`qwen-vl: ${oneLine(error instanceof Error ? error.message : String(error))}\n`);
+    return 1;
+  }
+}

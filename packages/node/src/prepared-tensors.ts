@@ -1,0 +1,19 @@
+import { hostTensor, toBigInt64 } from '@qwen-vl/core';
+import type { HostTensor } from '@qwen-vl/core';
+import type { PreparedModelInputs } from './prepare.js';
+
+/**
+ * The prepared inputs as the tensors Hugging Face's model takes, with its names, batch
+ * dimension and int64 ids: input_ids [1, L], pixel_values [N, 1176], image_grid_thw [n, 3],
+ * position_ids [3, 1, L], rope_deltas [1, 1].
+ */
+export function preparedTensors(prepared: PreparedModelInputs): Record<string, HostTensor> {
+  const length = prepared.inputIds.length;
+  return {
+    input_ids: hostTensor('int64', toBigInt64(prepared.inputIds), [1, length]),
+    pixel_values: hostTensor('float32', prepared.pixelValues, [prepared.patchCount, prepared.rowSize]),
+    image_grid_thw: hostTensor('int64', toBigInt64(prepared.imageGridThw.flat()), [prepared.imageGridThw.length, 3]),
+    position_ids: hostTensor('int64', toBigInt64(prepared.positionIds), [3, 1, length]),
+    rope_deltas: hostTensor('int64', toBigInt64([prepared.ropeDelta]), [1, 1]),
+  };
+}

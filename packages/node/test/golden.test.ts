@@ -1,0 +1,40 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InputPreparer } from '../src/prepare.js';
+import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
+
+/** The whole Node input path (sharp decoding → processor → rope index) against the golden cases. */
+describe('golden cases through the Node input path', () => {
+  let preparer: InputPreparer;
+  beforeAll(async () => {
+    preparer = await InputPreparer.load(MODEL_DIR);
+  });
+
+  it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, text }) => {
+    const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt: text });
+
+    expect(numbers(prepared.inputIds)).toEqual(numbers(goldenArray(name, 'input_ids').data));
+    expect(numbers(prepared.imageGridThw.flat())).toEqual(numbers(goldenArray(name, 'grid_thw').data));
+    // Golden position_ids are [3, L] (batch dropped); ours are [3, 1, L]: same values in the same order.
+    expect(numbers(prepared.positionIds)).toEqual(numbers(goldenArray(name, 'position_ids').data));
+    expect(prepared.ropeDelta).toBe(goldenJson(name).rope_delta);
+
+    const pixels = goldenArray(name, 'pixel_values');
+    expect([prepared.patchCount, prepared.rowSize]).toEqual(pixels.dims);
+    const diff = maxAbsDiff(prepared.pixelValues, pixels.data as Float32Array);
+    console.info(`${name}: pixel_values max |diff| = ${diff}`);
+    expect(diff).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('puts the system prompt, when given, in place of the default one', async () => {
+    const prepared = await preparer.prepare({ prompt: 'Hi', system: 'Be brief.' });
+    expect(prepared.prompt).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+  });
+
+  it('applies --max-pixels style overrides to the image budget', async () => {
+    // 300×200 with max_pixels 3136: beta = sqrt(60000 / 3136) ≈ 4.374, so the height becomes
+    // floor(200 / 4.374 / 28)·28 = 28 and the width floor(300 / 4.374 / 28)·28 = 56: 2×4 patches.
+    const prepared = await preparer.prepare({ images: [goldenImage('gradient_300x200.png')], prompt: 'x', minPixels: 3136, maxPixels: 3136 });
+    expect(prepared.imageGridThw).toEqual([[1, 2, 4]]);
+    expect(prepared.imageTokenCount).toBe(2);
+  });
+});

@@ -1,0 +1,44 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isQwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { NodeModelFolder } from '../src/model-folder.js';
+
+const modelDir = fileURLToPath(new URL('../../../testdata/golden/tiny/model/', import.meta.url));
+
+describe('NodeModelFolder', () => {
+  it('reads the golden tiny model configs through core', async () => {
+    const configs = await loadModelConfigs(await NodeModelFolder.open(modelDir));
+    // Values from testdata/golden/README.md.
+    expect(configs.model.text.hiddenSize).toBe(32);
+    expect(configs.model.text.mropeSection).toEqual([2, 3, 3]);
+    expect(configs.model.vision.fullAttBlockIndexes).toEqual([1, 3]);
+  });
+
+  it('answers exists() for files only, without throwing', async () => {
+    const folder = new NodeModelFolder(modelDir);
+    expect(await folder.exists('config.json')).toBe(true);
+    expect(await folder.exists('missing.json')).toBe(false);
+    expect(await folder.exists('.')).toBe(false);
+    expect(await new NodeModelFolder('/definitely/not/here').exists('config.json')).toBe(false);
+  });
+
+  it('reads bytes and text', async () => {
+    const folder = new NodeModelFolder(modelDir);
+    const text = await folder.readText('config.json');
+    expect(JSON.parse(text)).toHaveProperty('vision_config');
+    expect((await folder.readBytes('config.json')).length).toBe(new TextEncoder().encode(text).length);
+  });
+
+  it('names the full path of a missing file', async () => {
+    const error = await new NodeModelFolder(modelDir).readText('nope.json').catch((e: unknown) => e);
+    expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
+    expect((error as Error).message).toContain(join(modelDir, 'nope.json'));
+  });
+
+  it('refuses to open a folder that does not exist', async () => {
+    const error = await NodeModelFolder.open('/definitely/not/here').catch((e: unknown) => e);
+    expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
+    expect((error as Error).message).toContain('/definitely/not/here');
+  });
+});

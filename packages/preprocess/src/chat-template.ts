@@ -1,0 +1,87 @@
+import { Template } from '@huggingface/jinja';
+import { MODEL_FILES, QwenVLError, readJson } from '@qwen-vl/core';
+import type { ModelFolder } from '@qwen-vl/core';
+import type { ChatMessage, ContentPart } from './messages.js';
+import type { SpecialTokensMap } from './tokenizer.js';
+
+export interface RenderOptions {
+  /** End the prompt with the opening of an assistant turn (default true). */
+  addGenerationPrompt?: boolean;
+  /** Label media as "Picture k: " / "Video k: " (default false). */
+  addVisionId?: boolean;
+}
+
+/**
+ * Media payloads are replaced by bare `{type}` items before rendering: templates only test
+ * the item kind, and the Jinja runtime converts every value it is given, walking a typed
+ * array index by index (a 5 MB image Buffer takes seconds).
+ */
+function templateView(messages: readonly ChatMessage[]): unknown[] {
+  const viewPart = (part: ContentPart): ContentPart => (part.type === 'text' ? { type: 'text', text: part.text } : { type: part.type });
+  return messages.map(({ role, content }) => ({ role, content: typeof content === 'string' ? content : content.map(viewPart) }));
+}
+
+/** tokenizer_config.json stores either one template or a list of named ones. */
+function templateFromTokenizerConfig(config: unknown): string | undefined {
+  const field = (config as { chat_template?: unknown } | null)?.chat_template;
+  if (typeof field === 'string') return field;
+  if (Array.isArray(field)) {
+    const named = field.find((entry) => (entry as { name?: unknown } | null)?.name === 'default') as { template?: unknown } | undefined;
+    if (typeof named?.template === 'string') return named.template;
+  }
+  return undefined;
+}
+
+/**
+ * The model's own Jinja chat template, rendered with the variables Hugging Face passes:
+ * `messages`, `add_generation_prompt`, `add_vision_id` and the tokenizer's special tokens.
+ */
+export class ChatTemplate {
+  private readonly template: Template;
+
+  /** `origin` names where the template text came from, for error messages. */
+  constructor(
+    readonly text: string,
+    private readonly origin: string,
+    private readonly specialTokens: SpecialTokensMap = {},
+  ) {
+    try {
+      this.template = new Template(text);
+    } catch (cause) {
+      throw new QwenVLError('INVALID_TEMPLATE', `the chat template does not parse (${(cause as Error).message})`, { source: origin, cause });
+    }
+  }
+
+  /** Reads chat_template.json, falling back to the `chat_template` field of tokenizer_config.json. */
+  static async fromFolder(folder: ModelFolder, specialTokens: SpecialTokensMap = {}): Promise<ChatTemplate> {
+    const path = (name: string) => `${folder.location}/${name}`;
+    if (await folder.exists(MODEL_FILES.chatTemplate)) {
+      const text = (await readJson(folder, MODEL_FILES.chatTemplate) as { chat_template?: unknown } | null)?.chat_template;
+      const source = `${path(MODEL_FILES.chatTemplate)} field "chat_template"`;
+      if (typeof text !== 'string') throw new QwenVLError('INVALID_TEMPLATE', 'must be the template text', { source });
+      return new ChatTemplate(text, source, specialTokens);
+    }
+    if (await folder.exists(MODEL_FILES.tokenizerConfig)) {
+      const text = templateFromTokenizerConfig(await readJson(folder, MODEL_FILES.tokenizerConfig));
+      if (text !== undefined) return new ChatTemplate(text, `${path(MODEL_FILES.tokenizerConfig)} field "chat_template"`, specialTokens);
+    }
+    throw new QwenVLError(
+      'INVALID_TEMPLATE',
+      `has no chat template: neither ${MODEL_FILES.chatTemplate} nor a "chat_template" field in ${MODEL_FILES.tokenizerConfig}`,
+      { source: folder.location },
+    );
+  }
+
+  render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
+    try {
+      return this.template.render({
+        ...this.specialTokens,
+        messages: templateView(messages),
+        add_generation_prompt: options.addGenerationPrompt ?? true,
+        add_vision_id: options.addVisionId ?? false,
+      });
+    } catch (cause) {
+      throw new QwenVLError('INVALID_TEMPLATE', `rendering the chat template failed (${(cause as Error).message})`, { source: this.origin, cause });
+    }
+  }
+}

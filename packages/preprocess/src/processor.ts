@@ -1,0 +1,187 @@
+import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
+import type { HostTensor, ModelFolder, PreprocessorConfig } from '@qwen-vl/core';
+import { ChatTemplate } from './chat-template.js';
+import type { RenderOptions } from './chat-template.js';
+import type { RawImage } from './image.js';
+import { processImages, processVideos } from './image-processor.js';
+import type { ResizeOptions } from './image-processor.js';
+import { validateMessages } from './messages.js';
+import type { ChatMessage } from './messages.js';
+import { QwenTokenizer } from './tokenizer.js';
+
+/** Decoded media for one conversation, in the order their items appear in the messages. */
+export interface MediaInputs {
+  images?: readonly RawImage[];
+  /** Each video is its list of already sampled frames. */
+  videos?: readonly (readonly RawImage[])[];
+}
+
+export interface PrepareOptions extends RenderOptions, ResizeOptions {
+  /** Rate the video frames were sampled at: one for all videos or one per video (default 2). */
+  fps?: number | readonly number[];
+}
+
+/** The vision-tower inputs; rows are [patch, rowSize] float32, row-major. */
+export interface VisionInputs {
+  pixelValues: Float32Array;
+  patchCount: number;
+  imageGridThw: Array<[number, number, number]>;
+  pixelValuesVideos: Float32Array;
+  videoPatchCount: number;
+  videoGridThw: Array<[number, number, number]>;
+  /** Seconds covered by one temporal grid step of each video. */
+  secondPerGridT: number[];
+  /** Floats per patch row: channels · temporal_patch_size · patch_size² (1176). */
+  rowSize: number;
+}
+
+export interface PreparedInputs extends VisionInputs {
+  /** The rendered chat template, before the pads are expanded. */
+  prompt: string;
+  /** Token ids with every media pad expanded to one token per merged patch. */
+  inputIds: Int32Array;
+}
+
+export interface PreparedBatch extends VisionInputs {
+  prompts: string[];
+  /** [batch, length], left-padded with the tokenizer's pad token. */
+  inputIds: HostTensor<'int32'>;
+  /** [batch, length], 0 on padding and 1 on real tokens. */
+  attentionMask: HostTensor<'int32'>;
+}
+
+const IMAGE_PAD = '<|image_pad|>';
+const VIDEO_PAD = '<|video_pad|>';
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+function countOccurrences(text: string, token: string): number {
+  return text.split(token).length - 1;
+}
+
+/** Replaces the k-th `token` in `prompt` by `repeats[k]` copies of it. */
+function expandPads(prompt: string, token: string, repeats: readonly number[]): string {
+  return prompt.split(token).reduce((out, piece, k) => out + token.repeat(repeats[k - 1]) + piece);
+}
+
+/** Right-aligns the rows so that the last real token of every row sits at the same column. */
+function leftPad(rows: readonly Int32Array[], padId: number): { inputIds: HostTensor<'int32'>; attentionMask: HostTensor<'int32'> } {
+  const length = rows.reduce((max, row) => Math.max(max, row.length), 0);
+  const ids = new Int32Array(rows.length * length).fill(padId);
+  const mask = new Int32Array(rows.length * length);
+  rows.forEach((row, b) => {
+    const end = (b + 1) * length;
+    ids.set(row, end - row.length);
+    mask.fill(1, end - row.length, end);
+  });
+  const dims = [rows.length, length];
+  return { inputIds: hostTensor('int32', ids, dims), attentionMask: hostTensor('int32', mask, dims) };
+}
+
+/**
+ * Hugging Face's Qwen2_5_VLProcessor: chat messages and decoded media → token ids and vision
+ * inputs. Position ids are not made here (see `@qwen-vl/mrope`).
+ */
+export class QwenVLProcessor {
+  constructor(
+    readonly tokenizer: QwenTokenizer,
+    readonly chatTemplate: ChatTemplate,
+    readonly preprocessorConfig: PreprocessorConfig,
+  ) {}
+
+  static async fromFolder(folder: ModelFolder): Promise<QwenVLProcessor> {
+    const { preprocessor } = await loadModelConfigs(folder);
+    const tokenizer = await QwenTokenizer.fromFolder(folder);
+    const chatTemplate = await ChatTemplate.fromFolder(folder, tokenizer.specialTokens);
+    return new QwenVLProcessor(tokenizer, chatTemplate, preprocessor);
+  }
+
+  prepare(messages: readonly ChatMessage[], media: MediaInputs = {}, options: PrepareOptions = {}): PreparedInputs {
+    const prompt = this.renderPrompt(messages, media, options, 'messages');
+    const vision = this.encodeMedia(media.images ?? [], media.videos ?? [], options);
+    return { prompt, inputIds: this.encodePrompt(prompt, vision.imageGridThw, vision.videoGridThw), ...vision };
+  }
+
+  /**
+   * Several conversations at once. `media[i]` belongs to `conversations[i]`; the vision
+   * inputs of all conversations are concatenated in order, as Hugging Face does.
+   */
+  prepareBatch(conversations: readonly (readonly ChatMessage[])[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedBatch {
+    if (conversations.length === 0) throw new QwenVLError('INVALID_ARGUMENT', 'needs at least one conversation', { source: 'conversations' });
+    if (media.length !== 0 && media.length !== conversations.length) {
+      throw new QwenVLError('INVALID_ARGUMENT', `has ${media.length} entries for ${plural(conversations.length, 'conversation')}`, { source: 'media' });
+    }
+    const padId = this.tokenizer.padTokenId;
+    if (padId === undefined) {
+      throw new QwenVLError('INVALID_CONFIG', 'is needed to pad a batch but is missing or not in the vocabulary', { source: 'tokenizer_config.json field "pad_token"' });
+    }
+    const mediaOf = (i: number): MediaInputs => media[i] ?? {};
+    const prompts = conversations.map((messages, i) => this.renderPrompt(messages, mediaOf(i), options, `conversations[${i}]`));
+    const vision = this.encodeMedia(
+      conversations.flatMap((_, i) => mediaOf(i).images ?? []),
+      conversations.flatMap((_, i) => mediaOf(i).videos ?? []),
+      options,
+    );
+    let firstImage = 0;
+    let firstVideo = 0;
+    const rows = prompts.map((prompt, i) => {
+      const imageCount = mediaOf(i).images?.length ?? 0;
+      const videoCount = mediaOf(i).videos?.length ?? 0;
+      const row = this.encodePrompt(
+        prompt,
+        vision.imageGridThw.slice(firstImage, firstImage + imageCount),
+        vision.videoGridThw.slice(firstVideo, firstVideo + videoCount),
+      );
+      firstImage += imageCount;
+      firstVideo += videoCount;
+      return row;
+    });
+    return { prompts, ...leftPad(rows, padId), ...vision };
+  }
+
+  /** Renders the template and checks that it has exactly one pad per given image and video. */
+  private renderPrompt(messages: readonly ChatMessage[], media: MediaInputs, options: RenderOptions, argument: string): string {
+    validateMessages(messages, argument);
+    const prompt = this.chatTemplate.render(messages, options);
+    const checks = [
+      { token: IMAGE_PAD, noun: 'image', given: media.images?.length ?? 0 },
+      { token: VIDEO_PAD, noun: 'video', given: media.videos?.length ?? 0 },
+    ];
+    for (const { token, noun, given } of checks) {
+      const placeholders = countOccurrences(prompt, token);
+      if (placeholders !== given) {
+        throw new QwenVLError(
+          'PLACEHOLDER_MISMATCH',
+          `the prompt has ${plural(placeholders, `${noun} placeholder`)} but ${plural(given, noun)} ${given === 1 ? 'was' : 'were'} given`,
+          { source: argument },
+        );
+      }
+    }
+    return prompt;
+  }
+
+  private encodeMedia(images: readonly RawImage[], videos: readonly (readonly RawImage[])[], options: PrepareOptions): VisionInputs {
+    const imageBatch = processImages(images, this.preprocessorConfig, options);
+    const videoBatch = processVideos(videos, this.preprocessorConfig, options);
+    return {
+      pixelValues: imageBatch.pixelValues,
+      patchCount: imageBatch.patchCount,
+      imageGridThw: imageBatch.gridThw,
+      pixelValuesVideos: videoBatch.pixelValues,
+      videoPatchCount: videoBatch.patchCount,
+      videoGridThw: videoBatch.gridThw,
+      secondPerGridT: videoBatch.secondPerGridT,
+      rowSize: imageBatch.rowSize,
+    };
+  }
+
+  /** Each pad becomes one token per merged patch (t·h·w / merge²), then the text is tokenized. */
+  private encodePrompt(prompt: string, imageGrids: readonly [number, number, number][], videoGrids: readonly [number, number, number][]): Int32Array {
+    const merge = this.preprocessorConfig.mergeSize ** 2;
+    const tokensOf = (grids: readonly [number, number, number][]) => grids.map(([t, h, w]) => (t * h * w) / merge);
+    const expanded = expandPads(expandPads(prompt, IMAGE_PAD, tokensOf(imageGrids)), VIDEO_PAD, tokensOf(videoGrids));
+    return this.tokenizer.encode(expanded);
+  }
+}

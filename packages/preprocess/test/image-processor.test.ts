@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { decodeNpy, isQwenVLError, parsePreprocessorConfig } from '@qwen-vl/core';
+import type { PreprocessorConfig } from '@qwen-vl/core';
+import { toRgb } from '../src/image.js';
+import type { RawImage } from '../src/image.js';
+import { processImages, processVideo, processVideos } from '../src/image-processor.js';
+import type { VisionBatch } from '../src/image-processor.js';
+
+const golden = new URL('../../../testdata/golden/', import.meta.url);
+const checkpoint = parsePreprocessorConfig(JSON.parse(readFileSync(new URL('tiny/model/preprocessor_config.json', golden), 'utf8')));
+/** Rescale and normalize are the identity here, so pixel values are the 8-bit samples themselves. */
+const raw: PreprocessorConfig = { ...checkpoint, imageMean: [0, 0, 0], imageStd: [1, 1, 1], rescaleFactor: 1 };
+/** Budget that leaves any image whose sides are multiples of 28 at its size. */
+const keepSize = { minPixels: 28 * 28, maxPixels: 12845056 };
+
+async function decode(name: string): Promise<RawImage> {
+  const { data, info } = await sharp(new URL(`images/${name}`, golden).pathname).raw().toBuffer({ resolveWithObject: true });
+  return toRgb({ width: info.width, height: info.height, channels: info.channels as RawImage['channels'], data });
+}
+
+function npy(name: string) {
+  return decodeNpy(readFileSync(new URL(`cases/${name}`, golden)), name);
+}
+
+/** An RGB image whose R is the column, G the row and B a constant, so positions can be read back. */
+function positions(width: number, height: number, blue: number): RawImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) data.set([x, y, blue], (y * width + x) * 3);
+  }
+  return { width, height, channels: 3, data };
+}
+
+function solid(width: number, height: number, value: [number, number, number]): RawImage {
+  return { width, height, channels: 3, data: Uint8Array.from(Array.from({ length: width * height }, () => value).flat()) };
+}
+
+function value(batch: VisionBatch, row: number, column: number): number {
+  return batch.pixelValues[row * batch.rowSize + column];
+}
+
+describe('processImages against the golden Hugging Face outputs', () => {
+  it.each([
+    ['one_image', ['gradient_300x200.png']],
+    ['two_images', ['gradient_300x200.png', 'noise_rgba_50x70.png']],
+    ['jpeg_downscale', ['checker_640x480.jpg']],
+  ])('%s', async (name, files) => {
+    const images = await Promise.all(files.map(decode));
+    const batch = processImages(images, checkpoint);
+    const expected = npy(`${name}/pixel_values.npy`);
+    const grid = npy(`${name}/grid_thw.npy`);
+    expect(batch.gridThw.flat()).toEqual(Array.from(grid.data as BigInt64Array, Number));
+    expect([batch.patchCount, batch.rowSize]).toEqual(expected.dims);
+    expect(batch.pixelValues.length).toBe(expected.data.length);
+    let maxDiff = 0;
+    (expected.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - batch.pixelValues[i]))));
+    expect(maxDiff).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('processImages', () => {
+  it('flattens patches in Hugging Face order: 2×2 merge blocks, then channel, frame, row, column', () => {
+    // 56×84 → grid 4×6 patches, 2×3 merge blocks.
+    const batch = processImages([positions(84, 56, 7)], raw, keepSize);
+    expect(batch.gridThw).toEqual([[1, 4, 6]]);
+    expect(batch.rowSize).toBe(1176);
+    expect(batch.patchCount).toBe(24);
+    // Expected values from the reference's index formulas: row ((bh·(gw/2) + bw)·2 + mh)·2 + mw
+    // holds patch (y, x) = (2bh + mh, 2bw + mw); column c·392 + tp·196 + py·14 + px.
+    const [gh, gw] = [4, 6];
+    const expected = new Float32Array(24 * 1176);
+    for (let bh = 0; bh < gh / 2; bh++) {
+      for (let bw = 0; bw < gw / 2; bw++) {
+        for (let mh = 0; mh < 2; mh++) {
+          for (let mw = 0; mw < 2; mw++) {
+            const row = ((bh * (gw / 2) + bw) * 2 + mh) * 2 + mw;
+            const [y0, x0] = [(2 * bh + mh) * 14, (2 * bw + mw) * 14];
+            for (let tp = 0; tp < 2; tp++) {
+              for (let py = 0; py < 14; py++) {
+                for (let px = 0; px < 14; px++) {
+                  const at = row * 1176 + tp * 196 + py * 14 + px;
+                  expected[at] = x0 + px;
+                  expected[at + 392] = y0 + py;
+                  expected[at + 784] = 7;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    expect(batch.pixelValues).toEqual(expected);
+  });
+
+  it('rescales and normalizes per channel in float32', () => {
+    const batch = processImages([solid(28, 28, [0, 128, 255])], checkpoint, keepSize);
+    // float32((v · 1/255) - mean) / std with mean and std as float32, computed step by step.
+    const f = Math.fround;
+    const expected = [0, 128, 255].map((v, c) => f(f(f(v * (1 / 255)) - f(checkpoint.imageMean[c])) / f(checkpoint.imageStd[c])));
+    expect(expected[0]).toBeCloseTo(-1.7922625, 6);
+    expect([value(batch, 0, 0), value(batch, 0, 392), value(batch, 3, 1175)]).toEqual(expected);
+  });
+
+  it('drops alpha without compositing and replicates gray, as PIL convert("RGB") does', () => {
+    const rgba: RawImage = { width: 28, height: 28, channels: 4, data: Uint8Array.from(Array.from({ length: 784 }, () => [10, 20, 30, 0]).flat()) };
+    const grayAlpha: RawImage = { width: 28, height: 28, channels: 2, data: Uint8Array.from(Array.from({ length: 784 }, () => [90, 255]).flat()) };
+    const gray: RawImage = { width: 28, height: 28, channels: 1, data: new Uint8Array(784).fill(200) };
+    const batch = processImages([rgba, grayAlpha, gray], raw, keepSize);
+    expect([0, 392, 784].map((c) => value(batch, 0, c))).toEqual([10, 20, 30]);
+    expect([0, 392, 784].map((c) => value(batch, 4, c))).toEqual([90, 90, 90]);
+    expect([0, 392, 784].map((c) => value(batch, 8, c))).toEqual([200, 200, 200]);
+  });
+
+  it('concatenates the rows of images of different sizes and gives one grid each', () => {
+    const a = positions(84, 56, 1);
+    const b = positions(28, 28, 2);
+    const both = processImages([a, b], raw, keepSize);
+    const first = processImages([a], raw, keepSize);
+    const second = processImages([b], raw, keepSize);
+    expect(both.gridThw).toEqual([[1, 4, 6], [1, 2, 2]]);
+    expect(both.patchCount).toBe(24 + 4);
+    expect(both.pixelValues).toEqual(Float32Array.from([...first.pixelValues, ...second.pixelValues]));
+  });
+
+  it('resizes tiny images up to min_pixels and honours per-call overrides', () => {
+    expect(processImages([solid(20, 20, [1, 2, 3])], checkpoint).gridThw).toEqual([[1, 4, 4]]);
+    const image = solid(280, 280, [9, 9, 9]);
+    expect(processImages([image], checkpoint).gridThw).toEqual([[1, 20, 20]]);
+    expect(processImages([image], checkpoint, { maxPixels: 140 * 140 }).gridThw).toEqual([[1, 10, 10]]);
+    expect(processImages([image], checkpoint, { minPixels: 560 * 560 }).gridThw).toEqual([[1, 40, 40]]);
+    // A resized constant image stays constant.
+    expect(new Set(processImages([image], raw, { maxPixels: 140 * 140 }).pixelValues)).toEqual(new Set([9]));
+  });
+
+  it('gives an empty batch for no images', () => {
+    const batch = processImages([], checkpoint);
+    expect(batch).toEqual({ pixelValues: new Float32Array(0), patchCount: 0, rowSize: 1176, gridThw: [] });
+  });
+
+  it('rejects bad images and overrides with a typed error naming the culprit', () => {
+    const broken: RawImage = { width: 28, height: 28, channels: 3, data: new Uint8Array(10) };
+    expect(() => processImages([solid(28, 28, [0, 0, 0]), broken], checkpoint)).toThrow(/images\[1\].*10 bytes/);
+    try {
+      processImages([broken], checkpoint);
+      expect.unreachable();
+    } catch (error) {
+      expect(isQwenVLError(error, 'INVALID_IMAGE')).toBe(true);
+    }
+    expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { minPixels: 5000, maxPixels: 4000 })).toThrow(/minPixels 5000 is larger/);
+    expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { maxPixels: -1 })).toThrow(/options.maxPixels/);
+  });
+});
+
+describe('processVideo', () => {
+  const frames = [10, 20, 30].map((v) => solid(56, 28, [v, v + 1, v + 2]));
+
+  it('pads an odd frame count with the last frame and pairs frames along the temporal axis', () => {
+    const batch = processVideo(frames, raw, keepSize);
+    expect(batch.gridThw).toEqual([[2, 2, 4]]);
+    expect(batch.patchCount).toBe(16);
+    expect(batch.secondPerGridT).toBe(1);
+    // Rows 0-7 are t = 0 (frames 0 and 1), rows 8-15 are t = 1 (frame 2 and its copy).
+    expect([value(batch, 0, 0), value(batch, 0, 196), value(batch, 7, 392 + 196 + 195)]).toEqual([10, 20, 21]);
+    expect([value(batch, 8, 0), value(batch, 8, 196), value(batch, 15, 784 + 196)]).toEqual([30, 30, 32]);
+  });
+
+  it('derives second_per_grid_t from fps', () => {
+    expect(processVideo(frames, raw, { ...keepSize, fps: 4 }).secondPerGridT).toBe(0.5);
+    expect(() => processVideo(frames, raw, { fps: 0 })).toThrow(/options.fps/);
+  });
+
+  it('resizes every frame to the size smart_resize gives for the first', () => {
+    const mixed = [solid(56, 28, [5, 5, 5]), solid(100, 100, [7, 7, 7])];
+    const batch = processVideo(mixed, raw, keepSize);
+    expect(batch.gridThw).toEqual([[1, 2, 4]]);
+    expect([value(batch, 0, 0), value(batch, 0, 196)]).toEqual([5, 7]);
+  });
+
+  it('rejects a video without frames', () => {
+    expect(() => processVideo([], raw)).toThrow(/videos\[0\].*no frames/);
+  });
+});
+
+describe('processVideos', () => {
+  it('concatenates videos with one grid and one second_per_grid_t each', () => {
+    const a = [solid(28, 28, [1, 1, 1]), solid(28, 28, [2, 2, 2])];
+    const b = [solid(56, 28, [3, 3, 3])];
+    const batch = processVideos([a, b], raw, { ...keepSize, fps: [2, 1] });
+    expect(batch.gridThw).toEqual([[1, 2, 2], [1, 2, 4]]);
+    expect(batch.secondPerGridT).toEqual([1, 2]);
+    expect(batch.pixelValues).toEqual(Float32Array.from([...processVideo(a, raw, keepSize).pixelValues, ...processVideo(b, raw, keepSize).pixelValues]));
+    expect(() => processVideos([a, b], raw, { fps: [2] })).toThrow(/options.fps/);
+  });
+});
