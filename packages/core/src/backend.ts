@@ -1,5 +1,6 @@
 import { QwenVLError } from './errors.js';
-import type { HostTensor } from './tensor.js';
+import { isDeviceTensor } from './tensor.js';
+import type { HostTensor, SessionTensor } from './tensor.js';
 
 /**
  * The contract between shared code and an inference runtime. Shared code asks the registry
@@ -15,6 +16,12 @@ export interface SessionOptions {
   /** Threads for one operator; the runtime picks when omitted. */
   readonly intraOpThreads?: number;
   readonly graphOptimization?: GraphOptimizationLevel;
+  /**
+   * Outputs the runtime should leave in device memory (a GPU buffer) where the device has
+   * its own, so that `runWithDeviceTensors` can keep them there; e.g. the decoder's KV cache.
+   * Without it a kept output is still fed back without conversion, but lives in host memory.
+   */
+  readonly deviceOutputs?: readonly string[];
 }
 
 /** An external data file a model names in its initializers' `location`. */
@@ -38,7 +45,42 @@ export interface InferenceSessionHandle {
   readonly outputNames: readonly string[];
   /** Runs the model; `fetches` limits the outputs computed (all by default). */
   run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /**
+   * `run` with tensors that stay in the runtime between runs: feeds may be DeviceTensors that
+   * earlier runs of this backend returned, and the outputs named in `keepOnDevice` come back as
+   * DeviceTensors (the caller disposes them), the rest as HostTensors. A backend without
+   * memory of its own leaves this out; `runKeepingOnDevice` then uses `run`.
+   */
+  runWithDeviceTensors?(feeds: Readonly<Record<string, SessionTensor>>, fetches: readonly string[], options: DeviceRunOptions): Promise<Record<string, SessionTensor>>;
   dispose(): Promise<void>;
+}
+
+export interface DeviceRunOptions {
+  /** Outputs to leave where the runtime computed them, returned as DeviceTensors. */
+  readonly keepOnDevice: readonly string[];
+}
+
+/**
+ * Runs `session` with the outputs in `keepOnDevice` left on the device where the backend can
+ * do that, else as HostTensors. Either way the result feeds back into the same session: a
+ * session without `runWithDeviceTensors` never hands out a DeviceTensor, so its feeds are
+ * host tensors unless they came from another backend.
+ */
+export async function runKeepingOnDevice(
+  session: InferenceSessionHandle,
+  feeds: Readonly<Record<string, SessionTensor>>,
+  fetches: readonly string[],
+  keepOnDevice: readonly string[],
+): Promise<Record<string, SessionTensor>> {
+  if (session.runWithDeviceTensors !== undefined) return session.runWithDeviceTensors(feeds, fetches, { keepOnDevice });
+  const hostFeeds: Record<string, HostTensor> = {};
+  for (const [name, tensor] of Object.entries(feeds)) {
+    if (isDeviceTensor(tensor)) {
+      throw new QwenVLError('INVALID_ARGUMENT', `"${name}" is a device tensor, which this session cannot take (it has no runWithDeviceTensors)`, { source: 'runKeepingOnDevice feeds' });
+    }
+    hostFeeds[name] = tensor;
+  }
+  return session.run(hostFeeds, fetches);
 }
 
 export type DeviceAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };

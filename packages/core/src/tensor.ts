@@ -37,3 +37,24 @@ export function toBigInt64(values: ArrayLike<number>): BigInt64Array {
   for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
   return out;
 }
+
+/**
+ * A tensor a backend keeps in its own memory (a GPU buffer, or the runtime's host tensor)
+ * so that it can be fed to a later run without passing through JavaScript: the KV cache
+ * between decoding steps. Its contents are never read on this side; only the backend that
+ * returned it can take it as a feed.
+ */
+export interface DeviceTensor<T extends TensorDataType = TensorDataType> {
+  readonly kind: 'device';
+  readonly type: T;
+  readonly dims: readonly number[];
+  /** Frees the memory now rather than at garbage collection; the tensor cannot be fed afterwards. Idempotent. */
+  dispose(): void;
+}
+
+/** What a session run takes as a feed and may return. */
+export type SessionTensor = HostTensor | DeviceTensor;
+
+export function isDeviceTensor(tensor: SessionTensor): tensor is DeviceTensor {
+  return (tensor as Partial<DeviceTensor>).kind === 'device';
+}

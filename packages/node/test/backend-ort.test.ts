@@ -1,18 +1,12 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, createSession, float16ToFloat32, float32ToFloat16, hostTensor, isQwenVLError, serializeModel } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, ModelSource, OnnxModel } from '@qwen-vl/core';
 import { onnxruntimeNodeBackend, writeOnnxModel } from '../src/index.js';
+import { useTempDir } from './helpers/temp-dir.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'qwen-vl-ort-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('qwen-vl-ort-');
 
 const N = 3;
 const IN = 8;
@@ -112,7 +106,7 @@ async function expectQwenVLError(promise: Promise<unknown>, code: string, patter
 
 describe('onnxruntime-node CPU runs builder-written models', () => {
   it('fp32 weights in an external data file next to the model', async () => {
-    const path = join(dir, 'mlp32.onnx');
+    const path = join(dir(), 'mlp32.onnx');
     const written = await writeOnnxModel(path, mlpModel('float32'));
     expect(written.externalDataPath).toBe(`${path}.data`);
     expect((await stat(`${path}.data`)).size).toBe(written.externalDataByteLength);
@@ -123,7 +117,7 @@ describe('onnxruntime-node CPU runs builder-written models', () => {
   });
 
   it('fp16 weights cast to float32 in the graph', async () => {
-    const path = join(dir, 'mlp16.onnx');
+    const path = join(dir(), 'mlp16.onnx');
     await writeOnnxModel(path, mlpModel('float16'));
     const asStored = (values: Float32Array) => float16ToFloat32(float32ToFloat16(values));
     const expected = referenceMlp(asStored(w1), asStored(w2));
@@ -135,7 +129,7 @@ describe('onnxruntime-node CPU runs builder-written models', () => {
 
   it('model bytes with external data given as bytes or as a path', async () => {
     const files = serializeModel(mlpModel('float32'), { externalData: { location: 'weights.bin' } });
-    const dataPath = join(dir, 'loose-weights.bin');
+    const dataPath = join(dir(), 'loose-weights.bin');
     await writeFile(dataPath, Buffer.concat(files.externalData));
     const expected = referenceMlp(w1, w2);
     expectClose(await runProbs({ model: files.model, externalData: [{ path: 'weights.bin', data: new Uint8Array(await readFile(dataPath)) }] }), expected, 1e-6);
@@ -143,7 +137,7 @@ describe('onnxruntime-node CPU runs builder-written models', () => {
   });
 
   it('is what core createSession finds for cpu once @qwen-vl/node is loaded', async () => {
-    const path = join(dir, 'via-core.onnx');
+    const path = join(dir(), 'via-core.onnx');
     await writeOnnxModel(path, mlpModel('float32'));
     const session = await createSession({ model: path }, { device: 'cpu', intraOpThreads: 1, graphOptimization: 'disabled' });
     try {
@@ -195,15 +189,15 @@ describe('tensor conversion', () => {
 
 describe('load failures', () => {
   it('an invalid ONNX file is INVALID_MODEL naming the file', async () => {
-    const path = join(dir, 'garbage.onnx');
+    const path = join(dir(), 'garbage.onnx');
     await writeFile(path, 'this is not a protobuf');
     await expectQwenVLError(onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), 'INVALID_MODEL', new RegExp(`^${path.replace(/[.]/g, '\\.')}: onnxruntime cannot load it`));
   });
 
   it('a missing model or external data file is MISSING_FILE', async () => {
-    const missing = join(dir, 'nowhere.onnx');
+    const missing = join(dir(), 'nowhere.onnx');
     await expectQwenVLError(onnxruntimeNodeBackend.createSession({ model: missing }, { device: 'cpu' }), 'MISSING_FILE', /nowhere\.onnx: model file does not exist/);
-    const path = join(dir, 'no-data.onnx');
+    const path = join(dir(), 'no-data.onnx');
     await writeOnnxModel(path, mlpModel('float32'));
     await rm(`${path}.data`);
     await expectQwenVLError(onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), 'MISSING_FILE', /no-data\.onnx: an external data file is missing/);
@@ -226,7 +220,7 @@ describe('devices', () => {
   // CUDA and WebGPU depend on the machine: either they run the model, or they fail with a reason that says what is missing.
   for (const device of ['cuda', 'webgpu'] as const) {
     it(`${device} runs the model or reports BACKEND_UNAVAILABLE clearly`, async () => {
-      const path = join(dir, `${device}.onnx`);
+      const path = join(dir(), `${device}.onnx`);
       await writeOnnxModel(path, mlpModel('float32'));
       const availability = await onnxruntimeNodeBackend.availability(device);
       if (availability.available) {

@@ -1,39 +1,13 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
+import { runCli } from './helpers/cli.js';
+import { useTempDir } from './helpers/temp-dir.js';
 
-/** The built CLI, run as users run it (the package's `build` must have run first). */
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
-  });
-}
-
-let dir: string;
-beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "pnpm build" in packages/node first`);
-  dir = await mkdtemp(join(tmpdir(), 'qwen-vl-cli-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('qwen-vl-cli-');
 
 async function readNpy(folder: string, name: string): Promise<HostTensor> {
   return decodeNpy(await readFile(join(folder, `${name}.npy`)), name);
@@ -45,9 +19,9 @@ async function expectNothingWritten(parent: string): Promise<void> {
 }
 
 // Each case starts a Node process that loads sharp, the tokenizer and the model folder.
-describe('qwen-vl prepare', { timeout: 60_000 }, () => {
+describe('qwen-vl prepare', () => {
   it('prints the summary and dumps the golden one_image inputs as .npy', async () => {
-    const out = join(dir, 'one_image');
+    const out = join(dir(), 'one_image');
     const result = await runCli([
       'prepare', '--model', MODEL_DIR, '--image', goldenImage('gradient_300x200.png'), '--prompt', 'Describe this image.', '--dump', out,
     ]);
@@ -79,11 +53,11 @@ describe('qwen-vl prepare', { timeout: 60_000 }, () => {
     const deltas = await readNpy(out, 'rope_deltas');
     expect([deltas.type, deltas.dims, numbers(deltas.data)]).toEqual(['int64', [1, 1], [goldenJson('one_image').rope_delta]]);
     // Only OUT itself: the temporary folder was renamed, not left beside it.
-    expect(await readdir(dir)).toEqual(['one_image']);
+    expect(await readdir(dir())).toEqual(['one_image']);
   });
 
   it('dumps empty vision arrays for a text-only prompt', async () => {
-    const out = join(dir, 'text_only');
+    const out = join(dir(), 'text_only');
     const result = await runCli(['prepare', '--model', MODEL_DIR, '--prompt', 'Hello, who are you?', '--dump', out]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ tokens: 25, images: 0, image_tokens: 0, rope_delta: 0, pixel_values_shape: [0, 1176] });
@@ -93,8 +67,8 @@ describe('qwen-vl prepare', { timeout: 60_000 }, () => {
   });
 
   it('fails on a corrupt image with exit code 1, naming the file, and writes nothing', async () => {
-    const parent = await mkdtemp(join(dir, 'corrupt-'));
-    const image = join(dir, 'corrupt.jpg');
+    const parent = await mkdtemp(join(dir(), 'corrupt-'));
+    const image = join(dir(), 'corrupt.jpg');
     const jpeg = await readFile(goldenImage('checker_640x480.jpg'));
     await writeFile(image, jpeg.subarray(0, jpeg.length / 2));
     const result = await runCli(['prepare', '--model', MODEL_DIR, '--image', image, '--prompt', 'x', '--dump', join(parent, 'out')]);
@@ -107,8 +81,8 @@ describe('qwen-vl prepare', { timeout: 60_000 }, () => {
   });
 
   it('fails on a missing model folder with exit code 1, naming the folder', async () => {
-    const parent = await mkdtemp(join(dir, 'nomodel-'));
-    const model = join(dir, 'no-such-model');
+    const parent = await mkdtemp(join(dir(), 'nomodel-'));
+    const model = join(dir(), 'no-such-model');
     const result = await runCli(['prepare', '--model', model, '--prompt', 'x', '--dump', join(parent, 'out')]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^qwen-vl: .+\n$/);
@@ -117,14 +91,14 @@ describe('qwen-vl prepare', { timeout: 60_000 }, () => {
   });
 
   it('fails on a missing image file with exit code 1, naming it', async () => {
-    const image = join(dir, 'absent.png');
+    const image = join(dir(), 'absent.png');
     const result = await runCli(['prepare', '--model', MODEL_DIR, '--image', image, '--prompt', 'x']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(image);
   });
 
   it('names the file and field of a bad config value', async () => {
-    const model = join(dir, 'bad-model');
+    const model = join(dir(), 'bad-model');
     await cp(MODEL_DIR, model, { recursive: true, filter: (source) => !source.endsWith('.safetensors') });
     const configPath = join(model, 'preprocessor_config.json');
     const config = JSON.parse(await readFile(configPath, 'utf8'));
@@ -136,7 +110,7 @@ describe('qwen-vl prepare', { timeout: 60_000 }, () => {
   });
 
   it('refuses to overwrite an existing dump folder and leaves it untouched', async () => {
-    const out = join(dir, 'existing');
+    const out = join(dir(), 'existing');
     await mkdir(out);
     await writeFile(join(out, 'keep.txt'), 'mine');
     const result = await runCli(['prepare', '--model', MODEL_DIR, '--prompt', 'x', '--dump', out]);

@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isQwenVLError } from '@qwen-vl/core';
 import { decodeImage } from '../src/decode-image.js';
+import { useTempDir } from './helpers/temp-dir.js';
 
 const W = 6;
 const H = 4;
@@ -26,16 +26,10 @@ function channel(data: Uint8Array, channels: number, offset: number): number[] {
   return Array.from(data.filter((_, i) => i % channels === offset));
 }
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'qwen-vl-decode-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('qwen-vl-decode-');
 
 async function saveAs(name: string, bytes: Uint8Array): Promise<string> {
-  const path = join(dir, name);
+  const path = join(dir(), name);
   await writeFile(path, bytes);
   return path;
 }
@@ -181,7 +175,7 @@ describe('decodeImage', () => {
   });
 
   it('reports a missing file as MISSING_FILE naming the path', async () => {
-    const path = join(dir, 'nope.png');
+    const path = join(dir(), 'nope.png');
     const error = await decodeImage(path).catch((e: unknown) => e);
     expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
     expect((error as Error).message).toContain(path);

@@ -1,21 +1,15 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeNpy, hostTensor, isQwenVLError } from '@qwen-vl/core';
 import { writeNpyFolder } from '../src/dump.js';
+import { useTempDir } from './helpers/temp-dir.js';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'qwen-vl-dump-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('qwen-vl-dump-');
 
 describe('writeNpyFolder', () => {
   it('writes one .npy per tensor into the new folder', async () => {
-    const out = join(dir, 'ok');
+    const out = join(dir(), 'ok');
     await writeNpyFolder(out, {
       a: hostTensor('int64', new BigInt64Array([1n, -2n]), [1, 2]),
       b: hostTensor('float32', new Float32Array([0.5]), [1]),
@@ -23,11 +17,11 @@ describe('writeNpyFolder', () => {
     expect((await readdir(out)).sort()).toEqual(['a.npy', 'b.npy']);
     const a = decodeNpy(await readFile(join(out, 'a.npy')));
     expect([a.type, a.dims, Array.from(a.data as BigInt64Array)]).toEqual(['int64', [1, 2], [1n, -2n]]);
-    expect(await readdir(dir)).toEqual(['ok']);
+    expect(await readdir(dir())).toEqual(['ok']);
   });
 
   it('removes its temporary folder and creates nothing when a write fails midway', async () => {
-    const parent = await mkdtemp(join(dir, 'fail-'));
+    const parent = await mkdtemp(join(dir(), 'fail-'));
     const out = join(parent, 'out');
     const tensor = hostTensor('float32', new Float32Array([1]), [1]);
     // The first file is written, the second cannot be (its subfolder does not exist).
@@ -38,15 +32,15 @@ describe('writeNpyFolder', () => {
   });
 
   it('refuses a folder that already exists', async () => {
-    const error = await writeNpyFolder(dir, {}).catch((e: unknown) => e);
+    const error = await writeNpyFolder(dir(), {}).catch((e: unknown) => e);
     expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
-    expect((error as Error).message).toContain(dir);
+    expect((error as Error).message).toContain(dir());
   });
 
   it('reports a parent folder that does not exist', async () => {
-    const out = join(dir, 'missing-parent', 'out');
+    const out = join(dir(), 'missing-parent', 'out');
     const error = await writeNpyFolder(out, {}).catch((e: unknown) => e);
     expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
-    expect((error as Error).message).toContain(join(dir, 'missing-parent'));
+    expect((error as Error).message).toContain(join(dir(), 'missing-parent'));
   });
 });

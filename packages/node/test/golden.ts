@@ -2,11 +2,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decodeNpy } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
+import type { Grid } from '@qwen-vl/mrope';
 
 /** The golden fixtures of testdata/golden (see its README for how they were computed). */
 const golden = new URL('../../../testdata/golden/', import.meta.url);
 
 export const MODEL_DIR = fileURLToPath(new URL('tiny/model', golden));
+
+/** The golden README's tolerance for fp32 logits (and so logprobs) against the float64 reference. */
+export const GOLDEN_TOLERANCE = 1e-3;
 
 export function goldenImage(name: string): string {
   return fileURLToPath(new URL(`images/${name}`, golden));
@@ -31,8 +35,14 @@ export function goldenArray(caseName: string, array: string): HostTensor {
   return decodeNpy(readFileSync(path), fileURLToPath(path));
 }
 
-export function goldenJson(caseName: string): { rope_delta: number; input_ids: number[] } {
+export function goldenJson(caseName: string): { rope_delta: number; input_ids: number[]; logprobs: number[] } {
   return JSON.parse(readFileSync(new URL(`cases/${caseName}.json`, golden), 'utf8'));
+}
+
+/** The case's image grids (t, h, w), one per image; none for a text-only case. */
+export function goldenGrids(caseName: string): Grid[] {
+  const flat = numbers(goldenArray(caseName, 'grid_thw').data);
+  return Array.from({ length: flat.length / 3 }, (_, i): Grid => [flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]]);
 }
 
 /** Any typed array (BigInt64Array included) as plain numbers, for exact comparisons. */

@@ -3,7 +3,7 @@ import type { PreprocessorConfig } from '@qwen-vl/core';
 import { assertValidImage, toRgb } from './image.js';
 import type { RawImage } from './image.js';
 import { normalizationTable, patchRowSize, writePatches } from './patchify.js';
-import { resizeBicubic } from './resize-bicubic.js';
+import { BicubicResampler } from './resize-bicubic.js';
 import { smartResize } from './smart-resize.js';
 import type { SmartResizeOptions } from './smart-resize.js';
 
@@ -73,11 +73,28 @@ function plan(visual: Visual, config: PreprocessorConfig, budget: SmartResizeOpt
   return { ...visual, width, height, paddedFrames: Math.ceil(frames.length / tp) * tp };
 }
 
-/** Frame `index` of the visual as RGB at the planned size. */
-function resizedFrame(visual: PlannedVisual, index: number): RawImage {
+/** Rows [start, start + count) of one frame at its planned size; valid until the next call. */
+type BandSource = (start: number, count: number) => RawImage;
+
+/**
+ * Frame `index` of the visual as RGB at the planned size, a band of rows at a time: the
+ * resized frame is never held whole, and each band is patchified while it is in cache.
+ */
+function frameBands(visual: PlannedVisual, index: number): BandSource {
   const source = visual.frames.length === 1 ? visual.source : `${visual.source}[${index}]`;
   const rgb = toRgb(visual.frames[index], source);
-  return rgb.width === visual.width && rgb.height === visual.height ? rgb : resizeBicubic(rgb, visual.width, visual.height);
+  const { width, height } = visual;
+  const rowSamples = width * 3;
+  if (rgb.width === width && rgb.height === height) {
+    return (start, count) => ({ width, height: count, channels: 3, data: rgb.data.subarray(start * rowSamples, (start + count) * rowSamples) });
+  }
+  const resampler = new BicubicResampler(rgb, width, height);
+  let band = new Uint8ClampedArray(0);
+  return (start, count) => {
+    if (band.length < count * rowSamples) band = new Uint8ClampedArray(count * rowSamples);
+    resampler.resampleRows(start, start + count, band);
+    return { width, height: count, channels: 3, data: new Uint8Array(band.buffer, 0, count * rowSamples) };
+  };
 }
 
 function encode(visuals: readonly Visual[], config: PreprocessorConfig, options: ResizeOptions): VisionBatch {
@@ -93,24 +110,27 @@ function encode(visuals: readonly Visual[], config: PreprocessorConfig, options:
   const patchCount = gridThw.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
   const pixelValues = new Float32Array(patchCount * rowSize);
   const table = normalizationTable(config);
+  // One row of merge blocks: the patch rows of a band of this many pixel rows are contiguous.
+  const bandRows = config.patchSize * config.mergeSize;
 
   // One temporal group at a time, so a long video never holds all its resized frames.
   let offset = 0;
   for (const visual of planned) {
     for (let start = 0; start < visual.paddedFrames; start += config.temporalPatchSize) {
-      const group: RawImage[] = [];
-      let frameIndex = -1;
-      let frame: RawImage | undefined;
+      const sources: BandSource[] = [];
+      let previous = -1;
       for (let padded = start; padded < start + config.temporalPatchSize; padded++) {
         // Padding repeats the last frame: reuse its resized pixels instead of resizing again.
         const index = Math.min(padded, visual.frames.length - 1);
-        if (frame === undefined || index !== frameIndex) {
-          frame = resizedFrame(visual, index);
-          frameIndex = index;
-        }
-        group.push(frame);
+        sources.push(index === previous ? sources[sources.length - 1] : frameBands(visual, index));
+        previous = index;
       }
-      offset += writePatches(group, table, geometry, pixelValues, offset) * rowSize;
+      for (let row = 0; row < visual.height; row += bandRows) {
+        // A repeated frame passes the very same band object, which writePatches copies instead of looking up again.
+        const bands: RawImage[] = [];
+        sources.forEach((source, i) => bands.push(i > 0 && source === sources[i - 1] ? bands[i - 1] : source(row, bandRows)));
+        offset += writePatches(bands, table, geometry, pixelValues, offset) * rowSize;
+      }
     }
   }
   return { pixelValues, patchCount, rowSize, gridThw };

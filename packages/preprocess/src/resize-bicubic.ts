@@ -25,174 +25,373 @@ function bicubic(x: number): number {
   return 0;
 }
 
-/**
- * Taps are applied four at a time: JavaScript engines do not unroll loops, and a loop of
- * four or five taps per output costs more in loop control than in arithmetic. Windows are
- * padded to a multiple of four with zero weights that point at a valid input, which leaves
- * every sum unchanged.
- */
-const TAP_GROUP = 4;
-
-/** Per output position: which inputs it reads and their fixed-point weights. */
+/** Per output position along one axis: the window of inputs it reads and their fixed-point weights. */
 interface AxisCoefficients {
-  /** Number of 4-tap groups output i reads. */
-  groups: Int32Array;
-  /** Tap j of output i reads the input at offset `offsets[i·taps + j]` (input index × step). */
-  offsets: Int32Array;
+  /** First input index of output i's window. */
+  firsts: Int32Array;
+  /** Number of inputs output i reads. */
+  counts: Int32Array;
+  /** Output i's weights start at `weights[i · stride]`. */
   weights: Int32Array;
-  /** Stride of `offsets` and `weights`: the most taps any output may read, rounded up to a whole group. */
-  taps: number;
+  stride: number;
 }
 
-/**
- * Pillow's precompute_coeffs followed by normalize_coeffs_8bpc, for one axis. `step` is the
- * distance between neighbouring inputs in the sample array (3 along a row, the row stride
- * down a column).
- */
-function axisCoefficients(inSize: number, outSize: number, step: number): AxisCoefficients {
+/** Pillow's precompute_coeffs followed by normalize_coeffs_8bpc, for one axis. */
+function axisCoefficients(inSize: number, outSize: number): AxisCoefficients {
   const scale = inSize / outSize;
   // Downscaling widens the kernel so every input pixel contributes (antialiasing).
   const filterScale = Math.max(scale, 1);
   const support = BICUBIC_SUPPORT * filterScale;
-  const maxWindow = Math.ceil(support) * 2 + 1;
-  const taps = Math.ceil(maxWindow / TAP_GROUP) * TAP_GROUP;
-  const groups = new Int32Array(outSize);
-  const offsets = new Int32Array(outSize * taps);
-  const weights = new Int32Array(outSize * taps);
-  const real = new Float64Array(maxWindow);
+  const stride = Math.ceil(support) * 2 + 1;
+  const firsts = new Int32Array(outSize);
+  const counts = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * stride);
+  const real = new Float64Array(stride);
   const inverseFilterScale = 1 / filterScale;
 
   for (let out = 0; out < outSize; out++) {
     const center = (out + 0.5) * scale;
     const first = Math.max(0, Math.trunc(center - support + 0.5));
-    const end = Math.min(inSize, Math.trunc(center + support + 0.5));
-    const count = end - first;
+    const count = Math.min(inSize, Math.trunc(center + support + 0.5)) - first;
     let sum = 0;
     for (let i = 0; i < count; i++) {
       const w = bicubic((i + first - center + 0.5) * inverseFilterScale);
       real[i] = w;
       sum += w;
     }
-    const base = out * taps;
-    groups[out] = Math.ceil(count / TAP_GROUP);
-    for (let i = 0; i < groups[out] * TAP_GROUP; i++) {
-      offsets[base + i] = Math.min(first + i, inSize - 1) * step;
-      if (i >= count) continue;
+    for (let i = 0; i < count; i++) {
       const normalized = sum !== 0 ? real[i] / sum : real[i];
       // C's (int) cast after adding ±0.5: round half away from zero.
-      weights[base + i] = Math.trunc(normalized < 0 ? normalized * FIXED_ONE - 0.5 : normalized * FIXED_ONE + 0.5);
+      weights[out * stride + i] = Math.trunc(normalized < 0 ? normalized * FIXED_ONE - 0.5 : normalized * FIXED_ONE + 0.5);
     }
+    firsts[out] = first;
+    counts[out] = count;
   }
-  return { groups, offsets, weights, taps };
+  return { firsts, counts, weights, stride };
+}
+
+/** A pass's input: its samples, and a view of the same bytes for reading a pixel's three channels in one load. */
+interface PassSource {
+  samples: Uint8ClampedArray;
+  words: DataView;
+}
+
+function passSource(samples: Uint8ClampedArray): PassSource {
+  return { samples, words: new DataView(samples.buffer, samples.byteOffset, samples.length) };
 }
 
 /**
- * How a pass walks the interleaved samples. A pass convolves along one axis; the "lines" are
- * the positions along the other axis (rows for the horizontal pass, columns for the
- * vertical one), each holding three channel samples per position.
+ * How a pass walks the samples for a range of its outputs. A pass convolves along one
+ * axis; the lines are the positions along the other axis (rows for the horizontal pass,
+ * columns for the vertical one), each holding three channel samples.
  */
 interface PassLayout {
+  /** Outputs [firstOut, endOut) of the axis are computed. */
+  firstOut: number;
+  endOut: number;
   lines: number;
+  /** Sample index, in the source, of input 0 on line 0 (negative when the source starts further on). */
+  srcOrigin: number;
+  /** Sample index, in the destination, of output 0 on line 0. */
+  dstOrigin: number;
+  /** Distance between neighbouring inputs of one line, in the source, and between neighbouring outputs, in the destination. */
+  tapStep: number;
+  dstStep: number;
   /** Distance between the first samples of neighbouring lines, in the source and destination. */
   srcLineStride: number;
   dstLineStride: number;
-  /** Distance between neighbouring outputs of one line in the destination. */
-  dstStep: number;
 }
 
 /**
- * Lines are processed in blocks of this many, so that the source and destination lines one
- * block touches stay in cache while every output position sweeps over them.
+ * One pass over a range of outputs, for every line. Each tap's pixel is read with one
+ * little-endian 32-bit load (R, G, B and a byte of the next pixel) instead of three byte
+ * loads. The usual windows (4 taps when upscaling, 5 or 6 when shrinking by up to a half)
+ * have their own loops with the weights in registers, since JavaScript engines do not
+ * unroll loops; other sizes loop over the taps. A 32-bit load would pass the end of the
+ * source on its last pixel, so a window that reaches it leaves its last line to the
+ * bytewise loop. The destination is clamped, so storing `sum >> 22` clips to 0..255 as
+ * Pillow's clip8 does.
  */
-const LINE_BLOCK = 256;
-
-/**
- * One separable pass. Within a block of lines the loops run output by output with the lines
- * innermost, so each group's four offsets and weights are loaded once and reused across the
- * block. Windows wider than one group (strong downscaling) carry their partial sums in
- * `sums`. The destination is clamped, so storing `sum >> 22` clips to 0..255 as Pillow's
- * clip8 does.
- */
-function resamplePass(src: Uint8ClampedArray, dst: Uint8ClampedArray, coefficients: AxisCoefficients, layout: PassLayout): void {
-  const { groups, offsets, weights, taps } = coefficients;
-  const { lines, srcLineStride, dstLineStride, dstStep } = layout;
-  const sums = new Int32Array(LINE_BLOCK * CHANNELS);
-  for (let blockStart = 0; blockStart < lines; blockStart += LINE_BLOCK) {
-    const end = Math.min(LINE_BLOCK, lines - blockStart) * CHANNELS;
-    const srcStart = blockStart * srcLineStride;
-    const dstStart = blockStart * dstLineStride;
-    for (let out = 0; out < groups.length; out++) {
-      const firstGroup = out * taps;
-      const lastGroup = firstGroup + (groups[out] - 1) * TAP_GROUP;
-      for (let k = firstGroup; k <= lastGroup; k += TAP_GROUP) {
-        const o0 = offsets[k];
-        const o1 = offsets[k + 1];
-        const o2 = offsets[k + 2];
-        const o3 = offsets[k + 3];
-        const w0 = weights[k];
-        const w1 = weights[k + 1];
-        const w2 = weights[k + 2];
-        const w3 = weights[k + 3];
-        const carried = k !== firstGroup;
-        // Two loops rather than one with a store branch per sample: the hot loop stays short.
-        if (k !== lastGroup) {
-          for (let m = 0, s = srcStart; m < end; m += CHANNELS, s += srcLineStride) {
-            sums[m] = (carried ? sums[m] : ROUNDING_HALF) + src[s + o0] * w0 + src[s + o1] * w1 + src[s + o2] * w2 + src[s + o3] * w3;
-            sums[m + 1] = (carried ? sums[m + 1] : ROUNDING_HALF) + src[s + o0 + 1] * w0 + src[s + o1 + 1] * w1 + src[s + o2 + 1] * w2 + src[s + o3 + 1] * w3;
-            sums[m + 2] = (carried ? sums[m + 2] : ROUNDING_HALF) + src[s + o0 + 2] * w0 + src[s + o1 + 2] * w1 + src[s + o2 + 2] * w2 + src[s + o3 + 2] * w3;
-          }
-        } else {
-          for (let m = 0, s = srcStart, d = dstStart + out * dstStep; m < end; m += CHANNELS, s += srcLineStride, d += dstLineStride) {
-            dst[d] = ((carried ? sums[m] : ROUNDING_HALF) + src[s + o0] * w0 + src[s + o1] * w1 + src[s + o2] * w2 + src[s + o3] * w3) >> PRECISION_BITS;
-            dst[d + 1] = ((carried ? sums[m + 1] : ROUNDING_HALF) + src[s + o0 + 1] * w0 + src[s + o1 + 1] * w1 + src[s + o2 + 1] * w2 + src[s + o3 + 1] * w3) >> PRECISION_BITS;
-            dst[d + 2] = ((carried ? sums[m + 2] : ROUNDING_HALF) + src[s + o0 + 2] * w0 + src[s + o1 + 2] * w1 + src[s + o2 + 2] * w2 + src[s + o3 + 2] * w3) >> PRECISION_BITS;
-          }
+function resamplePass(source: PassSource, dst: Uint8ClampedArray, coefficients: AxisCoefficients, layout: PassLayout): void {
+  const { firsts, counts, weights, stride } = coefficients;
+  // `| 0` marks the layout's numbers as 32-bit integers: without it V8 keeps the loop
+  // counters below in doubles and converts them back on every load and store.
+  const srcLineStride = layout.srcLineStride | 0;
+  const dstLineStride = layout.dstLineStride | 0;
+  const tapStep = layout.tapStep | 0;
+  const { words, samples } = source;
+  const t1 = tapStep;
+  const t2 = 2 * tapStep;
+  const t3 = 3 * tapStep;
+  const t4 = 4 * tapStep;
+  const t5 = 5 * tapStep;
+  for (let out = layout.firstOut; out < layout.endOut; out++) {
+    const count = counts[out];
+    const w = out * stride;
+    let s = (layout.srcOrigin + firsts[out] * tapStep) | 0;
+    let d = (layout.dstOrigin + out * layout.dstStep) | 0;
+    let lines = layout.lines | 0;
+    if (s + (lines - 1) * srcLineStride + (count - 1) * tapStep + 4 > samples.length) {
+      lines -= 1;
+      convolveBytewise(samples, dst, weights, w, count, s + lines * srcLineStride, d + lines * dstLineStride, 1, layout);
+    }
+    const end = s + lines * srcLineStride;
+    if (count === 4) {
+      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3];
+      for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
+        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
+        dst[d] = (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3)) >> PRECISION_BITS;
+        dst[d + 1] =
+          (ROUNDING_HALF + Math.imul((p0 >> 8) & 255, w0) + Math.imul((p1 >> 8) & 255, w1) + Math.imul((p2 >> 8) & 255, w2) + Math.imul((p3 >> 8) & 255, w3)) >>
+          PRECISION_BITS;
+        dst[d + 2] =
+          (ROUNDING_HALF + Math.imul((p0 >> 16) & 255, w0) + Math.imul((p1 >> 16) & 255, w1) + Math.imul((p2 >> 16) & 255, w2) + Math.imul((p3 >> 16) & 255, w3)) >>
+          PRECISION_BITS;
+      }
+    } else if (count === 5) {
+      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3], w4 = weights[w + 4];
+      for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
+        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
+        const p4 = words.getInt32((s + t4) | 0, true);
+        dst[d] =
+          (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3) + Math.imul(p4 & 255, w4)) >>
+          PRECISION_BITS;
+        dst[d + 1] =
+          (ROUNDING_HALF +
+            Math.imul((p0 >> 8) & 255, w0) +
+            Math.imul((p1 >> 8) & 255, w1) +
+            Math.imul((p2 >> 8) & 255, w2) +
+            Math.imul((p3 >> 8) & 255, w3) +
+            Math.imul((p4 >> 8) & 255, w4)) >>
+          PRECISION_BITS;
+        dst[d + 2] =
+          (ROUNDING_HALF +
+            Math.imul((p0 >> 16) & 255, w0) +
+            Math.imul((p1 >> 16) & 255, w1) +
+            Math.imul((p2 >> 16) & 255, w2) +
+            Math.imul((p3 >> 16) & 255, w3) +
+            Math.imul((p4 >> 16) & 255, w4)) >>
+          PRECISION_BITS;
+      }
+    } else if (count === 6) {
+      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3], w4 = weights[w + 4], w5 = weights[w + 5];
+      for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
+        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
+        const p4 = words.getInt32((s + t4) | 0, true), p5 = words.getInt32((s + t5) | 0, true);
+        dst[d] =
+          (ROUNDING_HALF +
+            Math.imul(p0 & 255, w0) +
+            Math.imul(p1 & 255, w1) +
+            Math.imul(p2 & 255, w2) +
+            Math.imul(p3 & 255, w3) +
+            Math.imul(p4 & 255, w4) +
+            Math.imul(p5 & 255, w5)) >>
+          PRECISION_BITS;
+        dst[d + 1] =
+          (ROUNDING_HALF +
+            Math.imul((p0 >> 8) & 255, w0) +
+            Math.imul((p1 >> 8) & 255, w1) +
+            Math.imul((p2 >> 8) & 255, w2) +
+            Math.imul((p3 >> 8) & 255, w3) +
+            Math.imul((p4 >> 8) & 255, w4) +
+            Math.imul((p5 >> 8) & 255, w5)) >>
+          PRECISION_BITS;
+        dst[d + 2] =
+          (ROUNDING_HALF +
+            Math.imul((p0 >> 16) & 255, w0) +
+            Math.imul((p1 >> 16) & 255, w1) +
+            Math.imul((p2 >> 16) & 255, w2) +
+            Math.imul((p3 >> 16) & 255, w3) +
+            Math.imul((p4 >> 16) & 255, w4) +
+            Math.imul((p5 >> 16) & 255, w5)) >>
+          PRECISION_BITS;
+      }
+    } else {
+      // Any other window (wider when shrinking more, narrower at the image's edges): the
+      // taps in a loop, the three channels' sums in registers.
+      for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
+        let r = ROUNDING_HALF;
+        let g = ROUNDING_HALF;
+        let b = ROUNDING_HALF;
+        for (let i = 0, t = s; i < count; i++, t = (t + tapStep) | 0) {
+          const pixel = words.getInt32(t, true);
+          const weight = weights[w + i];
+          r += Math.imul(pixel & 255, weight);
+          g += Math.imul((pixel >> 8) & 255, weight);
+          b += Math.imul((pixel >> 16) & 255, weight);
         }
+        dst[d] = r >> PRECISION_BITS;
+        dst[d + 1] = g >> PRECISION_BITS;
+        dst[d + 2] = b >> PRECISION_BITS;
       }
     }
   }
 }
 
+/** One sample and one tap at a time, reading no byte past the window: lines from sample `s` of the source and `d` of the destination. */
+function convolveBytewise(
+  src: Uint8ClampedArray,
+  dst: Uint8ClampedArray,
+  weights: Int32Array,
+  w: number,
+  count: number,
+  s: number,
+  d: number,
+  lines: number,
+  layout: PassLayout,
+): void {
+  const { srcLineStride, dstLineStride, tapStep } = layout;
+  for (let line = 0; line < lines; line++, s += srcLineStride, d += dstLineStride) {
+    for (let c = 0; c < CHANNELS; c++) {
+      let sum = ROUNDING_HALF;
+      for (let i = 0, t = s + c; i < count; i++, t += tapStep) sum += src[t] * weights[w + i];
+      dst[d + c] = sum >> PRECISION_BITS;
+    }
+  }
+}
+
 /**
- * Resizes 8-bit RGB to `width`×`height` exactly as Pillow's BICUBIC resize does: the
- * horizontal pass runs first into an 8-bit intermediate, then the vertical pass; a pass
- * whose dimension is unchanged is skipped, and an unchanged size returns a copy.
+ * Rows are resampled horizontally in blocks of this many: the block's source rows stay in
+ * cache while every output column sweeps over them, and each column's weights are loaded
+ * once per block rather than once per row. A block spans a band of patch rows.
+ */
+const ROW_BLOCK = 32;
+
+/** Horizontal pass of `rows` rows, from `src` at row `srcRow` into `dst` at row `dstRow`. */
+function horizontalPass(src: PassSource, srcRow: number, dst: Uint8ClampedArray, dstRow: number, rows: number, coefficients: AxisCoefficients, inWidth: number): void {
+  const srcLineStride = inWidth * CHANNELS;
+  const outWidth = coefficients.counts.length;
+  const dstLineStride = outWidth * CHANNELS;
+  for (let block = 0; block < rows; block += ROW_BLOCK) {
+    resamplePass(src, dst, coefficients, {
+      firstOut: 0,
+      endOut: outWidth,
+      lines: Math.min(ROW_BLOCK, rows - block),
+      srcOrigin: (srcRow + block) * srcLineStride,
+      dstOrigin: (dstRow + block) * dstLineStride,
+      tapStep: CHANNELS,
+      dstStep: CHANNELS,
+      srcLineStride,
+      dstLineStride,
+    });
+  }
+}
+
+/**
+ * Vertical pass for output rows [start, end) into `dst` from its first row. `src` holds
+ * input rows from `srcFirstRow` on. Each output row is one run over contiguous samples.
+ */
+function verticalPass(src: PassSource, srcFirstRow: number, dst: Uint8ClampedArray, start: number, end: number, coefficients: AxisCoefficients, width: number): void {
+  const rowSamples = width * CHANNELS;
+  resamplePass(src, dst, coefficients, {
+    firstOut: start,
+    endOut: end,
+    lines: width,
+    srcOrigin: -srcFirstRow * rowSamples,
+    dstOrigin: -start * rowSamples,
+    tapStep: rowSamples,
+    dstStep: rowSamples,
+    srcLineStride: CHANNELS,
+    dstLineStride: CHANNELS,
+  });
+}
+
+/**
+ * Pillow's BICUBIC resize of one 8-bit RGB image, produced a band of output rows at a
+ * time, so a caller that consumes rows as they come never holds the whole resized image.
+ * As in Pillow the horizontal pass runs first into an 8-bit intermediate, then the
+ * vertical pass; a pass whose dimension is unchanged is skipped. Only the intermediate
+ * rows the current band's vertical windows read are kept, and the ones the next band
+ * shares are carried over rather than recomputed.
+ */
+export class BicubicResampler {
+  readonly width: number;
+  readonly height: number;
+  /** The input, viewed as clamped bytes whatever array type the caller's decoder produced, so element loads stay monomorphic. */
+  private readonly source: PassSource;
+  private readonly inWidth: number;
+  private readonly horizontal: AxisCoefficients | undefined;
+  private readonly vertical: AxisCoefficients | undefined;
+  /** Horizontally resampled input rows [heldStart, heldEnd), when both passes run. */
+  private intermediate = passSource(new Uint8ClampedArray(0));
+  private heldStart = 0;
+  private heldEnd = 0;
+
+  constructor(image: RawImage, width: number, height: number) {
+    if (image.channels !== CHANNELS || image.data.length !== image.width * image.height * CHANNELS) {
+      throw new QwenVLError(
+        'INVALID_IMAGE',
+        `must be 8-bit RGB with ${image.width}×${image.height}×3 bytes, got ${image.channels} channels and ${image.data.length} bytes`,
+        { source: 'resizeBicubic image' },
+      );
+    }
+    if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', `target size must be positive integers, got ${width}×${height}`, { source: 'resizeBicubic' });
+    }
+    this.width = width;
+    this.height = height;
+    this.inWidth = image.width;
+    this.source = passSource(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length));
+    this.horizontal = width !== image.width ? axisCoefficients(image.width, width) : undefined;
+    this.vertical = height !== image.height ? axisCoefficients(image.height, height) : undefined;
+  }
+
+  /** Writes output rows [start, end) into `dst`, which holds (end - start) rows. */
+  resampleRows(start: number, end: number, dst: Uint8ClampedArray): void {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > this.height || start >= end) {
+      throw new QwenVLError('INVALID_ARGUMENT', `row range [${start}, ${end}) is empty or outside 0..${this.height}`, { source: 'BicubicResampler.resampleRows' });
+    }
+    const rowSamples = this.width * CHANNELS;
+    if (dst.length < (end - start) * rowSamples) {
+      throw new QwenVLError('INVALID_ARGUMENT', `holds ${dst.length} samples, rows ${start}..${end} need ${(end - start) * rowSamples}`, {
+        source: 'BicubicResampler.resampleRows dst',
+      });
+    }
+    const { horizontal, vertical } = this;
+    if (vertical === undefined) {
+      if (horizontal === undefined) dst.set(this.source.samples.subarray(start * rowSamples, end * rowSamples));
+      else horizontalPass(this.source, start, dst, 0, end - start, horizontal, this.inWidth);
+      return;
+    }
+    if (horizontal === undefined) {
+      verticalPass(this.source, 0, dst, start, end, vertical, this.width);
+      return;
+    }
+    const first = vertical.firsts[start];
+    this.holdIntermediateRows(first, vertical.firsts[end - 1] + vertical.counts[end - 1], horizontal);
+    verticalPass(this.intermediate, first, dst, start, end, vertical, this.width);
+  }
+
+  /** Makes `intermediate` hold the horizontally resampled input rows [start, end) from its first row. */
+  private holdIntermediateRows(start: number, end: number, horizontal: AxisCoefficients): void {
+    const rowSamples = this.width * CHANNELS;
+    // Rows the previous band already computed, if they begin the new range (windows move forward).
+    const reused = start >= this.heldStart && start < this.heldEnd ? Math.min(end, this.heldEnd) - start : 0;
+    const held = this.intermediate.samples;
+    const keptFrom = (start - this.heldStart) * rowSamples;
+    const keptTo = keptFrom + reused * rowSamples;
+    if (held.length < (end - start) * rowSamples) {
+      const grown = new Uint8ClampedArray((end - start) * rowSamples);
+      grown.set(held.subarray(keptFrom, keptTo));
+      this.intermediate = passSource(grown);
+    } else {
+      held.copyWithin(0, keptFrom, keptTo);
+    }
+    if (start + reused < end) {
+      horizontalPass(this.source, start + reused, this.intermediate.samples, reused, end - start - reused, horizontal, this.inWidth);
+    }
+    this.heldStart = start;
+    this.heldEnd = end;
+  }
+}
+
+/**
+ * Resizes 8-bit RGB to `width`×`height` exactly as Pillow's BICUBIC resize does. An
+ * unchanged size returns a copy.
  */
 export function resizeBicubic(image: RawImage, width: number, height: number): RawImage {
-  if (image.channels !== CHANNELS || image.data.length !== image.width * image.height * CHANNELS) {
-    throw new QwenVLError('INVALID_IMAGE', `must be 8-bit RGB with ${image.width}×${image.height}×3 bytes, got ${image.channels} channels and ${image.data.length} bytes`, {
-      source: 'resizeBicubic image',
-    });
-  }
-  if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0) {
-    throw new QwenVLError('INVALID_ARGUMENT', `target size must be positive integers, got ${width}×${height}`, { source: 'resizeBicubic' });
-  }
-  // Both passes read a Uint8ClampedArray (the input through a view) whatever array type the
-  // caller's decoder produced, which keeps their element loads monomorphic.
-  let pixels = new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length);
-  if (width !== image.width) {
-    const rowSamples = image.width * CHANNELS;
-    const next = new Uint8ClampedArray(width * image.height * CHANNELS);
-    resamplePass(pixels, next, axisCoefficients(image.width, width, CHANNELS), {
-      lines: image.height,
-      srcLineStride: rowSamples,
-      dstLineStride: width * CHANNELS,
-      dstStep: CHANNELS,
-    });
-    pixels = next;
-  }
-  if (height !== image.height) {
-    const rowSamples = width * CHANNELS;
-    const next = new Uint8ClampedArray(rowSamples * height);
-    resamplePass(pixels, next, axisCoefficients(image.height, height, rowSamples), {
-      lines: width,
-      srcLineStride: CHANNELS,
-      dstLineStride: CHANNELS,
-      dstStep: rowSamples,
-    });
-    pixels = next;
-  }
-  const resized = width !== image.width || height !== image.height;
-  const data = resized ? new Uint8Array(pixels.buffer) : image.data.slice();
-  return { width, height, channels: 3, data };
+  const resampler = new BicubicResampler(image, width, height);
+  const pixels = new Uint8ClampedArray(width * height * CHANNELS);
+  resampler.resampleRows(0, height, pixels);
+  return { width, height, channels: 3, data: new Uint8Array(pixels.buffer) };
 }

@@ -7,6 +7,8 @@ import { toRgb } from '../src/image.js';
 import type { RawImage } from '../src/image.js';
 import { processImages, processVideo, processVideos } from '../src/image-processor.js';
 import type { VisionBatch } from '../src/image-processor.js';
+import { resizeBicubic } from '../src/resize-bicubic.js';
+import { smartResize } from '../src/smart-resize.js';
 
 const golden = new URL('../../../testdata/golden/', import.meta.url);
 const checkpoint = parsePreprocessorConfig(JSON.parse(readFileSync(new URL('tiny/model/preprocessor_config.json', golden), 'utf8')));
@@ -56,7 +58,8 @@ describe('processImages against the golden Hugging Face outputs', () => {
     expect(batch.pixelValues.length).toBe(expected.data.length);
     let maxDiff = 0;
     (expected.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - batch.pixelValues[i]))));
-    expect(maxDiff).toBeLessThanOrEqual(1e-5);
+    // Bit-exact: the resize reproduces Pillow's integers and the table NumPy's float32 steps.
+    expect(maxDiff).toBe(0);
   });
 });
 
@@ -192,5 +195,102 @@ describe('processVideos', () => {
     expect(batch.secondPerGridT).toEqual([1, 2]);
     expect(batch.pixelValues).toEqual(Float32Array.from([...processVideo(a, raw, keepSize).pixelValues, ...processVideo(b, raw, keepSize).pixelValues]));
     expect(() => processVideos([a, b], raw, { fps: [2] })).toThrow(/options.fps/);
+  });
+});
+
+/** Deterministic samples with many 0 and 255 values, so the resize clips. */
+function noise(width: number, height: number, channels: RawImage['channels'], seed: number): RawImage {
+  let state = seed;
+  const data = new Uint8Array(width * height * channels);
+  for (let i = 0; i < data.length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    const v = state >>> 24;
+    data[i] = v < 40 ? 0 : v > 215 ? 255 : v;
+  }
+  return { width, height, channels, data };
+}
+
+/**
+ * The unfused composition: each frame resized whole with resizeBicubic, padded to a
+ * multiple of temporal_patch_size, then flattened by Hugging Face's reshape and transpose
+ * written as an index formula. `config` must leave values unnormalized (`raw`-like), so a
+ * pixel value is its 8-bit sample.
+ */
+function composed(frames: readonly RawImage[], config: PreprocessorConfig, budget: { minPixels: number; maxPixels: number }): Float32Array {
+  const { patchSize: p, mergeSize: m, temporalPatchSize: tp } = config;
+  const { width, height } = smartResize(frames[0].height, frames[0].width, { factor: p * m, ...budget });
+  const resized = frames.map((frame) => resizeBicubic(toRgb(frame), width, height));
+  while (resized.length % tp !== 0) resized.push(resized[resized.length - 1]);
+  const [gh, gw] = [height / p, width / p];
+  const rowSize = 3 * tp * p * p;
+  const out = new Float32Array((resized.length / tp) * gh * gw * rowSize);
+  for (let t = 0; t < resized.length / tp; t++) {
+    for (let bh = 0; bh < gh / m; bh++) {
+      for (let bw = 0; bw < gw / m; bw++) {
+        for (let mh = 0; mh < m; mh++) {
+          for (let mw = 0; mw < m; mw++) {
+            const row = (((t * (gh / m) + bh) * (gw / m) + bw) * m + mh) * m + mw;
+            const [y0, x0] = [(bh * m + mh) * p, (bw * m + mw) * p];
+            for (let c = 0; c < 3; c++) {
+              for (let f = 0; f < tp; f++) {
+                for (let py = 0; py < p; py++) {
+                  for (let px = 0; px < p; px++) {
+                    const column = ((c * tp + f) * p + py) * p + px;
+                    out[row * rowSize + column] = resized[t * tp + f].data[((y0 + py) * width + x0 + px) * 3 + c];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Index of the first value that differs (-1 when none): far cheaper for the test runner than toEqual on large arrays. */
+function firstMismatch(actual: Float32Array, expected: Float32Array): number {
+  expect(actual.length).toBe(expected.length);
+  return actual.findIndex((v, i) => !Object.is(v, expected[i]));
+}
+
+describe('band-by-band resize and patchify', () => {
+  // Each case: input size, budget, and what it exercises.
+  it.each([
+    // Wider and shorter (4-tap windows both ways), and the default budget's upscale.
+    [300, 200, keepSize],
+    [20, 30, { minPixels: 56 * 56, maxPixels: 12845056 }],
+    // Shrinks by 1.3 to 1.8 (5- to 8-tap windows), and a strong one (windows of dozens of taps).
+    [150, 100, { minPixels: 784, maxPixels: 112 * 84 }],
+    [180, 120, { minPixels: 784, maxPixels: 140 * 84 }],
+    [900, 700, { minPixels: 784, maxPixels: 112 * 84 }],
+    // Only the width changes, only the height, neither.
+    [300, 196, keepSize],
+    [280, 200, keepSize],
+    [280, 196, keepSize],
+  ])('equals resizeBicubic then flattening for %i×%i', (width, height, budget) => {
+    const image = noise(width, height, 3, width * 7 + height);
+    expect(firstMismatch(processImages([image], raw, budget).pixelValues, composed([image], raw, budget))).toBe(-1);
+  });
+
+  it('equals the composition for RGBA input', () => {
+    const image = noise(90, 61, 4, 3);
+    expect(firstMismatch(processImages([image], raw, keepSize).pixelValues, composed([image], raw, keepSize))).toBe(-1);
+  });
+
+  it('equals the composition for video frames that differ and a padded last frame', () => {
+    const frames = [1, 2, 3].map((seed) => noise(100, 70, 3, seed));
+    expect(firstMismatch(processVideo(frames, raw, keepSize).pixelValues, composed(frames, raw, keepSize))).toBe(-1);
+  });
+
+  it('equals the composition with an odd patch size', () => {
+    // patch 5, merge 2: bands of 10 rows, patch rows of 5 pixels (an odd one after the pairs).
+    const odd: PreprocessorConfig = { ...raw, patchSize: 5, mergeSize: 2 };
+    const budget = { minPixels: 100, maxPixels: 10000 };
+    for (const [width, height] of [[63, 47], [40, 20]]) {
+      const image = noise(width, height, 3, width);
+      expect(firstMismatch(processImages([image], odd, budget).pixelValues, composed([image], odd, budget))).toBe(-1);
+    }
   });
 });

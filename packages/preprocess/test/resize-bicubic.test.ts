@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isQwenVLError } from '@qwen-vl/core';
 import type { RawImage } from '../src/image.js';
-import { resizeBicubic } from '../src/resize-bicubic.js';
+import { BicubicResampler, resizeBicubic } from '../src/resize-bicubic.js';
 
 function rgb(width: number, height: number, samples: number[]): RawImage {
   return { width, height, channels: 3, data: Uint8Array.from(samples) };
@@ -115,10 +115,14 @@ describe('resizeBicubic', () => {
   });
 
   it.each([
-    // [in w, in h, out w, out h]: mild up/down scales like smart_resize produces, strong
-    // downscales whose windows span many 4-tap groups, inputs narrower than a group, and
-    // passes over more than one 256-line block.
+    // [in w, in h, out w, out h]: mild up/down scales like smart_resize produces (windows of
+    // 4 and 5 taps), shrinks by up to a half (5 and 6 taps, and 7 just past it), strong
+    // downscales whose windows are dozens of taps wide, inputs narrower than a window, and
+    // passes over more than one block of rows.
     [128, 96, 130, 94],
+    [100, 90, 80, 72],
+    [100, 90, 71, 66],
+    [150, 120, 99, 79],
     [64, 300, 70, 290],
     [300, 40, 290, 45],
     [37, 29, 56, 56],
@@ -138,6 +142,18 @@ describe('resizeBicubic', () => {
     expect(resized.data.findIndex((v, i) => v !== expected[i])).toBe(-1);
   });
 
+  it('reads pixels through a view that starts inside a larger buffer', () => {
+    // The samples sit at an odd byte offset with other bytes around them, which must neither
+    // be read as pixels nor shift the 32-bit loads.
+    const image = noise(41, 23, 7);
+    const buffer = new Uint8Array(image.data.length + 9).fill(255);
+    buffer.set(image.data, 5);
+    const view: RawImage = { ...image, data: buffer.subarray(5, 5 + image.data.length) };
+    for (const [w, h] of [[56, 28], [28, 14], [41, 30], [50, 23]]) {
+      expect(resizeBicubic(view, w, h).data).toEqual(referenceResize(image, w, h));
+    }
+  });
+
   it('rejects non-RGB input and bad target sizes', () => {
     const gray: RawImage = { width: 2, height: 2, channels: 1, data: new Uint8Array(4) };
     expect(() => resizeBicubic(gray, 4, 4)).toThrow(/RGB/);
@@ -147,5 +163,56 @@ describe('resizeBicubic', () => {
     } catch (error) {
       expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
     }
+  });
+});
+
+describe('BicubicResampler', () => {
+  /** Rows of `resampler` requested band by band, `band` rows at a time, concatenated. */
+  function byBands(resampler: BicubicResampler, band: number): Uint8Array {
+    const rowSamples = resampler.width * 3;
+    const all = new Uint8Array(resampler.height * rowSamples);
+    const dst = new Uint8ClampedArray(band * rowSamples);
+    for (let start = 0; start < resampler.height; start += band) {
+      const end = Math.min(start + band, resampler.height);
+      resampler.resampleRows(start, end, dst);
+      all.set(dst.subarray(0, (end - start) * rowSamples), start * rowSamples);
+    }
+    return all;
+  }
+
+  it.each([
+    // Both passes, bands sharing intermediate rows; a strong vertical downscale whose bands
+    // need more intermediate rows than the first; only one pass; no pass.
+    [97, 61, 84, 56, 28],
+    [90, 300, 56, 56, 28],
+    [60, 40, 112, 84, 28],
+    [60, 40, 60, 84, 7],
+    [60, 40, 112, 40, 13],
+    [28, 28, 28, 28, 5],
+    [33, 50, 29, 17, 1],
+  ])('gives the rows of the whole resize when asked band by band: %i×%i → %i×%i in bands of %i', (w, h, outW, outH, band) => {
+    const image = noise(w, h, w + h);
+    const expected = referenceResize(image, outW, outH);
+    expect(byBands(new BicubicResampler(image, outW, outH), band)).toEqual(expected);
+  });
+
+  it('gives the same rows when bands are requested out of order or again', () => {
+    const image = noise(45, 70, 11);
+    const resampler = new BicubicResampler(image, 56, 56);
+    const expected = referenceResize(image, 56, 56);
+    const rowSamples = 56 * 3;
+    const dst = new Uint8ClampedArray(20 * rowSamples);
+    for (const [start, end] of [[28, 48], [0, 20], [10, 30], [10, 30], [36, 56], [29, 31]]) {
+      resampler.resampleRows(start, end, dst);
+      expect(Array.from(dst.subarray(0, (end - start) * rowSamples))).toEqual(Array.from(expected.subarray(start * rowSamples, end * rowSamples)));
+    }
+  });
+
+  it('rejects row ranges outside the image and destinations too small for them', () => {
+    const resampler = new BicubicResampler(noise(10, 10, 1), 20, 20);
+    const dst = new Uint8ClampedArray(5 * 20 * 3);
+    expect(() => resampler.resampleRows(18, 21, dst)).toThrow(/row range \[18, 21\)/);
+    expect(() => resampler.resampleRows(3, 3, dst)).toThrow(/is empty/);
+    expect(() => resampler.resampleRows(0, 6, dst)).toThrow(/holds 300 samples/);
   });
 });

@@ -1,2 +1,15 @@
 export { UrlModelFolder } from './url-model-folder.js';
 export type { DownloadProgress, UrlModelFolderOptions } from './url-model-folder.js';
+export { cachedFetch, MODEL_CACHE_NAME } from './cached-fetch.js';
+export { openUrlModel } from './url-model-source.js';
+export { decodeBrowserImage } from './decode-browser-image.js';
+export type { BrowserImageInput, BrowserDecodeOptions } from './decode-browser-image.js';
+export { QwenVLWeb, pickWebDevice } from './qwen-vl-web.js';
+export type { LoadProgress, QwenVLWebLoadOptions, WebChatMessage, WebDevice } from './qwen-vl-web.js';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/decoder';
+import { registerWebBackend } from './backend/web-backend.js';
+
+export { WEB_BACKEND_NAME, onnxruntimeWebBackend, registerWebBackend } from './backend/web-backend.js';
+
+// Importing @qwen-vl/web is what makes core's createSession find onnxruntime-web.
+registerWebBackend();

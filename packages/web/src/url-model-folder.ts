@@ -39,11 +39,20 @@ export class UrlModelFolder implements ModelFolder {
   }
 
   async exists(name: string): Promise<boolean> {
+    return (await this.head(name))?.ok ?? false;
+  }
+
+  /** The file's length in bytes from a HEAD request; undefined when it is absent or the server does not say. */
+  async size(name: string): Promise<number | undefined> {
+    const response = await this.head(name);
+    return response?.ok === true ? contentLength(response) : undefined;
+  }
+
+  private async head(name: string): Promise<Response | undefined> {
     try {
-      const response = await this.fetchImpl(this.url(name), { method: 'HEAD' });
-      return response.ok;
+      return await this.fetchImpl(this.url(name), { method: 'HEAD' });
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -67,8 +76,7 @@ export class UrlModelFolder implements ModelFolder {
 }
 
 async function readBody(response: Response, progress: (loaded: number, total: number | undefined) => void): Promise<Uint8Array> {
-  const header = response.headers.get('content-length');
-  const total = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
+  const total = contentLength(response);
   if (response.body === null) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     progress(bytes.byteLength, total ?? bytes.byteLength);
@@ -91,4 +99,9 @@ async function readBody(response: Response, progress: (loaded: number, total: nu
     progress(loaded, total);
   }
   return loaded === buffer.byteLength ? buffer : buffer.slice(0, loaded);
+}
+
+function contentLength(response: Response): number | undefined {
+  const header = response.headers.get('content-length');
+  return header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
 }

@@ -1,5 +1,6 @@
 import { QwenVLError } from '@qwen-vl/core';
-import { argmax, softmaxWeights } from './logits-processors.js';
+import { expNonPositive } from './fast-exp.js';
+import { argmax, softmaxNormaliser } from './logits-processors.js';
 import type { SearchOptions } from './search-options.js';
 
 /** A source of uniform numbers in [0, 1). */
@@ -92,14 +93,27 @@ export function createRandomSource(randomSeed: number | undefined): Xoshiro128 {
  * (-Infinity) have probability 0.
  */
 export function sampleToken(logits: Float32Array, options: Pick<SearchOptions, 'doSample'>, rng: RandomSource): number {
-  if (!options.doSample) return argmax(logits);
-  const { weights, total } = softmaxWeights(logits);
-  const target = rng.nextFloat() * total;
+  return options.doSample ? drawIndex(logits, rng) : argmax(logits);
+}
+
+/**
+ * One draw from the softmax of `scores` (a whole row, or the survivors `gatherTopK` listed):
+ * the index whose weight, accumulated in index order, first exceeds a uniform share of the
+ * total. Reads the scores twice and allocates nothing.
+ */
+export function drawIndex(scores: Float32Array, rng: RandomSource): number {
+  const { max, total } = softmaxNormaliser(scores);
+  return indexAtMass(scores, max, rng.nextFloat() * total);
+}
+
+function indexAtMass(scores: Float32Array, max: number, target: number): number {
   let cumulative = 0;
   let lastPossible = 0;
-  for (let i = 0; i < weights.length; i++) {
-    if (weights[i] === 0) continue;
-    cumulative += weights[i];
+  for (let i = 0; i < scores.length; i++) {
+    // Filtered tokens (-Infinity) and negligible ones weigh 0.
+    const weight = expNonPositive(scores[i] - max);
+    if (weight === 0) continue;
+    cumulative += weight;
     lastPossible = i;
     if (target < cumulative) return i;
   }

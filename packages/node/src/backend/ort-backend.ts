@@ -1,7 +1,7 @@
 import { registerBackend } from '@qwen-vl/core';
 import type { Backend, Device, DeviceAvailability, InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
 import { deviceAvailability, requireExecutionProvider } from './device-support.js';
-import { OrtSessionHandle } from './ort-session.js';
+import { openOrtSession } from './ort-session.js';
 
 export const NODE_BACKEND_NAME = 'onnxruntime-node';
 
@@ -16,7 +16,7 @@ export const onnxruntimeNodeBackend: Backend = {
   },
 
   async createSession(model: ModelSource, options: SessionOptions): Promise<InferenceSessionHandle> {
-    return OrtSessionHandle.open(model, options, await requireExecutionProvider(options.device));
+    return openOrtSession(model, options, await requireExecutionProvider(options.device));
   },
 };
 

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { streamModel } from '@qwen-vl/core';
+import { externalDataFile } from '@qwen-vl/decoder';
 import type { OnnxModel } from '@qwen-vl/core';
 
 export interface WriteOnnxModelOptions {
@@ -26,7 +27,7 @@ export interface WrittenOnnxModel {
  * so peak memory is one source chunk, not the model.
  */
 export async function writeOnnxModel(path: string, model: OnnxModel, options: WriteOnnxModelOptions = {}): Promise<WrittenOnnxModel> {
-  const location = `${basename(path)}.data`;
+  const location = externalDataFile(basename(path));
   const streamed = await streamModel(model, { externalData: { location, ...options } });
   await writeFile(path, streamed.model);
   if (streamed.externalDataByteLength === 0) return { modelPath: path, externalDataByteLength: 0 };

@@ -1,4 +1,24 @@
+import { runDecoderBench } from './decoder.bench.js';
 import { runPreprocessBench } from './preprocess.bench.js';
+import { runVisionBench } from './vision.bench.js';
 
-/** Every benchmark of the repository, run by the root `pnpm bench`. Not part of the package API. */
-await runPreprocessBench();
+/**
+ * Every benchmark of the repository, run by the root `pnpm bench`; name some to run only
+ * those (`pnpm bench vision`). Not part of the package API.
+ */
+const BENCHES = new Map<string, () => Promise<void>>([
+  ['preprocess', runPreprocessBench],
+  ['vision', runVisionBench],
+  ['decoder', runDecoderBench],
+]);
+
+const asked = process.argv.slice(2);
+const unknown = asked.filter((name) => !BENCHES.has(name));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${[...BENCHES.keys()].join(', ')}`);
+  process.exitCode = 2;
+} else {
+  for (const [name, run] of BENCHES) {
+    if (asked.length === 0 || asked.includes(name)) await run();
+  }
+}

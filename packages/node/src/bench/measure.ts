@@ -38,3 +38,10 @@ export async function measure(task: () => unknown, { warmup, runs }: MeasureOpti
   }
   return { wallMs: median(wall), cpuMs: median(cpu) };
 }
+
+/** `task`'s result and wall-clock seconds, for a stage too slow to repeat (a build, a model load). */
+export async function timeOnce<T>(task: () => Promise<T>): Promise<{ result: T; seconds: number }> {
+  const start = performance.now();
+  const result = await task();
+  return { result, seconds: (performance.now() - start) / 1000 };
+}

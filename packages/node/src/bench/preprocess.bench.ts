@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { parsePreprocessorConfig } from '@qwen-vl/core';
@@ -8,11 +7,15 @@ import type { RawImage } from '@qwen-vl/preprocess';
 import { decodeImage } from '../decode-image.js';
 import { measure } from './measure.js';
 import type { MeasureOptions, Timing } from './measure.js';
+import { printTable } from './table.js';
+import { withTempDir } from './temp-dir.js';
 
 /**
  * Image file → pixel_values on the CPU, split into its stages: decode (sharp), resize
- * (smart_resize + Pillow-exact bicubic), and normalize + patchify. Images are generated,
- * so the numbers do not depend on any file outside the repository.
+ * (smart_resize + Pillow-exact bicubic, the whole image at once as resizeBicubic does),
+ * normalize + patchify of an image already at its target size, and both together as
+ * processImages runs them (band by band, so less than the sum of the two). Images are
+ * generated, so the numbers do not depend on any file outside the repository.
  */
 
 interface BenchImage {
@@ -59,6 +62,7 @@ interface Row {
   decode: Timing;
   resize: Timing;
   patchify: Timing;
+  resizeAndPatchify: Timing;
   endToEnd: Timing;
   target: string;
 }
@@ -66,9 +70,8 @@ interface Row {
 export async function runPreprocessBench(): Promise<void> {
   const config = parsePreprocessorConfig({}); // the Hub checkpoints' values
   const budget = { factor: config.patchSize * config.mergeSize, minPixels: config.minPixels, maxPixels: config.maxPixels };
-  const dir = await mkdtemp(join(tmpdir(), 'qwen-vl-bench-'));
   const rows: Row[] = [];
-  try {
+  await withTempDir('qwen-vl-bench-', async (dir) => {
     for (const spec of IMAGES) {
       const path = await writeJpeg(dir, spec);
       const decoded = await decodeImage(path);
@@ -82,23 +85,18 @@ export async function runPreprocessBench(): Promise<void> {
         decode: await measure(() => decodeImage(path), spec.measure),
         resize: await measure(() => resize(decoded), spec.measure),
         patchify: await measure(() => processImages([resized], config), spec.measure),
+        resizeAndPatchify: await measure(() => processImages([decoded], config), spec.measure),
         endToEnd: await measure(async () => processImages([await decodeImage(path)], config), spec.measure),
         target: spec.targetMs !== undefined ? `${spec.targetMs} ms` : '',
       });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  printTable(rows);
+  });
+  printStageTable(rows);
 }
 
-function printTable(rows: Row[]): void {
+function printStageTable(rows: Row[]): void {
   const ms = ({ wallMs, cpuMs }: Timing) => `${wallMs.toFixed(1)} / ${cpuMs.toFixed(1)}`;
-  const header = ['image (JPEG q90 → resized)', 'decode', 'resize', 'normalize+patchify', 'end-to-end', 'target (wall)'];
-  const cells = rows.map((r) => [r.image, ms(r.decode), ms(r.resize), ms(r.patchify), ms(r.endToEnd), r.target]);
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
-  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const header = ['image (JPEG q90 → resized)', 'decode', 'resize', 'normalize+patchify', 'resize+patchify', 'end-to-end', 'target (wall)'];
   console.log('file → pixel_values: median wall / CPU time in ms');
-  console.log(line(header));
-  for (const row of cells) console.log(line(row));
+  printTable(header, rows.map((r) => [r.image, ms(r.decode), ms(r.resize), ms(r.patchify), ms(r.resizeAndPatchify), ms(r.endToEnd), r.target]));
 }

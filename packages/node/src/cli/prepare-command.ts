@@ -1,10 +1,11 @@
-import { parseArgs } from 'node:util';
 import { InputPreparer } from '../prepare.js';
 import { preparedTensors } from '../prepared-tensors.js';
 import type { PreparedModelInputs } from '../prepare.js';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
-import { UsageError, isParseArgsError } from './usage-error.js';
-import type { CliOutput } from './run.js';
+import { encodePreparedImages } from '../vision-runner.js';
+import { parseCommandArgs, subcommand } from './command-args.js';
+import { positiveIntegerFlag } from './flag-values.js';
+import { UsageError } from './usage-error.js';
 
 export const PREPARE_HELP = `Usage: qwen-vl prepare --model DIR [--image PATH ...] --prompt TEXT [options]
 
@@ -21,7 +22,9 @@ Options:
   --min-pixels N     override preprocessor_config.json min_pixels
   --max-pixels N     override preprocessor_config.json max_pixels
   --dump OUT         write input_ids.npy, pixel_values.npy, image_grid_thw.npy,
-                     position_ids.npy and rope_deltas.npy into the new folder OUT
+                     position_ids.npy and rope_deltas.npy into the new folder OUT; with a
+                     folder made by "qwen-vl build", also the vision encoder's output
+                     image_features.npy
   -h, --help         show this help
 `;
 
@@ -35,40 +38,22 @@ export interface PrepareCommand {
   dump: string | undefined;
 }
 
-function pixelCount(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[1-9][0-9]*$/.test(value)) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
 /** Parses the arguments after `prepare`; undefined means --help was asked for. */
 export function parsePrepareArgs(args: readonly string[]): PrepareCommand | undefined {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        image: { type: 'string', multiple: true },
-        prompt: { type: 'string' },
-        system: { type: 'string' },
-        'min-pixels': { type: 'string' },
-        'max-pixels': { type: 'string' },
-        dump: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    if (isParseArgsError(error)) throw new UsageError(error.message);
-    throw error;
-  }
-  if (values.help === true) return undefined;
+  const values = parseCommandArgs(args, {
+    model: { type: 'string' },
+    image: { type: 'string', multiple: true },
+    prompt: { type: 'string' },
+    system: { type: 'string' },
+    'min-pixels': { type: 'string' },
+    'max-pixels': { type: 'string' },
+    dump: { type: 'string' },
+  });
+  if (values === undefined) return undefined;
   if (values.model === undefined) throw new UsageError('prepare needs --model DIR');
   if (values.prompt === undefined) throw new UsageError('prepare needs --prompt TEXT');
-  const minPixels = pixelCount(values['min-pixels'], '--min-pixels');
-  const maxPixels = pixelCount(values['max-pixels'], '--max-pixels');
+  const minPixels = positiveIntegerFlag(values['min-pixels'], '--min-pixels');
+  const maxPixels = positiveIntegerFlag(values['max-pixels'], '--max-pixels');
   if (minPixels !== undefined && maxPixels !== undefined && minPixels > maxPixels) {
     throw new UsageError(`--min-pixels ${minPixels} is larger than --max-pixels ${maxPixels}`);
   }
@@ -95,12 +80,7 @@ export function summarize(prepared: PreparedModelInputs): Record<string, unknown
   };
 }
 
-export async function runPrepare(args: readonly string[], output: CliOutput): Promise<void> {
-  const command = parsePrepareArgs(args);
-  if (command === undefined) {
-    output.stdout(PREPARE_HELP);
-    return;
-  }
+export const runPrepare = subcommand(PREPARE_HELP, parsePrepareArgs, async (command, output) => {
   // Refuse an occupied dump folder before the work, not after it.
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
   const preparer = await InputPreparer.load(command.model);
@@ -111,6 +91,12 @@ export async function runPrepare(args: readonly string[], output: CliOutput): Pr
     minPixels: command.minPixels,
     maxPixels: command.maxPixels,
   });
-  if (command.dump !== undefined) await writeNpyFolder(command.dump, preparedTensors(prepared));
-  output.stdout(`${JSON.stringify({ ...summarize(prepared), ...(command.dump !== undefined ? { dump: command.dump } : {}) })}\n`);
-}
+  if (command.dump === undefined) {
+    output.stdout(`${JSON.stringify(summarize(prepared))}\n`);
+    return;
+  }
+  const features = await encodePreparedImages(command.model, prepared);
+  await writeNpyFolder(command.dump, preparedTensors(prepared, features));
+  const featureShape = features !== undefined ? { image_features_shape: features.dims } : {};
+  output.stdout(`${JSON.stringify({ ...summarize(prepared), ...featureShape, dump: command.dump })}\n`);
+});

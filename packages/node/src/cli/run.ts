@@ -1,4 +1,8 @@
+import { runBuild } from './build-command.js';
+import type { Subcommand } from './command-args.js';
+import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
+import { runRun } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
 export interface CliOutput {
@@ -9,12 +13,20 @@ export interface CliOutput {
 const HELP = `Usage: qwen-vl <command> [options]
 
 Commands:
+  build      export a Hugging Face checkpoint to the ONNX models qwen-vl runs
+  run        answer a prompt about images with a built model, streaming the answer
   prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
+  demo       generate, build and run a tiny random-weight model (no download; noise output)
 
 Run "qwen-vl <command> --help" for the options of a command.
 `;
 
-const COMMANDS = new Map<string, (args: readonly string[], output: CliOutput) => Promise<void>>([['prepare', runPrepare]]);
+const COMMANDS = new Map<string, Subcommand>([
+  ['build', runBuild],
+  ['run', runRun],
+  ['prepare', runPrepare],
+  ['demo', runDemo],
+]);
 
 /** Collapses a message to the one line the CLI promises on stderr. */
 function oneLine(message: string): string {

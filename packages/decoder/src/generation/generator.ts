@@ -1,0 +1,225 @@
+import { QwenVLError } from '@qwen-vl/core';
+import type { HostTensor } from '@qwen-vl/core';
+import type { DecoderSession } from '../runtime/decoder-session.js';
+import type { DecodeTokens } from './detokenizer.js';
+import { GenerationRow } from './generation-row.js';
+import { GenerationStopwatch, defaultClock } from './generation-timings.js';
+import type { Clock, GenerationTimings } from './generation-timings.js';
+import { createRandomSource } from './sampler.js';
+import type { RandomSource } from './sampler.js';
+import type { SearchOptions } from './search-options.js';
+import type { AbortFlag, FinishReason } from './stopping.js';
+import { TokenChooser } from './token-chooser.js';
+import { tokenLogprob } from './token-logprob.js';
+
+/** The prompt(s) of one generation, ready for the decoder: B rows, left-padded to length L. */
+export interface PreparedPrompt {
+  /** int32 `[B, L]`: the token ids (padding included, masked out by `attentionMask`); the repetition penalty and the token counts read them. */
+  readonly inputIds: HostTensor<'int32'>;
+  /** float32 `[B, L, hidden]`, vision features already merged (`mergeVisionFeatures`). */
+  readonly inputsEmbeds: HostTensor<'float32'>;
+  /** int32 `[B, L]`: 1 on tokens, 0 on the left padding. */
+  readonly attentionMask: HostTensor<'int32'>;
+  /** `[3, B, L]` MRoPE positions of the same rows (`getRopeIndex`). */
+  readonly positionIds: Int32Array;
+  /** Per-row decode position offset (`getRopeIndex`'s `ropeDeltas`), B entries. */
+  readonly ropeDeltas: ArrayLike<number>;
+}
+
+/** One generated token of one row, as the stream hands it out. */
+export interface GenerationStreamEvent {
+  /** Index of the prompt in the batch. */
+  row: number;
+  tokenId: number;
+  /** The text this token releases: '' while a UTF-8 character or a possible stop string is incomplete, and for EOS. */
+  text: string;
+  /** log softmax of the chosen token under the raw logits (before any processor); NaN unless `GenerationControl.logprobs` is on. */
+  logprob: number;
+}
+
+export interface RowResult {
+  /** Generated ids in order; an EOS that ended the row is the last one (as Hugging Face returns it). */
+  tokens: number[];
+  /** The detokenized output: EOS and any stop string (with what followed it) left out. */
+  text: string;
+  /** One per token of `tokens` when `GenerationControl.logprobs` is on; empty otherwise. */
+  logprobs: number[];
+  finishReason: FinishReason;
+  /** The row's real prompt tokens (its padding not counted). */
+  promptTokens: number;
+  generatedTokens: number;
+}
+
+export interface GenerationResult {
+  rows: RowResult[];
+  timings: GenerationTimings;
+}
+
+export interface GenerationControl {
+  /**
+   * Cancels the generation, checked before every model run: unfinished rows end with
+   * finishReason 'aborted' and keep the text streamed so far. An `AbortSignal` fits.
+   */
+  signal?: AbortFlag;
+  /** Raw logits `[B, vocab]` of each step before any processing (step 0 = after the prefill); the array is not reused. */
+  onStepLogits?: (step: number, logits: HostTensor<'float32'>) => void;
+  /**
+   * Report each token's logprob (events' `logprob`, rows' `logprobs`). Off by default: it
+   * reads the whole vocabulary once more per token (a log-sum-exp over ~150k logits), the
+   * largest cost of a step outside the model. Off, `logprob` is NaN and `logprobs` is empty.
+   */
+  logprobs?: boolean;
+}
+
+export interface GeneratorOptions {
+  /** What finished rows feed while others go on; Hugging Face's default, the first EOS id, when omitted. */
+  padTokenId?: number;
+  /** Millisecond clock for the timings; `performance.now` by default. */
+  now?: Clock;
+}
+
+/** The part of DecoderSession the generation loop drives. */
+export type GenerationSession = Pick<DecoderSession, 'prefill' | 'step'>;
+
+/**
+ * The decoding loop: one prefill, then one decoder step per token while any row is
+ * unfinished. Per row and step it picks a token as `sampleToken(processLogits(…))` would,
+ * over the row's prompt and generated ids (`TokenChooser`: buffers reused throughout, no copy
+ * at all for plain greedy search; one seeded random source per generation, rows drawing in
+ * row order), detokenizes it and decides whether the row is done (`finishReason`). Nothing
+ * vocabulary-sized is allocated per token. Finished rows keep feeding the pad token, whose output is ignored,
+ * so the batch stays rectangular. A cancelled request is noticed before the next run.
+ *
+ * Generations on one session must not overlap (the session holds one KV cache): a
+ * `stream()` started before the previous one finished supersedes it, and the older stream
+ * throws INVALID_ARGUMENT if it is resumed.
+ */
+export class Generator {
+  private readonly padTokenId: number | undefined;
+  private readonly now: Clock;
+  private latest = 0;
+
+  constructor(
+    private readonly session: GenerationSession,
+    private readonly decode: DecodeTokens,
+    options: GeneratorOptions = {},
+  ) {
+    this.padTokenId = options.padTokenId;
+    this.now = options.now ?? defaultClock();
+  }
+
+  /** Generates for every row of `prompt`, handing out each token as it is chosen; the return value is the summary. */
+  async *stream(prompt: PreparedPrompt, options: SearchOptions, control: GenerationControl = {}): AsyncGenerator<GenerationStreamEvent, GenerationResult, undefined> {
+    const generation = ++this.latest;
+    const rows = promptRows(prompt).map((ids) => new GenerationRow(ids, this.decode, options));
+    const stopwatch = new GenerationStopwatch(this.now);
+    const selector = new TokenSelector(options, createRandomSource(options.randomSeed), control.logprobs === true);
+    const padTokenId = this.padTokenId ?? options.eosTokenIds[0] ?? 0;
+    const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: prompt.attentionMask, positions: { positionIds: prompt.positionIds, ropeDeltas: prompt.ropeDeltas } };
+    for (let step = 0; ; step++) {
+      // Checked before each run, so a cancelled request costs no further model work.
+      if (control.signal?.aborted) {
+        for (const row of rows) if (!row.finished) row.abort();
+        break;
+      }
+      this.requireLatest(generation);
+      const logits =
+        step === 0
+          ? await stopwatch.session(() => this.session.prefill(prefill), 'prefill')
+          : await stopwatch.session(() => this.session.step(nextInputs(rows, padTokenId)), 'step');
+      this.requireLatest(generation);
+      const { onStepLogits } = control;
+      if (onStepLogits !== undefined) stopwatch.caller(() => onStepLogits(step, logits));
+      const events = selector.chooseTokens(rows, logits);
+      stopwatch.tokensChosen();
+      for (const event of events) {
+        stopwatch.pause();
+        yield event;
+        stopwatch.resume();
+      }
+      if (rows.every((row) => row.finished)) break;
+    }
+    return summary(rows, stopwatch);
+  }
+
+  /** `stream` without the events. */
+  async generate(prompt: PreparedPrompt, options: SearchOptions, control?: GenerationControl): Promise<GenerationResult> {
+    const stream = this.stream(prompt, options, control);
+    for (;;) {
+      const next = await stream.next();
+      if (next.done === true) return next.value;
+    }
+  }
+
+  private requireLatest(generation: number): void {
+    if (generation !== this.latest) {
+      throw new QwenVLError('INVALID_ARGUMENT', 'a later stream() on the same session replaced this generation; run generations one at a time', { source: 'Generator.stream' });
+    }
+  }
+}
+
+/** Each row's real prompt ids: the positions its mask marks as tokens. */
+function promptRows(prompt: PreparedPrompt): number[][] {
+  const ids = prompt.inputIds;
+  const mask = prompt.attentionMask;
+  if (ids.dims.length !== 2 || mask.dims.length !== 2 || ids.dims[0] !== mask.dims[0] || ids.dims[1] !== mask.dims[1]) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be [B, L] like attentionMask [${mask.dims.join(', ')}], got [${ids.dims.join(', ')}]`, { source: 'prompt inputIds' });
+  }
+  const [batch, length] = ids.dims;
+  return Array.from({ length: batch }, (_, b) => {
+    const row: number[] = [];
+    for (let i = b * length; i < (b + 1) * length; i++) if (mask.data[i] !== 0) row.push(ids.data[i]);
+    return row;
+  });
+}
+
+/** What each row feeds the next step: its last token, or the pad once it is finished. */
+function nextInputs(rows: readonly GenerationRow[], padTokenId: number): number[] {
+  return rows.map((row) => (row.finished ? padTokenId : row.tokens[row.tokens.length - 1]));
+}
+
+/** Picks the tokens of each selection round; holds what carries over from step to step. */
+class TokenSelector {
+  /** Created with the first logits, when the vocabulary size is known. */
+  private chooser: TokenChooser | undefined;
+
+  constructor(
+    private readonly options: SearchOptions,
+    private readonly rng: RandomSource,
+    private readonly logprobs: boolean,
+  ) {}
+
+  /** One selection round: a token for every unfinished row, in row order. */
+  chooseTokens(rows: readonly GenerationRow[], logits: HostTensor<'float32'>): GenerationStreamEvent[] {
+    const [batch, vocab] = logits.dims;
+    if (logits.dims.length !== 2 || batch !== rows.length || (this.chooser !== undefined && vocab !== this.chooser.vocabSize)) {
+      throw new QwenVLError('INVALID_ARGUMENT', `are [${logits.dims.join(', ')}], expected [${rows.length}, ${this.chooser?.vocabSize ?? 'vocab'}]`, { source: 'decoder session logits' });
+    }
+    const chooser = (this.chooser ??= new TokenChooser(vocab));
+    const events: GenerationStreamEvent[] = [];
+    rows.forEach((row, b) => {
+      if (row.finished) return;
+      const raw = logits.data.subarray(b * vocab, (b + 1) * vocab);
+      const tokenId = chooser.choose(raw, this.options, row, this.rng);
+      const logprob = this.logprobs ? tokenLogprob(raw, tokenId) : undefined;
+      events.push({ row: b, tokenId, text: row.accept(tokenId, logprob), logprob: logprob ?? NaN });
+    });
+    return events;
+  }
+}
+
+function summary(rows: readonly GenerationRow[], stopwatch: GenerationStopwatch): GenerationResult {
+  const started = rows.filter((row) => row.tokens.length > 0).length;
+  const generated = rows.reduce((sum, row) => sum + row.tokens.length, 0);
+  return {
+    rows: rows.map((row) => ({
+      tokens: [...row.tokens],
+      text: row.text,
+      logprobs: [...row.logprobs],
+      finishReason: row.finishReason as FinishReason,
+      promptTokens: row.promptTokens,
+      generatedTokens: row.tokens.length,
+    })),
+    timings: stopwatch.timings(generated - started),
+  };
+}

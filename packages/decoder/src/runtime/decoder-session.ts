@@ -1,0 +1,198 @@
+import { QwenVLError, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64 } from '@qwen-vl/core';
+import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
+import { decodePositionIds } from '@qwen-vl/mrope';
+import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../export/io-names.js';
+
+export interface PrefillInput {
+  /** float32 `[B, S, hidden]`, vision features already merged (`mergeVisionFeatures`). */
+  readonly inputsEmbeds: HostTensor<'float32'>;
+  /** `[B, S]`: 1 on tokens, 0 on (left) padding. */
+  readonly attentionMask: HostTensor<'int32'>;
+  /** `getRopeIndex` of the same rows (a `RopeIndex` will do): `[3, B, S]` positions and the per-row decode delta. */
+  readonly positions: { readonly positionIds: Int32Array; readonly ropeDeltas: ArrayLike<number> };
+}
+
+/** What the KV cache and the position bookkeeping hold between runs. */
+interface SequenceState {
+  readonly batch: number;
+  /** Cache entries, by the decoder's past input names; device tensors where the backend keeps them. */
+  readonly past: Readonly<Record<string, SessionTensor>>;
+  /** int64 `[B, past]`, the mask of every cached position. */
+  readonly attentionMask: BigInt64Array;
+  readonly ropeDeltas: Int32Array;
+  /** Real (unpadded) tokens of the longest row. */
+  readonly longestRow: number;
+}
+
+/**
+ * Runs the exported text graphs: one prefill over the prompt, then one step per generated
+ * token, keeping the KV cache and the decode positions (`past + rope delta`, equal in all
+ * three MRoPE rows) between calls. It owns the two sessions it is given.
+ *
+ * The cache stays in the runtime between runs (`runKeepingOnDevice`): each step feeds the
+ * previous step's present.* device tensors back as past_key_values.* and disposes them once
+ * the run has replaced them, so on a GPU it never passes through JavaScript. Create the
+ * decoder session with `deviceOutputs: decoderDeviceOutputs(config)` for that.
+ */
+export class DecoderSession {
+  private state: SequenceState | undefined;
+  private readonly pastNames: readonly string[];
+  private readonly presentNames: readonly string[];
+
+  constructor(
+    private readonly embedSession: InferenceSessionHandle,
+    private readonly decoderSession: InferenceSessionHandle,
+    private readonly config: TextConfig,
+  ) {
+    const layers = Array.from({ length: config.numHiddenLayers }, (_, i) => i);
+    this.pastNames = layers.flatMap((i) => [pastKeyName(i), pastValueName(i)]);
+    this.presentNames = decoderDeviceOutputs(config);
+    requireNames(embedSession, [EMBED_IO.inputIds], [EMBED_IO.inputsEmbeds], 'embedding model');
+    requireNames(
+      decoderSession,
+      [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, DECODER_IO.positionIds, DECODER_IO.numLogitsToKeep, ...this.pastNames],
+      [DECODER_IO.logits, ...this.presentNames],
+      'decoder model',
+    );
+  }
+
+  /** Cached positions per row (padding included); 0 before the first prefill. */
+  get pastLength(): number {
+    return this.state === undefined ? 0 : this.state.attentionMask.length / this.state.batch;
+  }
+
+  /** `inputs_embeds` `[B, S, hidden]` of token ids `[B, S]`. */
+  async embed(inputIds: HostTensor<'int32'>): Promise<HostTensor<'float32'>> {
+    const ids = hostTensor('int64', toBigInt64(inputIds.data), inputIds.dims);
+    const out = await this.embedSession.run({ [EMBED_IO.inputIds]: ids }, [EMBED_IO.inputsEmbeds]);
+    return out[EMBED_IO.inputsEmbeds] as HostTensor<'float32'>;
+  }
+
+  /**
+   * Starts a new sequence (dropping any cache) and returns the logits of each row's last
+   * position, float32 `[B, vocab]`. Rows must be left-padded so that position is the last.
+   */
+  async prefill(input: PrefillInput): Promise<HostTensor<'float32'>> {
+    const { batch, length } = checkPrefill(input, this.config.hiddenSize);
+    const longestRow = longestMaskedRow(input.attentionMask.data, batch, length);
+    this.checkLength(longestRow, 'prompt', 'the prompt');
+    const emptyPast = hostTensor('float32', new Float32Array(0), [batch, this.config.numKeyValueHeads, 0, this.config.headDim]);
+    const past = Object.fromEntries(this.pastNames.map((name) => [name, emptyPast]));
+    const attentionMask = toBigInt64(input.attentionMask.data);
+    this.dropState();
+    return this.run(input.inputsEmbeds, input.positions.positionIds, { batch, past, attentionMask, ropeDeltas: Int32Array.from(input.positions.ropeDeltas), longestRow });
+  }
+
+  /** Appends one token per row and returns the logits after it, float32 `[B, vocab]`. */
+  async step(tokenIds: ArrayLike<number>): Promise<HostTensor<'float32'>> {
+    const state = this.state;
+    if (state === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'needs a prefill() first to start a sequence', { source: 'DecoderSession.step' });
+    if (tokenIds.length !== state.batch) {
+      throw new QwenVLError('INVALID_ARGUMENT', `has ${tokenIds.length} token ids for a batch of ${state.batch}`, { source: 'DecoderSession.step tokenIds' });
+    }
+    this.checkLength(state.longestRow + 1, 'DecoderSession.step', 'the prompt with the generated tokens');
+    const pastLength = this.pastLength;
+    const inputsEmbeds = await this.embed(hostTensor('int32', Int32Array.from(tokenIds), [state.batch, 1]));
+    const attentionMask = new BigInt64Array(state.batch * (pastLength + 1));
+    for (let b = 0; b < state.batch; b++) {
+      attentionMask.set(state.attentionMask.subarray(b * pastLength, (b + 1) * pastLength), b * (pastLength + 1));
+      attentionMask[b * (pastLength + 1) + pastLength] = 1n;
+    }
+    const positionIds = decodePositionIds(pastLength, 1, state.ropeDeltas);
+    return this.run(inputsEmbeds, positionIds, { ...state, attentionMask, longestRow: state.longestRow + 1 });
+  }
+
+  async dispose(): Promise<void> {
+    this.dropState();
+    await Promise.all([this.embedSession.dispose(), this.decoderSession.dispose()]);
+  }
+
+  /** One decoder run over new tokens; `next` is the state once they are cached. */
+  private async run(inputsEmbeds: HostTensor<'float32'>, positionIds: Int32Array, next: SequenceState): Promise<HostTensor<'float32'>> {
+    const newTokens = inputsEmbeds.dims[1];
+    const total = next.attentionMask.length / next.batch;
+    const feeds = {
+      [DECODER_IO.inputsEmbeds]: inputsEmbeds,
+      [DECODER_IO.attentionMask]: hostTensor('int64', next.attentionMask, [next.batch, total]),
+      [DECODER_IO.positionIds]: hostTensor('int64', toBigInt64(positionIds), [3, next.batch, newTokens]),
+      [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []),
+      ...next.past,
+    };
+    const out = await runKeepingOnDevice(this.decoderSession, feeds, [DECODER_IO.logits, ...this.presentNames], this.presentNames);
+    const past: Record<string, SessionTensor> = {};
+    this.presentNames.forEach((present, k) => (past[this.pastNames[k]] = out[present]));
+    // Only once the run has succeeded: a failed step leaves the previous cache usable.
+    disposeDeviceTensors(next.past);
+    this.state = { ...next, past };
+    const logits = out[DECODER_IO.logits] as HostTensor<'float32'>;
+    return hostTensor('float32', logits.data, [next.batch, this.config.vocabSize]);
+  }
+
+  /** Ends the sequence, freeing the cache it holds on the device. */
+  private dropState(): void {
+    if (this.state !== undefined) disposeDeviceTensors(this.state.past);
+    this.state = undefined;
+  }
+
+  private checkLength(tokens: number, source: string, what: string): void {
+    const max = this.config.maxPositionEmbeddings;
+    if (tokens > max) {
+      throw new QwenVLError('PROMPT_TOO_LONG', `${what} reaches ${tokens} tokens, more than the model's max_position_embeddings (${max}, config.json)`, { source });
+    }
+  }
+}
+
+/**
+ * The decoder outputs to keep in device memory (its present.* cache): pass them as
+ * `SessionOptions.deviceOutputs` when creating the decoder session.
+ */
+export function decoderDeviceOutputs(config: Pick<TextConfig, 'numHiddenLayers'>): string[] {
+  return Array.from({ length: config.numHiddenLayers }, (_, i) => [presentKeyName(i), presentValueName(i)]).flat();
+}
+
+function disposeDeviceTensors(tensors: Readonly<Record<string, SessionTensor>>): void {
+  for (const tensor of Object.values(tensors)) if (isDeviceTensor(tensor)) tensor.dispose();
+}
+
+function requireNames(session: InferenceSessionHandle, inputs: readonly string[], outputs: readonly string[], what: string): void {
+  const missingInputs = inputs.filter((name) => !session.inputNames.includes(name));
+  const missingOutputs = outputs.filter((name) => !session.outputNames.includes(name));
+  if (missingInputs.length > 0 || missingOutputs.length > 0) {
+    const missing = [...missingInputs.map((n) => `input ${n}`), ...missingOutputs.map((n) => `output ${n}`)].join(', ');
+    throw new QwenVLError('INVALID_MODEL', `lacks ${missing} (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`, { source: what });
+  }
+}
+
+function checkPrefill(input: PrefillInput, hiddenSize: number): { batch: number; length: number } {
+  const dims = input.inputsEmbeds.dims;
+  if (dims.length !== 3 || dims[2] !== hiddenSize || dims[0] === 0 || dims[1] === 0) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be [B, S, ${hiddenSize}] with B, S > 0, got [${dims.join(', ')}]`, { source: 'prefill inputsEmbeds' });
+  }
+  const [batch, length] = dims;
+  const mask = input.attentionMask.dims;
+  if (mask.length !== 2 || mask[0] !== batch || mask[1] !== length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be [${batch}, ${length}] like inputsEmbeds, got [${mask.join(', ')}]`, { source: 'prefill attentionMask' });
+  }
+  if (input.positions.positionIds.length !== 3 * batch * length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `has ${input.positions.positionIds.length} entries, [3, ${batch}, ${length}] needs ${3 * batch * length}`, { source: 'prefill positions.positionIds' });
+  }
+  if (input.positions.ropeDeltas.length !== batch) {
+    throw new QwenVLError('INVALID_ARGUMENT', `has ${input.positions.ropeDeltas.length} entries for a batch of ${batch}`, { source: 'prefill positions.ropeDeltas' });
+  }
+  for (let b = 0; b < batch; b++) {
+    if (input.attentionMask.data[(b + 1) * length - 1] === 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', `row ${b} ends in padding; pad on the left so every row's last position is a token`, { source: 'prefill attentionMask' });
+    }
+  }
+  return { batch, length };
+}
+
+function longestMaskedRow(mask: Int32Array, batch: number, length: number): number {
+  let longest = 0;
+  for (let b = 0; b < batch; b++) {
+    let count = 0;
+    for (let i = b * length; i < (b + 1) * length; i++) count += mask[i] === 0 ? 0 : 1;
+    longest = Math.max(longest, count);
+  }
+  return longest;
+}

@@ -1,0 +1,107 @@
+import { QwenVLError, isDeviceTensor } from '@qwen-vl/core';
+import type { DeviceRunOptions, HostTensor, InferenceSessionHandle, SessionTensor } from '@qwen-vl/core';
+import { OrtDeviceTensor, downloadOrtTensor } from './ort-tensors.js';
+import type { OrtRuntime, OrtTensorLike } from './ort-tensors.js';
+
+/** What the adapter uses of an onnxruntime-common InferenceSession (node's and web's alike). */
+export interface OrtSessionLike<T extends OrtTensorLike> {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, T>, fetches: readonly string[]): Promise<Record<string, unknown>>;
+  release(): Promise<void>;
+}
+
+/**
+ * An onnxruntime session (onnxruntime-node's or onnxruntime-web's) behind core's session
+ * contract: checked feed and fetch names, host tensors in and out, and outputs kept as
+ * OrtDeviceTensors between runs. Opening the session is the backend's business.
+ */
+export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSessionHandle {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+
+  constructor(
+    private readonly session: OrtSessionLike<T>,
+    private readonly runtime: OrtRuntime<T>,
+    private readonly modelName: string,
+  ) {
+    this.inputNames = session.inputNames;
+    this.outputNames = session.outputNames;
+  }
+
+  /**
+   * Wraps a freshly created session whose `deviceOutputs` were asked to stay on the device,
+   * releasing it when one of them is not an output of the model.
+   */
+  static async wrap<T extends OrtTensorLike>(session: OrtSessionLike<T>, runtime: OrtRuntime<T>, modelName: string, deviceOutputs: readonly string[]): Promise<OrtSessionAdapter<T>> {
+    const adapter = new OrtSessionAdapter(session, runtime, modelName);
+    try {
+      adapter.checkNames(deviceOutputs, adapter.outputNames, 'deviceOutputs');
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+    return adapter;
+  }
+
+  async run(feeds: Readonly<Record<string, HostTensor>>, fetches: readonly string[] = this.outputNames): Promise<Record<string, HostTensor>> {
+    // Nothing is kept on the device, so every output is a host tensor.
+    return (await this.execute(feeds, fetches, [])) as Record<string, HostTensor>;
+  }
+
+  runWithDeviceTensors(feeds: Readonly<Record<string, SessionTensor>>, fetches: readonly string[], options: DeviceRunOptions): Promise<Record<string, SessionTensor>> {
+    return this.execute(feeds, fetches, options.keepOnDevice);
+  }
+
+  dispose(): Promise<void> {
+    return this.session.release();
+  }
+
+  /** One run: the outputs in `keepOnDevice` come back as OrtDeviceTensors, the rest as host tensors. */
+  private async execute(feeds: Readonly<Record<string, SessionTensor>>, fetches: readonly string[], keepOnDevice: readonly string[]): Promise<Record<string, SessionTensor>> {
+    this.checkNames(Object.keys(feeds), this.inputNames, 'feeds');
+    this.checkNames(fetches, this.outputNames, 'fetches');
+    const notFetched = keepOnDevice.filter((name) => !fetches.includes(name));
+    if (notFetched.length > 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', `keepOnDevice name(s) ${notFetched.join(', ')} are not among the fetched outputs (${fetches.join(', ')})`, { source: this.modelName });
+    }
+    const missing = this.inputNames.filter((name) => feeds[name] === undefined);
+    if (missing.length > 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', `feeds lack input(s) ${missing.join(', ')}`, { source: this.modelName });
+    }
+    const ortFeeds: Record<string, T> = {};
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = this.toFeed(name, tensor);
+    let results: Record<string, unknown>;
+    try {
+      results = await this.session.run(ortFeeds, [...fetches]);
+    } catch (cause) {
+      // The WASM side sometimes rejects with a plain string or number.
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new QwenVLError('INVALID_ARGUMENT', `${this.runtime.name} failed to run: ${message}`, { source: this.modelName, cause });
+    }
+    const out: Record<string, SessionTensor> = {};
+    for (const name of fetches) {
+      const tensor = results[name] as T;
+      const source = `${this.modelName} output "${name}"`;
+      out[name] = keepOnDevice.includes(name) ? new OrtDeviceTensor(tensor, source, this.runtime) : await downloadOrtTensor(tensor, source);
+    }
+    return out;
+  }
+
+  private toFeed(name: string, tensor: SessionTensor): T {
+    const source = `${this.modelName} feed "${name}"`;
+    if (!isDeviceTensor(tensor)) return this.runtime.createTensor(tensor);
+    // Another runtime's tensor (node's and web's can be loaded together) is of another Tensor class.
+    if (!(tensor instanceof OrtDeviceTensor) || tensor.runtime !== this.runtime) {
+      throw new QwenVLError('INVALID_ARGUMENT', `is a device tensor of another backend; ${this.runtime.name} takes only its own`, { source });
+    }
+    return tensor.ortTensor(source) as T;
+  }
+
+  private checkNames(names: readonly string[], known: readonly string[], what: string): void {
+    const unknown = names.filter((name) => !known.includes(name));
+    if (unknown.length > 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', `${what} name(s) ${unknown.join(', ')} are not in the model (it has ${known.join(', ')})`, { source: this.modelName });
+    }
+  }
+}

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { hostTensor, isQwenVLError } from '@qwen-vl/core';
+import type { DeviceTensor, HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
+import { DecoderSession, decoderDeviceOutputs } from '../src/index.js';
+
+/** DecoderSession's bookkeeping (cache, mask, decode positions), against recording fake sessions. */
+
+const text: TextConfig = {
+  hiddenSize: 2,
+  intermediateSize: 4,
+  numHiddenLayers: 2,
+  numAttentionHeads: 2,
+  numKeyValueHeads: 1,
+  headDim: 4,
+  rmsNormEps: 1e-6,
+  ropeTheta: 1e6,
+  mropeSection: [1, 0, 1],
+  vocabSize: 3,
+  maxPositionEmbeddings: 100,
+  tieWordEmbeddings: false,
+};
+
+const PAST = ['past_key_values.0.key', 'past_key_values.0.value', 'past_key_values.1.key', 'past_key_values.1.value'];
+const PRESENT = ['present.0.key', 'present.0.value', 'present.1.key', 'present.1.value'];
+
+/** Records feeds; answers with inputs_embeds = token id in every feature. */
+function fakeEmbed(): InferenceSessionHandle & { feeds: Record<string, HostTensor>[] } {
+  const feeds: Record<string, HostTensor>[] = [];
+  return {
+    feeds,
+    inputNames: ['input_ids'],
+    outputNames: ['inputs_embeds'],
+    async run(feed) {
+      feeds.push({ ...feed });
+      const ids = feed.input_ids;
+      const data = Float32Array.from({ length: ids.data.length * 2 }, (_, i) => Number(ids.data[Math.floor(i / 2)]));
+      return { inputs_embeds: hostTensor('float32', data, [...ids.dims, 2]) };
+    },
+    dispose: async () => undefined,
+  };
+}
+
+/** Records feeds; answers with logits = run index and fresh present tensors of the total length. */
+function fakeDecoder(): InferenceSessionHandle & { feeds: Record<string, HostTensor>[]; outputs: Record<string, HostTensor>[] } {
+  const feeds: Record<string, HostTensor>[] = [];
+  const outputs: Record<string, HostTensor>[] = [];
+  return {
+    feeds,
+    outputs,
+    inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST, 'num_logits_to_keep'],
+    outputNames: ['logits', ...PRESENT],
+    async run(feed) {
+      feeds.push({ ...feed });
+      const [batch, total] = feed.attention_mask.dims;
+      const out: Record<string, HostTensor> = { logits: hostTensor('float32', new Float32Array(batch * 3).fill(feeds.length), [batch, 1, 3]) };
+      for (const name of PRESENT) out[name] = hostTensor('float32', new Float32Array(batch * total * 4), [batch, 1, total, 4]);
+      outputs.push(out);
+      return out;
+    },
+    dispose: async () => undefined,
+  };
+}
+
+const numbers = (t: HostTensor) => Array.from(t.data as ArrayLike<number | bigint>, Number);
+
+/** Two rows of 3 positions, the first left-padded by one; deltas -1 and 2. */
+function prefillInput() {
+  return {
+    inputsEmbeds: hostTensor('float32', new Float32Array(2 * 3 * 2), [2, 3, 2]),
+    attentionMask: hostTensor('int32', Int32Array.of(0, 1, 1, 1, 1, 1), [2, 3]),
+    positions: { positionIds: Int32Array.from({ length: 18 }, (_, i) => i % 3), ropeDeltas: Int32Array.of(-1, 2) },
+  };
+}
+
+describe('DecoderSession', () => {
+  it('prefills with an empty cache, then feeds each step the previous present, the grown mask and past + delta positions', async () => {
+    const embed = fakeEmbed();
+    const decoder = fakeDecoder();
+    const session = new DecoderSession(embed, decoder, text);
+
+    const first = await session.prefill(prefillInput());
+    expect(first.dims).toEqual([2, 3]);
+    const prefill = decoder.feeds[0];
+    for (const name of PAST) expect(prefill[name].dims).toEqual([2, 1, 0, 4]);
+    expect(numbers(prefill.attention_mask)).toEqual([0, 1, 1, 1, 1, 1]);
+    expect(prefill.position_ids.dims).toEqual([3, 2, 3]);
+    expect(prefill.num_logits_to_keep).toMatchObject({ type: 'int64', dims: [] });
+    expect(numbers(prefill.num_logits_to_keep)).toEqual([1]);
+    expect(session.pastLength).toBe(3);
+
+    const second = await session.step([5, 6]);
+    expect(numbers(second)).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(numbers(embed.feeds[0].input_ids)).toEqual([5, 6]);
+    expect(embed.feeds[0].input_ids.dims).toEqual([2, 1]);
+    const step = decoder.feeds[1];
+    expect(numbers(step.inputs_embeds)).toEqual([5, 5, 6, 6]);
+    expect(numbers(step.attention_mask)).toEqual([0, 1, 1, 1, 1, 1, 1, 1]);
+    expect(step.attention_mask.dims).toEqual([2, 4]);
+    // Cache position 3 plus the row's delta, in all three rows: [2, 5] for t, h and w.
+    expect(numbers(step.position_ids)).toEqual([2, 5, 2, 5, 2, 5]);
+    PAST.forEach((name, k) => expect(step[name]).toBe(decoder.outputs[0][PRESENT[k]]));
+
+    await session.step([7, 8]);
+    expect(numbers(decoder.feeds[2].position_ids)).toEqual([3, 6, 3, 6, 3, 6]);
+    expect(decoder.feeds[2].attention_mask.dims).toEqual([2, 5]);
+    PAST.forEach((name, k) => expect(decoder.feeds[2][name]).toBe(decoder.outputs[1][PRESENT[k]]));
+    expect(session.pastLength).toBe(5);
+
+    // A new prefill starts over with an empty cache.
+    await session.prefill(prefillInput());
+    expect(decoder.feeds[3][PAST[0]].dims).toEqual([2, 1, 0, 4]);
+    expect(session.pastLength).toBe(3);
+  });
+
+  it('counts only real tokens against max_position_embeddings, for the prompt and for each step', async () => {
+    const session = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 3 });
+    // Row 0 has 2 tokens and one pad, row 1 has 3: the prompt fits exactly, the next token does not.
+    await session.prefill(prefillInput());
+    const error = await session.step([1, 1]).catch((e: unknown) => e);
+    expect(isQwenVLError(error, 'PROMPT_TOO_LONG')).toBe(true);
+    expect((error as Error).message).toBe(
+      "DecoderSession.step: the prompt with the generated tokens reaches 4 tokens, more than the model's max_position_embeddings (3, config.json)",
+    );
+
+    const short = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 2 });
+    const tooLong = await short.prefill(prefillInput()).catch((e: unknown) => e);
+    expect(isQwenVLError(tooLong, 'PROMPT_TOO_LONG')).toBe(true);
+    expect((tooLong as Error).message).toContain('the prompt reaches 3 tokens');
+  });
+
+  it('rejects a step before prefill, a wrong number of tokens, right padding and mismatched shapes', async () => {
+    const session = new DecoderSession(fakeEmbed(), fakeDecoder(), text);
+    await expect(session.step([1, 2])).rejects.toThrow('DecoderSession.step: needs a prefill() first');
+    await session.prefill(prefillInput());
+    await expect(session.step([1])).rejects.toThrow('has 1 token ids for a batch of 2');
+
+    const rightPadded = { ...prefillInput(), attentionMask: hostTensor('int32', Int32Array.of(1, 1, 0, 1, 1, 1), [2, 3]) };
+    await expect(session.prefill(rightPadded)).rejects.toThrow('row 0 ends in padding');
+    const wrongWidth = { ...prefillInput(), inputsEmbeds: hostTensor('float32', new Float32Array(18), [2, 3, 3]) };
+    await expect(session.prefill(wrongWidth)).rejects.toThrow('prefill inputsEmbeds: must be [B, S, 2]');
+    const fewDeltas = { ...prefillInput(), positions: { positionIds: new Int32Array(18), ropeDeltas: [0] } };
+    await expect(session.prefill(fewDeltas)).rejects.toThrow('has 1 entries for a batch of 2');
+  });
+
+  it('refuses a decoder model without the expected inputs and outputs', () => {
+    const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'position_ids'] };
+    expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input num_logits_to_keep, input past_key_values\.0\.key/);
+  });
+});
+
+/** A fake device tensor that remembers whether it was disposed. */
+interface FakeDeviceTensor extends DeviceTensor {
+  disposed: boolean;
+}
+
+/** Like fakeDecoder, but with device tensors: presents come back as FakeDeviceTensors when asked to keep them. */
+function fakeDeviceDecoder() {
+  const calls: { feeds: Readonly<Record<string, SessionTensor>>; keepOnDevice: readonly string[] }[] = [];
+  const presents: Record<string, FakeDeviceTensor>[] = [];
+  let failNext = false;
+  const session: InferenceSessionHandle = {
+    inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST, 'num_logits_to_keep'],
+    outputNames: ['logits', ...PRESENT],
+    run: async () => {
+      throw new Error('the device path should be used');
+    },
+    async runWithDeviceTensors(feeds, _fetches, options) {
+      calls.push({ feeds, keepOnDevice: options.keepOnDevice });
+      if (failNext) throw new Error('run failed');
+      const batch = (feeds.attention_mask as HostTensor).dims[0];
+      const out: Record<string, FakeDeviceTensor> = {};
+      for (const name of PRESENT) {
+        const tensor: FakeDeviceTensor = { kind: 'device', type: 'float32', dims: [batch, 1, 0, 4], disposed: false, dispose: () => (tensor.disposed = true) };
+        out[name] = tensor;
+      }
+      presents.push(out);
+      return { logits: hostTensor('float32', new Float32Array(batch * 3), [batch, 1, 3]), ...out };
+    },
+    dispose: async () => undefined,
+  };
+  return { session, calls, presents, failNext: () => (failNext = true) };
+}
+
+describe('DecoderSession with device tensors', () => {
+  const disposedFlags = (tensors: Record<string, FakeDeviceTensor>) => PRESENT.map((name) => tensors[name].disposed);
+
+  it('keeps the presents on the device, feeds them back and disposes each cache once replaced', async () => {
+    const decoder = fakeDeviceDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder.session, text);
+    await session.prefill(prefillInput());
+    expect(decoder.calls[0].keepOnDevice).toEqual(PRESENT);
+
+    await session.step([1, 2]);
+    PAST.forEach((name, k) => expect(decoder.calls[1].feeds[name]).toBe(decoder.presents[0][PRESENT[k]]));
+    expect(disposedFlags(decoder.presents[0])).toEqual([true, true, true, true]);
+    expect(disposedFlags(decoder.presents[1])).toEqual([false, false, false, false]);
+
+    // A new prefill drops the sequence's cache; disposing the session drops the last one.
+    await session.prefill(prefillInput());
+    expect(disposedFlags(decoder.presents[1])).toEqual([true, true, true, true]);
+    await session.dispose();
+    expect(disposedFlags(decoder.presents[2])).toEqual([true, true, true, true]);
+  });
+
+  it('keeps the cache of a failed step, so the sequence can go on', async () => {
+    const decoder = fakeDeviceDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder.session, text);
+    await session.prefill(prefillInput());
+    decoder.failNext();
+    await expect(session.step([1, 2])).rejects.toThrow('run failed');
+    expect(disposedFlags(decoder.presents[0])).toEqual([false, false, false, false]);
+    expect(session.pastLength).toBe(3);
+  });
+
+  it('names the presents as the outputs to keep on the device', () => {
+    expect(decoderDeviceOutputs(text)).toEqual(PRESENT);
+  });
+});

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { QwenVLError } from '@qwen-vl/core';
+
+/** A sibling path of `target` that no other run picks: `<dir>/.<name>.<what>-<pid>-<random>`. */
+function siblingPath(target: string, what: string): string {
+  return join(dirname(target), `.${basename(target)}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+/** Fails unless `target` may be written: absent, or present and `replace` allowed. */
+export async function assertOutputWritable(target: string, replace: boolean): Promise<void> {
+  if (!replace && (await exists(target))) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'already exists; remove it, choose another output folder, or pass --force to replace it', { source: target });
+  }
+}
+
+/**
+ * Fills a new folder and puts it at `target` all at once: `fill` writes into a temporary
+ * folder beside `target` (same file system, so the final rename is atomic), which becomes
+ * `target` only when complete. Any failure removes the temporary folder and leaves an old
+ * `target` as it was. With `replace`, an existing `target` is swapped out only after the new
+ * folder is complete, then deleted.
+ */
+export async function writeFolderAtomically(target: string, replace: boolean, fill: (folder: string) => Promise<void>): Promise<void> {
+  await assertOutputWritable(target, replace);
+  const temp = siblingPath(target, 'tmp');
+  try {
+    await mkdir(temp);
+  } catch (cause) {
+    throw new QwenVLError('MISSING_FILE', `cannot create a folder here (${(cause as Error).message})`, { source: dirname(target), cause });
+  }
+  let old: string | undefined;
+  try {
+    await fill(temp);
+    if (await exists(target)) {
+      await assertOutputWritable(target, replace); // appeared while we worked
+      old = siblingPath(target, 'old');
+      await rename(target, old);
+    }
+    await rename(temp, target);
+  } catch (cause) {
+    // Put a swapped-out original back if the final rename failed.
+    if (old !== undefined && !(await exists(target))) await rename(old, target).catch(() => undefined);
+    await rm(temp, { recursive: true, force: true });
+    if (cause instanceof QwenVLError) throw cause;
+    throw new QwenVLError('INVALID_ARGUMENT', `cannot write the folder (${(cause as Error).message})`, { source: target, cause });
+  }
+  if (old !== undefined) await rm(old, { recursive: true, force: true });
+}

@@ -1,0 +1,64 @@
+import { fileURLToPath } from 'node:url';
+import { QwenVLError } from '@qwen-vl/core';
+import { chatImageItems } from '@qwen-vl/decoder';
+import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
+import { decodeImage } from './decode-image.js';
+import type { DecodeImageOptions } from './decode-image.js';
+
+/**
+ * An image in a chat message: a file path, the encoded bytes (a Buffer is a Uint8Array), or a
+ * `file:` URL (a `URL` or a string starting with `file:`). Remote URLs are not fetched.
+ */
+export type ImageInput = string | URL | Uint8Array;
+
+/**
+ * A chat message in Hugging Face's content-array form, e.g.
+ * `{ role: 'user', content: [{ type: 'image', image: 'cat.jpg' }, { type: 'text', text: 'What is this?' }] }`.
+ * `content` may also be a plain string. Videos are not supported by the chat API.
+ */
+export type QwenVLMessage = ChatMessage<ImageInput, never>;
+
+function isUrlString(value: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('file:');
+}
+
+/** A path for decodeImage, or the bytes themselves; `where` names the message item for errors. */
+function imageSource(image: unknown, where: string): string | Uint8Array {
+  if (image instanceof Uint8Array) return image;
+  const url = image instanceof URL ? image : typeof image === 'string' && isUrlString(image) ? new URL(image) : undefined;
+  if (url !== undefined) {
+    if (url.protocol !== 'file:') {
+      throw new QwenVLError('INVALID_ARGUMENT', `is a ${url.protocol} URL; only file: URLs are read (download the image and pass its path or bytes)`, { source: where });
+    }
+    return fileURLToPath(url);
+  }
+  if (typeof image === 'string' && image.length > 0) return image;
+  throw new QwenVLError('INVALID_ARGUMENT', `must be a file path, a file: URL or the image bytes (Uint8Array/Buffer), got ${image === undefined ? 'nothing' : typeof image}`, { source: where });
+}
+
+/**
+ * Decodes the images of a conversation, in the order they appear (the order the chat template
+ * places their pads in). Every image of every turn is returned: the model sees the whole
+ * conversation again on each turn.
+ */
+export async function loadChatImages(messages: readonly QwenVLMessage[], options: DecodeImageOptions = {}): Promise<RawImage[]> {
+  // Every item is checked before any is decoded.
+  const sources = chatImageItems(messages).map(({ image, where }) => ({ source: imageSource(image, where), where }));
+  return Promise.all(sources.map(({ source, where }) => decodeNamed(source, where, options)));
+}
+
+/** Decodes one image item (`where` names it): the chat pipeline's image decoder on Node. */
+export function decodeChatImage(image: unknown, where: string, options: DecodeImageOptions = {}): Promise<RawImage> {
+  return decodeNamed(imageSource(image, where), where, options);
+}
+
+/** decodeImage names a path itself; bytes it can only call "image bytes", so name the message item instead. */
+async function decodeNamed(source: string | Uint8Array, where: string, options: DecodeImageOptions): Promise<RawImage> {
+  try {
+    return await decodeImage(source, options);
+  } catch (error) {
+    if (typeof source === 'string' || !(error instanceof QwenVLError) || error.source === undefined) throw error;
+    const cause = error.message.slice(error.source.length + 2);
+    throw new QwenVLError(error.code, cause, { source: `${where} (bytes)`, cause: error });
+  }
+}

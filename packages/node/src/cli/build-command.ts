@@ -1,0 +1,114 @@
+import { PRECISIONS } from '@qwen-vl/vision';
+import type { Precision } from '@qwen-vl/vision';
+import { buildModelFolder } from '../build/build-model.js';
+import type { BuildProgress } from '../build/build-model.js';
+import { parseCommandArgs, subcommand } from './command-args.js';
+import { UsageError } from './usage-error.js';
+
+export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--precision fp32|fp16] [--force]
+
+Exports a Hugging Face Qwen2.5-VL checkpoint to the ONNX models qwen-vl runs: writes
+vision.onnx, embed.onnx and decoder.onnx (each with its .onnx.data) into OUT_DIR, copies
+the configs and tokenizer files, and adds a qwen-vl.json manifest. Prints one JSON line when done; progress goes to stderr.
+
+Options:
+  --input HF_DIR     Hugging Face model folder: config.json, preprocessor_config.json,
+                     tokenizer.json and model.safetensors (or model.safetensors.index.json
+                     with its shards); generation_config.json, chat_template.json and
+                     tokenizer_config.json are copied when present
+  --output OUT_DIR   the folder to create; it appears only once complete
+  --precision P      fp32 (default) or fp16: how weights are stored (fp16 halves the
+                     files; computation stays float32)
+  --force            replace an existing OUT_DIR (only after the new one is complete)
+  -h, --help         show this help
+`;
+
+export interface BuildCommand {
+  input: string;
+  output: string;
+  precision: Precision;
+  force: boolean;
+}
+
+/** Parses the arguments after `build`; undefined means --help was asked for. */
+export function parseBuildArgs(args: readonly string[]): BuildCommand | undefined {
+  const values = parseCommandArgs(args, {
+    input: { type: 'string' },
+    output: { type: 'string' },
+    precision: { type: 'string' },
+    force: { type: 'boolean' },
+  });
+  if (values === undefined) return undefined;
+  if (values.input === undefined) throw new UsageError('build needs --input HF_DIR');
+  if (values.output === undefined) throw new UsageError('build needs --output OUT_DIR');
+  const precision = values.precision ?? 'fp32';
+  if (!(PRECISIONS as readonly string[]).includes(precision)) {
+    throw new UsageError(`--precision must be ${PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
+  }
+  return { input: values.input, output: values.output, precision: precision as Precision, force: values.force === true };
+}
+
+function gigabytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function progressText(p: BuildProgress): string {
+  const percent = p.totalBytes === 0 ? 100 : Math.floor((100 * p.bytesWritten) / p.totalBytes);
+  return `building ${p.part}: ${p.tensorsWritten}/${p.tensorCount} tensors, ${gigabytes(p.bytesWritten)} of ${gigabytes(p.totalBytes)} (${percent}%)`;
+}
+
+/**
+ * On a terminal, one line rewritten in place; otherwise (a log file, CI) a plain line at
+ * every quarter of the bytes, so logs stay short.
+ */
+export function progressDisplay(write: (text: string) => void, isTTY: boolean): { update(progress: BuildProgress): void; end(): void } {
+  let quartersShown = 0;
+  let shownOnTerminal = false;
+  return {
+    update(progress) {
+      if (isTTY) {
+        write(`\r\x1b[K${progressText(progress)}`);
+        shownOnTerminal = true;
+        return;
+      }
+      const quarters = progress.totalBytes === 0 ? 4 : Math.floor((4 * progress.bytesWritten) / progress.totalBytes);
+      if (quarters > quartersShown) {
+        quartersShown = quarters;
+        write(`${progressText(progress)}\n`);
+      }
+    },
+    end() {
+      if (shownOnTerminal) write('\n');
+    },
+  };
+}
+
+export const runBuild = subcommand(BUILD_HELP, parseBuildArgs, async (command, output) => {
+  // Ctrl-C stops the build cleanly: the temporary folder is removed, OUT_DIR left as it was.
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const display = progressDisplay(output.stderr, process.stderr.isTTY === true);
+  const started = performance.now();
+  let built;
+  try {
+    built = await buildModelFolder(command.input, command.output, {
+      precision: command.precision,
+      force: command.force,
+      onProgress: display.update,
+      signal: abort.signal,
+    });
+  } finally {
+    display.end();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  output.stdout(`${JSON.stringify({
+    output: built.output,
+    precision: built.manifest.precision,
+    parts: built.manifest.parts.map((part) => part.name),
+    weight_bytes: built.totalBytes,
+    seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+  })}\n`);
+});

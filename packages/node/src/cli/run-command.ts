@@ -1,0 +1,174 @@
+import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
+import type { GenerationConfig } from '@qwen-vl/core';
+import { resolveSearchOptions } from '@qwen-vl/decoder';
+import type { SearchOptionsInput } from '@qwen-vl/decoder';
+import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
+import { NodeModelFolder } from '../model-folder.js';
+import { QwenVL } from '../qwen-vl.js';
+import type { ChatResult, NodeDevice } from '../qwen-vl.js';
+import { parseCommandArgs, subcommand } from './command-args.js';
+import { decimalFlag, integerFlag } from './flag-values.js';
+import { UsageError } from './usage-error.js';
+
+/** New-token budget when neither the command line nor generation_config.json sets a length. */
+export const DEFAULT_MAX_NEW_TOKENS = 512;
+
+const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
+
+export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] --prompt TEXT [options]
+
+Runs Qwen2.5-VL on images and a prompt and streams the answer to stdout. DIR is a folder
+made by "qwen-vl build". Search options not given come from DIR/generation_config.json.
+
+Options:
+  --model DIR               model folder written by "qwen-vl build"
+  --image PATH              an image file (JPEG, PNG, WebP, GIF, AVIF, TIFF); repeat for
+                            several images, in prompt order; none for a text-only prompt
+  --prompt TEXT             the user's text, placed after the images
+  --system TEXT             system prompt (default: the chat template's own)
+  --max-new-tokens N        stop after N new tokens (default: generation_config.json's
+                            limit, else ${DEFAULT_MAX_NEW_TOKENS})
+  --temperature T           sampling temperature (> 0)
+  --top-p P                 nucleus sampling: keep the most likely tokens up to mass P (0 < P <= 1)
+  --top-k K                 keep the K most likely tokens (0: no limit)
+  --repetition-penalty R    penalty on tokens already in the sequence (1: none)
+  --seed S                  seed of the sampler, for repeatable sampled answers
+  --greedy                  pick the most likely token each step (no sampling), whatever
+                            generation_config.json says
+  --ignore-eos              keep generating through end-of-sequence tokens until the
+                            length limit (for comparisons over a fixed token count)
+  --device D                cpu (default), cuda, dml or webgpu
+  --json                    print one JSON object at the end instead of streaming:
+                            {"tokens", "logprobs", "text", "finish_reason", "prompt_tokens", "timings"}
+  --dump OUT                also write each step's raw logits as OUT/logits.npy
+                            (float32 [steps, vocab]) into the new folder OUT
+  -h, --help                show this help
+`;
+
+export interface RunCommand {
+  model: string;
+  images: string[];
+  prompt: string;
+  system: string | undefined;
+  search: SearchOptionsInput;
+  device: NodeDevice;
+  json: boolean;
+  dump: string | undefined;
+}
+
+/** The command-line flag of each search option, so a bad value is reported as the user typed it. */
+const FLAGS: Readonly<Record<string, string>> = {
+  maxNewTokens: '--max-new-tokens',
+  temperature: '--temperature',
+  topP: '--top-p',
+  topK: '--top-k',
+  repetitionPenalty: '--repetition-penalty',
+  randomSeed: '--seed',
+  greedy: '--greedy',
+  ignoreEos: '--ignore-eos',
+};
+
+/** Parses the arguments after `run`; undefined means --help was asked for. */
+export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
+  const values = parseCommandArgs(args, {
+    model: { type: 'string' },
+    image: { type: 'string', multiple: true },
+    prompt: { type: 'string' },
+    system: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    'top-k': { type: 'string' },
+    'repetition-penalty': { type: 'string' },
+    seed: { type: 'string' },
+    greedy: { type: 'boolean' },
+    'ignore-eos': { type: 'boolean' },
+    device: { type: 'string' },
+    json: { type: 'boolean' },
+    dump: { type: 'string' },
+  });
+  if (values === undefined) return undefined;
+  if (values.model === undefined) throw new UsageError('run needs --model DIR');
+  if (values.prompt === undefined) throw new UsageError('run needs --prompt TEXT');
+  const device = values.device ?? 'cpu';
+  if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(device)}`);
+  const search: SearchOptionsInput = {
+    maxNewTokens: integerFlag(values['max-new-tokens'], '--max-new-tokens', 1),
+    temperature: decimalFlag(values.temperature, '--temperature'),
+    topP: decimalFlag(values['top-p'], '--top-p'),
+    topK: integerFlag(values['top-k'], '--top-k', 0),
+    repetitionPenalty: decimalFlag(values['repetition-penalty'], '--repetition-penalty'),
+    randomSeed: integerFlag(values.seed, '--seed', 0),
+    ...(values.greedy === true && { greedy: true }),
+    ...(values['ignore-eos'] === true && { ignoreEos: true }),
+  };
+  return {
+    model: values.model,
+    images: values.image ?? [],
+    prompt: values.prompt,
+    system: values.system,
+    search: Object.fromEntries(Object.entries(search).filter(([, value]) => value !== undefined)),
+    device: device as NodeDevice,
+    json: values.json === true,
+    dump: values.dump,
+  };
+}
+
+/**
+ * The search options of the run, checked against generation_config.json before any model is
+ * loaded. A value the options reject is a command-line mistake, reported with its flag.
+ */
+export function runSearchOptions(search: SearchOptionsInput, generation: GenerationConfig, contextLength: number): SearchOptionsInput {
+  const unlimited = search.maxNewTokens === undefined && generation.maxNewTokens === undefined && generation.maxLength === undefined;
+  const options = unlimited ? { ...search, maxNewTokens: DEFAULT_MAX_NEW_TOKENS } : search;
+  try {
+    resolveSearchOptions(options, generation, contextLength);
+  } catch (error) {
+    if (!(error instanceof QwenVLError) || error.code !== 'INVALID_ARGUMENT' || error.source === undefined) throw error;
+    const option = /^search option "(\w+)"$/.exec(error.source)?.[1];
+    const flag = option === undefined ? undefined : FLAGS[option];
+    if (flag === undefined) throw error;
+    throw new UsageError(`${flag} ${error.message.slice(error.source.length + 2)}`);
+  }
+  return options;
+}
+
+/** The --json object: Hugging Face-style snake_case keys, timings in milliseconds. */
+export function resultJson(result: ChatResult): Record<string, unknown> {
+  return {
+    tokens: result.tokens,
+    logprobs: result.logprobs,
+    text: result.text,
+    finish_reason: result.finishReason,
+    prompt_tokens: result.promptTokenIds.length,
+    timings: result.timings,
+  };
+}
+
+export const runRun = subcommand(RUN_HELP, parseRunArgs, async (command, output) => {
+  if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
+  const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
+  const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);
+
+  const model = await QwenVL.load(command.model, { device: command.device });
+  try {
+    const steps: Float32Array[] = [];
+    const stream = model.chatStream(
+      [{ role: 'user', content: [...command.images.map((image) => ({ type: 'image' as const, image })), { type: 'text' as const, text: command.prompt }] }],
+      { ...search, system: command.system, logprobs: command.json, ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }) },
+    );
+    for await (const chunk of stream) {
+      if (!command.json && chunk.text !== '') output.stdout(chunk.text);
+    }
+    const result = await stream.result;
+    output.stdout(command.json ? `${JSON.stringify(resultJson(result))}\n` : '\n');
+    if (command.dump !== undefined) {
+      const vocab = config.text.vocabSize;
+      const logits = new Float32Array(steps.length * vocab);
+      steps.forEach((step, k) => logits.set(step, k * vocab));
+      await writeNpyFolder(command.dump, { logits: hostTensor('float32', logits, [steps.length, vocab]) });
+    }
+  } finally {
+    await model.dispose();
+  }
+});

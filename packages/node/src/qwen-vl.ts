@@ -1,0 +1,99 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QwenVLError } from '@qwen-vl/core';
+import type { GenerationConfig, ModelConfig, ModelSource } from '@qwen-vl/core';
+import { VisionLanguageModel } from '@qwen-vl/decoder';
+import type { ChatOptions, ChatResult, ChatStream, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
+import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
+import { decodeChatImage } from './chat.js';
+import type { ImageInput, QwenVLMessage } from './chat.js';
+import { NodeModelFolder } from './model-folder.js';
+
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/decoder';
+
+/** The devices onnxruntime-node can run on (each needs its provider and hardware; cpu always works). */
+export type NodeDevice = 'cpu' | 'cuda' | 'dml' | 'webgpu';
+
+export interface QwenVLLoadOptions {
+  /** Default cpu. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */
+  device?: NodeDevice;
+  /** Threads per operator; onnxruntime picks when omitted. */
+  intraOpThreads?: number;
+}
+
+/**
+ * A Qwen2.5-VL model folder made by `qwen-vl build`, loaded on onnxruntime-node, with a chat
+ * API: the shared `VisionLanguageModel` with files read from disk and images decoded by
+ * sharp. Each call runs the whole conversation it is given; calls on one model run one after
+ * another.
+ */
+export class QwenVL {
+  private constructor(
+    /** The model folder. */
+    readonly directory: string,
+    private readonly model: VisionLanguageModel<ImageInput>,
+  ) {}
+
+  /** Loads a folder written by `qwen-vl build` (vision.onnx, embed.onnx, decoder.onnx, configs, tokenizer). */
+  static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
+    const model = await VisionLanguageModel.load<ImageInput>({
+      folder: await NodeModelFolder.open(directory),
+      openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
+      decodeImage: decodeChatImage,
+      device: options.device ?? 'cpu',
+      intraOpThreads: options.intraOpThreads,
+      backend: onnxruntimeNodeBackend,
+    });
+    return new QwenVL(directory, model);
+  }
+
+  /** config.json, parsed. */
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  /** generation_config.json, parsed: the defaults of every search option. */
+  get generationConfig(): GenerationConfig {
+    return this.model.generationConfig;
+  }
+
+  /**
+   * The search options a call with `options` runs with: the given ones over
+   * generation_config.json's. Throws INVALID_ARGUMENT naming a bad option.
+   */
+  searchOptions(options: SearchOptionsInput = {}): SearchOptions {
+    return this.model.searchOptions(options);
+  }
+
+  /** Generates the assistant's reply to `messages` and returns it whole. */
+  chat(messages: readonly QwenVLMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    return this.model.chat(messages, options);
+  }
+
+  /**
+   * Generates the assistant's reply piece by piece: `for await (const chunk of stream)` gives
+   * each token with its text, `await stream.result` the summary. Leaving the loop early stops
+   * the generation.
+   */
+  chatStream(messages: readonly QwenVLMessage[], options: ChatOptions = {}): ChatStream {
+    return this.model.chatStream(messages, options);
+  }
+
+  /** Frees the onnxruntime sessions, after a generation in progress ends. */
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+}
+
+/**
+ * The path of a built folder's .onnx, or MISSING_FILE pointing at `qwen-vl build`: the usual
+ * cause is a Hugging Face folder passed where a built one is needed.
+ */
+async function requireBuiltFile(directory: string, file: string): Promise<string> {
+  const path = join(directory, file);
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined || !info.isFile()) {
+    throw new QwenVLError('MISSING_FILE', `not found; ${directory} is not a complete model folder made by "qwen-vl build" (run: qwen-vl build --input HF_DIR --output OUT_DIR, then use OUT_DIR)`, { source: path });
+  }
+  return path;
+}

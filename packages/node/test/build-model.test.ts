@@ -1,0 +1,80 @@
+import { cp, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseModelConfig } from '@qwen-vl/core';
+import { visionWeightShapes } from '@qwen-vl/vision';
+import { buildModelFolder } from '../src/build/build-model.js';
+import type { BuildProgress } from '../src/build/build-model.js';
+import { VISION_PART } from '../src/build/model-parts.js';
+import { progressDisplay } from '../src/cli/build-command.js';
+import { MODEL_DIR } from './golden.js';
+import { newFolder, useTempDir } from './helpers/temp-dir.js';
+
+const dir = useTempDir('qwen-vl-build-');
+
+const visionTensorCount = visionWeightShapes(parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8'))).vision).size;
+
+describe('buildModelFolder', () => {
+  it('reports progress per weight tensor, ending at every tensor and byte', async () => {
+    const reports: BuildProgress[] = [];
+    const built = await buildModelFolder(MODEL_DIR, join(await newFolder(dir(), 'progress'), 'out'), { parts: [VISION_PART], onProgress: (p) => reports.push({ ...p }) });
+    expect(reports).toHaveLength(visionTensorCount);
+    expect(reports.map((p) => p.tensorsWritten)).toEqual(Array.from({ length: visionTensorCount }, (_, i) => i + 1));
+    const last = reports[reports.length - 1];
+    expect(last).toEqual({ part: 'vision', tensorsWritten: visionTensorCount, tensorCount: visionTensorCount, bytesWritten: built.totalBytes, totalBytes: built.totalBytes });
+    expect(built.manifest.parts).toEqual([{ name: 'vision', model: 'vision.onnx', externalData: 'vision.onnx.data' }]);
+  });
+
+  it('leaves nothing behind when stopped half-way', async () => {
+    const parent = await newFolder(dir(), 'aborted');
+    const abort = new AbortController();
+    const build = buildModelFolder(MODEL_DIR, join(parent, 'out'), {
+      signal: abort.signal,
+      onProgress: (p) => p.tensorsWritten === 10 && abort.abort(),
+    });
+    await expect(build).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('keeps an existing folder when a forced rebuild fails', async () => {
+    const parent = await newFolder(dir(), 'forced-failure');
+    const bad = join(dir(), 'bad-model');
+    await cp(MODEL_DIR, bad, { recursive: true });
+    await truncate(join(bad, 'model.safetensors'), 1000);
+    const out = join(parent, 'out');
+    await mkdir(out);
+    await writeFile(join(out, 'keep.txt'), 'old');
+    await expect(buildModelFolder(bad, out, { force: true })).rejects.toMatchObject({ code: 'INVALID_WEIGHTS' });
+    expect(await readdir(parent)).toEqual(['out']);
+    expect(await readdir(out)).toEqual(['keep.txt']);
+  });
+
+  it('rejects an unknown precision before doing any work', async () => {
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { precision: 'int4' as 'fp16' })).rejects.toThrow(/precision: must be one of fp32, fp16, got "int4"/);
+  });
+});
+
+describe('build progress display', () => {
+  const progress = (bytesWritten: number): BuildProgress => ({ part: 'vision', tensorsWritten: bytesWritten / 10, tensorCount: 100, bytesWritten, totalBytes: 1000 });
+
+  it('rewrites one line on a terminal', () => {
+    const written: string[] = [];
+    const display = progressDisplay((text) => written.push(text), true);
+    display.update(progress(500));
+    display.update(progress(1000));
+    display.end();
+    expect(written).toEqual([
+      '\r\x1b[Kbuilding vision: 50/100 tensors, 0.0 MB of 0.0 MB (50%)',
+      '\r\x1b[Kbuilding vision: 100/100 tensors, 0.0 MB of 0.0 MB (100%)',
+      '\n',
+    ]);
+  });
+
+  it('prints a plain line per quarter elsewhere', () => {
+    const written: string[] = [];
+    const display = progressDisplay((text) => written.push(text), false);
+    for (let bytes = 10; bytes <= 1000; bytes += 10) display.update(progress(bytes));
+    display.end();
+    expect(written.map((line) => line.match(/\((\d+)%\)\n$/)?.[1])).toEqual(['25', '50', '75', '100']);
+  });
+});

@@ -1,0 +1,132 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Checkpoint, createSession, hostTensor, memoryByteSource, parseModelConfig } from '@qwen-vl/core';
+import type { CheckpointFolder, HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
+import { DecoderSession, buildDecoderModel, buildEmbedModel, mergeVisionFeatures } from '@qwen-vl/decoder';
+import type { TextExportOptions } from '@qwen-vl/decoder';
+import { getRopeIndex } from '@qwen-vl/mrope';
+import type { Grid } from '@qwen-vl/mrope';
+import { writeOnnxModel } from '../src/index.js';
+import { MODEL_DIR, goldenArray, goldenGrids, numbers } from './golden.js';
+
+/** Shared set-up of the decoder tests: checkpoints on disk, exported text graphs, golden prompts. */
+
+/** Qwen's <|endoftext|>, what the processor pads batches with. */
+export const PAD_TOKEN_ID = 151643;
+
+/** A checkpoint folder on disk, read whole (the test models are a few MB). */
+export function folderCheckpoint(directory: string): Promise<Checkpoint> {
+  const folder: CheckpointFolder = {
+    location: directory,
+    exists: async (name) => (await stat(join(directory, name)).catch(() => undefined))?.isFile() === true,
+    readText: (name) => readFile(join(directory, name), 'utf8'),
+    openBytes: async (name) => memoryByteSource(name, new Uint8Array(await readFile(join(directory, name)))),
+  };
+  return Checkpoint.open(folder);
+}
+
+export async function goldenModel(): Promise<{ checkpoint: Checkpoint; config: ModelConfig }> {
+  const config = parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8')));
+  return { checkpoint: await folderCheckpoint(MODEL_DIR), config };
+}
+
+export interface TextModelFiles {
+  readonly embed: string;
+  readonly decoder: string;
+}
+
+/** Exports `embed.onnx` and `decoder.onnx` (each with its `.data`) into `directory`. */
+export async function exportTextModels(checkpoint: Checkpoint, text: TextConfig, directory: string, options: TextExportOptions = {}): Promise<TextModelFiles> {
+  const files = { embed: join(directory, 'embed.onnx'), decoder: join(directory, 'decoder.onnx') };
+  await writeOnnxModel(files.embed, buildEmbedModel(checkpoint, text, options));
+  await writeOnnxModel(files.decoder, buildDecoderModel(checkpoint, text, options));
+  return files;
+}
+
+/** A DecoderSession over fresh onnxruntime-node CPU sessions of `files`. */
+export async function openDecoder(files: TextModelFiles, text: TextConfig): Promise<DecoderSession> {
+  const [embed, decoder] = await Promise.all([createSession({ model: files.embed }, { device: 'cpu' }), createSession({ model: files.decoder }, { device: 'cpu' })]);
+  return new DecoderSession(embed, decoder, text);
+}
+
+/** The golden tiny model's text graphs, exported into `directory` and opened. */
+export async function openGoldenDecoder(directory: string): Promise<{ config: ModelConfig; files: TextModelFiles; session: DecoderSession }> {
+  const { checkpoint, config } = await goldenModel();
+  const files = await exportTextModels(checkpoint, config.text, directory);
+  return { config, files, session: await openDecoder(files, config.text) };
+}
+
+/** A golden case's prompt: ids, the golden vision features (none for text_only) and image grids. */
+export interface GoldenPrompt {
+  readonly ids: number[];
+  readonly imageFeatures: HostTensor<'float32'> | undefined;
+  readonly grids: Grid[];
+}
+
+export function goldenPrompt(caseName: string): GoldenPrompt {
+  const ids = numbers(goldenArray(caseName, 'input_ids').data);
+  const grids = goldenGrids(caseName);
+  const imageFeatures = caseName === 'text_only' ? undefined : (goldenArray(caseName, 'vision_features') as HostTensor<'float32'>);
+  return { ids, imageFeatures, grids };
+}
+
+/** Golden logits of step k (`[8, vocab]` in the file) and the 8 greedy tokens. */
+export function goldenSteps(caseName: string): { logits: (step: number) => Float32Array; tokens: number[] } {
+  const logits = goldenArray(caseName, 'logits');
+  const vocab = logits.dims[1];
+  return { logits: (step) => (logits.data as Float32Array).subarray(step * vocab, (step + 1) * vocab), tokens: numbers(goldenArray(caseName, 'tokens').data) };
+}
+
+/**
+ * Left-pads `rows` with `padId` into one batch and computes its rope index, as a caller of
+ * DecoderSession does: ids and mask `[B, S]`, positions `[3, B, S]` with per-row deltas.
+ */
+export function batchInputs(rows: readonly number[][], grids: readonly Grid[], config: ModelConfig, padId: number) {
+  const length = Math.max(...rows.map((row) => row.length));
+  const ids = new Int32Array(rows.length * length).fill(padId);
+  const mask = new Int32Array(rows.length * length);
+  rows.forEach((row, b) => {
+    ids.set(row, (b + 1) * length - row.length);
+    mask.fill(1, (b + 1) * length - row.length, (b + 1) * length);
+  });
+  const positions = getRopeIndex({
+    inputIds: rows.map((_, b) => ids.subarray(b * length, (b + 1) * length)),
+    attentionMask: rows.map((_, b) => mask.subarray(b * length, (b + 1) * length)),
+    imageGridThw: grids,
+    spatialMergeSize: config.vision.spatialMergeSize,
+    tokensPerSecond: config.vision.tokensPerSecond,
+    imageTokenId: config.imageTokenId,
+    videoTokenId: config.videoTokenId,
+    visionStartTokenId: config.visionStartTokenId,
+  });
+  return { inputIds: hostTensor('int32', ids, [rows.length, length]), attentionMask: hostTensor('int32', mask, [rows.length, length]), positions };
+}
+
+/**
+ * The prompts left-padded into one batch (see `batchInputs`), embedded by `decoder` and merged
+ * with their vision features: what a prefill takes.
+ */
+export async function embedPrompts(decoder: DecoderSession, prompts: readonly GoldenPrompt[], config: ModelConfig) {
+  const { inputIds, attentionMask, positions } = batchInputs(
+    prompts.map((p) => p.ids),
+    prompts.flatMap((p) => p.grids),
+    config,
+    PAD_TOKEN_ID,
+  );
+  const features = stackFeatures(prompts.map((p) => p.imageFeatures));
+  const inputsEmbeds = mergeVisionFeatures(await decoder.embed(inputIds), inputIds, features, undefined, config);
+  return { inputIds, inputsEmbeds, attentionMask, positions };
+}
+
+/** Vision feature rows of several prompts, stacked in order, or undefined when none has any. */
+function stackFeatures(features: readonly (HostTensor<'float32'> | undefined)[]): HostTensor<'float32'> | undefined {
+  const present = features.filter((f): f is HostTensor<'float32'> => f !== undefined);
+  if (present.length === 0) return undefined;
+  const data = new Float32Array(present.reduce((n, f) => n + f.data.length, 0));
+  let offset = 0;
+  for (const f of present) {
+    data.set(f.data, offset);
+    offset += f.data.length;
+  }
+  return hostTensor('float32', data, [data.length / present[0].dims[1], present[0].dims[1]]);
+}

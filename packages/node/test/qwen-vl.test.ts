@@ -1,0 +1,145 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModelFolder } from '../src/build/build-model.js';
+import { QwenVL } from '../src/index.js';
+import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
+import { MODEL_DIR, goldenArray, goldenImage, goldenJson, numbers } from './golden.js';
+import { useTempDir } from './helpers/temp-dir.js';
+
+const IMAGE_PAD_ID = 151655;
+/** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
+const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
+
+const GRADIENT = goldenImage('gradient_300x200.png');
+const NOISE = goldenImage('noise_rgba_50x70.png');
+
+const dir = useTempDir('qwen-vl-api-');
+let model: QwenVL;
+beforeAll(async () => {
+  const built = await buildModelFolder(MODEL_DIR, join(dir(), 'model'));
+  model = await QwenVL.load(built.output);
+});
+afterAll(async () => {
+  await model?.dispose();
+});
+
+function describeImage(image: ImageInput): QwenVLMessage[] {
+  return [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] }];
+}
+
+/** Image pads per golden image: one per merged 2×2 patch of its grid. */
+function imageTokens(caseName: string, index: number): number {
+  const [t, h, w] = numbers(goldenArray(caseName, 'grid_thw').data).slice(3 * index, 3 * index + 3);
+  return (t * h * w) / 4;
+}
+
+function count(ids: ArrayLike<number>, id: number): number {
+  return Array.from(ids).filter((x) => x === id).length;
+}
+
+describe('QwenVL', () => {
+  it('chat answers the golden one_image prompt with the golden tokens', async () => {
+    const result = await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, logprobs: true });
+    expect(result.tokens).toEqual(numbers(goldenArray('one_image', 'tokens').data));
+    expect(numbers(result.promptTokenIds)).toEqual(numbers(goldenArray('one_image', 'input_ids').data));
+    expect(result.finishReason).toBe('length');
+    expect(result.logprobs).toHaveLength(8);
+    expect(Math.max(...result.logprobs.map((p, i) => Math.abs(p - goldenJson('one_image').logprobs[i])))).toBeLessThan(1e-3);
+  });
+
+  it('chatStream yields the same tokens and text as chat, piece by piece', async () => {
+    const whole = await model.chat(describeImage(GRADIENT), GOLDEN_SEARCH);
+    const stream = model.chatStream(describeImage(GRADIENT), GOLDEN_SEARCH);
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const result = await stream.result;
+    expect(chunks.map((c) => c.tokenId)).toEqual(whole.tokens);
+    expect(chunks.map((c) => c.text).join('')).toBe(whole.text);
+    expect(result.text).toBe(whole.text);
+    expect(result.tokens).toEqual(whole.tokens);
+    expect(whole.text.length).toBeGreaterThan(0);
+  });
+
+  it('stops the generation when the reader leaves the loop, and frees the model for the next call', async () => {
+    const stream = model.chatStream(describeImage(GRADIENT), GOLDEN_SEARCH);
+    for await (const chunk of stream) {
+      expect(chunk.tokenId).toBe(numbers(goldenArray('one_image', 'tokens').data)[0]);
+      break;
+    }
+    await expect(stream.result).rejects.toMatchObject({ code: 'ABORTED' });
+    const next = await model.chat(describeImage(GRADIENT), GOLDEN_SEARCH);
+    expect(next.tokens).toEqual(numbers(goldenArray('one_image', 'tokens').data));
+  });
+
+  it('takes an image as a path, a Buffer or a file: URL alike', async () => {
+    const bytes = await readFile(GRADIENT);
+    const [fromPath, fromBuffer, fromUrl, fromUrlString] = await Promise.all(
+      [GRADIENT, bytes, pathToFileURL(GRADIENT), pathToFileURL(GRADIENT).href].map((image) => model.chat(describeImage(image), GOLDEN_SEARCH)),
+    );
+    expect(fromBuffer.tokens).toEqual(fromPath.tokens);
+    expect(fromUrl.tokens).toEqual(fromPath.tokens);
+    expect(fromUrlString.tokens).toEqual(fromPath.tokens);
+  });
+
+  it('keeps the first turn\'s image in the context of the second turn', async () => {
+    const first: QwenVLMessage[] = [{ role: 'user', content: [{ type: 'image', image: GRADIENT }, { type: 'text', text: 'Describe this image.' }] }];
+    const answer = await model.chat(first, { maxNewTokens: 4 });
+    expect(count(answer.promptTokenIds, IMAGE_PAD_ID)).toBe(imageTokens('two_images', 0));
+    const second: QwenVLMessage[] = [
+      ...first,
+      { role: 'assistant', content: answer.text },
+      { role: 'user', content: [{ type: 'image', image: NOISE }, { type: 'text', text: 'And this one?' }] },
+    ];
+    const followUp = await model.chat(second, { maxNewTokens: 4 });
+    expect(count(followUp.promptTokenIds, IMAGE_PAD_ID)).toBe(imageTokens('two_images', 0) + imageTokens('two_images', 1));
+    // The first turn, images and all, is the start of the second turn's prompt.
+    const firstTurnEnd = numbers(answer.promptTokenIds).lastIndexOf(IMAGE_PAD_ID);
+    expect(numbers(followUp.promptTokenIds).slice(0, firstTurnEnd + 1)).toEqual(numbers(answer.promptTokenIds).slice(0, firstTurnEnd + 1));
+  });
+
+  it('puts the system option in front as the system message', async () => {
+    const withDefault = await model.chat([{ role: 'user', content: 'Hi' }], { maxNewTokens: 1 });
+    const withSystem = await model.chat([{ role: 'user', content: 'Hi' }], { maxNewTokens: 1, system: 'Be brief.' });
+    const withMessage = await model.chat([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { maxNewTokens: 1 });
+    expect(numbers(withSystem.promptTokenIds)).toEqual(numbers(withMessage.promptTokenIds));
+    expect(numbers(withSystem.promptTokenIds)).not.toEqual(numbers(withDefault.promptTokenIds));
+    await expect(model.chat([{ role: 'system', content: 'A' }, { role: 'user', content: 'Hi' }], { system: 'B' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('reports the raw logits of every step to onStepLogits', async () => {
+    const steps: Float32Array[] = [];
+    await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, onStepLogits: (_step, logits) => steps.push(logits.slice()) });
+    const golden = goldenArray('one_image', 'logits');
+    const vocab = golden.dims[1];
+    expect(steps).toHaveLength(8);
+    steps.forEach((row, k) => {
+      let diff = 0;
+      for (let i = 0; i < vocab; i++) diff = Math.max(diff, Math.abs(row[i] - (golden.data[k * vocab + i] as number)));
+      expect(diff).toBeLessThanOrEqual(1e-3);
+    });
+  });
+
+  it('stops at once with finishReason aborted when the signal is already aborted', async () => {
+    const result = await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, signal: AbortSignal.abort() });
+    expect(result.finishReason).toBe('aborted');
+    expect(result.tokens.length).toBeLessThanOrEqual(1);
+  });
+
+  it('rejects bad input naming the message item or option', async () => {
+    await expect(model.chat(describeImage('https://example.com/cat.jpg'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].image' });
+    await expect(model.chat(describeImage(new Uint8Array([1, 2, 3])))).rejects.toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)' });
+    await expect(model.chat(describeImage(join(dir(), 'absent.png')))).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(dir(), 'absent.png') });
+    await expect(model.chat(describeImage(GRADIENT), { topP: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'search option "topP"' });
+  });
+
+  it('fails to load on a device onnxruntime-node cannot use here, saying what is missing', async () => {
+    const device = process.platform === 'win32' ? 'webgpu' : 'dml';
+    await expect(QwenVL.load(join(dir(), 'model'), { device })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/execution provider/) });
+  });
+
+  it('refuses a Hugging Face folder, pointing at qwen-vl build', async () => {
+    await expect(QwenVL.load(MODEL_DIR)).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(MODEL_DIR, 'embed.onnx'), message: expect.stringContaining('qwen-vl build') });
+  });
+});

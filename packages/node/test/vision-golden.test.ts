@@ -1,0 +1,84 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streamModel } from '@qwen-vl/core';
+import type { VisionConfig } from '@qwen-vl/core';
+import { VisionEncoder, buildVisionGraph } from '@qwen-vl/vision';
+import type { AttentionLayout } from '@qwen-vl/vision';
+import { buildModelFolder } from '../src/build/build-model.js';
+import { VISION_PART } from '../src/build/model-parts.js';
+import { openLocalCheckpoint } from '../src/build/checkpoint-folder.js';
+import { onnxruntimeNodeBackend } from '../src/backend/ort-backend.js';
+import { openVisionEncoder } from '../src/vision-runner.js';
+import { MODEL_DIR, maxAbsDiff } from './golden.js';
+import { GOLDEN_VISION_CASES, goldenVisionCase } from './vision-fixtures.js';
+import { useTempDir } from './helpers/temp-dir.js';
+
+const dir = useTempDir('qwen-vl-vision-');
+let fp32: VisionEncoder;
+let fp16: VisionEncoder;
+beforeAll(async () => {
+  await buildModelFolder(MODEL_DIR, join(dir(), 'fp32'), { parts: [VISION_PART] });
+  await buildModelFolder(MODEL_DIR, join(dir(), 'fp16'), { parts: [VISION_PART], precision: 'fp16' });
+  fp32 = await openVisionEncoder(join(dir(), 'fp32'));
+  fp16 = await openVisionEncoder(join(dir(), 'fp16'));
+});
+afterAll(async () => {
+  await fp32?.dispose();
+  await fp16?.dispose();
+});
+
+/** A vision graph of the golden checkpoint with some config change, run from in-memory bytes. */
+async function variantEncoder(config: VisionConfig, attention: AttentionLayout): Promise<VisionEncoder> {
+  const model = await streamModel(buildVisionGraph(await openLocalCheckpoint(MODEL_DIR), config, { attention }));
+  return new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: model.model }, { device: 'cpu' }), config, { attention });
+}
+
+describe('exported golden tiny vision encoder on onnxruntime-node CPU', { timeout: 30_000 }, () => {
+  it.each(GOLDEN_VISION_CASES)('fp32 %s: image_features match the golden vision_features', async (name) => {
+    const { pixels, grids, features } = goldenVisionCase(name);
+    const result = await fp32.encode(pixels, grids); // two_images: both images in one run
+    expect(result.dims).toEqual([features.length / 32, 32]);
+    const diff = maxAbsDiff(result.features, features);
+    console.info(`fp32 ${name} ${JSON.stringify(grids)}: max |Δ| vs golden = ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-3);
+  });
+
+  it.each(GOLDEN_VISION_CASES)('fp16 weights %s: close to golden, within the weights\' rounding', async (name) => {
+    const { pixels, grids, features } = goldenVisionCase(name);
+    const diff = maxAbsDiff((await fp16.encode(pixels, grids)).features, features);
+    console.info(`fp16 ${name}: max |Δ| vs golden = ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(2e-2);
+  });
+
+  it('fp16 stores the weights in about half the bytes', async () => {
+    const size = async (folder: string) => (await stat(join(dir(), folder, 'vision.onnx.data'))).size;
+    const ratio = (await size('fp16')) / (await size('fp32'));
+    console.info(`vision.onnx.data fp16/fp32 size ratio = ${ratio.toFixed(3)} (tensors are 4 KiB aligned)`);
+    expect(ratio).toBeGreaterThan(0.45);
+    expect(ratio).toBeLessThan(0.6);
+  });
+
+  it('windowed blocks matter: all-full attention gives clearly different features', async () => {
+    const { pixels, grids, features } = goldenVisionCase('jpeg_downscale'); // 34×46 patches, several windows
+    const allFull = await variantEncoder({ ...fp32.config, fullAttBlockIndexes: [0, 1, 2, 3] }, 'segmented');
+    try {
+      const diff = maxAbsDiff((await allFull.encode(pixels, grids)).features, features);
+      console.info(`jpeg_downscale: max |all-full − golden| = ${diff.toExponential(2)}`);
+      expect(diff).toBeGreaterThan(1e-3);
+    } finally {
+      await allFull.dispose();
+    }
+  });
+
+  it('the dense-mask layout (for benchmarks) computes the same features', async () => {
+    const { pixels, grids } = goldenVisionCase('two_images');
+    const dense = await variantEncoder(fp32.config, 'dense-mask');
+    try {
+      const diff = maxAbsDiff((await dense.encode(pixels, grids)).features, (await fp32.encode(pixels, grids)).features);
+      expect(diff).toBeLessThan(1e-5);
+    } finally {
+      await dense.dispose();
+    }
+  });
+});

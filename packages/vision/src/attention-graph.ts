@@ -1,0 +1,85 @@
+import { VISION_INPUTS, attentionInputs } from './graph-io.js';
+import type { AttentionKind, AttentionLayout } from './graph-io.js';
+import type { VisionGraphContext } from './graph-layers.js';
+
+/**
+ * Per attention kind, the graph values that place rows into attention batches. For the
+ * segmented layout: gather rows into `[segments · length]` slots, view them as
+ * `[segments, length, heads, headDim]` (`batchShape`), mask pad keys, scatter the results
+ * back. For the dense layout: one batch of all N rows and an `[N, N]` mask.
+ */
+export interface AttentionBatches {
+  mask: string;
+  batchShape: string;
+  gather?: string;
+  scatter?: string;
+}
+
+/** Values every block shares: the rotary tables as `[N, 1, headDim]`, shape constants, the batching per kind. */
+export interface AttentionInputs {
+  cos: string;
+  sin: string;
+  /** `[-1, heads, headDim]` */
+  perHead: string;
+  /** `[-1, hidden]` */
+  flat: string;
+  /** `1/√headDim` */
+  scale: string;
+  batches: Partial<Record<AttentionKind, AttentionBatches>>;
+}
+
+/** Declares the graph inputs for rotary and attention batching, and derives the values every block reuses. */
+export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly AttentionKind[], layout: AttentionLayout): AttentionInputs {
+  const g = ctx.graph;
+  const headDim = ctx.config.hiddenSize / ctx.config.numHeads;
+  const heads = ctx.config.numHeads;
+  // Rows are broadcast over heads: [N, headDim] → [N, 1, headDim].
+  const headAxis = g.constInt64([1]);
+  const cos = g.op('Unsqueeze', [g.input(VISION_INPUTS.rotaryCos, 'float32', ['patches', headDim]), headAxis]);
+  const sin = g.op('Unsqueeze', [g.input(VISION_INPUTS.rotarySin, 'float32', ['patches', headDim]), headAxis]);
+  const batches: Partial<Record<AttentionKind, AttentionBatches>> = {};
+  for (const kind of kinds) {
+    const names = attentionInputs(kind);
+    if (layout === 'dense-mask') {
+      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]) };
+      continue;
+    }
+    const gather = g.input(names.gather, 'int64', [`${kind}_slots`]);
+    const mask = g.input(names.mask, 'float32', [`${kind}_segments`, 1, 1, `${kind}_length`]);
+    const scatter = g.input(names.scatter, 'int64', ['patches']);
+    // The segment length is only known at run time: read it off the mask's last dimension.
+    const length = g.op('Shape', [mask], { start: 3 });
+    const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([heads, headDim])], { axis: 0 });
+    batches[kind] = { mask, batchShape, gather, scatter };
+  }
+  return { cos, sin, perHead: g.constInt64([-1, heads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)), batches };
+}
+
+/** `x · cos + rotate_half(x) · sin` on `[N, heads, headDim]`, rotate_half(x) = concat(−x₂, x₁). */
+function rotary(ctx: VisionGraphContext, x: string, inputs: AttentionInputs): string {
+  const g = ctx.graph;
+  const [first, second] = g.opMulti('Split', [x], 2, { axis: -1, num_outputs: 2 });
+  const rotated = g.op('Concat', [g.op('Neg', [second]), first], { axis: -1 });
+  return g.op('Add', [g.op('Mul', [x, inputs.cos]), g.op('Mul', [rotated, inputs.sin])]);
+}
+
+/**
+ * One block's attention on the normed rows `x` `[N, hidden]`: fused qkv projection, rotary
+ * on q and k, softmax(q·kᵀ/√d + mask)·v inside each batch, output projection.
+ */
+export function attention(ctx: VisionGraphContext, x: string, prefix: string, inputs: AttentionInputs, batches: AttentionBatches): string {
+  const g = ctx.graph;
+  const [q, k, v] = g.opMulti('Split', [ctx.linear(x, `${prefix}.qkv`)], 3, { axis: 1, num_outputs: 3 }).map((part) => g.op('Reshape', [part, inputs.perHead]));
+  const scaledQ = g.op('Mul', [rotary(ctx, q, inputs), inputs.scale]);
+
+  // [N, heads, headDim] → [batches, length, heads, headDim]
+  const batch = (rows: string) => g.op('Reshape', [batches.gather === undefined ? rows : g.op('Gather', [rows, batches.gather], { axis: 0 }), batches.batchShape]);
+  const qb = g.op('Transpose', [batch(scaledQ)], { perm: [0, 2, 1, 3] });
+  const kbT = g.op('Transpose', [batch(rotary(ctx, k, inputs))], { perm: [0, 2, 3, 1] });
+  const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
+  const scores = g.op('Add', [g.op('MatMul', [qb, kbT]), batches.mask]);
+  const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vb]);
+  const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
+  const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
+  return ctx.linear(rows, `${prefix}.proj`);
+}

@@ -1,0 +1,57 @@
+import type { VisionConfig } from '@qwen-vl/core';
+
+/**
+ * The contract between the exported graph and the code that feeds it: input and output
+ * names, and which attention inputs a given config needs. Export and run both read it, so
+ * the two sides cannot drift apart.
+ */
+
+/**
+ * - `segmented`: each attention segment (a window, or one frame of an image) is gathered
+ *   into its own padded row of a `[segments, length]` batch; the cost grows with N times
+ *   the segment length, never N².
+ * - `dense-mask`: one `[N, N]` attention with an additive block-diagonal mask; quadratic in
+ *   N. Kept only to measure what the segmented layout saves.
+ */
+export type AttentionLayout = 'segmented' | 'dense-mask';
+
+/** Windowed blocks attend inside windows, full blocks inside each frame of each image. */
+export type AttentionKind = 'window' | 'full';
+
+export const VISION_INPUTS = {
+  pixelValues: 'pixel_values',
+  windowIndex: 'window_index',
+  reverseIndex: 'reverse_index',
+  rotaryCos: 'rotary_cos',
+  rotarySin: 'rotary_sin',
+} as const;
+
+export const VISION_OUTPUT = 'image_features';
+
+/** Names of the inputs that describe the segments of one attention kind. */
+export function attentionInputs(kind: AttentionKind): { gather: string; mask: string; scatter: string } {
+  return { gather: `${kind}_gather`, mask: `${kind}_mask`, scatter: `${kind}_scatter` };
+}
+
+export function blockAttentionKind(config: VisionConfig, block: number): AttentionKind {
+  return config.fullAttBlockIndexes.includes(block) ? 'full' : 'window';
+}
+
+/** The kinds some block of the tower uses, in a fixed order; the graph has inputs for these only. */
+export function usedAttentionKinds(config: VisionConfig): AttentionKind[] {
+  const kinds = new Set(Array.from({ length: config.depth }, (_, block) => blockAttentionKind(config, block)));
+  return (['window', 'full'] as const).filter((kind) => kinds.has(kind));
+}
+
+/** Every input name of the graph built for `config` and `attention`, in declaration order. */
+export function visionInputNames(config: VisionConfig, attention: AttentionLayout): string[] {
+  const names: string[] = Object.values(VISION_INPUTS);
+  for (const kind of usedAttentionKinds(config)) {
+    const inputs = attentionInputs(kind);
+    names.push(...(attention === 'segmented' ? [inputs.gather, inputs.mask, inputs.scatter] : [inputs.mask]));
+  }
+  return names;
+}
+
+/** Additive mask value of a key a query must not see: finite, so no EP meets inf − inf. */
+export const MASKED = -3.4028234663852886e38;

@@ -1,0 +1,127 @@
+import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
+import type { GenerationConfig, ModelConfig } from '@qwen-vl/core';
+import { BUILT_MODEL_FILES, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
+import type { ChatOptions, ChatResult, ChatStream, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
+import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
+import { onnxruntimeWebBackend } from './backend/web-backend.js';
+import type { WebDevice } from './backend/ort-web-runtime.js';
+import { webDeviceAvailability } from './backend/web-device-support.js';
+import { cachedFetch } from './cached-fetch.js';
+import { decodeBrowserImage } from './decode-browser-image.js';
+import type { BrowserImageInput } from './decode-browser-image.js';
+import { LoadProgressTracker } from './load-progress.js';
+import type { LoadProgress } from './load-progress.js';
+import { UrlModelFolder } from './url-model-folder.js';
+import { openUrlModel } from './url-model-source.js';
+
+export type { WebDevice } from './backend/ort-web-runtime.js';
+export type { LoadProgress } from './load-progress.js';
+
+/** A chat message whose image items hold what the browser decodes. */
+export type WebChatMessage = ChatMessage<BrowserImageInput, never>;
+
+export interface QwenVLWebLoadOptions {
+  /** Default wasm. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */
+  device?: WebDevice;
+  /** Bytes loaded of the total over every file of the folder. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Keep the files in the Cache API ('qwen-vl', keyed by URL) and load from it next time; default true. */
+  cache?: boolean;
+  /** The fetch underneath (default the global one). */
+  fetch?: typeof fetch;
+  /** Threads per operator; onnxruntime-web picks when omitted. */
+  intraOpThreads?: number;
+}
+
+/** 'webgpu' where this browser has a WebGPU adapter, else 'wasm'. */
+export async function pickWebDevice(): Promise<WebDevice> {
+  return (await webDeviceAvailability('webgpu')).available ? 'webgpu' : 'wasm';
+}
+
+/**
+ * A Qwen2.5-VL model folder made by `qwen-vl build`, served over HTTP(S) and run with
+ * onnxruntime-web: the shared `VisionLanguageModel` with files fetched (and cached) and images
+ * decoded by the browser. Options and results are those of `@qwen-vl/node`'s QwenVL.
+ */
+export class QwenVLWeb {
+  private constructor(
+    /** The model folder's URL. */
+    readonly baseUrl: string,
+    readonly device: WebDevice,
+    private readonly model: VisionLanguageModel<BrowserImageInput>,
+  ) {}
+
+  static async load(baseUrl: string | URL, options: QwenVLWebLoadOptions = {}): Promise<QwenVLWeb> {
+    const device = options.device ?? 'wasm';
+    // Fail on the device before downloading anything.
+    const availability = await onnxruntimeWebBackend.availability(device);
+    if (!availability.available) throw new QwenVLError('BACKEND_UNAVAILABLE', availability.reason, { source: `onnxruntime-web device "${device}"` });
+    const fetchImpl = options.cache === false ? options.fetch : cachedFetch(undefined, options.fetch);
+    const sizer = new UrlModelFolder(baseUrl, { fetch: fetchImpl });
+    const { onProgress } = options;
+    const tracker = onProgress === undefined ? undefined : new LoadProgressTracker(await folderSizes(sizer), onProgress);
+    const folder = new UrlModelFolder(baseUrl, { fetch: fetchImpl, onProgress: tracker === undefined ? undefined : (progress) => tracker.update(progress) });
+    const model = await VisionLanguageModel.load<BrowserImageInput>({
+      folder,
+      openModel: (file) => openUrlModel(folder, file),
+      decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions),
+      device,
+      intraOpThreads: options.intraOpThreads,
+      backend: onnxruntimeWebBackend,
+    });
+    return new QwenVLWeb(folder.location, device, model);
+  }
+
+  /** config.json, parsed. */
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  /** generation_config.json, parsed: the defaults of every search option. */
+  get generationConfig(): GenerationConfig {
+    return this.model.generationConfig;
+  }
+
+  /** The search options a call with `options` runs with. Throws INVALID_ARGUMENT naming a bad option. */
+  searchOptions(options: SearchOptionsInput = {}): SearchOptions {
+    return this.model.searchOptions(options);
+  }
+
+  /** Generates the assistant's reply to `messages` and returns it whole. */
+  chat(messages: readonly WebChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    return this.model.chat(messages, options);
+  }
+
+  /** The reply piece by piece: `for await` the chunks, `await stream.result` the summary. Leaving the loop stops the generation. */
+  chatStream(messages: readonly WebChatMessage[], options: ChatOptions = {}): ChatStream {
+    return this.model.chatStream(messages, options);
+  }
+
+  /** Frees the onnxruntime-web sessions, after a generation in progress ends. */
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+}
+
+/** The files a load reads and their sizes (HEAD requests); files the folder lacks are left out. */
+async function folderSizes(folder: UrlModelFolder): Promise<Map<string, number>> {
+  const models = Object.values(BUILT_MODEL_FILES);
+  const files = [...Object.values(MODEL_FILES), ...models, ...models.map(externalDataFile)];
+  const sizes = await Promise.all(files.map((file) => folder.size(file)));
+  return new Map(files.flatMap((file, i) => (sizes[i] === undefined ? [] : [[file, sizes[i]] as const])));
+}
+
+/** The chat pipeline's image decoder in the browser; `where` names the message item at fault. */
+async function decodeChatImage(image: BrowserImageInput, where: string, options: ChatOptions): Promise<RawImage> {
+  if (image === undefined || image === null || (typeof image === 'string' && image.length === 0)) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'must be a File, Blob, ImageBitmap, HTMLImageElement, HTMLCanvasElement or URL string, got nothing', { source: where });
+  }
+  try {
+    return await decodeBrowserImage(image, options);
+  } catch (error) {
+    // A URL names itself; anything else is named by its message item, the decoder's description kept.
+    if (!(error instanceof QwenVLError) || typeof image === 'string' || error.source === undefined) throw error;
+    const cause = error.message.slice(error.source.length + 2);
+    throw new QwenVLError(error.code, `${error.source}: ${cause}`, { source: where, cause: error });
+  }
+}

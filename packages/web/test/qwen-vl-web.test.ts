@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeNpy } from '@qwen-vl/core';
+import { VisionLanguageModel } from '@qwen-vl/decoder';
+import type { ChatOptions } from '@qwen-vl/decoder';
+import { buildModelFolder, decodeImage } from '@qwen-vl/node';
+import { QwenVLWeb, UrlModelFolder, decodeBrowserImage, onnxruntimeWebBackend, openUrlModel } from '../src/index.js';
+import type { LoadProgress } from '../src/index.js';
+
+const golden = new URL('../../../testdata/golden/', import.meta.url);
+const MODEL_DIR = fileURLToPath(new URL('tiny/model', golden));
+/** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
+const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
+
+function goldenNumbers(caseName: string, array: string): number[] {
+  const path = new URL(`cases/${caseName}/${array}.npy`, golden);
+  return Array.from(decodeNpy(readFileSync(path), fileURLToPath(path)).data as ArrayLike<number | bigint>, Number);
+}
+
+let dir: string;
+let modelDir: string;
+let base: string;
+const requests: string[] = [];
+const server = createServer((request, response) => {
+  const name = decodeURIComponent((request.url ?? '/').replace(/^\/model\//, ''));
+  requests.push(`${request.method} ${name}`);
+  readFile(join(modelDir, name)).then(
+    (bytes) => {
+      response.writeHead(200, { 'content-length': String(bytes.byteLength) });
+      response.end(request.method === 'HEAD' ? undefined : bytes);
+    },
+    () => {
+      response.writeHead(404, 'Not Found');
+      response.end();
+    },
+  );
+});
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'qwen-vl-web-'));
+  modelDir = (await buildModelFolder(MODEL_DIR, join(dir, 'model'))).output;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model`;
+}, 120_000);
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
+  it('answers the golden text_only prompt with the golden greedy tokens, reporting load progress up to the folder total', async () => {
+    const events: LoadProgress[] = [];
+    const model = await QwenVLWeb.load(base, { device: 'wasm', onProgress: (progress) => events.push(progress) });
+    try {
+      const result = await model.chat([{ role: 'user', content: 'Hello, who are you?' }], GOLDEN_SEARCH);
+      expect(result.tokens).toEqual(goldenNumbers('text_only', 'tokens'));
+      expect(Array.from(result.promptTokenIds)).toEqual(goldenNumbers('text_only', 'input_ids'));
+      expect(result.logprobs).toHaveLength(8);
+      expect(result.finishReason).toBe('length');
+    } finally {
+      await model.dispose();
+    }
+    // Every file of the built folder is read but the build manifest.
+    const files = (await readdir(modelDir)).filter((file) => file !== 'qwen-vl.json');
+    const folderBytes = (await Promise.all(files.map(async (file) => (await stat(join(modelDir, file))).size))).reduce((a, b) => a + b, 0);
+    expect(new Set(events.map((e) => e.total))).toEqual(new Set([folderBytes]));
+    expect(events.at(-1)?.loaded).toBe(folderBytes);
+    expect(events.every((e, i) => i === 0 || e.loaded >= events[i - 1].loaded)).toBe(true);
+    expect(new Set(events.map((e) => e.file))).toEqual(new Set(files));
+  });
+
+  it('runs the vision encoder too: the golden one_image tokens through the shared pipeline on the web backend', async () => {
+    const folder = new UrlModelFolder(base);
+    const model = await VisionLanguageModel.load<string>({
+      folder,
+      openModel: (file) => openUrlModel(folder, file),
+      // Browser decoding cannot run in Node; sharp gives the pixels Hugging Face's PIL does.
+      decodeImage: (image) => decodeImage(image),
+      device: 'wasm',
+      backend: onnxruntimeWebBackend,
+    });
+    try {
+      const image = fileURLToPath(new URL('images/gradient_300x200.png', golden));
+      const result = await model.chat([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] }], GOLDEN_SEARCH);
+      expect(Array.from(result.promptTokenIds)).toEqual(goldenNumbers('one_image', 'input_ids'));
+      expect(result.tokens).toEqual(goldenNumbers('one_image', 'tokens'));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('fails to load on webgpu in Node with BACKEND_UNAVAILABLE saying navigator.gpu is missing, before downloading', async () => {
+    requests.length = 0;
+    await expect(QwenVLWeb.load(base, { device: 'webgpu' })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining('navigator.gpu is missing') });
+    expect(requests).toEqual([]);
+    await expect(onnxruntimeWebBackend.availability('cpu')).resolves.toMatchObject({ available: false, reason: expect.stringContaining('@qwen-vl/node') });
+  });
+
+  it('names a folder that is not a built one', async () => {
+    const url = `${base}/absent`;
+    await expect(QwenVLWeb.load(url)).rejects.toMatchObject({ code: 'MISSING_FILE' });
+  });
+
+  it('refuses to decode images outside a browser, saying what is missing', async () => {
+    await expect(decodeBrowserImage(new Blob([new Uint8Array([1, 2, 3])]))).rejects.toMatchObject({ code: 'INVALID_IMAGE', message: expect.stringContaining('createImageBitmap') });
+  });
+});
