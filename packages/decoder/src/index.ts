@@ -41,6 +41,7 @@ export type {
 export type { Clock, GenerationTimings } from './generation/generation-timings.js';
 export { tokenLogprob } from './generation/token-logprob.js';
 export { VisionLanguageModel } from './pipeline/vision-language-model.js';
+export { HostedChatModel } from './pipeline/hosted-chat-model.js';
 export type {
   ChatChunk,
   ChatOptions,

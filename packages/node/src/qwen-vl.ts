@@ -1,12 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
-import type { GenerationConfig, ModelConfig, ModelSource } from '@qwen-vl/core';
-import { VisionLanguageModel } from '@qwen-vl/decoder';
-import type { ChatOptions, ChatResult, ChatStream, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
+import type { ModelSource } from '@qwen-vl/core';
+import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/decoder';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
 import { decodeChatImage } from './chat.js';
-import type { ImageInput, QwenVLMessage } from './chat.js';
+import type { ImageInput } from './chat.js';
 import { NodeModelFolder } from './model-folder.js';
 
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/decoder';
@@ -27,12 +26,14 @@ export interface QwenVLLoadOptions {
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
  * another.
  */
-export class QwenVL {
+export class QwenVL extends HostedChatModel<ImageInput> {
   private constructor(
     /** The model folder. */
     readonly directory: string,
-    private readonly model: VisionLanguageModel<ImageInput>,
-  ) {}
+    model: VisionLanguageModel<ImageInput>,
+  ) {
+    super(model);
+  }
 
   /** Loads a folder written by `qwen-vl build` (vision.onnx, embed.onnx, decoder.onnx, configs, tokenizer). */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
@@ -45,43 +46,6 @@ export class QwenVL {
       backend: onnxruntimeNodeBackend,
     });
     return new QwenVL(directory, model);
-  }
-
-  /** config.json, parsed. */
-  get config(): ModelConfig {
-    return this.model.config;
-  }
-
-  /** generation_config.json, parsed: the defaults of every search option. */
-  get generationConfig(): GenerationConfig {
-    return this.model.generationConfig;
-  }
-
-  /**
-   * The search options a call with `options` runs with: the given ones over
-   * generation_config.json's. Throws INVALID_ARGUMENT naming a bad option.
-   */
-  searchOptions(options: SearchOptionsInput = {}): SearchOptions {
-    return this.model.searchOptions(options);
-  }
-
-  /** Generates the assistant's reply to `messages` and returns it whole. */
-  chat(messages: readonly QwenVLMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    return this.model.chat(messages, options);
-  }
-
-  /**
-   * Generates the assistant's reply piece by piece: `for await (const chunk of stream)` gives
-   * each token with its text, `await stream.result` the summary. Leaving the loop early stops
-   * the generation.
-   */
-  chatStream(messages: readonly QwenVLMessage[], options: ChatOptions = {}): ChatStream {
-    return this.model.chatStream(messages, options);
-  }
-
-  /** Frees the onnxruntime sessions, after a generation in progress ends. */
-  dispose(): Promise<void> {
-    return this.model.dispose();
   }
 }
 

@@ -1,7 +1,6 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
-import type { GenerationConfig, ModelConfig } from '@qwen-vl/core';
-import { BUILT_MODEL_FILES, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
-import type { ChatOptions, ChatResult, ChatStream, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
+import { BUILT_MODEL_FILES, HostedChatModel, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
+import type { ChatOptions } from '@qwen-vl/decoder';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
@@ -43,13 +42,15 @@ export async function pickWebDevice(): Promise<WebDevice> {
  * onnxruntime-web: the shared `VisionLanguageModel` with files fetched (and cached) and images
  * decoded by the browser. Options and results are those of `@qwen-vl/node`'s QwenVL.
  */
-export class QwenVLWeb {
+export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
   private constructor(
     /** The model folder's URL. */
     readonly baseUrl: string,
     readonly device: WebDevice,
-    private readonly model: VisionLanguageModel<BrowserImageInput>,
-  ) {}
+    model: VisionLanguageModel<BrowserImageInput>,
+  ) {
+    super(model);
+  }
 
   static async load(baseUrl: string | URL, options: QwenVLWebLoadOptions = {}): Promise<QwenVLWeb> {
     const device = options.device ?? 'wasm';
@@ -70,36 +71,6 @@ export class QwenVLWeb {
       backend: onnxruntimeWebBackend,
     });
     return new QwenVLWeb(folder.location, device, model);
-  }
-
-  /** config.json, parsed. */
-  get config(): ModelConfig {
-    return this.model.config;
-  }
-
-  /** generation_config.json, parsed: the defaults of every search option. */
-  get generationConfig(): GenerationConfig {
-    return this.model.generationConfig;
-  }
-
-  /** The search options a call with `options` runs with. Throws INVALID_ARGUMENT naming a bad option. */
-  searchOptions(options: SearchOptionsInput = {}): SearchOptions {
-    return this.model.searchOptions(options);
-  }
-
-  /** Generates the assistant's reply to `messages` and returns it whole. */
-  chat(messages: readonly WebChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    return this.model.chat(messages, options);
-  }
-
-  /** The reply piece by piece: `for await` the chunks, `await stream.result` the summary. Leaving the loop stops the generation. */
-  chatStream(messages: readonly WebChatMessage[], options: ChatOptions = {}): ChatStream {
-    return this.model.chatStream(messages, options);
-  }
-
-  /** Frees the onnxruntime-web sessions, after a generation in progress ends. */
-  dispose(): Promise<void> {
-    return this.model.dispose();
   }
 }
 
