@@ -4,19 +4,10 @@ import { planExternalLayout } from '../src/onnx/external-data.js';
 import { GraphBuilder } from '../src/onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js';
 import { serializeModel, streamModel } from '../src/onnx/serialize.js';
+import { concatBytes } from '../src/safetensors/writer.js';
 import { decodeModel, externalEntries, onnx } from './onnx-proto-decode.js';
 
 const GiB = 2 ** 30;
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
@@ -90,7 +81,7 @@ describe('serializeModel with external data', () => {
     expect(byName.c.externalData).toEqual([]);
     expect([...byName.c.rawData]).toEqual([...new Uint8Array(c.buffer)]);
 
-    const file = concat(files.externalData);
+    const file = concatBytes(files.externalData);
     expect(file.byteLength).toBe(files.externalDataByteLength);
     expect(file.byteLength).toBe(4096 + 4000);
     expect(new Float32Array(file.slice(0, 1200).buffer)).toEqual(a);
@@ -131,9 +122,9 @@ describe('streamModel', () => {
     const streamed = await streamModel(threeWeightModel({ a: chunkedSource(a, 7), b: chunkedSource(b, 1024), c: chunkedSource(c, 3) }), options);
     expect(streamed.model).toEqual(eager.model);
     expect(streamed.externalDataByteLength).toBe(eager.externalDataByteLength);
-    expect(concat(await collect(streamed.externalData))).toEqual(concat(eager.externalData));
+    expect(concatBytes(await collect(streamed.externalData))).toEqual(concatBytes(eager.externalData));
     // Iterating again starts over.
-    expect(concat(await collect(streamed.externalData))).toEqual(concat(eager.externalData));
+    expect(concatBytes(await collect(streamed.externalData))).toEqual(concatBytes(eager.externalData));
   });
 
   it('reads a lazy source only when the iteration reaches it', async () => {

@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +10,8 @@ import type { ChatOptions } from '@qwen-vl/decoder';
 import { buildModelFolder, decodeImage } from '@qwen-vl/node';
 import { QwenVLWeb, UrlModelFolder, decodeBrowserImage, onnxruntimeWebBackend, openUrlModel } from '../src/index.js';
 import type { LoadProgress } from '../src/index.js';
+import { serveFolder } from './helpers/folder-server.js';
+import type { FolderServer } from './helpers/folder-server.js';
 
 const golden = new URL('../../../testdata/golden/', import.meta.url);
 const MODEL_DIR = fileURLToPath(new URL('tiny/model', golden));
@@ -25,31 +25,18 @@ function goldenNumbers(caseName: string, array: string): number[] {
 
 let dir: string;
 let modelDir: string;
+let server: FolderServer;
 let base: string;
-const requests: string[] = [];
-const server = createServer((request, response) => {
-  const name = decodeURIComponent((request.url ?? '/').replace(/^\/model\//, ''));
-  requests.push(`${request.method} ${name}`);
-  readFile(join(modelDir, name)).then(
-    (bytes) => {
-      response.writeHead(200, { 'content-length': String(bytes.byteLength) });
-      response.end(request.method === 'HEAD' ? undefined : bytes);
-    },
-    () => {
-      response.writeHead(404, 'Not Found');
-      response.end();
-    },
-  );
-});
+let requests: string[];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'qwen-vl-web-'));
   modelDir = (await buildModelFolder(MODEL_DIR, join(dir, 'model'))).output;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model`;
+  server = await serveFolder(() => modelDir);
+  ({ base, requests } = server);
 });
 afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,32 +1,21 @@
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { UrlModelFolder } from '../src/index.js';
 import type { DownloadProgress } from '../src/index.js';
+import { serveFolder } from './helpers/folder-server.js';
+import type { FolderServer } from './helpers/folder-server.js';
 
 const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
+let server: FolderServer;
 let base = '';
-const server = createServer((request, response) => {
-  const name = (request.url ?? '/').replace(/^\/model\//, '');
-  readFile(new URL(name, modelDir)).then(
-    (bytes) => {
-      response.writeHead(200, { 'content-length': String(bytes.byteLength) });
-      response.end(request.method === 'HEAD' ? undefined : bytes);
-    },
-    () => {
-      response.writeHead(404, 'Not Found');
-      response.end();
-    },
-  );
-});
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model`;
+  server = await serveFolder(() => fileURLToPath(modelDir));
+  base = server.base;
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => server.close());
 
 describe('UrlModelFolder', () => {
   it('loads the configs of a served model folder', async () => {
