@@ -26,6 +26,7 @@ export type { WeightPrecision } from './export/checkpoint-weights.js';
 export { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './export/io-names.js';
 export { mergeVisionFeatures } from './runtime/merge-vision-features.js';
 export { DecoderSession } from './runtime/decoder-session.js';
+export { rotaryFeeds } from './runtime/rotary-feeds.js';
 export type { PrefillInput } from './runtime/decoder-session.js';
 export { decoderDeviceOutputs } from './runtime/decoder-session.js';
 export { Generator } from './generation/generator.js';

@@ -47,7 +47,7 @@ function fakeDecoder(): InferenceSessionHandle & { feeds: Record<string, HostTen
   return {
     feeds,
     outputs,
-    inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST, 'num_logits_to_keep'],
+    inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin', ...PAST, 'num_logits_to_keep'],
     outputNames: ['logits', ...PRESENT],
     async run(feed) {
       feeds.push({ ...feed });
@@ -63,6 +63,22 @@ function fakeDecoder(): InferenceSessionHandle & { feeds: Record<string, HostTen
 
 const numbers = (t: HostTensor) => Array.from(t.data as ArrayLike<number | bigint>, Number);
 
+/**
+ * The rotary tables `text` gives one token per row at `positions` (the same in t, h and w):
+ * head dim 4, so frequencies 1 and 1e6^(-1/2) = 1e-3, each used in both halves of the head.
+ */
+function decodeTables(positions: readonly number[]): { cos: number[]; sin: number[] } {
+  const angles = positions.flatMap((p) => [p, p * 1e-3, p, p * 1e-3]);
+  return { cos: angles.map(Math.cos), sin: angles.map(Math.sin) };
+}
+
+function expectTables(feeds: Record<string, HostTensor>, positions: readonly number[]): void {
+  const expected = decodeTables(positions);
+  expect(feeds.rotary_cos.dims).toEqual([positions.length, 1, 4]);
+  numbers(feeds.rotary_cos).forEach((value, i) => expect(value).toBeCloseTo(expected.cos[i], 6));
+  numbers(feeds.rotary_sin).forEach((value, i) => expect(value).toBeCloseTo(expected.sin[i], 6));
+}
+
 /** Two rows of 3 positions, the first left-padded by one; deltas -1 and 2. */
 function prefillInput() {
   return {
@@ -73,7 +89,7 @@ function prefillInput() {
 }
 
 describe('DecoderSession', () => {
-  it('prefills with an empty cache, then feeds each step the previous present, the grown mask and past + delta positions', async () => {
+  it('prefills with an empty cache, then feeds each step the previous present, the grown mask and the rotary tables of past + delta', async () => {
     const embed = fakeEmbed();
     const decoder = fakeDecoder();
     const session = new DecoderSession(embed, decoder, text);
@@ -83,7 +99,8 @@ describe('DecoderSession', () => {
     const prefill = decoder.feeds[0];
     for (const name of PAST) expect(prefill[name].dims).toEqual([2, 1, 0, 4]);
     expect(numbers(prefill.attention_mask)).toEqual([0, 1, 1, 1, 1, 1]);
-    expect(prefill.position_ids.dims).toEqual([3, 2, 3]);
+    expect(prefill.rotary_cos.dims).toEqual([2, 3, 4]);
+    expect(prefill.rotary_sin.dims).toEqual([2, 3, 4]);
     expect(prefill.num_logits_to_keep).toMatchObject({ type: 'int64', dims: [] });
     expect(numbers(prefill.num_logits_to_keep)).toEqual([1]);
     expect(session.pastLength).toBe(3);
@@ -96,12 +113,12 @@ describe('DecoderSession', () => {
     expect(numbers(step.inputs_embeds)).toEqual([5, 5, 6, 6]);
     expect(numbers(step.attention_mask)).toEqual([0, 1, 1, 1, 1, 1, 1, 1]);
     expect(step.attention_mask.dims).toEqual([2, 4]);
-    // Cache position 3 plus the row's delta, in all three rows: [2, 5] for t, h and w.
-    expect(numbers(step.position_ids)).toEqual([2, 5, 2, 5, 2, 5]);
+    // Cache position 3 plus the row's delta, in all three rows: 2 and 5.
+    expectTables(step, [2, 5]);
     PAST.forEach((name, k) => expect(step[name]).toBe(decoder.outputs[0][PRESENT[k]]));
 
     await session.step([7, 8]);
-    expect(numbers(decoder.feeds[2].position_ids)).toEqual([3, 6, 3, 6, 3, 6]);
+    expectTables(decoder.feeds[2], [3, 6]);
     expect(decoder.feeds[2].attention_mask.dims).toEqual([2, 5]);
     PAST.forEach((name, k) => expect(decoder.feeds[2][name]).toBe(decoder.outputs[1][PRESENT[k]]));
     expect(session.pastLength).toBe(5);
@@ -143,7 +160,7 @@ describe('DecoderSession', () => {
   });
 
   it('refuses a decoder model without the expected inputs and outputs', () => {
-    const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'position_ids'] };
+    const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin'] };
     expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input num_logits_to_keep, input past_key_values\.0\.key/);
   });
 });
@@ -159,7 +176,7 @@ function fakeDeviceDecoder() {
   const presents: Record<string, FakeDeviceTensor>[] = [];
   let failNext = false;
   const session: InferenceSessionHandle = {
-    inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST, 'num_logits_to_keep'],
+    inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin', ...PAST, 'num_logits_to_keep'],
     outputNames: ['logits', ...PRESENT],
     run: async () => {
       throw new Error('the device path should be used');

@@ -38,14 +38,15 @@ function intAttribute(node: ReturnType<typeof nodes>[number], name: string): num
 }
 
 describe('buildDecoderModel', () => {
-  it('has the genai / transformers.js decoder inputs and outputs, with symbolic batch and lengths', async () => {
+  it('has the decoder inputs and outputs, with symbolic batch and lengths, in the ONNX domain only', async () => {
     const { checkpoint, config } = await tinyModel();
     const model = buildDecoderModel(checkpoint, config.text);
     const kv = (name: string, length: string) => ({ name, type: FLOAT, dims: ['batch_size', 2, length, 8] });
     expect(signature(model.proto.graph?.input)).toEqual([
       { name: 'inputs_embeds', type: FLOAT, dims: ['batch_size', 'sequence_length', 32] },
       { name: 'attention_mask', type: INT64, dims: ['batch_size', 'total_sequence_length'] },
-      { name: 'position_ids', type: INT64, dims: [3, 'batch_size', 'sequence_length'] },
+      { name: 'rotary_cos', type: FLOAT, dims: ['batch_size', 'sequence_length', 8] },
+      { name: 'rotary_sin', type: FLOAT, dims: ['batch_size', 'sequence_length', 8] },
       ...[0, 1, 2].flatMap((i) => [kv(`past_key_values.${i}.key`, 'past_sequence_length'), kv(`past_key_values.${i}.value`, 'past_sequence_length')]),
       { name: 'num_logits_to_keep', type: INT64, dims: [] },
     ]);
@@ -53,30 +54,27 @@ describe('buildDecoderModel', () => {
       { name: 'logits', type: FLOAT, dims: ['batch_size', 'logits_length', 64] },
       ...[0, 1, 2].flatMap((i) => [kv(`present.${i}.key`, 'total_sequence_length'), kv(`present.${i}.value`, 'total_sequence_length')]),
     ]);
-    expect(model.proto.opsetImport).toEqual([
-      { domain: '', version: 21 },
-      { domain: 'com.microsoft', version: 1 },
-    ]);
+    expect(model.proto.opsetImport).toEqual([{ domain: '', version: 21 }]);
   });
 
-  it('runs one GroupQueryAttention per layer, rotary outside it, padding through attention_bias', async () => {
+  it('attends with plain MatMul and Softmax: grouped queries against the concatenated cache, one mask for all layers', async () => {
     const { checkpoint, config } = await tinyModel();
     const model = buildDecoderModel(checkpoint, config.text);
-    const attention = nodes(model, 'GroupQueryAttention');
-    expect(attention).toHaveLength(3);
-    attention.forEach((node, i) => {
-      expect(node.domain).toBe('com.microsoft');
-      expect(intAttribute(node, 'num_heads')).toBe(4);
-      expect(intAttribute(node, 'kv_num_heads')).toBe(2);
-      // MRoPE is applied before the op, which must not rotate again.
-      expect(intAttribute(node, 'do_rotary') ?? 0).toBe(0);
-      expect(node.input?.[3]).toBe(`past_key_values.${i}.key`);
-      expect(node.input?.[4]).toBe(`past_key_values.${i}.value`);
-      // cos_cache, sin_cache and position_ids left out; attention_bias (input 10) given.
-      expect(node.input?.slice(7, 10)).toEqual(['', '', '']);
-      expect(node.input?.[10]).toBe(attention[0].input?.[10]);
-      expect(node.output?.slice(1)).toEqual([`present.${i}.key`, `present.${i}.value`]);
-    });
+    const graphNodes = model.proto.graph?.node ?? [];
+    const softmax = nodes(model, 'Softmax');
+    expect(softmax).toHaveLength(3);
+    const maskAdds = softmax.map((node) => graphNodes.find((n) => n.output?.includes(node.input?.[0] ?? ''))!);
+    // Every layer adds the same causal + padding bias before its softmax.
+    expect(new Set(maskAdds.map((node) => node.input?.[1])).size).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      for (const [part, past] of [['key', `past_key_values.${i}.key`], ['value', `past_key_values.${i}.value`]]) {
+        const concat = graphNodes.find((n) => n.output?.includes(`present.${i}.${part}`));
+        expect(concat?.opType).toBe('Concat');
+        expect(intAttribute(concat!, 'axis')).toBe(2);
+        expect(concat?.input?.[0]).toBe(past);
+      }
+    }
+    expect(graphNodes.some((n) => n.domain !== '' && n.domain !== undefined && n.domain !== null)).toBe(false);
     expect(nodes(model, 'SimplifiedLayerNormalization')).toHaveLength(2 * 3 + 1);
   });
 

@@ -36,7 +36,7 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     ].sort());
     expect(JSON.parse(await readFile(join(built, 'qwen-vl.json'), 'utf8'))).toMatchObject({
       format: 'qwen-vl',
-      formatVersion: 1,
+      formatVersion: 2,
       precision: 'fp32',
       parts: MODEL_PARTS.map((part) => ({ name: part.name, model: part.file, externalData: `${part.file}.data` })),
     });

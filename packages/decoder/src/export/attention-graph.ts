@@ -1,10 +1,9 @@
-import { float } from '@qwen-vl/core';
 import type { GraphBuilder, TextConfig } from '@qwen-vl/core';
 import type { CheckpointWeights } from './checkpoint-weights.js';
-import { ONNX_FLOAT, ONNX_INT32 } from './onnx-types.js';
 import { linear } from './layer-ops.js';
-import { applyRotary } from './mrope-graph.js';
-import type { RotaryTables } from './mrope-graph.js';
+import { ONNX_BOOL } from './onnx-types.js';
+import { applyRotary } from './rotary-graph.js';
+import type { RotaryTables } from './rotary-graph.js';
 
 /** Values every layer's attention shares, computed once per run from the graph inputs. */
 export interface AttentionContext {
@@ -12,13 +11,12 @@ export interface AttentionContext {
   /** int64 `[B, S, heads, headDim]` and `[B, S, kvHeads, headDim]`, for Reshape. */
   readonly queryHeadsShape: string;
   readonly keyHeadsShape: string;
-  /** int64 `[B, S, -1]`: back to GroupQueryAttention's packed heads. */
-  readonly packedShape: string;
-  /** GroupQueryAttention's `seqlens_k` (int32 `[B]`) and `total_sequence_length` (int32 scalar). */
-  readonly seqlensK: string;
-  readonly totalLength: string;
-  /** float32 `[B, 1, S, total]`: 0 on real keys, a large negative number on padding. */
-  readonly paddingBias: string;
+  /**
+   * float32 `[B, 1, groups·S, total]`: 0 where a query may see a key (causal, and the key
+   * is not padding), a large negative number elsewhere. Row `g·S + s` is query `s`, so it
+   * lines up with the grouped query rows of every key/value head.
+   */
+  readonly scoreBias: string;
 }
 
 /**
@@ -27,38 +25,41 @@ export interface AttentionContext {
  * padding then still gets finite (ignored) values, never NaN that the next layer's keys would
  * carry into real rows.
  */
-const PADDING_BIAS = -1e30;
+const MASKED_BIAS = -1e30;
 
 /**
- * The attention inputs derived from `attention_mask` `[B, total]`. GroupQueryAttention reads
- * `seqlens_k` as if padding were on the right; with left padding that would cut off the
- * newest keys. So every row is declared full length (causality then comes out right for all
- * rows) and the padded keys are removed through `attention_bias` instead.
+ * The attention inputs derived from `attention_mask` `[B, total]` (left padding allowed) and
+ * the new tokens' count S: query s sits at cache position `total − S + s` and sees the keys
+ * at or before it that are not padding.
  */
 export function attentionContext(graph: GraphBuilder, inputsEmbeds: string, attentionMask: string, rotary: RotaryTables, text: TextConfig): AttentionContext {
   const batchAndLength = graph.op('Shape', [inputsEmbeds], { end: 2 }, { name: 'attention/batch_and_length' });
-  const batch = graph.op('Shape', [inputsEmbeds], { end: 1 }, { name: 'attention/batch' });
   const length = graph.op('Shape', [inputsEmbeds], { start: 1, end: 2 }, { name: 'attention/length' });
   const total = graph.op('Shape', [attentionMask], { start: 1, end: 2 }, { name: 'attention/total' });
   const shapeWith = (tail: readonly number[], name: string) => graph.op('Concat', [batchAndLength, graph.constInt64(tail)], { axis: 0 }, { name });
+  const scalar = (value: string, name: string) => graph.op('Squeeze', [value, graph.constInt64([0])], {}, { name });
 
-  const lastIndex = graph.op('Sub', [total, graph.constInt64([1])], {}, { name: 'attention/last_index' });
-  const seqlensK = graph.op('Cast', [graph.op('Expand', [lastIndex, batch], {}, { name: 'attention/last_index_per_row' })], { to: ONNX_INT32 }, { name: 'attention/seqlens_k' });
-  const totalLength = graph.op('Cast', [graph.op('Squeeze', [total, graph.constInt64([0])], {}, { name: 'attention/total_scalar' })], { to: ONNX_INT32 }, { name: 'attention/total_sequence_length' });
-
-  const keep = graph.op('Cast', [attentionMask], { to: ONNX_FLOAT }, { name: 'attention/keep' });
-  const bias = graph.op('Mul', [graph.op('Sub', [keep, graph.constFloat(1)], {}, { name: 'attention/drop' }), graph.constFloat(-PADDING_BIAS)], {}, { name: 'attention/key_bias' });
-  const biasShape = graph.op('Concat', [batch, graph.constInt64([1]), length, total], { axis: 0 }, { name: 'attention/bias_shape' });
-  const paddingBias = graph.op('Expand', [graph.op('Unsqueeze', [bias, graph.constInt64([1, 2])], {}, { name: 'attention/key_bias_b11t' }), biasShape], {}, { name: 'attention/padding_bias' });
+  const totalScalar = scalar(total, 'attention/total_scalar');
+  const past = graph.op('Sub', [totalScalar, scalar(length, 'attention/length_scalar')], {}, { name: 'attention/past' });
+  const keyPositions = graph.op('Range', [graph.constInt64(0), totalScalar, graph.constInt64(1)], {}, { name: 'attention/key_positions' });
+  const queryPositions = graph.op('Range', [past, totalScalar, graph.constInt64(1)], {}, { name: 'attention/query_positions' });
+  const causal = graph.op(
+    'LessOrEqual',
+    [graph.op('Unsqueeze', [keyPositions, graph.constInt64([0])], {}, { name: 'attention/key_row' }), graph.op('Unsqueeze', [queryPositions, graph.constInt64([1])], {}, { name: 'attention/query_column' })],
+    {},
+    { name: 'attention/causal' },
+  );
+  const realKeys = graph.op('Unsqueeze', [graph.op('Cast', [attentionMask], { to: ONNX_BOOL }, { name: 'attention/real_keys' }), graph.constInt64([1])], {}, { name: 'attention/real_keys_b1t' });
+  const visible = graph.op('And', [causal, realKeys], {}, { name: 'attention/visible' });
+  const bias = graph.op('Where', [visible, graph.constFloat(0), graph.constFloat(MASKED_BIAS)], {}, { name: 'attention/bias_bst' });
+  const groups = text.numAttentionHeads / text.numKeyValueHeads;
+  const scoreBias = graph.op('Tile', [graph.op('Unsqueeze', [bias, graph.constInt64([1])], {}, { name: 'attention/bias_b1st' }), graph.constInt64([1, 1, groups, 1])], {}, { name: 'attention/score_bias' });
 
   return {
     rotary,
     queryHeadsShape: shapeWith([text.numAttentionHeads, text.headDim], 'attention/query_heads_shape'),
     keyHeadsShape: shapeWith([text.numKeyValueHeads, text.headDim], 'attention/key_heads_shape'),
-    packedShape: shapeWith([-1], 'attention/packed_shape'),
-    seqlensK,
-    totalLength,
-    paddingBias,
+    scoreBias,
   };
 }
 
@@ -73,24 +74,32 @@ export interface LayerCache {
  * One layer's self-attention on `x` `[B·S, hidden]` (already normed): biased q/k/v
  * projections, MRoPE on q and k, grouped-query attention over the cache, o_proj.
  * Returns `[B·S, hidden]`; the present key/value come out under `cache`'s names.
+ *
+ * Attention is written in plain ONNX ops (MatMul, Softmax) rather than onnxruntime's fused
+ * GroupQueryAttention, whose WebGPU kernel (onnxruntime 1.30) is wrong once 32 or more
+ * tokens are new (0.4 off on its own output). The query heads sharing a key/value head are
+ * stacked as `groups·S` rows, so the shared keys are never repeated in memory.
  */
 export function selfAttention(graph: GraphBuilder, weights: CheckpointWeights, x: string, prefix: string, cache: LayerCache, context: AttentionContext, text: TextConfig): string {
   const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim } = text;
-  const projectHeads = (name: string, count: number, shape: string) =>
-    graph.op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`, count * headDim, hiddenSize, true), shape], {}, { name: `${prefix}/${name}_heads` });
-  const pack = (value: string, name: string) => graph.op('Reshape', [value, context.packedShape], {}, { name: `${prefix}/${name}_packed` });
+  const op = (type: string, inputs: readonly string[], name: string, attributes = {}) => graph.op(type, inputs, attributes, { name: `${prefix}/${name}` });
+  const headsFirst = (value: string, name: string) => op('Transpose', [value], name, { perm: [0, 2, 1, 3] });
+  const projectHeads = (name: string, count: number, shape: string) => op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`, count * headDim, hiddenSize, true), shape], `${name}_heads`);
 
   const query = applyRotary(graph, projectHeads('q_proj', heads, context.queryHeadsShape), context.rotary, `${prefix}/q`);
   const key = applyRotary(graph, projectHeads('k_proj', kvHeads, context.keyHeadsShape), context.rotary, `${prefix}/k`);
-  const value = linear(graph, weights, x, `${prefix}.v_proj`, kvHeads * headDim, hiddenSize, true);
+  const value = projectHeads('v_proj', kvHeads, context.keyHeadsShape);
 
-  const [attended] = graph.opMulti(
-    'GroupQueryAttention',
-    [pack(query, 'q'), pack(key, 'k'), pack(value, 'v'), cache.pastKey, cache.pastValue, context.seqlensK, context.totalLength, '', '', '', context.paddingBias],
-    [`${prefix}/attention_output`, cache.presentKey, cache.presentValue],
-    { num_heads: heads, kv_num_heads: kvHeads, scale: float(1 / Math.sqrt(headDim)) },
-    { domain: 'com.microsoft', name: `${prefix}/attention` },
-  );
-  const flat = graph.op('Reshape', [attended, graph.constInt64([-1, heads * headDim])], {}, { name: `${prefix}/attention_rows` });
-  return linear(graph, weights, flat, `${prefix}.o_proj`, hiddenSize, heads * headDim, false);
+  // The cache holds rotated keys, as Hugging Face's does: `[B, kvHeads, total, headDim]`.
+  const presentKey = graph.op('Concat', [cache.pastKey, headsFirst(key, 'k_heads_first')], { axis: 2 }, { name: `${prefix}/present_key`, output: cache.presentKey });
+  const presentValue = graph.op('Concat', [cache.pastValue, headsFirst(value, 'v_heads_first')], { axis: 2 }, { name: `${prefix}/present_value`, output: cache.presentValue });
+
+  // Scaling the queries is cheaper than scaling the scores whenever total > headDim.
+  const scaled = op('Mul', [query, graph.constFloat(1 / Math.sqrt(headDim))], 'q_scaled');
+  const groupedQuery = op('Reshape', [headsFirst(scaled, 'q_heads_first'), graph.constInt64([0, kvHeads, -1, headDim])], 'q_grouped');
+  const scores = op('MatMul', [groupedQuery, op('Transpose', [presentKey], 'keys_transposed', { perm: [0, 1, 3, 2] })], 'scores');
+  const weightsPerKey = op('Softmax', [op('Add', [scores, context.scoreBias], 'masked_scores')], 'attention_weights', { axis: -1 });
+  const attended = op('Reshape', [op('MatMul', [weightsPerKey, presentValue], 'attended_grouped'), graph.constInt64([0, heads, -1, headDim])], 'attended_heads');
+  const rows = op('Reshape', [headsFirst(attended, 'attended_tokens_first'), graph.constInt64([-1, heads * headDim])], 'attention_rows');
+  return linear(graph, weights, rows, `${prefix}.o_proj`, hiddenSize, heads * headDim, false);
 }

@@ -5,7 +5,7 @@ import { CheckpointWeights } from './checkpoint-weights.js';
 import type { WeightPrecision } from './checkpoint-weights.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
 import { linear, rmsNorm, swigluMlp } from './layer-ops.js';
-import { mropeTables } from './mrope-graph.js';
+import { rotaryInputs } from './rotary-graph.js';
 
 export interface TextExportOptions {
   /** Weight storage (default fp32); see `WeightPrecision`. */
@@ -17,14 +17,15 @@ export const EXPORT_PRODUCER = '@qwen-vl/decoder';
 /** Slice's "to the end". */
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** Opsets of the text graphs: ONNX 21 and the onnxruntime contrib domain (GroupQueryAttention). */
-export const TEXT_OPSETS = { '': 21, 'com.microsoft': 1 } as const;
+/** Opset of the text graphs: the ONNX domain only; no contrib op, whose kernels differ between backends. */
+export const TEXT_OPSETS = { '': 21 } as const;
 
 /**
  * `decoder.onnx`: the Qwen2.5-VL language model from `inputs_embeds` to logits, with a KV
  * cache. Inputs: `inputs_embeds` float32 `[B, S, hidden]`, `attention_mask` int64
- * `[B, past + S]` (1 = token, 0 = padding, left padding allowed), `position_ids` int64
- * `[3, B, S]`, `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
+ * `[B, past + S]` (1 = token, 0 = padding, left padding allowed), `rotary_cos` and
+ * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids),
+ * `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
  * (`past` = 0 on the first run) and `num_logits_to_keep` int64 scalar (logits for the last
  * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
  * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
@@ -36,7 +37,7 @@ export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, opti
 
   const inputsEmbeds = graph.input(DECODER_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', hiddenSize]);
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
-  const positionIds = graph.input(DECODER_IO.positionIds, 'int64', [3, 'batch_size', 'sequence_length']);
+  const rotary = rotaryInputs(graph, headDim);
   const caches = Array.from({ length: layers }, (_, i) => ({
     pastKey: graph.input(pastKeyName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
     pastValue: graph.input(pastValueName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
@@ -45,7 +46,7 @@ export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, opti
   }));
   const numLogitsToKeep = graph.input(DECODER_IO.numLogitsToKeep, 'int64', []);
 
-  const context = attentionContext(graph, inputsEmbeds, attentionMask, mropeTables(graph, positionIds, text), text);
+  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text);
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
   caches.forEach((cache, i) => {
     const prefix = `model.layers.${i}`;

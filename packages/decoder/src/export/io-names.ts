@@ -1,7 +1,8 @@
 /**
- * Input and output names of the exported text graphs. They are the names onnxruntime-genai
- * and transformers.js use for Qwen2.5-VL, so the runtime can drive either layout's decoder
- * and ours with the same feeds.
+ * Input and output names of the exported text graphs. Where a tensor means the same as in
+ * onnxruntime-genai's and transformers.js's Qwen2.5-VL exports (embeddings, mask, cache,
+ * logits) it has their name; the rotary tables are ours, as those exports take
+ * `position_ids` and compute cos/sin in the graph.
  */
 export const EMBED_IO = {
   inputIds: 'input_ids',
@@ -11,7 +12,9 @@ export const EMBED_IO = {
 export const DECODER_IO = {
   inputsEmbeds: 'inputs_embeds',
   attentionMask: 'attention_mask',
-  positionIds: 'position_ids',
+  /** float32 `[B, S, headDim]`: MRoPE cos and sin of the new tokens (`mropeCosSin`). */
+  rotaryCos: 'rotary_cos',
+  rotarySin: 'rotary_sin',
   /** How many trailing positions get logits; 0 means all (Hugging Face's `logits_to_keep`). */
   numLogitsToKeep: 'num_logits_to_keep',
   logits: 'logits',

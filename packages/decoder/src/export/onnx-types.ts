@@ -1,3 +1,3 @@
 /** onnx.TensorProto.DataType codes for Cast's `to` attribute. */
 export const ONNX_FLOAT = 1;
-export const ONNX_INT32 = 6;
+export const ONNX_BOOL = 9;

@@ -2,6 +2,7 @@ import { QwenVLError, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64
 import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../export/io-names.js';
+import { rotaryFeeds } from './rotary-feeds.js';
 
 export interface PrefillInput {
   /** float32 `[B, S, hidden]`, vision features already merged (`mergeVisionFeatures`). */
@@ -50,7 +51,7 @@ export class DecoderSession {
     requireNames(embedSession, [EMBED_IO.inputIds], [EMBED_IO.inputsEmbeds], 'embedding model');
     requireNames(
       decoderSession,
-      [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, DECODER_IO.positionIds, DECODER_IO.numLogitsToKeep, ...this.pastNames],
+      [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, DECODER_IO.rotaryCos, DECODER_IO.rotarySin, DECODER_IO.numLogitsToKeep, ...this.pastNames],
       [DECODER_IO.logits, ...this.presentNames],
       'decoder model',
     );
@@ -114,7 +115,7 @@ export class DecoderSession {
     const feeds = {
       [DECODER_IO.inputsEmbeds]: inputsEmbeds,
       [DECODER_IO.attentionMask]: hostTensor('int64', next.attentionMask, [next.batch, total]),
-      [DECODER_IO.positionIds]: hostTensor('int64', toBigInt64(positionIds), [3, next.batch, newTokens]),
+      ...rotaryFeeds(positionIds, next.batch, newTokens, this.config),
       [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []),
       ...next.past,
     };

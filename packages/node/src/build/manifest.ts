@@ -4,7 +4,7 @@ import type { Precision } from '@qwen-vl/vision';
 export const MANIFEST_FILE = 'qwen-vl.json';
 
 /** Bumped whenever a change to the exported graphs' inputs or files breaks older readers. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export interface ManifestPart {
   /** What the part is (`vision`, ...). */

@@ -31,30 +31,13 @@ import type { Precision } from './harness.js';
  * 1e-3 of the golden ones. One table row per backend × precision.
  */
 
-/**
- * SwiftShader runs WebGPU on the CPU: a decode step of the tiny model (its 151936-word
- * lm_head) takes seconds there, so the WebGPU rows check the first steps only.
- */
-const WEBGPU_STEPS = 3;
-
-/**
- * Rows known to fail, with the reason: they are run and shown as `known-fail`, never counted
- * as passing, and a row that starts to pass fails the suite so that its entry is removed.
- */
-const KNOWN_FAILURES: Readonly<Record<string, string>> = {
-  'node-webgpu fp32':
-    "onnxruntime 1.30 WebGPU EP: GroupQueryAttention prefill of >= 32 tokens diverges from CPU by 5-17 in the logits (flash-attention path, upstream issue microsoft/onnxruntime#26064); shorter prompts differ by 3e-3..1.4e-2",
-  'web-webgpu fp32': 'same onnxruntime WebGPU EP as node-webgpu (onnxruntime-web/webgpu): see node-webgpu',
-};
-
-type Status = 'pass' | 'FAIL' | 'known-fail' | 'unsupported';
+type Status = 'pass' | 'FAIL' | 'unsupported';
 interface Row {
   backend: string;
   precision: Precision;
   status: Status;
   tokens: string;
   maxLogitDiff: string;
-  steps: string;
   note: string;
 }
 
@@ -64,7 +47,6 @@ const COLUMNS: ReadonlyArray<[keyof Row, string]> = [
   ['status', 'result'],
   ['tokens', 'greedy tokens'],
   ['maxLogitDiff', 'max |Δlogit|'],
-  ['steps', 'steps'],
   ['note', 'notes'],
 ];
 
@@ -77,45 +59,41 @@ async function readNpy(caseName: string, file: string): Promise<HostTensor> {
   return decodeNpy(new Uint8Array(await readFile(path)), path);
 }
 
-/** One row from the cases' outcomes; `steps` new tokens were asked for in each case. */
-function judge(backend: string, precision: Precision, outcomes: readonly CaseOutcome[], steps: number, elapsedMs: number): Row {
+/** One row from the cases' outcomes; GOLDEN_STEPS new tokens were asked for in each case. */
+function judge(backend: string, precision: Precision, outcomes: readonly CaseOutcome[], elapsedMs: number): Row {
   let tokensEqual = 0;
   let maxDiff = 0;
   const problems: string[] = [];
   for (const outcome of outcomes) {
-    const expected = goldenTokens.get(outcome.name)!.slice(0, steps);
+    const expected = goldenTokens.get(outcome.name)!;
     if (outcome.tokens.length === expected.length && outcome.tokens.every((token, i) => token === expected[i])) tokensEqual++;
     else problems.push(`${outcome.name}: tokens [${outcome.tokens.join(',')}] ≠ golden [${expected.join(',')}]`);
-    if (outcome.maxLogitDiffPerStep.length !== steps) problems.push(`${outcome.name}: logits of ${outcome.maxLogitDiffPerStep.length} steps, expected ${steps}`);
+    if (outcome.maxLogitDiffPerStep.length !== GOLDEN_STEPS) problems.push(`${outcome.name}: logits of ${outcome.maxLogitDiffPerStep.length} steps, expected ${GOLDEN_STEPS}`);
     const caseMax = Math.max(...outcome.maxLogitDiffPerStep.map((diff) => (Number.isNaN(diff) ? Infinity : diff)));
     if (!(caseMax <= LOGITS_TOLERANCE)) problems.push(`${outcome.name}: max |Δlogit| ${caseMax.toExponential(2)}`);
     maxDiff = Math.max(maxDiff, caseMax);
   }
   const passed = problems.length === 0 && outcomes.length === GOLDEN_CASES.length;
-  const known = KNOWN_FAILURES[`${backend} ${precision}`];
-  if (!passed && known !== undefined) problems.unshift(`known: ${known}`);
   return {
     backend,
     precision,
-    status: passed ? 'pass' : known !== undefined ? 'known-fail' : 'FAIL',
+    status: passed ? 'pass' : 'FAIL',
     tokens: `${tokensEqual}/${outcomes.length} cases equal`,
     maxLogitDiff: maxDiff.toExponential(2),
-    steps: `${steps}/${GOLDEN_STEPS}`,
     note: [`${(elapsedMs / 1000).toFixed(1)} s`, ...problems].join('; '),
   };
 }
 
-/** A row passes, is unsupported here, or fails in the documented known way — and only then. */
-function expectAccepted(row: Row): void {
-  if (row.status === 'unsupported') return;
-  expect(row.status, row.note).toBe(KNOWN_FAILURES[`${row.backend} ${row.precision}`] !== undefined ? 'known-fail' : 'pass');
+/** A row passes or is unsupported here (no WebGPU adapter or Vulkan driver); it never fails. */
+function expectPassOrUnsupported(row: Row): void {
+  if (row.status !== 'unsupported') expect(row.status, row.note).toBe('pass');
 }
 
 function unsupported(backend: string, precision: Precision, reason: string): Row {
-  return { backend, precision, status: 'unsupported', tokens: '–', maxLogitDiff: '–', steps: '–', note: reason };
+  return { backend, precision, status: 'unsupported', tokens: '–', maxLogitDiff: '–', note: reason };
 }
 
-async function runNodeCases(model: QwenVL, steps: number): Promise<CaseOutcome[]> {
+async function runNodeCases(model: QwenVL): Promise<CaseOutcome[]> {
   const outcomes: CaseOutcome[] = [];
   for (const goldenCase of GOLDEN_CASES) {
     const golden = goldenLogits.get(goldenCase.name)!;
@@ -125,7 +103,7 @@ async function runNodeCases(model: QwenVL, steps: number): Promise<CaseOutcome[]
       [{ role: 'user', content: [...goldenCase.images.map((name) => ({ type: 'image' as const, image: join(GOLDEN_FOLDER, 'images', name) })), { type: 'text' as const, text: goldenCase.prompt }] }],
       {
         ...GOLDEN_SEARCH,
-        maxNewTokens: steps,
+        maxNewTokens: GOLDEN_STEPS,
         onStepLogits: (step, logits) => {
           maxLogitDiffPerStep[step] = maxAbsDiff(logits, (golden.data as Float32Array).subarray(step * vocab, (step + 1) * vocab));
         },
@@ -143,7 +121,7 @@ function printTable(): void {
   const [header, ...body] = cells.map(format);
   console.log(
     [
-      `conformance against testdata/golden (tolerance ${LOGITS_TOLERANCE} on logits, ${GOLDEN_CASES.length} cases, greedy, eos ignored)`,
+      `conformance against testdata/golden (tolerance ${LOGITS_TOLERANCE} on logits, ${GOLDEN_CASES.length} cases × ${GOLDEN_STEPS} steps, greedy, eos ignored)`,
       header,
       `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`,
       ...body,
@@ -193,7 +171,7 @@ describe('conformance of every backend with the golden outputs', () => {
     await removeFolder(pageFolder);
   });
 
-  async function nodeRow(device: NodeDevice, precision: Precision, steps: number): Promise<Row> {
+  async function nodeRow(device: NodeDevice, precision: Precision): Promise<Row> {
     const backend = `node-${device}`;
     const started = performance.now();
     let model: QwenVL;
@@ -205,20 +183,20 @@ describe('conformance of every backend with the golden outputs', () => {
       throw error;
     }
     try {
-      return judge(backend, precision, await runNodeCases(model, steps), steps, performance.now() - started);
+      return judge(backend, precision, await runNodeCases(model), performance.now() - started);
     } finally {
       await model.dispose();
     }
   }
 
-  async function webRow(device: WebDevice, precision: Precision, steps: number): Promise<Row> {
+  async function webRow(device: WebDevice, precision: Precision): Promise<Row> {
     const backend = `web-${device}`;
     const started = performance.now();
     const outcomes = await page!.evaluate(
       ([modelUrl, webDevice, cases, stepCount]) => window.conformance.runCases(modelUrl, webDevice, '../golden/', cases, stepCount),
-      [`../models/${precision}/`, device, GOLDEN_CASES, steps] as const,
+      [`../models/${precision}/`, device, GOLDEN_CASES, GOLDEN_STEPS] as const,
     );
-    return judge(backend, precision, outcomes, steps, performance.now() - started);
+    return judge(backend, precision, outcomes, performance.now() - started);
   }
 
   /** fp16 shaders need the adapter's shader-f16 feature; SwiftShader has none. */
@@ -232,8 +210,8 @@ describe('conformance of every backend with the golden outputs', () => {
   }
 
   it('node-cpu fp32 and fp16 give the golden tokens and logits', async () => {
-    const fp32 = record(await nodeRow('cpu', 'fp32', GOLDEN_STEPS));
-    const fp16 = record(await nodeRow('cpu', 'fp16', GOLDEN_STEPS));
+    const fp32 = record(await nodeRow('cpu', 'fp32'));
+    const fp16 = record(await nodeRow('cpu', 'fp16'));
     expect([fp32.status, fp16.status]).toEqual(['pass', 'pass']);
   });
 
@@ -242,10 +220,10 @@ describe('conformance of every backend with the golden outputs', () => {
     const row =
       driver !== undefined && !existsSync(driver)
         ? unsupported('node-webgpu', 'fp32', `no Vulkan driver: ${driver} is missing (apt-get install chromium provides SwiftShader)`)
-        : await nodeRow('webgpu', 'fp32', WEBGPU_STEPS);
+        : await nodeRow('webgpu', 'fp32');
     record(row);
     record(unsupported('node-webgpu', 'fp16', fp16WebGpuReason()));
-    expectAccepted(row);
+    expectPassOrUnsupported(row);
   });
 
   it('the browser preprocesses PNG images into the golden pixel_values', async () => {
@@ -262,15 +240,15 @@ describe('conformance of every backend with the golden outputs', () => {
   });
 
   it('web-wasm fp32 and fp16 give the golden tokens and logits', async () => {
-    const fp32 = record(await webRow('wasm', 'fp32', GOLDEN_STEPS));
-    const fp16 = record(await webRow('wasm', 'fp16', GOLDEN_STEPS));
+    const fp32 = record(await webRow('wasm', 'fp32'));
+    const fp16 = record(await webRow('wasm', 'fp16'));
     expect([fp32.status, fp16.status]).toEqual(['pass', 'pass']);
   });
 
   it('web-webgpu (onnxruntime-web/webgpu) gives the golden tokens and logits', async () => {
-    const row = webGpu.unavailable !== undefined ? unsupported('web-webgpu', 'fp32', webGpu.unavailable) : await webRow('webgpu', 'fp32', WEBGPU_STEPS);
+    const row = webGpu.unavailable !== undefined ? unsupported('web-webgpu', 'fp32', webGpu.unavailable) : await webRow('webgpu', 'fp32');
     record(row);
-    record(webGpu.shaderF16 ? await webRow('webgpu', 'fp16', WEBGPU_STEPS) : unsupported('web-webgpu', 'fp16', fp16WebGpuReason()));
-    expectAccepted(row);
+    record(webGpu.shaderF16 ? await webRow('webgpu', 'fp16') : unsupported('web-webgpu', 'fp16', fp16WebGpuReason()));
+    expectPassOrUnsupported(row);
   });
 });
