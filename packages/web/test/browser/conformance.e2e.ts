@@ -15,12 +15,13 @@ import {
   GOLDEN_CASES,
   GOLDEN_SEARCH,
   GOLDEN_STEPS,
+  IMAGE_INPUT_KINDS,
   LOGITS_TOLERANCE,
   PIXEL_VALUES_TOLERANCE,
   PNG_CASES,
   maxAbsDiff,
 } from './golden-cases.js';
-import type { CaseOutcome, PixelValuesOutcome } from './golden-cases.js';
+import type { CaseOutcome, ImageErrorOutcome, PixelValuesOutcome } from './golden-cases.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
@@ -226,17 +227,23 @@ describe('conformance of every backend with the golden outputs', () => {
     expectPassOrUnsupported(row);
   });
 
-  it('the browser preprocesses PNG images into the golden pixel_values', async () => {
-    const outcomes: PixelValuesOutcome[] = await page!.evaluate(
-      ([cases]) => window.conformance.checkPixelValues('../models/fp32/', '../golden/', cases),
-      [GOLDEN_CASES.filter((goldenCase) => PNG_CASES.includes(goldenCase.name))] as const,
-    );
-    console.log(outcomes.map((outcome) => `web pixel_values ${outcome.name}: [${outcome.shape.join(',')}], max |Δ| ${outcome.maxAbsDiff.toExponential(2)}`).join('\n'));
-    expect(outcomes).toHaveLength(PNG_CASES.length);
+  it('the browser preprocesses PNG images from a Blob, File, ImageBitmap, HTMLImageElement or URL into the golden pixel_values', async () => {
+    const pngCases = GOLDEN_CASES.filter((goldenCase) => PNG_CASES.includes(goldenCase.name));
+    const outcomes: PixelValuesOutcome[] = await page!.evaluate(([cases]) => window.conformance.checkPixelValues('../models/fp32/', '../golden/', cases), [pngCases] as const);
+    console.log(outcomes.map((outcome) => `web pixel_values ${outcome.name} from ${outcome.input}: [${outcome.shape.join(',')}], max |Δ| ${outcome.maxAbsDiff.toExponential(2)}`).join('\n'));
+    expect(outcomes.map((outcome) => `${outcome.name} ${outcome.input}`)).toEqual(pngCases.flatMap((goldenCase) => IMAGE_INPUT_KINDS.map((kind) => `${goldenCase.name} ${kind}`)));
     for (const outcome of outcomes) {
       expect(outcome.shape).toEqual(outcome.goldenShape);
       expect(outcome.maxAbsDiff).toBeLessThanOrEqual(PIXEL_VALUES_TOLERANCE);
     }
+  });
+
+  it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
+    const outcomes: ImageErrorOutcome[] = await page!.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
+    expect(outcomes).toEqual([
+      { what: 'corrupt file', code: 'INVALID_IMAGE', message: expect.stringMatching(/^messages\[0\]\.content\[1\]\.image.*file "broken\.png".*cannot decode image/) },
+      { what: 'missing URL', code: 'MISSING_FILE', message: expect.stringMatching(/missing-image\.png.*HTTP 404/) },
+    ]);
   });
 
   it('web-wasm fp32 and fp16 give the golden tokens and logits', async () => {

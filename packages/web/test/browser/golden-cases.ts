@@ -35,12 +35,24 @@ export interface CaseOutcome {
   maxLogitDiffPerStep: number[];
 }
 
-/** The browser's preprocessing of a PNG case against the golden pixel_values. */
+/** The forms of image a page can pass to `decodeBrowserImage` (a URL is a string). */
+export const IMAGE_INPUT_KINDS = ['Blob', 'File', 'ImageBitmap', 'HTMLImageElement', 'URL'] as const;
+export type ImageInputKind = (typeof IMAGE_INPUT_KINDS)[number];
+
+/** The browser's preprocessing of a PNG case, from one kind of input, against the golden pixel_values. */
 export interface PixelValuesOutcome {
   name: string;
+  input: ImageInputKind;
   shape: [number, number];
   goldenShape: [number, number];
   maxAbsDiff: number;
+}
+
+/** How a chat with a bad image failed in the browser. */
+export interface ImageErrorOutcome {
+  what: string;
+  code: string;
+  message: string;
 }
 
 /** Largest |a[i] − b[i]|; arrays of unequal length give Infinity. */

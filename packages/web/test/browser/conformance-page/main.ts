@@ -1,9 +1,9 @@
 import { QwenVLWeb, decodeBrowserImage } from '@qwen-vl/web';
-import type { WebDevice } from '@qwen-vl/web';
+import type { BrowserImageInput, WebDevice } from '@qwen-vl/web';
 import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
-import { GOLDEN_SEARCH, maxAbsDiff } from '../golden-cases.js';
-import type { CaseOutcome, GoldenCase, PixelValuesOutcome } from '../golden-cases.js';
+import { GOLDEN_SEARCH, IMAGE_INPUT_KINDS, maxAbsDiff } from '../golden-cases.js';
+import type { CaseOutcome, GoldenCase, ImageErrorOutcome, ImageInputKind, PixelValuesOutcome } from '../golden-cases.js';
 
 /**
  * The browser half of the conformance suite, driven by playwright-core through
@@ -81,24 +81,69 @@ async function runCases(modelUrl: string, device: WebDevice, goldenUrl: string, 
   }
 }
 
+/**
+ * Each way a page can hold an image, made from the fetched file. An ImageBitmap keeps its
+ * bytes only when made unpremultiplied and without colour conversion: that is the caller's
+ * part (README), and what this one does.
+ */
+const IMAGE_INPUTS: Record<ImageInputKind, (blob: Blob, name: string, url: string) => Promise<BrowserImageInput>> = {
+  Blob: async (blob) => blob,
+  File: async (blob, name) => new File([blob], name, { type: blob.type }),
+  ImageBitmap: (blob) => createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' }),
+  HTMLImageElement: async (_blob, _name, url) => {
+    const element = new Image();
+    element.src = url;
+    await element.decode();
+    return element;
+  },
+  URL: async (_blob, _name, url) => url,
+};
+
 async function checkPixelValues(modelUrl: string, goldenUrl: string, cases: readonly GoldenCase[]): Promise<PixelValuesOutcome[]> {
   const config = parsePreprocessorConfig(await (await fetch(new URL('preprocessor_config.json', new URL(modelUrl, location.href)))).json());
-  return Promise.all(
-    cases.map(async (goldenCase) => {
-      const images = await Promise.all((await fetchImages(goldenUrl, goldenCase.images)).map((blob) => decodeBrowserImage(blob)));
-      const batch = processImages(images, config);
-      const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/pixel_values.npy`);
-      return {
+  const outcomes: PixelValuesOutcome[] = [];
+  for (const goldenCase of cases) {
+    const blobs = await fetchImages(goldenUrl, goldenCase.images);
+    const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/pixel_values.npy`);
+    for (const input of IMAGE_INPUT_KINDS) {
+      const sources = await Promise.all(goldenCase.images.map((name, i) => IMAGE_INPUTS[input](blobs[i], name, new URL(`${goldenUrl}images/${name}`, location.href).href)));
+      const batch = processImages(await Promise.all(sources.map((source) => decodeBrowserImage(source))), config);
+      outcomes.push({
         name: goldenCase.name,
-        shape: [batch.patchCount, batch.rowSize] as [number, number],
-        goldenShape: [golden.dims[0], golden.dims[1]] as [number, number],
+        input,
+        shape: [batch.patchCount, batch.rowSize],
+        goldenShape: [golden.dims[0], golden.dims[1]],
         maxAbsDiff: maxAbsDiff(batch.pixelValues, golden.data),
-      };
-    }),
-  );
+      });
+    }
+  }
+  return outcomes;
 }
 
-const conformance = { probeWebGpu, runCases, checkPixelValues };
+/** What a chat with a corrupt image, and one with a missing image URL, fails with. */
+async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> {
+  const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device: 'wasm', cache: false });
+  const images: Record<string, BrowserImageInput> = {
+    'corrupt file': new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3])], 'broken.png', { type: 'image/png' }),
+    'missing URL': new URL('missing-image.png', location.href).href,
+  };
+  try {
+    const outcomes: ImageErrorOutcome[] = [];
+    for (const [what, image] of Object.entries(images)) {
+      try {
+        await model.chat([{ role: 'user', content: [{ type: 'text', text: 'Describe' }, { type: 'image', image }] }], { maxNewTokens: 1 });
+        outcomes.push({ what, code: 'none', message: 'no error' });
+      } catch (error) {
+        outcomes.push({ what, code: String((error as { code?: unknown }).code), message: (error as Error).message });
+      }
+    }
+    return outcomes;
+  } finally {
+    await model.dispose();
+  }
+}
+
+const conformance = { probeWebGpu, runCases, checkPixelValues, checkImageErrors };
 export type ConformancePage = typeof conformance;
 declare global {
   interface Window {
