@@ -27,7 +27,7 @@ export { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, prese
 export { mergeVisionFeatures } from './runtime/merge-vision-features.js';
 export { DecoderSession } from './runtime/decoder-session.js';
 export { rotaryFeeds } from './runtime/rotary-feeds.js';
-export type { PrefillInput } from './runtime/decoder-session.js';
+export type { DecoderSessionOptions, PrefillInput } from './runtime/decoder-session.js';
 export { decoderDeviceOutputs } from './runtime/decoder-session.js';
 export { Generator } from './generation/generator.js';
 export type {

@@ -129,6 +129,37 @@ describe('DecoderSession', () => {
     expect(session.pastLength).toBe(3);
   });
 
+  it('prefills a prompt longer than prefillChunkTokens in chunks, each over the cache of the ones before', async () => {
+    const decoder = fakeDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder, text, { prefillChunkTokens: 2 });
+    const input = prefillInput();
+    const embeds = Float32Array.from({ length: 12 }, (_, i) => i);
+    const logits = await session.prefill({ ...input, inputsEmbeds: hostTensor('float32', embeds, [2, 3, 2]) });
+    expect(decoder.feeds).toHaveLength(2);
+    const [first, second] = decoder.feeds;
+    // Row b, token s holds features 6b + 2s and 6b + 2s + 1.
+    expect(numbers(first.inputs_embeds)).toEqual([0, 1, 2, 3, 6, 7, 8, 9]);
+    expect(numbers(second.inputs_embeds)).toEqual([4, 5, 10, 11]);
+    expect(numbers(first.attention_mask)).toEqual([0, 1, 1, 1]);
+    expect(numbers(second.attention_mask)).toEqual([0, 1, 1, 1, 1, 1]);
+    for (const name of PAST) expect(first[name].dims).toEqual([2, 1, 0, 4]);
+    PAST.forEach((name, k) => expect(second[name]).toBe(decoder.outputs[0][PRESENT[k]]));
+    // Positions 0 1 | 2 in every row: the second run's tables are those of position 2.
+    expect(first.rotary_cos.dims).toEqual([2, 2, 4]);
+    expectTables(second, [2, 2]);
+    expect(numbers(logits)).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(session.pastLength).toBe(3);
+  });
+
+  it('drops a half-prefilled sequence when a chunk fails, and refuses a chunk size below 1', async () => {
+    const decoder = fakeDecoder();
+    const session = new DecoderSession(fakeEmbed(), { ...decoder, run: (feeds) => (decoder.feeds.length === 1 ? Promise.reject(new Error('out of memory')) : decoder.run(feeds)) }, text, { prefillChunkTokens: 2 });
+    await expect(session.prefill(prefillInput())).rejects.toThrow('out of memory');
+    expect(session.pastLength).toBe(0);
+    await expect(session.step([1, 2])).rejects.toThrow('needs a prefill() first');
+    expect(() => new DecoderSession(fakeEmbed(), fakeDecoder(), text, { prefillChunkTokens: 0 })).toThrow('DecoderSession prefillChunkTokens: must be a positive integer, got 0');
+  });
+
   it('counts only real tokens against max_position_embeddings, for the prompt and for each step', async () => {
     const session = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 3 });
     // Row 0 has 2 tokens and one pad, row 1 has 3: the prompt fits exactly, the next token does not.

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Checkpoint, createSession, hostTensor, memoryByteSource, parseModelConfig } from '@qwen-vl/core';
 import type { CheckpointFolder, HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, buildDecoderModel, buildEmbedModel, mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { TextExportOptions } from '@qwen-vl/decoder';
+import type { DecoderSessionOptions, TextExportOptions } from '@qwen-vl/decoder';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
 import { writeOnnxModel } from '../src/index.js';
@@ -44,9 +44,9 @@ export async function exportTextModels(checkpoint: Checkpoint, text: TextConfig,
 }
 
 /** A DecoderSession over fresh onnxruntime-node CPU sessions of `files`. */
-export async function openDecoder(files: TextModelFiles, text: TextConfig): Promise<DecoderSession> {
+export async function openDecoder(files: TextModelFiles, text: TextConfig, options: DecoderSessionOptions = {}): Promise<DecoderSession> {
   const [embed, decoder] = await Promise.all([createSession({ model: files.embed }, { device: 'cpu' }), createSession({ model: files.decoder }, { device: 'cpu' })]);
-  return new DecoderSession(embed, decoder, text);
+  return new DecoderSession(embed, decoder, text, options);
 }
 
 /** The golden tiny model's text graphs, exported into `directory` and opened. */

@@ -72,6 +72,25 @@ describe('text decoder export against the golden cases', () => {
     for (const diff of diffs) expect(diff).toBeLessThanOrEqual(RECOMPUTE_TOLERANCE);
   });
 
+  it('a prompt prefilled in chunks (of 7 and of 50 tokens) gives the golden tokens and the logits of a single run', async () => {
+    const names = ['text_only', 'two_images'];
+    for (const chunk of [7, 50]) {
+      const chunked = await openDecoder(files, config.text, { prefillChunkTokens: chunk });
+      try {
+        const run = await greedy(chunked, names.map(goldenPrompt), STEPS);
+        const whole = await greedy(session, names.map(goldenPrompt), STEPS);
+        names.forEach((name, b) => {
+          const diff = Math.max(...run.logits.map((rows, step) => maxAbsDiff(rows[b], whole.logits[step][b])));
+          console.info(`chunks of ${chunk}, ${name} (${goldenPrompt(name).ids.length} tokens): max |logit diff| vs one run ${diff.toExponential(2)}`);
+          expect(run.tokens[b]).toEqual(goldenSteps(name).tokens);
+          expect(diff).toBeLessThanOrEqual(RECOMPUTE_TOLERANCE);
+        });
+      } finally {
+        await chunked.dispose();
+      }
+    }
+  });
+
   it('a left-padded batch of prompts of different lengths gives each prompt its own golden logits and tokens', async () => {
     const names = ['text_only', 'one_image', 'two_images'];
     const run = await greedy(session, names.map(goldenPrompt), STEPS);
