@@ -11,15 +11,22 @@ function cacheStorage(): { open(name: string): Promise<CacheLike> } | undefined 
   return (globalThis as { caches?: { open(name: string): Promise<CacheLike> } }).caches;
 }
 
+/** A fetch through the model cache, and a way to wait until what it fetched is stored. */
+export type CachedFetch = typeof fetch & {
+  /** Resolves once every response fetched so far is in the cache (or failed to be stored). */
+  readonly stored: () => Promise<void>;
+};
+
 /**
  * A fetch that keeps successful GET responses in the Cache API (keyed by URL) and answers
  * later GETs and HEADs from it, so that a model is downloaded once per browser. Where the
  * Cache API is missing (Node, insecure origins) or fails (storage quota), it is plain fetch.
  */
-export function cachedFetch(cacheName: string = MODEL_CACHE_NAME, fetchImpl: typeof fetch = (input, init) => fetch(input, init)): typeof fetch {
+export function cachedFetch(cacheName: string = MODEL_CACHE_NAME, fetchImpl: typeof fetch = (input, init) => fetch(input, init)): CachedFetch {
   let opened: Promise<CacheLike | undefined> | undefined;
   const open = (): Promise<CacheLike | undefined> => (opened ??= cacheStorage()?.open(cacheName).catch(() => undefined) ?? Promise.resolve(undefined));
-  return async (input, init) => {
+  const writes = new Set<Promise<void>>();
+  const cachingFetch: typeof fetch = async (input, init) => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const cache = method === 'GET' || method === 'HEAD' ? await open() : undefined;
@@ -28,9 +35,13 @@ export function cachedFetch(cacheName: string = MODEL_CACHE_NAME, fetchImpl: typ
     if (hit !== undefined) return method === 'HEAD' ? new Response(null, { status: hit.status, statusText: hit.statusText, headers: hit.headers }) : hit;
     const response = await fetchImpl(input, init);
     if (method === 'GET' && response.ok) {
-      // Not awaited: the caller reads one copy (with progress) while the cache stores the other; a failed store only costs a later download.
-      void cache.put(url, response.clone()).catch(() => undefined);
+      // Stored alongside, not awaited: the caller reads one copy (with progress) while the
+      // cache takes the other; a failed store only costs a later download.
+      const write = cache.put(url, response.clone()).catch(() => undefined);
+      writes.add(write);
+      void write.finally(() => writes.delete(write));
     }
     return response;
   };
+  return Object.assign(cachingFetch, { stored: async () => void (await Promise.all(writes)) });
 }

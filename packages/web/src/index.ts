@@ -1,6 +1,7 @@
 export { UrlModelFolder } from './url-model-folder.js';
 export type { DownloadProgress, UrlModelFolderOptions } from './url-model-folder.js';
 export { cachedFetch, MODEL_CACHE_NAME } from './cached-fetch.js';
+export type { CachedFetch } from './cached-fetch.js';
 export { openUrlModel } from './url-model-source.js';
 export { decodeBrowserImage } from './decode-browser-image.js';
 export type { BrowserImageInput, BrowserDecodeOptions } from './decode-browser-image.js';

@@ -57,7 +57,8 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
     // Fail on the device before downloading anything.
     const availability = await onnxruntimeWebBackend.availability(device);
     if (!availability.available) throw new QwenVLError('BACKEND_UNAVAILABLE', availability.reason, { source: `onnxruntime-web device "${device}"` });
-    const fetchImpl = options.cache === false ? options.fetch : cachedFetch(undefined, options.fetch);
+    const caching = options.cache === false ? undefined : cachedFetch(undefined, options.fetch);
+    const fetchImpl = caching ?? options.fetch;
     const sizer = new UrlModelFolder(baseUrl, { fetch: fetchImpl });
     const { onProgress } = options;
     const tracker = onProgress === undefined ? undefined : new LoadProgressTracker(await folderSizes(sizer), onProgress);
@@ -70,6 +71,8 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
       intraOpThreads: options.intraOpThreads,
       backend: onnxruntimeWebBackend,
     });
+    // So that a loaded model is a cached one: the page may go offline or close next.
+    await caching?.stored();
     return new QwenVLWeb(folder.location, device, model);
   }
 }

@@ -36,7 +36,8 @@ describe('cachedFetch', () => {
     const cached = cachedFetch(undefined, countingFetch(calls));
     const url = 'http://127.0.0.1/model/decoder.onnx';
     expect(new Uint8Array(await (await cached(url)).arrayBuffer())).toEqual(new Uint8Array([1, 2, 3, 4, 5]));
-    await expect.poll(() => stored.has(url)).toBe(true);
+    await cached.stored();
+    expect(stored.has(url)).toBe(true);
     expect(new Uint8Array(await (await cached(url)).arrayBuffer())).toEqual(new Uint8Array([1, 2, 3, 4, 5]));
     const head = await cached(url, { method: 'HEAD' });
     expect(head.headers.get('content-length')).toBe('5');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { decodeNpy } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { QwenVL } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
 import type { WebDevice } from '@qwen-vl/web';
 import { startStaticServer } from '../../demo/static-server.js';
 import type { StaticServer } from '../../demo/static-server.js';
@@ -21,7 +21,7 @@ import {
   PNG_CASES,
   maxAbsDiff,
 } from './golden-cases.js';
-import type { CaseOutcome, ImageErrorOutcome, PixelValuesOutcome } from './golden-cases.js';
+import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './golden-cases.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
@@ -244,6 +244,33 @@ describe('conformance of every backend with the golden outputs', () => {
       { what: 'corrupt file', code: 'INVALID_IMAGE', message: expect.stringMatching(/^messages\[0\]\.content\[1\]\.image.*file "broken\.png".*cannot decode image/) },
       { what: 'missing URL', code: 'MISSING_FILE', message: expect.stringMatching(/missing-image\.png.*HTTP 404/) },
     ]);
+  });
+
+  it('loads the model from URLs with byte progress up to the folder total, then again from the Cache API without a request', async () => {
+    const modelRequests: string[] = [];
+    const onRequest = (request: Request) => {
+      if (new URL(request.url()).pathname.startsWith('/models/fp32/')) modelRequests.push(`${request.method()} ${request.url()}`);
+    };
+    page!.on('request', onRequest);
+    try {
+      const first: LoadOutcome = await page!.evaluate(() => window.conformance.loadCached('../models/fp32/', true));
+      const firstRequests = modelRequests.splice(0);
+      const again: LoadOutcome = await page!.evaluate(() => window.conformance.loadCached('../models/fp32/', false));
+      const sizes = await Promise.all(first.cachedFiles.map(async (file) => (await stat(join(models.get('fp32')!, file))).size));
+      const folderBytes = sizes.reduce((sum, size) => sum + size, 0);
+      console.log(`web load: ${first.events} progress events up to ${first.last.loaded} of ${first.last.total} bytes, ${firstRequests.length} requests, ${first.cachedFiles.length} files cached; from the cache: ${modelRequests.length} requests`);
+
+      expect(first.cachedFiles).toEqual(expect.arrayContaining(['config.json', 'tokenizer.json', 'decoder.onnx', 'decoder.onnx.data', 'embed.onnx.data', 'vision.onnx.data']));
+      expect(first.totals).toEqual([folderBytes]);
+      expect(first.last).toMatchObject({ loaded: folderBytes, total: folderBytes });
+      expect(first.loadedNeverDecreases).toBe(true);
+      expect(first.events).toBeGreaterThan(first.cachedFiles.length);
+      expect(firstRequests.filter((request) => request.startsWith('GET ')).length).toBeGreaterThanOrEqual(first.cachedFiles.length);
+      expect(again).toMatchObject({ totals: [folderBytes], last: { loaded: folderBytes, total: folderBytes }, cachedFiles: first.cachedFiles });
+      expect(modelRequests).toEqual([]);
+    } finally {
+      page!.off('request', onRequest);
+    }
   });
 
   it('web-wasm fp32 and fp16 give the golden tokens and logits', async () => {

@@ -48,6 +48,17 @@ export interface PixelValuesOutcome {
   maxAbsDiff: number;
 }
 
+/** A browser load with progress and the Cache API, summarized. */
+export interface LoadOutcome {
+  events: number;
+  loadedNeverDecreases: boolean;
+  /** Distinct `total`s reported: one, when sizes are known before the first byte. */
+  totals: number[];
+  last: { file: string; loaded: number; total: number };
+  /** Names of the files in the model cache after the load. */
+  cachedFiles: string[];
+}
+
 /** How a chat with a bad image failed in the browser. */
 export interface ImageErrorOutcome {
   what: string;

@@ -1,9 +1,9 @@
-import { QwenVLWeb, decodeBrowserImage } from '@qwen-vl/web';
-import type { BrowserImageInput, WebDevice } from '@qwen-vl/web';
+import { MODEL_CACHE_NAME, QwenVLWeb, decodeBrowserImage } from '@qwen-vl/web';
+import type { BrowserImageInput, LoadProgress, WebDevice } from '@qwen-vl/web';
 import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
 import { GOLDEN_SEARCH, IMAGE_INPUT_KINDS, maxAbsDiff } from '../golden-cases.js';
-import type { CaseOutcome, GoldenCase, ImageErrorOutcome, ImageInputKind, PixelValuesOutcome } from '../golden-cases.js';
+import type { CaseOutcome, GoldenCase, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome } from '../golden-cases.js';
 
 /**
  * The browser half of the conformance suite, driven by playwright-core through
@@ -143,7 +143,26 @@ async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> 
   }
 }
 
-const conformance = { probeWebGpu, runCases, checkPixelValues, checkImageErrors };
+/**
+ * Loads the model with the Cache API on (the default) and progress reported; `fresh` empties
+ * the cache first. Returns a summary of the progress events and the files the cache holds.
+ */
+async function loadCached(modelUrl: string, fresh: boolean): Promise<LoadOutcome> {
+  if (fresh) await caches.delete(MODEL_CACHE_NAME);
+  const events: LoadProgress[] = [];
+  const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device: 'wasm', onProgress: (progress) => events.push(progress) });
+  await model.dispose();
+  const cached = await (await caches.open(MODEL_CACHE_NAME)).keys();
+  return {
+    events: events.length,
+    loadedNeverDecreases: events.every((event, i) => i === 0 || event.loaded >= events[i - 1].loaded),
+    totals: [...new Set(events.map((event) => event.total))],
+    last: events.at(-1) ?? { file: '', loaded: 0, total: 0 },
+    cachedFiles: cached.map((request) => new URL(request.url).pathname.split('/').pop()!).sort(),
+  };
+}
+
+const conformance = { probeWebGpu, runCases, checkPixelValues, checkImageErrors, loadCached };
 export type ConformancePage = typeof conformance;
 declare global {
   interface Window {
