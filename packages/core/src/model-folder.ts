@@ -18,6 +18,8 @@ export const MODEL_FILES = {
   config: 'config.json',
   preprocessor: 'preprocessor_config.json',
   generation: 'generation_config.json',
+  /** The template as plain Jinja text; transformers ≥ 4.50 saves it so, and prefers it to the JSON file. */
+  chatTemplateJinja: 'chat_template.jinja',
   chatTemplate: 'chat_template.json',
   tokenizer: 'tokenizer.json',
   tokenizerConfig: 'tokenizer_config.json',

@@ -2,8 +2,10 @@ import { cp, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '@qwen-vl/core';
+import { ChatTemplate } from '@qwen-vl/preprocess';
 import { visionWeightShapes } from '@qwen-vl/vision';
 import { buildModelFolder } from '../src/build/build-model.js';
+import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '../src/build/build-model.js';
 import { VISION_PART } from '../src/build/model-parts.js';
 import { progressDisplay } from '../src/cli/build-command.js';
@@ -23,6 +25,17 @@ describe('buildModelFolder', () => {
     const last = reports[reports.length - 1];
     expect(last).toEqual({ part: 'vision', tensorsWritten: visionTensorCount, tensorCount: visionTensorCount, bytesWritten: built.totalBytes, totalBytes: built.totalBytes });
     expect(built.manifest.parts).toEqual([{ name: 'vision', model: 'vision.onnx', externalData: 'vision.onnx.data' }]);
+  });
+
+  it('copies chat_template.jinja with the configs, and the built folder renders with it', async () => {
+    const checkpoint = await newFolder(dir(), 'jinja-checkpoint');
+    await cp(MODEL_DIR, checkpoint, { recursive: true });
+    await writeFile(join(checkpoint, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}');
+    const out = join(await newFolder(dir(), 'jinja-built'), 'out');
+    await buildModelFolder(checkpoint, out, { parts: [VISION_PART] });
+    expect(await readFile(join(out, 'chat_template.jinja'), 'utf8')).toContain('[{{ m.role }}:');
+    const template = await ChatTemplate.fromFolder(new NodeModelFolder(out));
+    expect(template.render([{ role: 'user', content: 'hi' }])).toBe('[user:hi]');
   });
 
   it('leaves nothing behind when stopped half-way', async () => {

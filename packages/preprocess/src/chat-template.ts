@@ -52,9 +52,16 @@ export class ChatTemplate {
     }
   }
 
-  /** Reads chat_template.json, falling back to the `chat_template` field of tokenizer_config.json. */
+  /**
+   * The folder's template, from the first of these that exists, in transformers' order:
+   * chat_template.jinja (the text itself), chat_template.json (its `chat_template` field),
+   * tokenizer_config.json's `chat_template` field.
+   */
   static async fromFolder(folder: ModelFolder, specialTokens: SpecialTokensMap = {}): Promise<ChatTemplate> {
     const path = (name: string) => `${folder.location}/${name}`;
+    if (await folder.exists(MODEL_FILES.chatTemplateJinja)) {
+      return new ChatTemplate(await folder.readText(MODEL_FILES.chatTemplateJinja), path(MODEL_FILES.chatTemplateJinja), specialTokens);
+    }
     if (await folder.exists(MODEL_FILES.chatTemplate)) {
       const text = (await readJson(folder, MODEL_FILES.chatTemplate) as { chat_template?: unknown } | null)?.chat_template;
       const source = `${path(MODEL_FILES.chatTemplate)} field "chat_template"`;
@@ -67,7 +74,7 @@ export class ChatTemplate {
     }
     throw new QwenVLError(
       'INVALID_TEMPLATE',
-      `has no chat template: neither ${MODEL_FILES.chatTemplate} nor a "chat_template" field in ${MODEL_FILES.tokenizerConfig}`,
+      `has no chat template: neither ${MODEL_FILES.chatTemplateJinja}, ${MODEL_FILES.chatTemplate} nor a "chat_template" field in ${MODEL_FILES.tokenizerConfig}`,
       { source: folder.location },
     );
   }

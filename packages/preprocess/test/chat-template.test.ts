@@ -108,9 +108,16 @@ describe('ChatTemplate.fromFolder sources and errors', () => {
     expect((await ChatTemplate.fromFolder(folder)).text).toContain('<|vision_start|><|image_pad|><|vision_end|>');
   });
 
-  it('reports a folder without any template, naming both places it looked', async () => {
+  it('prefers chat_template.jinja, the template as plain text, over chat_template.json', async () => {
+    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.jinja': '<{{ messages[0].content }}|{{ add_generation_prompt }}>' });
+    expect((await ChatTemplate.fromFolder(folder)).render([{ role: 'user', content: 'x' }])).toBe('<x|true>');
+    const broken = fsModelFolder(TINY_MODEL, { 'chat_template.jinja': '{% for %}' });
+    expectQwenError(await caught(ChatTemplate.fromFolder(broken)), 'INVALID_TEMPLATE', 'chat_template.jinja', 'does not parse');
+  });
+
+  it('reports a folder without any template, naming every place it looked', async () => {
     const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': null });
-    expectQwenError(await caught(ChatTemplate.fromFolder(folder)), 'INVALID_TEMPLATE', 'chat_template.json', 'tokenizer_config.json');
+    expectQwenError(await caught(ChatTemplate.fromFolder(folder)), 'INVALID_TEMPLATE', 'chat_template.jinja', 'chat_template.json', 'tokenizer_config.json');
   });
 
   it('reports a chat_template.json whose chat_template is not text', async () => {

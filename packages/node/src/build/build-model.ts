@@ -48,7 +48,7 @@ export interface BuiltModelFolder {
 /** Files copied from the Hugging Face folder: the runtime needs these ... */
 const REQUIRED_FILES: readonly string[] = [MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.tokenizer];
 /** ... and uses these when present. */
-const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
+const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplateJinja, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
 
 const PRODUCER = `@qwen-vl/node ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
