@@ -160,6 +160,33 @@ describe('DecoderSession', () => {
     expect(() => new DecoderSession(fakeEmbed(), fakeDecoder(), text, { prefillChunkTokens: 0 })).toThrow('DecoderSession prefillChunkTokens: must be a positive integer, got 0');
   });
 
+  it('extends a sequence with more prompt tokens over its cache, then decodes with the new rope deltas', async () => {
+    const decoder = fakeDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder, text);
+    await expect(session.extend(prefillInput())).rejects.toThrow('DecoderSession.extend: needs a prefill() first');
+    await session.prefill(prefillInput());
+    const more = {
+      inputsEmbeds: hostTensor('float32', new Float32Array(2 * 2 * 2), [2, 2, 2]),
+      attentionMask: hostTensor('int32', Int32Array.of(1, 1, 1, 1), [2, 2]),
+      // Positions 7 and 8 in every axis and row; deltas 10 and 20 from now on.
+      positions: { positionIds: Int32Array.from({ length: 12 }, (_, i) => 7 + (i % 2)), ropeDeltas: Int32Array.of(10, 20) },
+    };
+    await session.extend(more);
+    const extension = decoder.feeds[1];
+    expect(numbers(extension.attention_mask)).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    PAST.forEach((name, k) => expect(extension[name]).toBe(decoder.outputs[0][PRESENT[k]]));
+    expect(extension.rotary_cos.dims).toEqual([2, 2, 4]);
+    expect(numbers(extension.rotary_cos)[4]).toBeCloseTo(Math.cos(8), 6);
+    expect(session.pastLength).toBe(5);
+    await session.step([1, 1]);
+    // Cache position 5 plus the new deltas.
+    expectTables(decoder.feeds[2], [15, 25]);
+    const oneRow = { inputsEmbeds: hostTensor('float32', new Float32Array(4), [1, 2, 2]), attentionMask: hostTensor('int32', Int32Array.of(1, 1), [1, 2]), positions: { positionIds: new Int32Array(6), ropeDeltas: [0] } };
+    await expect(session.extend(oneRow)).rejects.toThrow(
+      'DecoderSession.extend inputsEmbeds: has 1 rows, the cached sequence 2',
+    );
+  });
+
   it('counts only real tokens against max_position_embeddings, for the prompt and for each step', async () => {
     const session = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 3 });
     // Row 0 has 2 tokens and one pad, row 1 has 3: the prompt fits exactly, the next token does not.

@@ -41,6 +41,7 @@ function peaked(peak: number): number[] {
 function scriptedSession(script: (step: number, row: number) => number[], clock?: { t: number }) {
   const fed: number[][] = [];
   const prefills: PrefillInput[] = [];
+  const extensions: PrefillInput[] = [];
   let batch = 0;
   const logits = (step: number): HostTensor<'float32'> =>
     hostTensor('float32', Float32Array.from(Array.from({ length: batch }, (_, row) => script(step, row)).flat()), [batch, VOCAB]);
@@ -52,13 +53,19 @@ function scriptedSession(script: (step: number, row: number) => number[], clock?
       if (clock) clock.t += 100;
       return logits(0);
     },
+    async extend(input) {
+      extensions.push(input);
+      batch = input.attentionMask.dims[0];
+      fed.length = 0;
+      return logits(0);
+    },
     async step(tokenIds) {
       fed.push(Array.from(tokenIds));
       if (clock) clock.t += 10;
       return logits(fed.length);
     },
   };
-  return { session, fed, prefills };
+  return { session, fed, prefills, extensions };
 }
 
 /** `rows` of prompt ids, left-padded with PAD into one batch; embeddings and positions are placeholders the fake ignores. */
@@ -115,6 +122,27 @@ describe('Generator', () => {
       { tokens: [1, 2, EOS], text: 'bc', finishReason: 'eos', promptTokens: 2, generatedTokens: 3 },
       { tokens: [3, 4, 5, 3, 4], text: 'defde', finishReason: 'length', promptTokens: 3, generatedTokens: 5 },
     ]);
+  });
+
+  it('extends the cached sequence when the prompt says its first tokens are cached, penalising them all the same', async () => {
+    // Token 2 has the best raw logit but sits in the cached part of the prompt: penalty 4 takes it to 0.75 < token 5's 1.
+    const { session, prefills, extensions } = scriptedSession(() => [0, 0, 3, 0, 0, 1, 0, 0]);
+    const generator = new Generator(session, letters);
+    const full = prompt([[2, 3, 6]]);
+    const input: PreparedPrompt = {
+      ...full,
+      cachedTokens: 2,
+      inputsEmbeds: hostTensor('float32', new Float32Array(1), [1, 1, 1]),
+      positionIds: new Int32Array(3),
+    };
+    const { result } = await collect(generator.stream(input, searchOptions({ maxNewTokens: 1, repetitionPenalty: 4 })));
+    expect(prefills).toHaveLength(0);
+    expect(extensions).toHaveLength(1);
+    expect(extensions[0].inputsEmbeds).toBe(input.inputsEmbeds);
+    expect(Array.from(extensions[0].attentionMask.data)).toEqual([1]);
+    expect(extensions[0].attentionMask.dims).toEqual([1, 1]);
+    expect(result.rows[0]).toMatchObject({ tokens: [5], promptTokens: 3 });
+    await expect(collect(generator.stream({ ...input, cachedTokens: 3 }, searchOptions({ maxNewTokens: 1 })))).rejects.toThrow('prompt cachedTokens: must be an integer from 0 to 2');
   });
 
   it('reports, when asked, the logprob of each chosen token under the raw logits, before the repetition penalty', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '../src/build/build-model.js';
 import { QwenVL } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
-import { MODEL_DIR, goldenArray, goldenImage, goldenJson, numbers } from './golden.js';
+import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const IMAGE_PAD_ID = 151655;
@@ -97,6 +97,42 @@ describe('QwenVL', () => {
     // The first turn, images and all, is the start of the second turn's prompt.
     const firstTurnEnd = numbers(answer.promptTokenIds).lastIndexOf(IMAGE_PAD_ID);
     expect(numbers(followUp.promptTokenIds).slice(0, firstTurnEnd + 1)).toEqual(numbers(answer.promptTokenIds).slice(0, firstTurnEnd + 1));
+  });
+
+  it('continues a conversation from the previous call\'s cache: the same logits as a fresh model, its image not encoded again', async () => {
+    const firstTurn = describeImage(GRADIENT);
+    // One new token: the cache then holds exactly the first prompt, which the second one begins with.
+    const first = await model.chat(firstTurn, { ...GOLDEN_SEARCH, maxNewTokens: 1 });
+    const secondTurn = (image: ImageInput): QwenVLMessage[] => [
+      { role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] },
+      { role: 'assistant', content: 'A smooth gradient.' },
+      { role: 'user', content: 'Which colours does it have?' },
+    ];
+    const run = async (on: QwenVL, messages: QwenVLMessage[]) => {
+      const logits: Float32Array[] = [];
+      const result = await on.chat(messages, { ...GOLDEN_SEARCH, onStepLogits: (_, step) => logits.push(step) });
+      return { result, logits };
+    };
+    const continued = await run(model, secondTurn(GRADIENT));
+    const fresh = await QwenVL.load(join(dir(), 'model'));
+    try {
+      const reference = await run(fresh, secondTurn(GRADIENT));
+      expect(reference.result.cachedPromptTokens).toBe(0);
+      expect(continued.result.cachedPromptTokens).toBe(first.promptTokenIds.length);
+      expect(numbers(continued.result.promptTokenIds)).toEqual(numbers(reference.result.promptTokenIds));
+      expect(continued.result.tokens).toEqual(reference.result.tokens);
+      const diff = Math.max(...continued.logits.map((step, i) => maxAbsDiff(step, reference.logits[i])));
+      console.info(`second turn over the cached first (${first.promptTokenIds.length} of ${continued.result.promptTokenIds.length} tokens cached): max |logit diff| vs a fresh model ${diff.toExponential(2)}; vision ${continued.result.timings.visionMs.toFixed(1)} ms vs ${reference.result.timings.visionMs.toFixed(1)} ms`);
+      expect(diff).toBeLessThanOrEqual(1e-5);
+
+      // The same words about another image: nothing reused, and still the fresh model's answer.
+      const otherImage = await run(model, secondTurn(NOISE));
+      const otherReference = await run(fresh, secondTurn(NOISE));
+      expect(otherImage.result.cachedPromptTokens).toBe(0);
+      expect(otherImage.result.tokens).toEqual(otherReference.result.tokens);
+    } finally {
+      await fresh.dispose();
+    }
   });
 
   it('puts the system option in front as the system message', async () => {

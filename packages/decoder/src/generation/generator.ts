@@ -1,5 +1,6 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
+import { columnRange } from '../runtime/column-range.js';
 import type { DecoderSession } from '../runtime/decoder-session.js';
 import type { DecodeTokens } from './detokenizer.js';
 import { GenerationRow } from './generation-row.js';
@@ -16,11 +17,18 @@ import { tokenLogprob } from './token-logprob.js';
 export interface PreparedPrompt {
   /** int32 `[B, L]`: the token ids (padding included, masked out by `attentionMask`); the repetition penalty and the token counts read them. */
   readonly inputIds: HostTensor<'int32'>;
-  /** float32 `[B, L, hidden]`, vision features already merged (`mergeVisionFeatures`). */
+  /**
+   * How many leading positions of every row the session's cache already holds (a previous
+   * turn of the same conversation): the generation then extends that sequence instead of
+   * starting one, and `inputsEmbeds` and `positionIds` cover only the positions after them.
+   * 0 (the default) starts a new sequence.
+   */
+  readonly cachedTokens?: number;
+  /** float32 `[B, L − cachedTokens, hidden]`, vision features already merged (`mergeVisionFeatures`). */
   readonly inputsEmbeds: HostTensor<'float32'>;
   /** int32 `[B, L]`: 1 on tokens, 0 on the left padding. */
   readonly attentionMask: HostTensor<'int32'>;
-  /** `[3, B, L]` MRoPE positions of the same rows (`getRopeIndex`). */
+  /** `[3, B, L − cachedTokens]` MRoPE positions of the same rows (`getRopeIndex`). */
   readonly positionIds: Int32Array;
   /** Per-row decode position offset (`getRopeIndex`'s `ropeDeltas`), B entries. */
   readonly ropeDeltas: ArrayLike<number>;
@@ -79,7 +87,7 @@ export interface GeneratorOptions {
 }
 
 /** The part of DecoderSession the generation loop drives. */
-export type GenerationSession = Pick<DecoderSession, 'prefill' | 'step'>;
+export type GenerationSession = Pick<DecoderSession, 'prefill' | 'extend' | 'step'>;
 
 /**
  * The decoding loop: one prefill, then one decoder step per token while any row is
@@ -115,7 +123,9 @@ export class Generator {
     const stopwatch = new GenerationStopwatch(this.now);
     const selector = new TokenSelector(options, createRandomSource(options.randomSeed), control.logprobs === true);
     const padTokenId = this.padTokenId ?? options.eosTokenIds[0] ?? 0;
-    const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: prompt.attentionMask, positions: { positionIds: prompt.positionIds, ropeDeltas: prompt.ropeDeltas } };
+    const cached = prompt.cachedTokens ?? 0;
+    const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: columnsFrom(prompt.attentionMask, cached), positions: { positionIds: prompt.positionIds, ropeDeltas: prompt.ropeDeltas } };
+    const runPrompt = () => (cached === 0 ? this.session.prefill(prefill) : this.session.extend(prefill));
     for (let step = 0; ; step++) {
       // Checked before each run, so a cancelled request costs no further model work.
       if (control.signal?.aborted) {
@@ -125,7 +135,7 @@ export class Generator {
       this.requireLatest(generation);
       const logits =
         step === 0
-          ? await stopwatch.session(() => this.session.prefill(prefill), 'prefill')
+          ? await stopwatch.session(runPrompt, 'prefill')
           : await stopwatch.session(() => this.session.step(nextInputs(rows, padTokenId)), 'step');
       this.requireLatest(generation);
       const { onStepLogits } = control;
@@ -171,6 +181,15 @@ function promptRows(prompt: PreparedPrompt): number[][] {
     for (let i = b * length; i < (b + 1) * length; i++) if (mask.data[i] !== 0) row.push(ids.data[i]);
     return row;
   });
+}
+
+/** Columns `start` onward of a `[B, L]` mask: the part of the prompt not in the cache. */
+function columnsFrom(mask: HostTensor<'int32'>, start: number): HostTensor<'int32'> {
+  const [batch, length] = mask.dims;
+  if (!Number.isInteger(start) || start < 0 || start >= length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 0 to ${length - 1} (the prompt has ${length} positions), got ${start}`, { source: 'prompt cachedTokens' });
+  }
+  return hostTensor('int32', columnRange(mask.data, batch, length, start, length), [batch, length - start]);
 }
 
 /** What each row feeds the next step: its last token, or the pad once it is finished. */

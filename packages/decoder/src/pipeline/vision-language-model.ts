@@ -9,10 +9,12 @@ import type { GenerationTimings } from '../generation/generation-timings.js';
 import { resolveSearchOptions } from '../generation/search-options.js';
 import type { SearchOptions, SearchOptionsInput } from '../generation/search-options.js';
 import type { AbortFlag, FinishReason } from '../generation/stopping.js';
+import { columnRange } from '../runtime/column-range.js';
 import { mergeVisionFeatures } from '../runtime/merge-vision-features.js';
 import type { DecoderSession } from '../runtime/decoder-session.js';
 import { BUILT_MODEL_FILES } from './built-model-files.js';
 import { chatImageItems, withSystemPrompt } from './chat-messages.js';
+import { ConversationCache, promptImages } from './conversation-cache.js';
 import { openTextModel, openVisionModel } from './model-sessions.js';
 import { PromptPreparer } from './prompt-preparer.js';
 import type { PreparedModelInputs } from './prompt-preparer.js';
@@ -58,9 +60,9 @@ export interface ChatChunk {
 export interface ChatTimings extends GenerationTimings {
   /** Images decoded, chat template, tokenizer, image processor and positions. */
   prepareMs: number;
-  /** The vision encoder over every image of the conversation. */
+  /** The vision encoder over the conversation's images (those not cached from the previous call). */
   visionMs: number;
-  /** Embedding the prompt and placing the image features. */
+  /** Embedding the prompt (past the cached part) and placing the image features. */
   embedMs: number;
   /** From the call to the first generated token. */
   timeToFirstTokenMs: number;
@@ -76,6 +78,11 @@ export interface ChatResult {
   finishReason: FinishReason;
   /** The whole conversation as the model saw it: token ids with every image pad expanded. */
   promptTokenIds: Int32Array;
+  /**
+   * Leading prompt tokens served from the previous call's KV cache, not run again (0 when the
+   * prompt does not continue that call's conversation); their images were not encoded again.
+   */
+  cachedPromptTokens: number;
   timings: ChatTimings;
 }
 
@@ -103,15 +110,18 @@ export interface VisionLanguageModelHost<Image> {
 
 /**
  * A Qwen2.5-VL model folder made by `qwen-vl build` with a chat API, independent of the host:
- * images, files and the runtime come through `VisionLanguageModelHost`. Each call runs the
- * whole conversation it is given, images of earlier turns included (nothing is cached between
- * calls). Calls on one model run one after another.
+ * images, files and the runtime come through `VisionLanguageModelHost`. Each call is given
+ * the whole conversation; when it continues the previous call's (that call's prompt and
+ * answer, then more turns), the tokens and images already in the KV cache are not run again
+ * (`ChatResult.cachedPromptTokens`). Calls on one model run one after another.
  */
 export class VisionLanguageModel<Image> {
   private disposed = false;
   private readonly turns = new TurnQueue();
   private readonly generator: Generator;
   private readonly clock = defaultClock();
+  /** What the decoder's cache holds after the last call that completed; undefined while a call runs. */
+  private conversation: ConversationCache | undefined;
 
   private constructor(
     private readonly host: VisionLanguageModelHost<Image>,
@@ -195,19 +205,26 @@ export class VisionLanguageModel<Image> {
       const items = chatImageItems(conversation);
       const images = await Promise.all(items.map(({ image, where }) => this.host.decodeImage(image as Image, where, { applyExifOrientation })));
       const prepared = this.preparer.prepareMessages(conversation, images, { minPixels, maxPixels });
+      const imagesInPrompt = promptImages(prepared);
+      // Taken now, so that a call that fails or is left early leaves no claim on the cache.
+      const previous = this.conversation;
+      this.conversation = undefined;
+      const cachedTokens = previous?.reusableBy(prepared.inputIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
-      const imageFeatures = await this.encodeImages(prepared);
+      const imageFeatures = await this.encodeImages(prepared, cachedTokens === 0 ? 0 : previous!.images.length);
       const visionDone = this.clock();
-      const inputIds = hostTensor('int32', prepared.inputIds, [1, prepared.inputIds.length]);
-      const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(inputIds), inputIds, imageFeatures, undefined, this.config);
+      const length = prepared.inputIds.length;
+      const newIds = hostTensor('int32', prepared.inputIds.subarray(cachedTokens), [1, length - cachedTokens]);
+      const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, undefined, this.config);
       const embedDone = this.clock();
 
       const stream = this.generator.stream(
         {
-          inputIds,
+          inputIds: hostTensor('int32', prepared.inputIds, [1, length]),
+          cachedTokens,
           inputsEmbeds,
-          attentionMask: hostTensor('int32', new Int32Array(prepared.inputIds.length).fill(1), inputIds.dims),
-          positionIds: prepared.positionIds,
+          attentionMask: hostTensor('int32', new Int32Array(length).fill(1), [1, length]),
+          positionIds: columnRange(prepared.positionIds, 3, length, cachedTokens, length),
           ropeDeltas: [prepared.ropeDelta],
         },
         searchOptions,
@@ -218,6 +235,7 @@ export class VisionLanguageModel<Image> {
         const next = await stream.next();
         if (next.done === true) {
           const [row] = next.value.rows;
+          this.conversation = ConversationCache.after(prepared.inputIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
           const end = this.clock();
           return {
             text: row.text,
@@ -225,6 +243,7 @@ export class VisionLanguageModel<Image> {
             logprobs: row.logprobs,
             finishReason: row.finishReason,
             promptTokenIds: prepared.inputIds,
+            cachedPromptTokens: cachedTokens,
             timings: {
               ...next.value.timings,
               prepareMs: prepareDone - started,
@@ -243,12 +262,16 @@ export class VisionLanguageModel<Image> {
     }
   }
 
-  private async encodeImages(prepared: PreparedModelInputs): Promise<HostTensor<'float32'> | undefined> {
-    if (prepared.imageGridThw.length === 0) return undefined;
+  /** Image features `[tokens, hidden]` of the prompt's images from `first` on (the earlier ones are cached); undefined for none. */
+  private async encodeImages(prepared: PreparedModelInputs, first: number): Promise<HostTensor<'float32'> | undefined> {
+    const grids = prepared.imageGridThw.slice(first);
+    if (grids.length === 0) return undefined;
     if (this.vision === undefined) {
       throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images; rebuild the folder with "qwen-vl build"', { source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}` });
     }
-    const { features, dims } = await this.vision.encode(prepared.pixelValues, prepared.imageGridThw);
+    // The images to encode are the last ones, so their patches are the tail of pixelValues.
+    const skippedRows = prepared.imageGridThw.slice(0, first).reduce((sum, [t, h, w]) => sum + t * h * w, 0);
+    const { features, dims } = await this.vision.encode(prepared.pixelValues.subarray(skippedRows * prepared.rowSize), grids);
     return hostTensor('float32', features, dims);
   }
 }

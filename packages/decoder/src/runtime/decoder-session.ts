@@ -2,6 +2,7 @@ import { QwenVLError, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64
 import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../export/io-names.js';
+import { columnRange } from './column-range.js';
 import { rotaryFeeds } from './rotary-feeds.js';
 
 export interface PrefillInput {
@@ -94,27 +95,44 @@ export class DecoderSession {
    * A prompt longer than `prefillChunkTokens` runs in chunks; a failure leaves no sequence.
    */
   async prefill(input: PrefillInput): Promise<HostTensor<'float32'>> {
-    const { batch, length } = checkPrefill(input, this.config.hiddenSize);
-    const longestRow = longestMaskedRow(input.attentionMask.data, batch, length);
-    this.checkLength(longestRow, 'prompt', 'the prompt');
+    const { batch } = checkPrefill(input, this.config.hiddenSize);
     const emptyPast = hostTensor('float32', new Float32Array(0), [batch, this.config.numKeyValueHeads, 0, this.config.headDim]);
-    const mask = toBigInt64(input.attentionMask.data);
     this.dropState();
-    let state: SequenceState = {
-      batch,
-      past: Object.fromEntries(this.pastNames.map((name) => [name, emptyPast])),
-      attentionMask: new BigInt64Array(0),
-      ropeDeltas: Int32Array.from(input.positions.ropeDeltas),
-      longestRow,
-    };
+    const empty: SequenceState = { batch, past: Object.fromEntries(this.pastNames.map((name) => [name, emptyPast])), attentionMask: new BigInt64Array(0), ropeDeltas: new Int32Array(batch), longestRow: 0 };
+    return this.appendPrompt(input, empty, 'prompt', 'the prompt');
+  }
+
+  /**
+   * Appends prompt tokens to the current sequence, keeping its cache, and returns the logits
+   * of each row's last position: the next turn of a conversation whose earlier turns are
+   * cached. `positions` are those of the new tokens in the whole sequence, with the whole
+   * sequence's rope deltas. Chunked like `prefill`; a failure leaves no sequence.
+   */
+  async extend(input: PrefillInput): Promise<HostTensor<'float32'>> {
+    const state = this.requireState('DecoderSession.extend');
+    const { batch } = checkPrefill(input, this.config.hiddenSize);
+    if (batch !== state.batch) throw new QwenVLError('INVALID_ARGUMENT', `has ${batch} rows, the cached sequence ${state.batch}`, { source: 'DecoderSession.extend inputsEmbeds' });
+    return this.appendPrompt(input, state, 'DecoderSession.extend', 'the cached conversation with the new prompt');
+  }
+
+  /** Runs `input` after `start`'s cache, in chunks of at most prefillChunkTokens. */
+  private async appendPrompt(input: PrefillInput, start: SequenceState, source: string, what: string): Promise<HostTensor<'float32'>> {
+    const [batch, length] = input.inputsEmbeds.dims;
+    // Exact for one row; for several, an upper bound (rows may differ in how much they add).
+    const longestRow = start.longestRow + longestMaskedRow(input.attentionMask.data, batch, length);
+    this.checkLength(longestRow, source, what);
+    const past = start.attentionMask.length / batch;
+    const mask = concatColumns(start.attentionMask, toBigInt64(input.attentionMask.data), batch);
+    let state: SequenceState = { ...start, ropeDeltas: Int32Array.from(input.positions.ropeDeltas), longestRow };
     try {
-      for (let start = 0; ; start += this.prefillChunkTokens) {
-        const end = Math.min(length, start + this.prefillChunkTokens);
-        const logits = await this.run(
-          tokenRange(input.inputsEmbeds, start, end),
-          positionRange(input.positions.positionIds, batch, length, start, end),
-          { ...state, attentionMask: maskColumns(mask, batch, length, end) },
-        );
+      for (let first = 0; ; first += this.prefillChunkTokens) {
+        const end = Math.min(length, first + this.prefillChunkTokens);
+        const hidden = this.config.hiddenSize;
+        const embeds = hostTensor('float32', columnRange(input.inputsEmbeds.data, batch, length * hidden, first * hidden, end * hidden), [batch, end - first, hidden]);
+        const logits = await this.run(embeds, columnRange(input.positions.positionIds, 3 * batch, length, first, end), {
+          ...state,
+          attentionMask: columnRange(mask, batch, past + length, 0, past + end),
+        });
         if (end === length) return logits;
         state = this.state!;
       }
@@ -126,19 +144,14 @@ export class DecoderSession {
 
   /** Appends one token per row and returns the logits after it, float32 `[B, vocab]`. */
   async step(tokenIds: ArrayLike<number>): Promise<HostTensor<'float32'>> {
-    const state = this.state;
-    if (state === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'needs a prefill() first to start a sequence', { source: 'DecoderSession.step' });
+    const state = this.requireState('DecoderSession.step');
     if (tokenIds.length !== state.batch) {
       throw new QwenVLError('INVALID_ARGUMENT', `has ${tokenIds.length} token ids for a batch of ${state.batch}`, { source: 'DecoderSession.step tokenIds' });
     }
     this.checkLength(state.longestRow + 1, 'DecoderSession.step', 'the prompt with the generated tokens');
     const pastLength = this.pastLength;
     const inputsEmbeds = await this.embed(hostTensor('int32', Int32Array.from(tokenIds), [state.batch, 1]));
-    const attentionMask = new BigInt64Array(state.batch * (pastLength + 1));
-    for (let b = 0; b < state.batch; b++) {
-      attentionMask.set(state.attentionMask.subarray(b * pastLength, (b + 1) * pastLength), b * (pastLength + 1));
-      attentionMask[b * (pastLength + 1) + pastLength] = 1n;
-    }
+    const attentionMask = concatColumns(state.attentionMask, new BigInt64Array(state.batch).fill(1n), state.batch);
     const positionIds = decodePositionIds(pastLength, 1, state.ropeDeltas);
     return this.run(inputsEmbeds, positionIds, { ...state, attentionMask, longestRow: state.longestRow + 1 });
   }
@@ -167,6 +180,11 @@ export class DecoderSession {
     this.state = { ...next, past };
     const logits = out[DECODER_IO.logits] as HostTensor<'float32'>;
     return hostTensor('float32', logits.data, [next.batch, this.config.vocabSize]);
+  }
+
+  private requireState(source: string): SequenceState {
+    if (this.state === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'needs a prefill() first to start a sequence', { source });
+    return this.state;
   }
 
   /** Ends the sequence, freeing the cache it holds on the device. */
@@ -228,28 +246,14 @@ function checkPrefill(input: PrefillInput, hiddenSize: number): { batch: number;
   return { batch, length };
 }
 
-/** Tokens `[start, end)` of every row of `[B, S, hidden]` embeddings. */
-function tokenRange(embeds: HostTensor<'float32'>, start: number, end: number): HostTensor<'float32'> {
-  const [batch, length, hidden] = embeds.dims;
-  if (start === 0 && end === length) return embeds;
-  const out = new Float32Array(batch * (end - start) * hidden);
-  for (let b = 0; b < batch; b++) out.set(embeds.data.subarray((b * length + start) * hidden, (b * length + end) * hidden), b * (end - start) * hidden);
-  return hostTensor('float32', out, [batch, end - start, hidden]);
-}
-
-/** Positions `[start, end)` of every row and axis of `[3, B, S]` position ids. */
-function positionRange(positionIds: Int32Array, batch: number, length: number, start: number, end: number): Int32Array {
-  if (start === 0 && end === length) return positionIds;
-  const out = new Int32Array(3 * batch * (end - start));
-  for (let row = 0; row < 3 * batch; row++) out.set(positionIds.subarray(row * length + start, row * length + end), row * (end - start));
-  return out;
-}
-
-/** The first `end` columns of a `[B, S]` mask. */
-function maskColumns(mask: BigInt64Array, batch: number, length: number, end: number): BigInt64Array {
-  if (end === length) return mask;
-  const out = new BigInt64Array(batch * end);
-  for (let b = 0; b < batch; b++) out.set(mask.subarray(b * length, b * length + end), b * end);
+/** `[B, p]` and `[B, s]` masks side by side: `[B, p + s]`. */
+function concatColumns(left: BigInt64Array, right: BigInt64Array, batch: number): BigInt64Array {
+  const [p, q] = [left.length / batch, right.length / batch];
+  const out = new BigInt64Array(batch * (p + q));
+  for (let b = 0; b < batch; b++) {
+    out.set(left.subarray(b * p, (b + 1) * p), b * (p + q));
+    out.set(right.subarray(b * q, (b + 1) * q), b * (p + q) + p);
+  }
   return out;
 }
 
