@@ -24,6 +24,8 @@ interface BenchModel {
   text: TextConfig;
   promptTokens: number;
   newTokens: number;
+  /** Tokens the next turn of the conversation adds (a follow-up question). */
+  followUpTokens: number;
   /** Measured generations; the fastest counts, as the one least disturbed by other processes. */
   runs: number;
 }
@@ -40,6 +42,7 @@ const MODELS: BenchModel[] = [
     text: textConfig({ hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64, rope_scaling: { type: 'mrope', mrope_section: [2, 3, 3] }, tie_word_embeddings: false }),
     promptTokens: 128,
     newTokens: 64,
+    followUpTokens: 32,
     runs: 5,
   },
   {
@@ -48,6 +51,7 @@ const MODELS: BenchModel[] = [
     text: textConfig({ hidden_size: 2048, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 2, intermediate_size: 11008, rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] }, tie_word_embeddings: true }),
     promptTokens: 128,
     newTokens: 16,
+    followUpTokens: 32,
     runs: 2,
   },
 ];
@@ -177,6 +181,9 @@ interface Row {
   buildS: number;
   loadS: number;
   ttftMs: number;
+  /** First token of the next turn, extending the cached conversation / prefilling all of it. */
+  nextTurnCachedMs: number;
+  nextTurnFullMs: number;
   decodeTokS: number;
   outsideRunMsPerToken: number;
   /** The Generator's own account: time outside DecoderSession calls (logits processing, sampling, detokenizing). */
@@ -211,15 +218,25 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
   });
   const generator = new Generator(session, (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }), { padTokenId: 151643 });
 
-  const generate = async (promptLength: number, newTokens: number) => {
-    const ids = promptIds(promptLength);
-    const inputIds = hostTensor('int32', ids, [1, promptLength]);
-    const positions = new Int32Array(3 * promptLength).map((_, i) => i % promptLength);
-    const options = resolveSearchOptions({ greedy: true, ignoreEos: true, maxNewTokens: newTokens }, parseGenerationConfig({ eos_token_id: [151645] }));
+  const options = (newTokens: number) => resolveSearchOptions({ greedy: true, ignoreEos: true, maxNewTokens: newTokens }, parseGenerationConfig({ eos_token_id: [151645] }));
+  /** Text-only: every position is the token's index, in all three rows. */
+  const positions = (from: number, to: number) => Int32Array.from({ length: 3 * (to - from) }, (_, i) => from + (i % (to - from)));
+
+  /** Generates after `ids` (the first `cached` of them already in the session's cache), timing the first token and the decode. */
+  const generate = async (ids: Int32Array, newTokens: number, cached = 0) => {
+    const inputIds = hostTensor('int32', ids, [1, ids.length]);
+    const newIds = hostTensor('int32', ids.subarray(cached), [1, ids.length - cached]);
     const begin = performance.now();
     const stream = generator.stream(
-      { inputIds, inputsEmbeds: await session.embed(inputIds), attentionMask: hostTensor('int32', new Int32Array(promptLength).fill(1), [1, promptLength]), positionIds: positions, ropeDeltas: [0] },
-      options,
+      {
+        inputIds,
+        cachedTokens: cached,
+        inputsEmbeds: await session.embed(newIds),
+        attentionMask: hostTensor('int32', new Int32Array(ids.length).fill(1), [1, ids.length]),
+        positionIds: positions(cached, ids.length),
+        ropeDeltas: [0],
+      },
+      options(newTokens),
     );
     let first = 0;
     let runAtFirst = 0;
@@ -229,7 +246,7 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
       if (next.done === true) {
         const end = performance.now();
         const steps = tokens - 1;
-        return { ttftMs: first - begin, decodeMs: end - first, steps, outsideRunMs: end - first - (clock.ms - runAtFirst), outsideSessionMs: next.value.timings.overheadMsPerToken };
+        return { ttftMs: first - begin, decodeMs: end - first, steps, outsideRunMs: end - first - (clock.ms - runAtFirst), outsideSessionMs: next.value.timings.overheadMsPerToken, tokens: next.value.rows[0].tokens };
       }
       if (tokens++ === 0) {
         first = performance.now();
@@ -238,9 +255,27 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
     }
   };
 
-  await generate(16, 4); // warm-up: first runs allocate and pick kernels
+  /**
+   * The next turn of a conversation: `followUpTokens` more after the previous prompt and
+   * answer, first over the cache that generation left (its prompt and all answer tokens but
+   * the last), then prefilled whole.
+   */
+  const nextTurn = async (prompt: Int32Array, answer: readonly number[]) => {
+    const conversation = Int32Array.from([...prompt, ...answer, ...promptIds(model.followUpTokens)]);
+    const cached = await generate(conversation, 1, prompt.length + answer.length - 1);
+    const full = await generate(conversation, 1);
+    return { cachedMs: cached.ttftMs, fullMs: full.ttftMs };
+  };
+
+  await generate(promptIds(16), 4); // warm-up: first runs allocate and pick kernels
   const runs = [];
-  for (let i = 0; i < model.runs; i++) runs.push(await generate(model.promptTokens, model.newTokens));
+  const nextTurns = [];
+  for (let i = 0; i < model.runs; i++) {
+    const prompt = promptIds(model.promptTokens);
+    const run = await generate(prompt, model.newTokens);
+    runs.push(run);
+    nextTurns.push(await nextTurn(prompt, run.tokens));
+  }
   await session.dispose();
   const run = runs.reduce((best, next) => (next.decodeMs < best.decodeMs ? next : best));
   const ttftMs = Math.min(...runs.map((r) => r.ttftMs));
@@ -252,6 +287,8 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
     buildS,
     loadS,
     ttftMs,
+    nextTurnCachedMs: Math.min(...nextTurns.map((turn) => turn.cachedMs)),
+    nextTurnFullMs: Math.min(...nextTurns.map((turn) => turn.fullMs)),
     decodeTokS: 1000 / msPerToken,
     outsideRunMsPerToken: run.outsideRunMs / run.steps,
     outsideSessionMsPerToken: run.outsideSessionMs,
@@ -266,7 +303,7 @@ export async function runDecoderBench(): Promise<void> {
   for (const model of MODELS) {
     rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, tokenizer, dir)));
   }
-  console.log(`\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, best of ${m.runs}`).join('; ')}`);
+  console.log(`\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`);
   console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
   console.table(
     rows.map((row) => ({
@@ -275,6 +312,8 @@ export async function runDecoderBench(): Promise<void> {
       'build (s)': row.buildS.toFixed(1),
       'load (s)': row.loadS.toFixed(1),
       'first token (ms)': row.ttftMs.toFixed(1),
+      'next turn, cache reused (ms)': row.nextTurnCachedMs.toFixed(1),
+      'next turn, all prefilled (ms)': row.nextTurnFullMs.toFixed(1),
       'decode (tokens/s)': row.decodeTokS.toFixed(1),
       'outside ort run (ms/token)': row.outsideRunMsPerToken.toFixed(2),
       'of which generation logic': row.outsideSessionMsPerToken.toFixed(2),
