@@ -1,4 +1,4 @@
-import { VISION_INPUTS, attentionInputs } from './graph-io.js';
+import { FULL_ATTENTION_QUERY_CHUNKS, VISION_INPUTS, attentionInputs } from './graph-io.js';
 import type { AttentionKind, AttentionLayout } from './graph-io.js';
 import type { VisionGraphContext } from './graph-layers.js';
 
@@ -13,6 +13,8 @@ export interface AttentionBatches {
   batchShape: string;
   gather?: string;
   scatter?: string;
+  /** The queries of a batch are scored in this many chunks, one after another (FULL_ATTENTION_QUERY_CHUNKS for full blocks, else 1). */
+  queryChunks: number;
 }
 
 /** Values every block shares: the rotary tables as `[N, 1, headDim]`, shape constants, the batching per kind. */
@@ -41,7 +43,7 @@ export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly 
   for (const kind of kinds) {
     const names = attentionInputs(kind);
     if (layout === 'dense-mask') {
-      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]) };
+      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]), queryChunks: 1 };
       continue;
     }
     const gather = g.input(names.gather, 'int64', [`${kind}_slots`]);
@@ -50,7 +52,7 @@ export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly 
     // The segment length is only known at run time: read it off the mask's last dimension.
     const length = g.op('Shape', [mask], { start: 3 });
     const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([heads, headDim])], { axis: 0 });
-    batches[kind] = { mask, batchShape, gather, scatter };
+    batches[kind] = { mask, batchShape, gather, scatter, queryChunks: kind === 'full' ? FULL_ATTENTION_QUERY_CHUNKS : 1 };
   }
   return { cos, sin, perHead: g.constInt64([-1, heads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)), batches };
 }
@@ -77,8 +79,12 @@ export function attention(ctx: VisionGraphContext, x: string, prefix: string, in
   const qb = g.op('Transpose', [batch(scaledQ)], { perm: [0, 2, 1, 3] });
   const kbT = g.op('Transpose', [batch(rotary(ctx, k, inputs))], { perm: [0, 2, 3, 1] });
   const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
-  const scores = g.op('Add', [g.op('MatMul', [qb, kbT]), batches.mask]);
-  const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vb]);
+  const attend = (queries: string) => g.op('MatMul', [g.op('Softmax', [g.op('Add', [g.op('MatMul', [queries, kbT]), batches.mask])], { axis: -1 }), vb]);
+  // Each chunk's scores are released before the next chunk's are made (the chains run in order).
+  const attended =
+    batches.queryChunks === 1
+      ? attend(qb)
+      : g.op('Concat', g.opMulti('Split', [qb], batches.queryChunks, { axis: 2, num_outputs: batches.queryChunks }).map(attend), { axis: 2 });
   const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
   const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
   return ctx.linear(rows, `${prefix}.proj`);

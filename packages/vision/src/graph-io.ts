@@ -15,6 +15,14 @@ import type { VisionConfig } from '@qwen-vl/core';
  */
 export type AttentionLayout = 'segmented' | 'dense-mask';
 
+/**
+ * Full-attention blocks score a frame's queries against its keys in this many chunks, one
+ * after another, so a block holds `heads · (L / 16) · L` scores at a time rather than
+ * `heads · L²` (L = patches per frame; 16384 at the default max_pixels, where 16 heads' full
+ * scores take 17 GB). The segment length is padded to a multiple of it (`paddedSegments`).
+ */
+export const FULL_ATTENTION_QUERY_CHUNKS = 16;
+
 /** Windowed blocks attend inside windows, full blocks inside each frame of each image. */
 export type AttentionKind = 'window' | 'full';
 

@@ -3,7 +3,8 @@ import { MASKED } from './graph-io.js';
 
 /**
  * Block-diagonal attention as padded batches. Segment s holds rows `[cu[s], cu[s+1])`;
- * every segment gets `length` = the longest segment's slots, and a short one is padded.
+ * every segment gets `length` slots, the longest segment's count rounded up to a multiple
+ * of `lengthMultiple`, and shorter ones are padded.
  */
 export interface PaddedSegments {
   segments: number;
@@ -27,13 +28,15 @@ function checkBoundaries(cu: ArrayLike<number>, source: string): void {
 
 /**
  * Every segment has at least one real key (boundaries rise strictly), so no softmax row is
- * all pads and the masked keys get exactly zero weight.
+ * all pads and the masked keys get exactly zero weight. Pad slots past every segment's end
+ * (rounding up to `lengthMultiple`) are queries whose results nothing picks up.
  */
-export function paddedSegments(cu: ArrayLike<number>): PaddedSegments {
+export function paddedSegments(cu: ArrayLike<number>, lengthMultiple = 1): PaddedSegments {
   checkBoundaries(cu, 'paddedSegments cu');
   const segments = cu.length - 1;
-  let length = 0;
-  for (let s = 0; s < segments; s++) length = Math.max(length, cu[s + 1] - cu[s]);
+  let longest = 0;
+  for (let s = 0; s < segments; s++) longest = Math.max(longest, cu[s + 1] - cu[s]);
+  const length = Math.ceil(longest / lengthMultiple) * lengthMultiple;
   const gather = new BigInt64Array(segments * length);
   const mask = new Float32Array(segments * length);
   const scatter = new BigInt64Array(cu[segments]);

@@ -2,7 +2,7 @@ import { hostTensor, toBigInt64 } from '@qwen-vl/core';
 import type { HostTensor, VisionConfig } from '@qwen-vl/core';
 import { reorderRows, visionRotaryAngles, windowIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
-import { VISION_INPUTS, attentionInputs, usedAttentionKinds } from './graph-io.js';
+import { FULL_ATTENTION_QUERY_CHUNKS, VISION_INPUTS, attentionInputs, usedAttentionKinds } from './graph-io.js';
 import type { AttentionLayout } from './graph-io.js';
 import { blockDiagonalMask, paddedSegments } from './segment-layout.js';
 
@@ -63,7 +63,7 @@ export function visionFeeds(grids: readonly Grid[], config: VisionConfig, option
       feeds[names.mask] = hostTensor('float32', blockDiagonalMask(cu), [rows, rows]);
       continue;
     }
-    const layout = paddedSegments(cu);
+    const layout = paddedSegments(cu, kind === 'full' ? FULL_ATTENTION_QUERY_CHUNKS : 1);
     feeds[names.gather] = hostTensor('int64', layout.gather, [layout.segments * layout.length]);
     feeds[names.mask] = hostTensor('float32', layout.mask, [layout.segments, 1, 1, layout.length]);
     feeds[names.scatter] = hostTensor('int64', layout.scatter, [rows]);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Checkpoint, float16ToFloat32, generateTinyCheckpoint, memoryByteSource, parseModelConfig, streamModel } from '@qwen-vl/core';
 import type { OnnxModel, TensorBytesSource, VisionConfig } from '@qwen-vl/core';
 import { buildVisionGraph } from '../src/export-vision.js';
-import { visionInputNames } from '../src/graph-io.js';
+import { FULL_ATTENTION_QUERY_CHUNKS, visionInputNames } from '../src/graph-io.js';
 import { visionWeightShapes } from '../src/vision-weights.js';
 import type { WeightSource } from '../src/vision-weights.js';
 
@@ -58,6 +58,14 @@ describe('buildVisionGraph', () => {
     const output = buildVisionGraph(checkpoint, config).proto.graph?.output?.[0];
     expect(output?.name).toBe('image_features');
     expect(output?.type?.tensorType?.shape?.dim?.map((d) => d.dimParam || d.dimValue)).toEqual(['tokens', 12]);
+  });
+
+  it('scores a full block\'s queries in FULL_ATTENTION_QUERY_CHUNKS chunks and a windowed block\'s at once', () => {
+    const softmaxes = (model: OnnxModel) => (model.proto.graph?.node ?? []).filter((node) => node.opType === 'Softmax').length;
+    // Block 0 windowed, block 1 full.
+    expect(softmaxes(buildVisionGraph(checkpoint, config))).toBe(1 + FULL_ATTENTION_QUERY_CHUNKS);
+    expect(softmaxes(buildVisionGraph(checkpoint, { ...config, fullAttBlockIndexes: [] }))).toBe(2);
+    expect(softmaxes(buildVisionGraph(checkpoint, config, { attention: 'dense-mask' }))).toBe(2);
   });
 
   it('reads no weight while building and each weight once while writing', async () => {

@@ -40,6 +40,14 @@ describe('paddedSegments', () => {
     expect(maskRow(2)).toEqual([...repeat(0, 4), ...repeat(MASKED, 12)]);
   });
 
+  it('rounds the slot count up to a multiple, padding every segment', () => {
+    const layout = paddedSegments([0, 5, 7], 4);
+    expect([layout.segments, layout.length]).toEqual([2, 8]);
+    expect(numbers(layout.gather)).toEqual([...range(0, 5), ...repeat(0, 3), 5, 6, ...repeat(5, 6)]);
+    expect(numbers(layout.scatter)).toEqual([...range(0, 5), 8, 9]);
+    expect(numbers(layout.mask)).toEqual([...repeat(0, 5), ...repeat(MASKED, 3), 0, 0, ...repeat(MASKED, 6)]);
+  });
+
   it('rejects empty segments and boundaries that do not start at 0', () => {
     expect(() => paddedSegments([0, 4, 4])).toThrow(/rise strictly/);
     expect(() => paddedSegments([2, 4])).toThrow(/start at 0/);
@@ -74,9 +82,10 @@ describe('visionFeeds', () => {
   it('segments windowed blocks by window and full blocks by image', () => {
     expect(feeds.window_mask.dims).toEqual([3, 1, 1, 16]);
     expect(numbers(feeds.window_scatter.data)).toEqual([...range(0, 24), ...range(32, 36)]);
-    expect(feeds.full_mask.dims).toEqual([2, 1, 1, 24]);
-    expect(numbers(feeds.full_gather.data)).toEqual([...range(0, 28), ...repeat(24, 20)]);
-    expect(numbers(feeds.full_scatter.data)).toEqual(range(0, 28));
+    // Frames of 24 and 4 patches, in slots of 32: a multiple of the 16 query chunks.
+    expect(feeds.full_mask.dims).toEqual([2, 1, 1, 32]);
+    expect(numbers(feeds.full_gather.data)).toEqual([...range(0, 24), ...repeat(0, 8), ...range(24, 28), ...repeat(24, 28)]);
+    expect(numbers(feeds.full_scatter.data)).toEqual([...range(0, 24), ...range(32, 36)]);
   });
 
   it('lays the rotary table out in window order, angles repeated over both head halves', () => {
