@@ -13,8 +13,12 @@ export interface AttentionBatches {
   batchShape: string;
   gather?: string;
   scatter?: string;
-  /** The queries of a batch are scored in this many chunks, one after another (FULL_ATTENTION_QUERY_CHUNKS for full blocks, else 1). */
-  queryChunks: number;
+  /**
+   * Slice bounds (int64 `[1]` starts and ends along the length axis) of the query chunks a
+   * batch is scored in, one after another: FULL_ATTENTION_QUERY_CHUNKS for full blocks, none
+   * (all queries at once) otherwise.
+   */
+  queryChunks: ReadonlyArray<readonly [string, string]>;
 }
 
 /** Values every block shares: the rotary tables as `[N, 1, headDim]`, shape constants, the batching per kind. */
@@ -43,7 +47,7 @@ export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly 
   for (const kind of kinds) {
     const names = attentionInputs(kind);
     if (layout === 'dense-mask') {
-      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]), queryChunks: 1 };
+      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]), queryChunks: [] };
       continue;
     }
     const gather = g.input(names.gather, 'int64', [`${kind}_slots`]);
@@ -52,9 +56,20 @@ export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly 
     // The segment length is only known at run time: read it off the mask's last dimension.
     const length = g.op('Shape', [mask], { start: 3 });
     const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([heads, headDim])], { axis: 0 });
-    batches[kind] = { mask, batchShape, gather, scatter, queryChunks: kind === 'full' ? FULL_ATTENTION_QUERY_CHUNKS : 1 };
+    batches[kind] = { mask, batchShape, gather, scatter, queryChunks: kind === 'full' ? queryChunkBounds(ctx, length, FULL_ATTENTION_QUERY_CHUNKS) : [] };
   }
   return { cos, sin, perHead: g.constInt64([-1, heads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)), batches };
+}
+
+/**
+ * `[k·c, (k+1)·c)` for k < count, c = length / count (the layout pads the length to a
+ * multiple of count). Slices rather than one Split: a WebGPU shader binds each output as a
+ * storage buffer, and a 16-way Split exceeds the 8 to 12 that adapters allow.
+ */
+function queryChunkBounds(ctx: VisionGraphContext, length: string, count: number): Array<[string, string]> {
+  const g = ctx.graph;
+  const chunk = g.op('Div', [length, g.constInt64([count])]);
+  return Array.from({ length: count }, (_, k) => [g.op('Mul', [chunk, g.constInt64([k])]), g.op('Mul', [chunk, g.constInt64([k + 1])])]);
 }
 
 /** `x · cos + rotate_half(x) · sin` on `[N, heads, headDim]`, rotate_half(x) = concat(−x₂, x₁). */
@@ -81,10 +96,11 @@ export function attention(ctx: VisionGraphContext, x: string, prefix: string, in
   const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
   const attend = (queries: string) => g.op('MatMul', [g.op('Softmax', [g.op('Add', [g.op('MatMul', [queries, kbT]), batches.mask])], { axis: -1 }), vb]);
   // Each chunk's scores are released before the next chunk's are made (the chains run in order).
+  const lengthAxis = g.constInt64([2]);
   const attended =
-    batches.queryChunks === 1
+    batches.queryChunks.length === 0
       ? attend(qb)
-      : g.op('Concat', g.opMulti('Split', [qb], batches.queryChunks, { axis: 2, num_outputs: batches.queryChunks }).map(attend), { axis: 2 });
+      : g.op('Concat', batches.queryChunks.map(([start, end]) => attend(g.op('Slice', [qb, start, end, lengthAxis]))), { axis: 2 });
   const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
   const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
   return ctx.linear(rows, `${prefix}.proj`);
