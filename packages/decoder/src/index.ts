@@ -49,13 +49,14 @@ export type {
   ChatResult,
   ChatStream,
   ChatTimings,
+  HostChatMessage,
   ImageDecodeOptions,
   VisionLanguageModelHost,
 } from './pipeline/vision-language-model.js';
 export { PromptPreparer } from './pipeline/prompt-preparer.js';
 export type { PreparedModelInputs } from './pipeline/prompt-preparer.js';
-export { chatImageItems, withSystemPrompt } from './pipeline/chat-messages.js';
-export type { ChatImageItem } from './pipeline/chat-messages.js';
+export { chatMediaItems, withSystemPrompt } from './pipeline/chat-messages.js';
+export type { ChatImageItem, ChatMediaItems, ChatVideoItem } from './pipeline/chat-messages.js';
 export { BUILT_MODEL_FILES, externalDataFile } from './pipeline/built-model-files.js';
 export { openTextModel, openVisionModel } from './pipeline/model-sessions.js';
 export type { ModelSessionOptions } from './pipeline/model-sessions.js';

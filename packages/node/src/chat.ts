@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { QwenVLError } from '@qwen-vl/core';
-import { chatImageItems } from '@qwen-vl/decoder';
-import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
+import { chatMediaItems } from '@qwen-vl/decoder';
+import type { HostChatMessage } from '@qwen-vl/decoder';
+import type { RawImage } from '@qwen-vl/preprocess';
 import { decodeImage } from './decode-image.js';
 import type { DecodeImageOptions } from './decode-image.js';
 
@@ -14,9 +15,10 @@ export type ImageInput = string | URL | Uint8Array;
 /**
  * A chat message in Hugging Face's content-array form, e.g.
  * `{ role: 'user', content: [{ type: 'image', image: 'cat.jpg' }, { type: 'text', text: 'What is this?' }] }`.
- * `content` may also be a plain string. Videos are not supported by the chat API.
+ * `content` may also be a plain string. A video item is its sampled frames, each an
+ * `ImageInput`, with their rate: `{ type: 'video', video: ['f0.jpg', 'f1.jpg', ...], fps: 2 }`.
  */
-export type QwenVLMessage = ChatMessage<ImageInput, never>;
+export type QwenVLMessage = HostChatMessage<ImageInput>;
 
 function isUrlString(value: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('file:');
@@ -38,16 +40,15 @@ function imageSource(image: unknown, where: string): string | Uint8Array {
 
 /**
  * Decodes the images of a conversation, in the order they appear (the order the chat template
- * places their pads in). Every image of every turn is returned: the model sees the whole
- * conversation again on each turn.
+ * places their pads in). Every image of every turn is returned; video frames are not.
  */
 export async function loadChatImages(messages: readonly QwenVLMessage[], options: DecodeImageOptions = {}): Promise<RawImage[]> {
   // Every item is checked before any is decoded.
-  const sources = chatImageItems(messages).map(({ image, where }) => ({ source: imageSource(image, where), where }));
+  const sources = chatMediaItems(messages).images.map(({ image, where }) => ({ source: imageSource(image, where), where }));
   return Promise.all(sources.map(({ source, where }) => decodeNamed(source, where, options)));
 }
 
-/** Decodes one image item (`where` names it): the chat pipeline's image decoder on Node. */
+/** Decodes one image item or video frame (`where` names it): the chat pipeline's image decoder on Node. */
 export function decodeChatImage(image: unknown, where: string, options: DecodeImageOptions = {}): Promise<RawImage> {
   return decodeNamed(imageSource(image, where), where, options);
 }

@@ -44,7 +44,7 @@ export class InputPreparer extends PromptPreparer {
   async prepare(request: PrepareRequest): Promise<PreparedModelInputs> {
     const decodeOptions = { applyExifOrientation: request.applyExifOrientation };
     const images = await Promise.all((request.images ?? []).map((image) => decodeImage(image, decodeOptions)));
-    return this.prepareMessages(requestMessages(request), images, { minPixels: request.minPixels, maxPixels: request.maxPixels });
+    return this.prepareMessages(requestMessages(request), { images }, { minPixels: request.minPixels, maxPixels: request.maxPixels });
   }
 }
 

@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '../src/build/build-model.js';
-import { QwenVL } from '../src/index.js';
+import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
 import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const IMAGE_PAD_ID = 151655;
+const VIDEO_PAD_ID = 151656;
 /** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
 const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
 
@@ -133,6 +134,49 @@ describe('QwenVL', () => {
     } finally {
       await fresh.dispose();
     }
+  });
+
+  it('takes a video of two identical frames as the image itself: the golden one_image tokens and logits', async () => {
+    // Hugging Face repeats an image to the 2-frame temporal patch, so both give the same patches, grid and positions.
+    const steps: Float32Array[] = [];
+    const messages: QwenVLMessage[] = [{ role: 'user', content: [{ type: 'video', video: [GRADIENT, GRADIENT] }, { type: 'text', text: 'Describe this image.' }] }];
+    const result = await model.chat(messages, { ...GOLDEN_SEARCH, onStepLogits: (_step, logits) => steps.push(logits) });
+    const goldenIds = numbers(goldenArray('one_image', 'input_ids').data);
+    expect(numbers(result.promptTokenIds)).toEqual(goldenIds.map((id) => (id === IMAGE_PAD_ID ? VIDEO_PAD_ID : id)));
+    expect(result.tokens).toEqual(numbers(goldenArray('one_image', 'tokens').data));
+    const golden = goldenArray('one_image', 'logits');
+    const vocab = golden.dims[1];
+    const diff = Math.max(...steps.map((row, k) => maxAbsDiff(row, (golden.data as Float32Array).subarray(k * vocab, (k + 1) * vocab))));
+    console.info(`2-frame video of the one_image picture: max |logit diff| vs golden ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('spaces a video\'s temporal steps by second_per_grid_t · tokens_per_second in the t positions (fps 2: 2, fps 1: 4)', async () => {
+    const preparer = await InputPreparer.load(join(dir(), 'model'));
+    const frame = await decodeImage(GRADIENT);
+    const messages = [{ role: 'user' as const, content: [{ type: 'video' as const }, { type: 'text' as const, text: 'What happens?' }] }];
+    for (const [fps, step] of [[2, 2], [1, 4]]) {
+      const prepared = preparer.prepareMessages(messages, { videos: [[frame, frame, frame, frame]] }, { fps });
+      expect(prepared.videoGridThw).toEqual([[2, 14, 22]]);
+      const first = Array.from(prepared.inputIds).indexOf(VIDEO_PAD_ID);
+      const perStep = (14 * 22) / 4;
+      expect(count(prepared.inputIds, VIDEO_PAD_ID)).toBe(2 * perStep);
+      const position = (axis: number, token: number) => prepared.positionIds[axis * prepared.inputIds.length + token];
+      expect(position(0, first + perStep) - position(0, first)).toBe(step);
+      // h and w start over at each temporal step.
+      expect([position(1, first + perStep), position(2, first + perStep)]).toEqual([position(1, first), position(2, first)]);
+    }
+    const result = await model.chat([{ role: 'user', content: [{ type: 'video', video: [GRADIENT, GRADIENT, NOISE, NOISE], fps: 1 }, { type: 'text', text: 'What happens?' }] }], { ...GOLDEN_SEARCH, maxNewTokens: 2 });
+    expect(count(result.promptTokenIds, VIDEO_PAD_ID)).toBe(2 * (14 * 22) / 4);
+    expect(result.tokens).toHaveLength(2);
+  });
+
+  it('rejects a video that is not a list of frames, a bad fps and a corrupt frame, naming the item', async () => {
+    const video = (part: object): QwenVLMessage[] => [{ role: 'user', content: [{ type: 'video', ...part } as never, { type: 'text', text: 'x' }] }];
+    await expect(model.chat(video({ video: GRADIENT }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].video' });
+    await expect(model.chat(video({ video: [] }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].video' });
+    await expect(model.chat(video({ video: [GRADIENT, GRADIENT], fps: 0 }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].fps' });
+    await expect(model.chat(video({ video: [GRADIENT, new Uint8Array([1, 2, 3])] }))).rejects.toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].video[1] (bytes)' });
   });
 
   it('puts the system option in front as the system message', async () => {

@@ -34,7 +34,8 @@ export interface VideoOptions extends ResizeOptions {
   fps?: number;
 }
 
-const DEFAULT_VIDEO_FPS = 2;
+/** Frames per second a video is taken to be sampled at when nobody says (qwen-vl-utils' default). */
+export const DEFAULT_VIDEO_FPS = 2;
 
 function resizeBudget(config: PreprocessorConfig, options: ResizeOptions): SmartResizeOptions {
   const minPixels = options.minPixels ?? config.minPixels;

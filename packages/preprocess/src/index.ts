@@ -3,7 +3,7 @@ export type { RawImage } from './image.js';
 export { smartResize } from './smart-resize.js';
 export type { SmartResizeOptions } from './smart-resize.js';
 export { resizeBicubic } from './resize-bicubic.js';
-export { processImages, processVideo, processVideos } from './image-processor.js';
+export { DEFAULT_VIDEO_FPS, processImages, processVideo, processVideos } from './image-processor.js';
 export type { ResizeOptions, VideoOptions, VisionBatch } from './image-processor.js';
 export { collectMediaParts, validateMessages } from './messages.js';
 export type { ChatMessage, ChatRole, ContentPart, ImagePart, MediaParts, TextPart, VideoPart } from './messages.js';

@@ -20,6 +20,8 @@ export interface ImagePart<I = unknown> {
 export interface VideoPart<V = unknown> {
   type: 'video';
   video?: V;
+  /** Rate the video's frames were sampled at, frames per second (default 2, as qwen-vl-utils). */
+  fps?: number;
 }
 
 export type ContentPart<I = unknown, V = unknown> = TextPart | ImagePart<I> | VideoPart<V>;

@@ -68,6 +68,14 @@ describe('buildVisionGraph', () => {
     expect(softmaxes(buildVisionGraph(checkpoint, config, { attention: 'dense-mask' }))).toBe(2);
   });
 
+  it('leaves no initializer unused (onnxruntime warns about each on load)', () => {
+    for (const attention of ['segmented', 'dense-mask'] as const) {
+      const model = buildVisionGraph(checkpoint, config, { attention });
+      const consumed = new Set((model.proto.graph?.node ?? []).flatMap((node) => node.input ?? []));
+      expect(model.initializers.map((init) => init.name).filter((name) => !consumed.has(name))).toEqual([]);
+    }
+  });
+
   it('reads no weight while building and each weight once while writing', async () => {
     const { source, reads } = countingSource();
     const model = buildVisionGraph(source, config);

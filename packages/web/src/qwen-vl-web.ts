@@ -1,7 +1,7 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
 import { BUILT_MODEL_FILES, HostedChatModel, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
-import type { ChatOptions } from '@qwen-vl/decoder';
-import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
+import type { ChatOptions, HostChatMessage } from '@qwen-vl/decoder';
+import type { RawImage } from '@qwen-vl/preprocess';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
 import { webDeviceAvailability } from './backend/web-device-support.js';
@@ -16,8 +16,8 @@ import { openUrlModel } from './url-model-source.js';
 export type { WebDevice } from './backend/ort-web-runtime.js';
 export type { LoadProgress } from './load-progress.js';
 
-/** A chat message whose image items hold what the browser decodes. */
-export type WebChatMessage = ChatMessage<BrowserImageInput, never>;
+/** A chat message whose image items (and video frames) hold what the browser decodes. */
+export type WebChatMessage = HostChatMessage<BrowserImageInput>;
 
 export interface QwenVLWebLoadOptions {
   /** Default wasm. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */

@@ -10,27 +10,50 @@ export interface ChatImageItem {
   readonly where: string;
 }
 
+/** A video item of a conversation: its frames (each an image payload, unchecked), their rate and where it is. */
+export interface ChatVideoItem {
+  readonly frames: readonly unknown[];
+  /** The item's `fps`; undefined when it has none. */
+  readonly fps: number | undefined;
+  /** `messages[i].content[j].video`; frame k is `${where}[k]`. */
+  readonly where: string;
+}
+
+export interface ChatMediaItems {
+  readonly images: ChatImageItem[];
+  readonly videos: ChatVideoItem[];
+}
+
 /**
- * The image items of a conversation in the order they appear, the order the chat template
- * places their pads in. Every image of every turn is listed: the model sees the whole
- * conversation again on each turn. The chat API takes no videos.
+ * The image and the video items of a conversation, each in the order they appear (the order
+ * the chat template places their pads in). A video is its list of already sampled frames.
  */
-export function chatImageItems(messages: readonly ChatMessage<unknown, never>[]): ChatImageItem[] {
+export function chatMediaItems(messages: readonly ChatMessage<unknown, unknown>[]): ChatMediaItems {
   validateMessages(messages);
-  const items: ChatImageItem[] = [];
+  const media: ChatMediaItems = { images: [], videos: [] };
   messages.forEach((message, i) => {
     if (typeof message.content === 'string') return;
     message.content.forEach((part, j) => {
       const where = `messages[${i}].content[${j}]`;
-      if (part.type === 'video') throw new QwenVLError('INVALID_ARGUMENT', 'is a video; the chat API takes images and text only', { source: where });
-      if (part.type === 'image') items.push({ image: part.image, where: `${where}.image` });
+      if (part.type === 'image') media.images.push({ image: part.image, where: `${where}.image` });
+      if (part.type === 'video') media.videos.push(videoItem(part.video, part.fps, where));
     });
   });
-  return items;
+  return media;
+}
+
+function videoItem(frames: unknown, fps: unknown, where: string): ChatVideoItem {
+  if (!Array.isArray(frames) || frames.length === 0) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'must be a non-empty array of frames (images), in time order', { source: `${where}.video` });
+  }
+  if (fps !== undefined && !(typeof fps === 'number' && Number.isFinite(fps) && fps > 0)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be a positive number of frames per second, got ${JSON.stringify(fps)}`, { source: `${where}.fps` });
+  }
+  return { frames, fps, where: `${where}.video` };
 }
 
 /** `messages` with `system` as its system message; a conversation may not have two. */
-export function withSystemPrompt<M extends ChatMessage<unknown, never>>(messages: readonly M[], system: string | undefined): readonly (M | ChatMessage<never, never>)[] {
+export function withSystemPrompt<M extends ChatMessage<unknown, unknown>>(messages: readonly M[], system: string | undefined): readonly (M | ChatMessage<never, never>)[] {
   if (system === undefined) return messages;
   if (messages.some((message) => message.role === 'system')) {
     throw new QwenVLError('INVALID_ARGUMENT', 'is set but the messages already have a system message; give only one', { source: 'chat option "system"' });

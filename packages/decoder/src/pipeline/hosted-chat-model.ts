@@ -1,7 +1,6 @@
 import type { GenerationConfig, ModelConfig } from '@qwen-vl/core';
-import type { ChatMessage } from '@qwen-vl/preprocess';
 import type { SearchOptions, SearchOptionsInput } from '../generation/search-options.js';
-import type { ChatOptions, ChatResult, ChatStream, VisionLanguageModel } from './vision-language-model.js';
+import type { ChatOptions, ChatResult, ChatStream, HostChatMessage, VisionLanguageModel } from './vision-language-model.js';
 
 /**
  * The chat API a host exposes (Node's `QwenVL`, the browser's `QwenVLWeb`): a loaded
@@ -30,7 +29,7 @@ export class HostedChatModel<Image> {
   }
 
   /** Generates the assistant's reply to `messages` and returns it whole. */
-  chat(messages: readonly ChatMessage<Image, never>[], options: ChatOptions = {}): Promise<ChatResult> {
+  chat(messages: readonly HostChatMessage<Image>[], options: ChatOptions = {}): Promise<ChatResult> {
     return this.model.chat(messages, options);
   }
 
@@ -39,7 +38,7 @@ export class HostedChatModel<Image> {
    * each token with its text, `await stream.result` the summary. Leaving the loop early stops
    * the generation.
    */
-  chatStream(messages: readonly ChatMessage<Image, never>[], options: ChatOptions = {}): ChatStream {
+  chatStream(messages: readonly HostChatMessage<Image>[], options: ChatOptions = {}): ChatStream {
     return this.model.chatStream(messages, options);
   }
 

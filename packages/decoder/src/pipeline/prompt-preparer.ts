@@ -2,7 +2,7 @@ import { loadModelConfigs } from '@qwen-vl/core';
 import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
-import type { ChatMessage, PreparedInputs, RawImage, ResizeOptions } from '@qwen-vl/preprocess';
+import type { ChatMessage, MediaInputs, PrepareOptions, PreparedInputs } from '@qwen-vl/preprocess';
 
 export interface PreparedModelInputs extends PreparedInputs {
   /** `[3, 1, L]` row-major: the t, h and w position of every token. */
@@ -29,15 +29,18 @@ export class PromptPreparer {
   }
 
   /**
-   * Any conversation (several turns, images between text parts): `images` are the decoded
-   * images in the order their items appear in `messages`.
+   * Any conversation (several turns, images and videos between text parts): `media` holds
+   * the decoded images, and each video's frames, in the order their items appear in
+   * `messages`; `options.fps` is the videos' frame rate (one, or one per video).
    */
-  prepareMessages(messages: readonly ChatMessage[], images: readonly RawImage[], options: ResizeOptions = {}): PreparedModelInputs {
-    const prepared = this.processor.prepare(messages, { images }, options);
+  prepareMessages(messages: readonly ChatMessage[], media: MediaInputs, options: PrepareOptions = {}): PreparedModelInputs {
+    const prepared = this.processor.prepare(messages, media, options);
     const config = this.modelConfig;
     const rope = getRopeIndex({
       inputIds: [prepared.inputIds],
       imageGridThw: prepared.imageGridThw,
+      videoGridThw: prepared.videoGridThw,
+      secondPerGridT: prepared.secondPerGridT,
       spatialMergeSize: config.vision.spatialMergeSize,
       tokensPerSecond: config.vision.tokensPerSecond,
       imageTokenId: config.imageTokenId,

@@ -1,6 +1,6 @@
 import { QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
 import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelFolder, ModelSource } from '@qwen-vl/core';
-import { QwenVLProcessor, validateMessages } from '@qwen-vl/preprocess';
+import { DEFAULT_VIDEO_FPS, QwenVLProcessor, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
 import { Generator } from '../generation/generator.js';
@@ -13,13 +13,16 @@ import { columnRange } from '../runtime/column-range.js';
 import { mergeVisionFeatures } from '../runtime/merge-vision-features.js';
 import type { DecoderSession } from '../runtime/decoder-session.js';
 import { BUILT_MODEL_FILES } from './built-model-files.js';
-import { chatImageItems, withSystemPrompt } from './chat-messages.js';
+import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
 import { openTextModel, openVisionModel } from './model-sessions.js';
 import { PromptPreparer } from './prompt-preparer.js';
 import type { PreparedModelInputs } from './prompt-preparer.js';
 import { ResultStream } from './result-stream.js';
 import { TurnQueue } from './turn-queue.js';
+
+/** A chat message of a host whose images are `Image`s: a video item's `video` is its frames, each an `Image`. */
+export type HostChatMessage<Image> = ChatMessage<Image, readonly Image[]>;
 
 /** How a host decodes images; the pipeline passes these on from the chat options. */
 export interface ImageDecodeOptions {
@@ -168,7 +171,7 @@ export class VisionLanguageModel<Image> {
   }
 
   /** Generates the assistant's reply to `messages` and returns it whole. */
-  chat(messages: readonly ChatMessage<Image, never>[], options: ChatOptions = {}): Promise<ChatResult> {
+  chat(messages: readonly HostChatMessage<Image>[], options: ChatOptions = {}): Promise<ChatResult> {
     return this.chatStream(messages, options).result;
   }
 
@@ -177,7 +180,7 @@ export class VisionLanguageModel<Image> {
    * each token with its text, `await stream.result` the summary. Leaving the loop early stops
    * the generation.
    */
-  chatStream(messages: readonly ChatMessage<Image, never>[], options: ChatOptions = {}): ChatStream {
+  chatStream(messages: readonly HostChatMessage<Image>[], options: ChatOptions = {}): ChatStream {
     return new ResultStream(this.generate(messages, options));
   }
 
@@ -193,7 +196,7 @@ export class VisionLanguageModel<Image> {
     }
   }
 
-  private async *generate(messages: readonly ChatMessage<Image, never>[], options: ChatOptions): AsyncGenerator<ChatChunk, ChatResult, undefined> {
+  private async *generate(messages: readonly HostChatMessage<Image>[], options: ChatOptions): AsyncGenerator<ChatChunk, ChatResult, undefined> {
     const { signal, system, minPixels, maxPixels, applyExifOrientation, onStepLogits, logprobs, ...search } = options;
     const searchOptions = this.searchOptions(search);
     const release = await this.turns.acquire();
@@ -202,9 +205,12 @@ export class VisionLanguageModel<Image> {
       const started = this.clock();
       validateMessages(messages);
       const conversation = withSystemPrompt(messages, system);
-      const items = chatImageItems(conversation);
-      const images = await Promise.all(items.map(({ image, where }) => this.host.decodeImage(image as Image, where, { applyExifOrientation })));
-      const prepared = this.preparer.prepareMessages(conversation, images, { minPixels, maxPixels });
+      const media = chatMediaItems(conversation);
+      const decode = (image: unknown, where: string) => this.host.decodeImage(image as Image, where, { applyExifOrientation });
+      const images = await Promise.all(media.images.map(({ image, where }) => decode(image, where)));
+      const videos = await Promise.all(media.videos.map(({ frames, where }) => Promise.all(frames.map((frame, k) => decode(frame, `${where}[${k}]`)))));
+      const fps = media.videos.map((video) => video.fps ?? DEFAULT_VIDEO_FPS);
+      const prepared = this.preparer.prepareMessages(conversation, { images, videos }, { minPixels, maxPixels, fps });
       const imagesInPrompt = promptImages(prepared);
       // Taken now, so that a call that fails or is left early leaves no claim on the cache.
       const previous = this.conversation;
@@ -212,10 +218,11 @@ export class VisionLanguageModel<Image> {
       const cachedTokens = previous?.reusableBy(prepared.inputIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
       const imageFeatures = await this.encodeImages(prepared, cachedTokens === 0 ? 0 : previous!.images.length);
+      const videoFeatures = await this.encode(prepared.pixelValuesVideos, prepared.videoGridThw);
       const visionDone = this.clock();
       const length = prepared.inputIds.length;
       const newIds = hostTensor('int32', prepared.inputIds.subarray(cachedTokens), [1, length - cachedTokens]);
-      const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, undefined, this.config);
+      const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
       const embedDone = this.clock();
 
       const stream = this.generator.stream(
@@ -235,7 +242,8 @@ export class VisionLanguageModel<Image> {
         const next = await stream.next();
         if (next.done === true) {
           const [row] = next.value.rows;
-          this.conversation = ConversationCache.after(prepared.inputIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
+          // Videos are not told apart by the cache, so a conversation with one is not kept.
+          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(prepared.inputIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
           const end = this.clock();
           return {
             text: row.text,
@@ -263,15 +271,19 @@ export class VisionLanguageModel<Image> {
   }
 
   /** Image features `[tokens, hidden]` of the prompt's images from `first` on (the earlier ones are cached); undefined for none. */
-  private async encodeImages(prepared: PreparedModelInputs, first: number): Promise<HostTensor<'float32'> | undefined> {
-    const grids = prepared.imageGridThw.slice(first);
-    if (grids.length === 0) return undefined;
-    if (this.vision === undefined) {
-      throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images; rebuild the folder with "qwen-vl build"', { source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}` });
-    }
+  private encodeImages(prepared: PreparedModelInputs, first: number): Promise<HostTensor<'float32'> | undefined> {
     // The images to encode are the last ones, so their patches are the tail of pixelValues.
     const skippedRows = prepared.imageGridThw.slice(0, first).reduce((sum, [t, h, w]) => sum + t * h * w, 0);
-    const { features, dims } = await this.vision.encode(prepared.pixelValues.subarray(skippedRows * prepared.rowSize), grids);
+    return this.encode(prepared.pixelValues.subarray(skippedRows * prepared.rowSize), prepared.imageGridThw.slice(first));
+  }
+
+  /** Vision features `[tokens, hidden]` of the patch rows of `grids`; undefined for no grid. */
+  private async encode(pixelValues: Float32Array, grids: readonly (readonly [number, number, number])[]): Promise<HostTensor<'float32'> | undefined> {
+    if (grids.length === 0) return undefined;
+    if (this.vision === undefined) {
+      throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images or videos; rebuild the folder with "qwen-vl build"', { source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}` });
+    }
+    const { features, dims } = await this.vision.encode(pixelValues, grids);
     return hostTensor('float32', features, dims);
   }
 }
