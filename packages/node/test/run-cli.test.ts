@@ -45,6 +45,17 @@ describe('qwen-vl run', () => {
     expect(maxDiff).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
   });
 
+  it('--video of two copies of the golden image gives the golden one_image tokens; --fps 0 is a usage error', async () => {
+    const image = goldenImage('gradient_300x200.png');
+    const result = await runCli(['run', '--model', model, '--video', `${image},${image}`, '--prompt', 'Describe this image.', ...GOLDEN_SEARCH, '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).tokens).toEqual(numbers(goldenArray('one_image', 'tokens').data));
+    const badFps = await runCli(['run', '--model', model, '--video', `${image},${image}`, '--fps', '0', '--prompt', 'x']);
+    expect(badFps.code).toBe(2);
+    expect(badFps.stderr).toContain('--fps must be a positive number');
+  });
+
   it('streams to stdout exactly the text the --json run reports', async () => {
     const [streamed, json] = await Promise.all([
       runCli(['run', '--model', model, ...ONE_IMAGE, ...GOLDEN_SEARCH]),

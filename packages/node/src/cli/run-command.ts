@@ -15,16 +15,19 @@ export const DEFAULT_MAX_NEW_TOKENS = 512;
 
 const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 
-export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] --prompt TEXT [options]
+export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] [--video FRAMES ...] --prompt TEXT [options]
 
-Runs Qwen2.5-VL on images and a prompt and streams the answer to stdout. DIR is a folder
+Runs Qwen2.5-VL on images, videos and a prompt and streams the answer to stdout. DIR is a folder
 made by "qwen-vl build". Search options not given come from DIR/generation_config.json.
 
 Options:
   --model DIR               model folder written by "qwen-vl build"
   --image PATH              an image file (JPEG, PNG, WebP, GIF, AVIF, TIFF); repeat for
                             several images, in prompt order; none for a text-only prompt
-  --prompt TEXT             the user's text, placed after the images
+  --video FRAMES            a video as its sampled frames: image files separated by commas,
+                            in time order; repeat for several videos, placed after the images
+  --fps F                   the rate the --video frames were sampled at (default 2)
+  --prompt TEXT             the user's text, placed after the images and videos
   --system TEXT             system prompt (default: the chat template's own)
   --max-new-tokens N        stop after N new tokens (default: generation_config.json's
                             limit, else ${DEFAULT_MAX_NEW_TOKENS})
@@ -48,6 +51,9 @@ Options:
 export interface RunCommand {
   model: string;
   images: string[];
+  /** Each video's frame files. */
+  videos: string[][];
+  fps: number | undefined;
   prompt: string;
   system: string | undefined;
   search: SearchOptionsInput;
@@ -73,6 +79,8 @@ export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
   const values = parseCommandArgs(args, {
     model: { type: 'string' },
     image: { type: 'string', multiple: true },
+    video: { type: 'string', multiple: true },
+    fps: { type: 'string' },
     prompt: { type: 'string' },
     system: { type: 'string' },
     'max-new-tokens': { type: 'string' },
@@ -90,6 +98,10 @@ export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
   if (values === undefined) return undefined;
   if (values.model === undefined) throw new UsageError('run needs --model DIR');
   if (values.prompt === undefined) throw new UsageError('run needs --prompt TEXT');
+  const videos = (values.video ?? []).map((frames) => frames.split(','));
+  if (videos.some((frames) => frames.some((frame) => frame === ''))) throw new UsageError('--video must be frame files separated by commas, with none empty');
+  const fps = decimalFlag(values.fps, '--fps');
+  if (fps !== undefined && !(fps > 0)) throw new UsageError(`--fps must be a positive number, got ${JSON.stringify(values.fps)}`);
   const device = values.device ?? 'cpu';
   if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(device)}`);
   const search: SearchOptionsInput = {
@@ -105,6 +117,8 @@ export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
   return {
     model: values.model,
     images: values.image ?? [],
+    videos,
+    fps,
     prompt: values.prompt,
     system: values.system,
     search: Object.fromEntries(Object.entries(search).filter(([, value]) => value !== undefined)),
@@ -154,7 +168,16 @@ export const runRun = subcommand(RUN_HELP, parseRunArgs, async (command, output)
   try {
     const steps: Float32Array[] = [];
     const stream = model.chatStream(
-      [{ role: 'user', content: [...command.images.map((image) => ({ type: 'image' as const, image })), { type: 'text' as const, text: command.prompt }] }],
+      [
+        {
+          role: 'user',
+          content: [
+            ...command.images.map((image) => ({ type: 'image' as const, image })),
+            ...command.videos.map((video) => ({ type: 'video' as const, video, ...(command.fps !== undefined && { fps: command.fps }) })),
+            { type: 'text' as const, text: command.prompt },
+          ],
+        },
+      ],
       { ...search, system: command.system, logprobs: command.json, ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }) },
     );
     for await (const chunk of stream) {
