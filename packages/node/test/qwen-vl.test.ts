@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '../src/build/build-model.js';
-import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
+import { FORMAT_VERSION, InputPreparer, QwenVL, decodeImage } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
 import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
@@ -212,6 +212,18 @@ describe('QwenVL', () => {
     await expect(model.chat(describeImage(new Uint8Array([1, 2, 3])))).rejects.toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)' });
     await expect(model.chat(describeImage(join(dir(), 'absent.png')))).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(dir(), 'absent.png') });
     await expect(model.chat(describeImage(GRADIENT), { topP: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'search option "topP"' });
+  });
+
+  it('refuses a folder built for another format version, saying to build it again', async () => {
+    const old = join(dir(), 'old-format');
+    await cp(join(dir(), 'model'), old, { recursive: true });
+    const manifest = JSON.parse(await readFile(join(old, 'qwen-vl.json'), 'utf8'));
+    await writeFile(join(old, 'qwen-vl.json'), JSON.stringify({ ...manifest, formatVersion: 1 }));
+    await expect(QwenVL.load(old)).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+      source: join(old, 'qwen-vl.json'),
+      message: expect.stringContaining(`was written for format version 1; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build"`),
+    });
   });
 
   it('fails to load on a device onnxruntime-node cannot use here, saying what is missing', async () => {

@@ -1,5 +1,5 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
-import { BUILT_MODEL_FILES, HostedChatModel, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
+import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
 import type { ChatOptions, HostChatMessage } from '@qwen-vl/decoder';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
@@ -80,7 +80,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
 /** The files a load reads and their sizes (HEAD requests); files the folder lacks are left out. */
 async function folderSizes(folder: UrlModelFolder): Promise<Map<string, number>> {
   const models = Object.values(BUILT_MODEL_FILES);
-  const files = [...Object.values(MODEL_FILES), ...models, ...models.map(externalDataFile)];
+  const files = [...Object.values(MODEL_FILES), MANIFEST_FILE, ...models, ...models.map(externalDataFile)];
   const sizes = await Promise.all(files.map((file) => folder.size(file)));
   return new Map(files.flatMap((file, i) => (sizes[i] === undefined ? [] : [[file, sizes[i]] as const])));
 }

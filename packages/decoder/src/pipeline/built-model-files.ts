@@ -1,3 +1,7 @@
+import { QwenVLError, readJson } from '@qwen-vl/core';
+import type { ModelFolder } from '@qwen-vl/core';
+import type { Precision } from '@qwen-vl/vision';
+
 /**
  * The .onnx files of a model folder made by `qwen-vl build`. Each file's large weights sit
  * beside it in `<file>.data`, the external data location written into the model.
@@ -11,4 +15,47 @@ export const BUILT_MODEL_FILES = {
 /** The external data file a built model names for its weights. */
 export function externalDataFile(modelFile: string): string {
   return `${modelFile}.data`;
+}
+
+/** The file `qwen-vl build` writes into every model folder it makes. */
+export const MANIFEST_FILE = 'qwen-vl.json';
+
+/**
+ * Bumped whenever a change to the exported graphs' inputs or files breaks older readers.
+ * 2: the decoder takes `rotary_cos` / `rotary_sin` instead of `position_ids` and has no
+ * GroupQueryAttention.
+ */
+export const FORMAT_VERSION = 2;
+
+export interface ManifestPart {
+  /** What the part is (`vision`, ...). */
+  name: string;
+  /** The .onnx file, relative to the folder. */
+  model: string;
+  /** Its external weights file, when it has one. */
+  externalData?: string;
+}
+
+/** What a reader needs to know before opening the folder's models. */
+export interface BuildManifest {
+  format: 'qwen-vl';
+  formatVersion: number;
+  producer: string;
+  precision: Precision;
+  parts: ManifestPart[];
+}
+
+/**
+ * Refuses a folder whose manifest says another format version wrote it, before any model is
+ * opened: its graphs would fail later with less helpful errors. A folder without a manifest
+ * (assembled by hand) is let through.
+ */
+export async function checkBuildFormat(folder: ModelFolder): Promise<void> {
+  if (!(await folder.exists(MANIFEST_FILE))) return;
+  const manifest = (await readJson(folder, MANIFEST_FILE)) as Partial<BuildManifest> | null;
+  const version = manifest?.formatVersion;
+  if (manifest?.format !== 'qwen-vl' || version !== FORMAT_VERSION) {
+    const found = manifest?.format !== 'qwen-vl' ? 'is not a qwen-vl build manifest' : `was written for format version ${JSON.stringify(version)}`;
+    throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
+  }
 }

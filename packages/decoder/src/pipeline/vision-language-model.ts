@@ -12,7 +12,7 @@ import type { AbortFlag, FinishReason } from '../generation/stopping.js';
 import { columnRange } from '../runtime/column-range.js';
 import { mergeVisionFeatures } from '../runtime/merge-vision-features.js';
 import type { DecoderSession } from '../runtime/decoder-session.js';
-import { BUILT_MODEL_FILES } from './built-model-files.js';
+import { BUILT_MODEL_FILES, checkBuildFormat } from './built-model-files.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
 import { openTextModel, openVisionModel } from './model-sessions.js';
@@ -143,6 +143,7 @@ export class VisionLanguageModel<Image> {
   /** Loads the configs and tokenizer, then the text model and, when the folder has one, the vision encoder. */
   static async load<Image>(host: VisionLanguageModelHost<Image>): Promise<VisionLanguageModel<Image>> {
     const { folder } = host;
+    await checkBuildFormat(folder);
     const { model, generation } = await loadModelConfigs(folder);
     const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
     // Both text files are found before either (large) model is loaded.

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildModelFolder } from '../build/build-model.js';
-import { FORMAT_VERSION, MANIFEST_FILE } from '../build/manifest.js';
-import type { BuildManifest } from '../build/manifest.js';
+import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/decoder';
+import type { BuildManifest } from '@qwen-vl/decoder';
 import { MODEL_PARTS } from '../build/model-parts.js';
 import { writeTinyModelFolder } from '../build/tiny-model-folder.js';
 import { runRun } from './run-command.js';
