@@ -123,11 +123,11 @@ export class DecoderSession {
     this.checkLength(longestRow, source, what);
     const past = start.attentionMask.length / batch;
     const mask = concatColumns(start.attentionMask, toBigInt64(input.attentionMask.data), batch);
+    const hidden = this.config.hiddenSize;
     let state: SequenceState = { ...start, ropeDeltas: Int32Array.from(input.positions.ropeDeltas), longestRow };
     try {
       for (let first = 0; ; first += this.prefillChunkTokens) {
         const end = Math.min(length, first + this.prefillChunkTokens);
-        const hidden = this.config.hiddenSize;
         const embeds = hostTensor('float32', columnRange(input.inputsEmbeds.data, batch, length * hidden, first * hidden, end * hidden), [batch, end - first, hidden]);
         const logits = await this.run(embeds, columnRange(input.positions.positionIds, 3 * batch, length, first, end), {
           ...state,
