@@ -238,6 +238,16 @@ describe('conformance of every backend with the golden outputs', () => {
     }
   });
 
+  it('the browser takes a video (two frames of the one_image picture) and gives the golden one_image answer', async () => {
+    const oneImage = GOLDEN_CASES.find((goldenCase) => goldenCase.name === 'one_image')!;
+    const outcome: CaseOutcome = await page!.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
+    const maxDiff = Math.max(...outcome.maxLogitDiffPerStep);
+    console.log(`web ${outcome.name}: tokens [${outcome.tokens.join(',')}], max |Δlogit| ${maxDiff.toExponential(2)}`);
+    expect(outcome.tokens).toEqual(goldenTokens.get('one_image'));
+    expect(outcome.maxLogitDiffPerStep).toHaveLength(GOLDEN_STEPS);
+    expect(maxDiff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+  });
+
   it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
     const outcomes: ImageErrorOutcome[] = await page!.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([

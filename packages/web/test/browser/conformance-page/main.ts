@@ -82,6 +82,30 @@ async function runCases(modelUrl: string, device: WebDevice, goldenUrl: string, 
 }
 
 /**
+ * A video of two copies of a case's one image, on wasm: Hugging Face repeats an image to the
+ * 2-frame temporal patch, so the answer must be that image case's golden one.
+ */
+async function runVideoOfImage(modelUrl: string, goldenUrl: string, goldenCase: GoldenCase, steps: number): Promise<CaseOutcome> {
+  const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device: 'wasm', cache: false });
+  try {
+    const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/logits.npy`);
+    const vocab = golden.dims[1];
+    const [frame] = await fetchImages(goldenUrl, goldenCase.images);
+    const maxLogitDiffPerStep: number[] = [];
+    const result = await model.chat([{ role: 'user', content: [{ type: 'video', video: [frame, frame] }, { type: 'text', text: goldenCase.prompt }] }], {
+      ...GOLDEN_SEARCH,
+      maxNewTokens: steps,
+      onStepLogits: (step, logits) => {
+        maxLogitDiffPerStep[step] = maxAbsDiff(logits, golden.data.subarray(step * vocab, (step + 1) * vocab));
+      },
+    });
+    return { name: `${goldenCase.name} as a 2-frame video`, tokens: result.tokens, maxLogitDiffPerStep };
+  } finally {
+    await model.dispose();
+  }
+}
+
+/**
  * Each way a page can hold an image, made from the fetched file. An ImageBitmap keeps its
  * bytes only when made unpremultiplied and without colour conversion: that is the caller's
  * part (README), and what this one does.
@@ -162,7 +186,7 @@ async function loadCached(modelUrl: string, fresh: boolean): Promise<LoadOutcome
   };
 }
 
-const conformance = { probeWebGpu, runCases, checkPixelValues, checkImageErrors, loadCached };
+const conformance = { probeWebGpu, runCases, runVideoOfImage, checkPixelValues, checkImageErrors, loadCached };
 export type ConformancePage = typeof conformance;
 declare global {
   interface Window {
