@@ -3,7 +3,7 @@ import { isQwenVLError } from '../src/errors.js';
 import { planExternalLayout } from '../src/onnx/external-data.js';
 import { GraphBuilder } from '../src/onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js';
-import { serializeModel, streamModel } from '../src/onnx/serialize.js';
+import { externalTensorPlacements, serializeModel, streamModel } from '../src/onnx/serialize.js';
 import { concatBytes } from '../src/safetensors/writer.js';
 import { decodeModel, externalEntries, onnx } from './onnx-proto-decode.js';
 
@@ -87,6 +87,26 @@ describe('serializeModel with external data', () => {
     expect(new Float32Array(file.slice(0, 1200).buffer)).toEqual(a);
     expect(file.subarray(1200, 4096).every((byte) => byte === 0)).toBe(true);
     expect(new Float32Array(file.slice(4096, 8096).buffer)).toEqual(b);
+  });
+
+  it('refers to a weight another model already wrote (StoredTensor) instead of writing it again', () => {
+    const options = { externalData: { location: 'first.onnx.data', threshold: 1024, alignment: 4096 } };
+    const first = threeWeightModel({ a, b, c });
+    const placements = externalTensorPlacements(first, options);
+    expect([...placements]).toEqual([
+      ['a', { location: 'first.onnx.data', offset: 0 }],
+      ['b', { location: 'first.onnx.data', offset: 4096 }],
+    ]);
+    // A second model holding `b` too: b is referred to, a and c are its own.
+    const second = threeWeightModel({ a: ramp(300, 9), b, c });
+    const sharing: OnnxModel = { ...second, initializers: second.initializers.map((init) => (init.name === 'b' ? { ...init, data: placements.get('b')! } : init)) };
+    const files = serializeModel(sharing, { externalData: { location: 'second.onnx.data' } });
+    const byName = Object.fromEntries(decodeModel(files.model).graph.initializer.map((t) => [t.name, t]));
+    expect(externalEntries(byName.b)).toEqual({ location: 'first.onnx.data', offset: '4096', length: '4000' });
+    expect(externalEntries(byName.a)).toEqual({ location: 'second.onnx.data', offset: '0', length: '1200' });
+    expect(files.externalDataByteLength).toBe(1200);
+    const outside = { ...sharing, initializers: sharing.initializers.map((init) => (init.name === 'b' ? { ...init, data: { location: '../first.onnx.data', offset: 0 } } : init)) };
+    expect(() => serializeModel(outside, { externalData: { location: 'second.onnx.data' } })).toThrow('relative path inside the model');
   });
 
   it('hands out views of the weights, not copies', () => {

@@ -57,7 +57,7 @@ export { PromptPreparer } from './pipeline/prompt-preparer.js';
 export type { PreparedModelInputs } from './pipeline/prompt-preparer.js';
 export { chatMediaItems, withSystemPrompt } from './pipeline/chat-messages.js';
 export type { ChatImageItem, ChatMediaItems, ChatVideoItem } from './pipeline/chat-messages.js';
-export { BUILT_MODEL_FILES, FORMAT_VERSION, MANIFEST_FILE, checkBuildFormat, externalDataFile } from './pipeline/built-model-files.js';
+export { BUILT_MODEL_FILES, FORMAT_VERSION, MANIFEST_FILE, externalDataFile, manifestDataFiles, readBuildManifest } from './pipeline/built-model-files.js';
 export type { BuildManifest, ManifestPart } from './pipeline/built-model-files.js';
 export { openTextModel, openVisionModel } from './pipeline/model-sessions.js';
 export type { ModelSessionOptions } from './pipeline/model-sessions.js';

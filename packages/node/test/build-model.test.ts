@@ -1,7 +1,8 @@
-import { cp, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '@qwen-vl/core';
+import { hostTensor, parseModelConfig } from '@qwen-vl/core';
+import type { DecoderSession } from '@qwen-vl/decoder';
 import { ChatTemplate } from '@qwen-vl/preprocess';
 import { visionWeightShapes } from '@qwen-vl/vision';
 import { buildModelFolder } from '../src/build/build-model.js';
@@ -9,7 +10,10 @@ import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '../src/build/build-model.js';
 import { VISION_PART } from '../src/build/model-parts.js';
 import { progressDisplay } from '../src/cli/build-command.js';
-import { MODEL_DIR } from './golden.js';
+import { openLocalCheckpoint } from '../src/build/checkpoint-folder.js';
+import { writeTinyModelFolder } from '../src/build/tiny-model-folder.js';
+import { exportTextModels, openDecoder } from './decoder-fixtures.js';
+import { MODEL_DIR, maxAbsDiff } from './golden.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 const dir = useTempDir('qwen-vl-build-');
@@ -24,7 +28,7 @@ describe('buildModelFolder', () => {
     expect(reports.map((p) => p.tensorsWritten)).toEqual(Array.from({ length: visionTensorCount }, (_, i) => i + 1));
     const last = reports[reports.length - 1];
     expect(last).toEqual({ part: 'vision', tensorsWritten: visionTensorCount, tensorCount: visionTensorCount, bytesWritten: built.totalBytes, totalBytes: built.totalBytes });
-    expect(built.manifest.parts).toEqual([{ name: 'vision', model: 'vision.onnx', externalData: 'vision.onnx.data' }]);
+    expect(built.manifest.parts).toEqual([{ name: 'vision', model: 'vision.onnx', externalData: ['vision.onnx.data'] }]);
   });
 
   it('copies chat_template.jinja with the configs, and the built folder renders with it', async () => {
@@ -36,6 +40,40 @@ describe('buildModelFolder', () => {
     expect(await readFile(join(out, 'chat_template.jinja'), 'utf8')).toContain('[{{ m.role }}:');
     const template = await ChatTemplate.fromFolder(new NodeModelFolder(out));
     expect(template.render([{ role: 'user', content: 'hi' }])).toBe('[user:hi]');
+  });
+
+  it('stores a tied checkpoint\'s embedding table once: decoder.onnx reads its lm_head from embed.onnx.data, with the same logits', async () => {
+    const checkpoint = join(await newFolder(dir(), 'tied-checkpoint'), 'hf');
+    await writeTinyModelFolder(checkpoint, MODEL_DIR, { seed: 3, text: { tieWordEmbeddings: true } });
+    const built = await buildModelFolder(checkpoint, join(await newFolder(dir(), 'tied-built'), 'out'));
+    const decoderPart = built.manifest.parts.find((part) => part.name === 'decoder');
+    expect(decoderPart?.externalData).toEqual(['decoder.onnx.data', 'embed.onnx.data']);
+    const config = parseModelConfig(JSON.parse(await readFile(join(checkpoint, 'config.json'), 'utf8')));
+    const table = config.text.vocabSize * config.text.hiddenSize * 4;
+    const sizes = async (folder: string) => Object.fromEntries(await Promise.all(['embed.onnx.data', 'decoder.onnx.data'].map(async (file) => [file, (await stat(join(folder, file))).size])));
+    const shared = await sizes(built.output);
+    expect(shared['embed.onnx.data']).toBe(table);
+
+    // The same graphs written on their own, each with its own copy of the table.
+    const alone = await newFolder(dir(), 'tied-alone');
+    const files = await exportTextModels(await openLocalCheckpoint(checkpoint), config.text, alone);
+    const own = await sizes(alone);
+    console.info(`tied checkpoint: decoder.onnx.data ${shared['decoder.onnx.data']} bytes shared against ${own['decoder.onnx.data']} alone (embedding table ${table})`);
+    expect(own['decoder.onnx.data'] - shared['decoder.onnx.data']).toBeGreaterThanOrEqual(table);
+
+    const prompt = { ids: [151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198] };
+    const logitsOf = async (decoder: DecoderSession) => {
+      try {
+        const ids = hostTensor('int32', Int32Array.from(prompt.ids), [1, prompt.ids.length]);
+        const positions = Int32Array.from({ length: 3 * prompt.ids.length }, (_, i) => i % prompt.ids.length);
+        return (await decoder.prefill({ inputsEmbeds: await decoder.embed(ids), attentionMask: hostTensor('int32', new Int32Array(prompt.ids.length).fill(1), ids.dims), positions: { positionIds: positions, ropeDeltas: [0] } })).data as Float32Array;
+      } finally {
+        await decoder.dispose();
+      }
+    };
+    const sharedLogits = await logitsOf(await openDecoder({ embed: join(built.output, 'embed.onnx'), decoder: join(built.output, 'decoder.onnx') }, config.text));
+    const ownLogits = await logitsOf(await openDecoder(files, config.text));
+    expect(maxAbsDiff(sharedLogits, ownLogits)).toBe(0);
   });
 
   it('leaves nothing behind when stopped half-way', async () => {

@@ -65,7 +65,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
     const folder = new UrlModelFolder(baseUrl, { fetch: fetchImpl, onProgress: tracker === undefined ? undefined : (progress) => tracker.update(progress) });
     const model = await VisionLanguageModel.load<BrowserImageInput>({
       folder,
-      openModel: (file) => openUrlModel(folder, file),
+      openModel: (file, dataFiles) => openUrlModel(folder, file, dataFiles),
       decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions),
       device,
       intraOpThreads: options.intraOpThreads,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
 import { VisionLanguageModel } from '@qwen-vl/decoder';
 import type { ChatOptions } from '@qwen-vl/decoder';
-import { buildModelFolder, decodeImage } from '@qwen-vl/node';
+import { QwenVL, buildModelFolder, decodeImage, writeTinyModelFolder } from '@qwen-vl/node';
 import { QwenVLWeb, UrlModelFolder, decodeBrowserImage, onnxruntimeWebBackend, openUrlModel } from '../src/index.js';
 import type { LoadProgress } from '../src/index.js';
 import { serveFolder } from './helpers/folder-server.js';
@@ -79,6 +79,34 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
       expect(result.tokens).toEqual(goldenNumbers('one_image', 'tokens'));
     } finally {
       await model.dispose();
+    }
+  });
+
+  it('loads a tied checkpoint\'s folder, whose decoder reads its lm_head from embed.onnx.data, with the logits of onnxruntime-node', async () => {
+    const checkpoint = join(dir, 'tied-checkpoint');
+    await writeTinyModelFolder(checkpoint, MODEL_DIR, { seed: 5, text: { tieWordEmbeddings: true } });
+    const tied = (await buildModelFolder(checkpoint, join(dir, 'tied'))).output;
+    const tiedServer = await serveFolder(() => tied);
+    const textOnly = [{ role: 'user' as const, content: 'Hello, who are you?' }];
+    const run = async (model: { chat: (messages: typeof textOnly, options: ChatOptions) => Promise<{ tokens: number[] }> }) => {
+      const logits: Float32Array[] = [];
+      const result = await model.chat(textOnly, { ...GOLDEN_SEARCH, maxNewTokens: 4, onStepLogits: (_, step) => logits.push(step) });
+      return { tokens: result.tokens, logits };
+    };
+    const web = await QwenVLWeb.load(tiedServer.base, { cache: false });
+    const node = await QwenVL.load(tied);
+    try {
+      const [inBrowser, inNode] = [await run(web), await run(node)];
+      expect(inBrowser.tokens).toEqual(inNode.tokens);
+      inBrowser.logits.forEach((step, k) => {
+        let diff = 0;
+        for (let i = 0; i < step.length; i++) diff = Math.max(diff, Math.abs(step[i] - inNode.logits[k][i]));
+        expect(diff).toBeLessThanOrEqual(1e-4);
+      });
+      // Without the Cache API each session fetches its files: embed.onnx's table, and the decoder's lm_head from the same file.
+      expect(tiedServer.requests.filter((request) => request === 'GET embed.onnx.data')).toHaveLength(2);
+    } finally {
+      await Promise.all([web.dispose(), node.dispose(), tiedServer.close()]);
     }
   });
 

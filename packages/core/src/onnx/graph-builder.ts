@@ -22,12 +22,28 @@ export interface TensorBytesSource {
 
 export type InitializerData<T extends TensorDataType> = TensorDataMap[T] | TensorBytesSource;
 
+/**
+ * Weight bytes that are already in an external data file beside the model (written for
+ * another model of the same folder): the model reads them from there instead of a copy of
+ * its own.
+ */
+export interface StoredTensor {
+  /** The external data file, relative to the model's folder. */
+  readonly location: string;
+  /** Byte offset of the tensor in that file. */
+  readonly offset: number;
+}
+
 export interface OnnxInitializer {
   readonly name: string;
   readonly type: TensorDataType;
   readonly dims: readonly number[];
   readonly byteLength: number;
-  readonly data: InitializerData<TensorDataType>;
+  readonly data: InitializerData<TensorDataType> | StoredTensor;
+}
+
+export function isStoredTensor(data: OnnxInitializer['data']): data is StoredTensor {
+  return !ArrayBuffer.isView(data) && 'location' in data;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { QwenVLError } from '../errors.js';
 import { DEFAULT_EXTERNAL_ALIGNMENT, DEFAULT_EXTERNAL_THRESHOLD, checkExternalLocation, planExternalLayout } from './external-data.js';
 import type { ExternalDataOptions, ExternalLayout } from './external-data.js';
-import type { OnnxInitializer, OnnxModel, TensorBytesSource } from './graph-builder.js';
+import { isStoredTensor } from './graph-builder.js';
+import type { InitializerData, OnnxInitializer, OnnxModel, StoredTensor, TensorBytesSource } from './graph-builder.js';
+import type { TensorDataType } from '../tensor.js';
 import { ELEMENT_TYPES, bytesOf, onnx } from './proto.js';
 import type { OnnxProto } from './proto.js';
 
@@ -35,20 +37,25 @@ export interface StreamedModel {
 /** A protobuf message may not reach 2 GiB; larger weights must go to external data. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
+/** An initializer whose bytes this model writes (not a `StoredTensor`). */
+type OwnInitializer = OnnxInitializer & { readonly data: InitializerData<TensorDataType> };
+
 interface InitializerPlan {
-  readonly inline: readonly OnnxInitializer[];
-  readonly external: readonly OnnxInitializer[];
+  readonly inline: readonly OwnInitializer[];
+  readonly external: readonly OwnInitializer[];
+  /** Initializers whose bytes another model already wrote (`StoredTensor`): referenced, never written. */
+  readonly stored: ReadonlyMap<string, StoredTensor>;
   readonly layout: ExternalLayout;
   readonly location: string;
 }
 
 /** Serializes a model whose initializers are all in memory (typed arrays). */
 export function serializeModel(model: OnnxModel, options: SerializeOptions = {}): SerializedModel {
-  const lazy = model.initializers.find((init) => isSource(init.data));
+  const plan = planInitializers(model, options);
+  const lazy = [...plan.inline, ...plan.external].find((init) => isSource(init.data));
   if (lazy !== undefined) {
     throw new QwenVLError('INVALID_ARGUMENT', 'is read on demand (TensorBytesSource); write the model with streamModel', { source: `initializer "${lazy.name}"` });
   }
-  const plan = planInitializers(model, options);
   const bytes = new Map(plan.inline.map((init) => [init.name, bytesOf(init.data as ArrayBufferView)]));
   const zeros = new Uint8Array(maxPadding(plan.layout));
   const externalData = plan.external.flatMap((init, i) => {
@@ -79,9 +86,16 @@ function planInitializers(model: OnnxModel, options: SerializeOptions): Initiali
   const external = options.externalData;
   if (external !== undefined) checkExternalLocation(external.location);
   const threshold = external?.threshold ?? DEFAULT_EXTERNAL_THRESHOLD;
+  const stored = new Map<string, StoredTensor>();
+  for (const init of model.initializers) {
+    if (!isStoredTensor(init.data)) continue;
+    checkExternalLocation(init.data.location);
+    stored.set(init.name, init.data);
+  }
   const isExternal = (init: OnnxInitializer) => external !== undefined && init.byteLength >= threshold;
-  const inline = model.initializers.filter((init) => !isExternal(init));
-  const outside = model.initializers.filter(isExternal);
+  const own = model.initializers.filter((init): init is OwnInitializer => !isStoredTensor(init.data));
+  const inline = own.filter((init) => !isExternal(init));
+  const outside = own.filter(isExternal);
   const inlineTotal = inline.reduce((sum, init) => sum + init.byteLength, 0);
   if (inlineTotal >= PROTOBUF_LIMIT) {
     throw new QwenVLError('INVALID_ARGUMENT', `inline initializers take ${inlineTotal} bytes, past protobuf's 2 GiB limit; write them as external data (options.externalData)`, {
@@ -91,6 +105,7 @@ function planInitializers(model: OnnxModel, options: SerializeOptions): Initiali
   return {
     inline,
     external: outside,
+    stored,
     layout: planExternalLayout(
       outside.map((init) => init.byteLength),
       external?.alignment ?? DEFAULT_EXTERNAL_ALIGNMENT,
@@ -100,22 +115,34 @@ function planInitializers(model: OnnxModel, options: SerializeOptions): Initiali
 }
 
 function encodeModel(model: OnnxModel, plan: InitializerPlan, inlineBytes: ReadonlyMap<string, Uint8Array>): Uint8Array {
-  const placements = new Map(plan.external.map((init, i) => [init.name, plan.layout.placements[i]]));
+  const placements = externalTensors(plan);
   const initializer = model.initializers.map((init): OnnxProto.ITensorProto => {
     const header = { name: init.name, dataType: ELEMENT_TYPES[init.type].code, dims: [...init.dims] };
-    const placement = placements.get(init.name);
+    const placement = plan.stored.get(init.name) ?? placements.get(init.name);
     if (placement === undefined) return { ...header, rawData: inlineBytes.get(init.name) };
     return {
       ...header,
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
-        { key: 'location', value: plan.location },
+        { key: 'location', value: placement.location },
         { key: 'offset', value: String(placement.offset) },
-        { key: 'length', value: String(placement.length) },
+        { key: 'length', value: String(init.byteLength) },
       ],
     };
   });
   return onnx.ModelProto.encode({ ...model.proto, graph: { ...model.proto.graph, initializer } }).finish();
+}
+
+/**
+ * Where serializing `model` with `options` puts each initializer it writes to the external
+ * data file: the `StoredTensor` a later model of the same folder can refer to.
+ */
+export function externalTensorPlacements(model: OnnxModel, options: SerializeOptions): Map<string, StoredTensor> {
+  return externalTensors(planInitializers(model, options));
+}
+
+function externalTensors(plan: InitializerPlan): Map<string, StoredTensor> {
+  return new Map(plan.external.map((init, i) => [init.name, { location: plan.location, offset: plan.layout.placements[i].offset }]));
 }
 
 async function* externalChunks(plan: InitializerPlan): AsyncGenerator<Uint8Array> {
@@ -153,7 +180,7 @@ function sizeMismatch(name: string, declared: number, produced: string): QwenVLE
   return new QwenVLError('INVALID_WEIGHTS', `declares ${declared} bytes but its source produced ${produced}`, { source: `initializer "${name}"` });
 }
 
-function isSource(data: OnnxInitializer['data']): data is TensorBytesSource {
+function isSource(data: InitializerData<TensorDataType>): data is TensorBytesSource {
   return !ArrayBuffer.isView(data);
 }
 

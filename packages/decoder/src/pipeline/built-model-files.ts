@@ -23,7 +23,7 @@ export const MANIFEST_FILE = 'qwen-vl.json';
 /**
  * Bumped whenever a change to the exported graphs' inputs or files breaks older readers.
  * 2: the decoder takes `rotary_cos` / `rotary_sin` instead of `position_ids` and has no
- * GroupQueryAttention.
+ * GroupQueryAttention; a model may read weights from another part's external data file.
  */
 export const FORMAT_VERSION = 2;
 
@@ -32,8 +32,11 @@ export interface ManifestPart {
   name: string;
   /** The .onnx file, relative to the folder. */
   model: string;
-  /** Its external weights file, when it has one. */
-  externalData?: string;
+  /**
+   * The external data files its weights are in: its own `<model>.data` (when it has one) and
+   * those of earlier parts it shares weights with (a tied lm_head reads embed.onnx.data).
+   */
+  externalData: string[];
 }
 
 /** What a reader needs to know before opening the folder's models. */
@@ -46,16 +49,22 @@ export interface BuildManifest {
 }
 
 /**
- * Refuses a folder whose manifest says another format version wrote it, before any model is
- * opened: its graphs would fail later with less helpful errors. A folder without a manifest
- * (assembled by hand) is let through.
+ * The folder's manifest, or undefined for a folder without one (assembled by hand). A
+ * manifest of another format version is refused before any model is opened: its graphs
+ * would fail later with less helpful errors.
  */
-export async function checkBuildFormat(folder: ModelFolder): Promise<void> {
-  if (!(await folder.exists(MANIFEST_FILE))) return;
+export async function readBuildManifest(folder: ModelFolder): Promise<BuildManifest | undefined> {
+  if (!(await folder.exists(MANIFEST_FILE))) return undefined;
   const manifest = (await readJson(folder, MANIFEST_FILE)) as Partial<BuildManifest> | null;
   const version = manifest?.formatVersion;
   if (manifest?.format !== 'qwen-vl' || version !== FORMAT_VERSION) {
     const found = manifest?.format !== 'qwen-vl' ? 'is not a qwen-vl build manifest' : `was written for format version ${JSON.stringify(version)}`;
     throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
   }
+  return manifest as BuildManifest;
+}
+
+/** The external data files the manifest lists for `modelFile`; undefined without a manifest entry (then `<file>.data` beside it, when there). */
+export function manifestDataFiles(manifest: BuildManifest | undefined, modelFile: string): readonly string[] | undefined {
+  return manifest?.parts.find((part) => part.model === modelFile)?.externalData;
 }

@@ -12,7 +12,7 @@ import type { AbortFlag, FinishReason } from '../generation/stopping.js';
 import { columnRange } from '../runtime/column-range.js';
 import { mergeVisionFeatures } from '../runtime/merge-vision-features.js';
 import type { DecoderSession } from '../runtime/decoder-session.js';
-import { BUILT_MODEL_FILES, checkBuildFormat } from './built-model-files.js';
+import { BUILT_MODEL_FILES, manifestDataFiles, readBuildManifest } from './built-model-files.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
 import { openTextModel, openVisionModel } from './model-sessions.js';
@@ -97,9 +97,11 @@ export interface VisionLanguageModelHost<Image> {
   readonly folder: ModelFolder;
   /**
    * The runtime source of one of the folder's .onnx files (BUILT_MODEL_FILES): a path, or
-   * the bytes with their external data. Throws MISSING_FILE when the file is absent.
+   * the bytes with their external data, which are in `externalData` as the folder's manifest
+   * lists them (undefined without a manifest: `<file>.data`, when there). Throws
+   * MISSING_FILE when the file is absent.
    */
-  openModel(file: string): Promise<ModelSource>;
+  openModel(file: string, externalData: readonly string[] | undefined): Promise<ModelSource>;
   /**
    * Decodes one image item's payload; `where` names the item for error messages. Untyped
    * callers can put anything in an item, so it checks what it is given.
@@ -143,18 +145,19 @@ export class VisionLanguageModel<Image> {
   /** Loads the configs and tokenizer, then the text model and, when the folder has one, the vision encoder. */
   static async load<Image>(host: VisionLanguageModelHost<Image>): Promise<VisionLanguageModel<Image>> {
     const { folder } = host;
-    await checkBuildFormat(folder);
+    const manifest = await readBuildManifest(folder);
+    const openModel = (file: string) => host.openModel(file, manifestDataFiles(manifest, file));
     const { model, generation } = await loadModelConfigs(folder);
     const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
     // Both text files are found before either (large) model is loaded.
-    const embedSource = await host.openModel(BUILT_MODEL_FILES.embed);
-    const decoderSource = await host.openModel(BUILT_MODEL_FILES.decoder);
+    const embedSource = await openModel(BUILT_MODEL_FILES.embed);
+    const decoderSource = await openModel(BUILT_MODEL_FILES.decoder);
     const backend = host.backend ?? (await resolveBackend(host.device));
     const options = { device: host.device, intraOpThreads: host.intraOpThreads };
     const decoder = await openTextModel(backend, embedSource, decoderSource, model.text, options);
     try {
       const vision = (await folder.exists(BUILT_MODEL_FILES.vision))
-        ? await openVisionModel(backend, await host.openModel(BUILT_MODEL_FILES.vision), model.vision, options)
+        ? await openVisionModel(backend, await openModel(BUILT_MODEL_FILES.vision), model.vision, options)
         : undefined;
       return new VisionLanguageModel(host, model, generation, preparer, decoder, vision);
     } catch (error) {

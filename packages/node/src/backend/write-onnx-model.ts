@@ -3,9 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { streamModel } from '@qwen-vl/core';
+import { externalTensorPlacements, streamModel } from '@qwen-vl/core';
 import { externalDataFile } from '@qwen-vl/decoder';
-import type { OnnxModel } from '@qwen-vl/core';
+import type { OnnxModel, StoredTensor } from '@qwen-vl/core';
 
 export interface WriteOnnxModelOptions {
   /** Initializers of at least this many bytes go to the external data file (default 1024). */
@@ -34,4 +34,9 @@ export async function writeOnnxModel(path: string, model: OnnxModel, options: Wr
   const externalDataPath = join(dirname(path), location);
   await pipeline(Readable.from(streamed.externalData, { objectMode: false }), createWriteStream(externalDataPath));
   return { modelPath: path, externalDataPath, externalDataByteLength: streamed.externalDataByteLength };
+}
+
+/** Where `writeOnnxModel(path, model, options)` puts each weight it writes to `<file name>.data`, before writing anything. */
+export function plannedExternalWeights(path: string, model: OnnxModel, options: WriteOnnxModelOptions = {}): Map<string, StoredTensor> {
+  return externalTensorPlacements(model, { externalData: { location: externalDataFile(basename(path)), ...options } });
 }

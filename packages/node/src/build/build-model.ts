@@ -1,7 +1,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
-import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { MODEL_FILES, QwenVLError, isStoredTensor, loadModelConfigs } from '@qwen-vl/core';
 import type { OnnxModel, TensorBytesSource } from '@qwen-vl/core';
 import { PRECISIONS } from '@qwen-vl/vision';
 import type { Precision } from '@qwen-vl/vision';
@@ -13,6 +13,7 @@ import type { BuildManifest } from '@qwen-vl/decoder';
 import { MODEL_PARTS } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
 import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
+import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
 
 export interface BuildProgress {
   /** The part whose weights are being written. */
@@ -105,7 +106,7 @@ class ProgressCounter {
 }
 
 function isLazy(data: OnnxModel['initializers'][number]['data']): data is TensorBytesSource {
-  return !ArrayBuffer.isView(data);
+  return !ArrayBuffer.isView(data) && !isStoredTensor(data);
 }
 
 /**
@@ -128,7 +129,9 @@ export async function buildModelFolder(input: string, output: string, options: B
   }
   const { model: config } = await loadModelConfigs(folder);
   const checkpoint = await openLocalCheckpoint(input);
-  const models = (options.parts ?? MODEL_PARTS).map((part) => ({ part, model: part.build(checkpoint, config, precision) }));
+  const parts = options.parts ?? MODEL_PARTS;
+  const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precision) })));
+  const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
   const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
   const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
@@ -137,7 +140,7 @@ export async function buildModelFolder(input: string, output: string, options: B
   await writeFolderAtomically(target, force, async (temp) => {
     for (const { part, model } of models) {
       const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
-      manifest.parts.push({ name: part.name, model: part.file, ...(written.externalDataPath !== undefined && { externalData: basename(written.externalDataPath) }) });
+      manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
     }
     for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
       if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
