@@ -96,9 +96,15 @@ export function attention(ctx: VisionGraphContext, x: string, prefix: string, in
   const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
   const attend = (queries: string) => g.op('MatMul', [g.op('Softmax', [g.op('Add', [g.op('MatMul', [queries, kbT]), batches.mask])], { axis: -1 }), vb]);
   // Each chunk's scores are released before the next chunk's are made (the chains run in order).
-  const chunk = ([start, end]: readonly [string, string]) => attend(g.op('Slice', [qb, start, end, g.constInt64([2])]));
-  const attended = batches.queryChunks.length === 0 ? attend(qb) : g.op('Concat', batches.queryChunks.map(chunk), { axis: 2 });
+  const attended = batches.queryChunks.length === 0 ? attend(qb) : attendInChunks(ctx, qb, batches.queryChunks, attend);
   const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
   const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
   return ctx.linear(rows, `${prefix}.proj`);
+}
+
+/** `attend` on each query chunk of `qb` (bounds along its length axis, 2) in turn, the results put back together. */
+function attendInChunks(ctx: VisionGraphContext, qb: string, bounds: AttentionBatches['queryChunks'], attend: (queries: string) => string): string {
+  const g = ctx.graph;
+  const lengthAxis = g.constInt64([2]);
+  return g.op('Concat', bounds.map(([start, end]) => attend(g.op('Slice', [qb, start, end, lengthAxis]))), { axis: 2 });
 }

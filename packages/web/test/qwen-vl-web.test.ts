@@ -10,6 +10,7 @@ import type { ChatOptions } from '@qwen-vl/decoder';
 import { QwenVL, buildModelFolder, decodeImage, writeTinyModelFolder } from '@qwen-vl/node';
 import { QwenVLWeb, UrlModelFolder, decodeBrowserImage, onnxruntimeWebBackend, openUrlModel } from '../src/index.js';
 import type { LoadProgress } from '../src/index.js';
+import { maxAbsDiff } from './browser/golden-cases.js';
 import { serveFolder } from './helpers/folder-server.js';
 import type { FolderServer } from './helpers/folder-server.js';
 
@@ -98,11 +99,7 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
     try {
       const [inBrowser, inNode] = [await run(web), await run(node)];
       expect(inBrowser.tokens).toEqual(inNode.tokens);
-      inBrowser.logits.forEach((step, k) => {
-        let diff = 0;
-        for (let i = 0; i < step.length; i++) diff = Math.max(diff, Math.abs(step[i] - inNode.logits[k][i]));
-        expect(diff).toBeLessThanOrEqual(1e-4);
-      });
+      inBrowser.logits.forEach((step, k) => expect(maxAbsDiff(step, inNode.logits[k])).toBeLessThanOrEqual(1e-4));
       // Without the Cache API each session fetches its files: embed.onnx's table, and the decoder's lm_head from the same file.
       expect(tiedServer.requests.filter((request) => request === 'GET embed.onnx.data')).toHaveLength(2);
     } finally {

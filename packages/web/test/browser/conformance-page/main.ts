@@ -1,5 +1,5 @@
 import { MODEL_CACHE_NAME, QwenVLWeb, decodeBrowserImage } from '@qwen-vl/web';
-import type { BrowserImageInput, LoadProgress, WebDevice } from '@qwen-vl/web';
+import type { BrowserImageInput, LoadProgress, WebChatMessage, WebDevice } from '@qwen-vl/web';
 import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
 import { GOLDEN_SEARCH, IMAGE_INPUT_KINDS, maxAbsDiff } from '../golden-cases.js';
@@ -54,26 +54,29 @@ async function probeWebGpu(): Promise<WebGpuProbe> {
   return { adapter: [vendor, architecture, description].filter((part) => part !== '').join(' / '), shaderF16: adapter.features.has('shader-f16') };
 }
 
+/** One user turn of `media` then the case's prompt, greedy as the golden run, each step's logits compared with the case's golden ones. */
+async function chatAgainstGolden(model: QwenVLWeb, goldenUrl: string, goldenCase: GoldenCase, media: Exclude<WebChatMessage['content'], string>, steps: number): Promise<Omit<CaseOutcome, 'name'>> {
+  const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/logits.npy`);
+  const vocab = golden.dims[1];
+  const maxLogitDiffPerStep: number[] = [];
+  const result = await model.chat([{ role: 'user', content: [...media, { type: 'text', text: goldenCase.prompt }] }], {
+    ...GOLDEN_SEARCH,
+    maxNewTokens: steps,
+    onStepLogits: (step, logits) => {
+      maxLogitDiffPerStep[step] = maxAbsDiff(logits, golden.data.subarray(step * vocab, (step + 1) * vocab));
+    },
+  });
+  return { tokens: result.tokens, maxLogitDiffPerStep };
+}
+
 async function runCases(modelUrl: string, device: WebDevice, goldenUrl: string, cases: readonly GoldenCase[], steps: number): Promise<CaseOutcome[]> {
   const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device, cache: false });
   try {
     const outcomes: CaseOutcome[] = [];
     for (const goldenCase of cases) {
-      const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/logits.npy`);
-      const vocab = golden.dims[1];
       const images = await fetchImages(goldenUrl, goldenCase.images);
-      const maxLogitDiffPerStep: number[] = [];
-      const result = await model.chat(
-        [{ role: 'user', content: [...images.map((image) => ({ type: 'image' as const, image })), { type: 'text' as const, text: goldenCase.prompt }] }],
-        {
-          ...GOLDEN_SEARCH,
-          maxNewTokens: steps,
-          onStepLogits: (step, logits) => {
-            maxLogitDiffPerStep[step] = maxAbsDiff(logits, golden.data.subarray(step * vocab, (step + 1) * vocab));
-          },
-        },
-      );
-      outcomes.push({ name: goldenCase.name, tokens: result.tokens, maxLogitDiffPerStep });
+      const media = images.map((image) => ({ type: 'image' as const, image }));
+      outcomes.push({ name: goldenCase.name, ...(await chatAgainstGolden(model, goldenUrl, goldenCase, media, steps)) });
     }
     return outcomes;
   } finally {
@@ -88,18 +91,9 @@ async function runCases(modelUrl: string, device: WebDevice, goldenUrl: string, 
 async function runVideoOfImage(modelUrl: string, goldenUrl: string, goldenCase: GoldenCase, steps: number): Promise<CaseOutcome> {
   const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device: 'wasm', cache: false });
   try {
-    const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/logits.npy`);
-    const vocab = golden.dims[1];
     const [frame] = await fetchImages(goldenUrl, goldenCase.images);
-    const maxLogitDiffPerStep: number[] = [];
-    const result = await model.chat([{ role: 'user', content: [{ type: 'video', video: [frame, frame] }, { type: 'text', text: goldenCase.prompt }] }], {
-      ...GOLDEN_SEARCH,
-      maxNewTokens: steps,
-      onStepLogits: (step, logits) => {
-        maxLogitDiffPerStep[step] = maxAbsDiff(logits, golden.data.subarray(step * vocab, (step + 1) * vocab));
-      },
-    });
-    return { name: `${goldenCase.name} as a 2-frame video`, tokens: result.tokens, maxLogitDiffPerStep };
+    const outcome = await chatAgainstGolden(model, goldenUrl, goldenCase, [{ type: 'video', video: [frame, frame] }], steps);
+    return { name: `${goldenCase.name} as a 2-frame video`, ...outcome };
   } finally {
     await model.dispose();
   }
