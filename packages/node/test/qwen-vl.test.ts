@@ -224,6 +224,10 @@ describe('QwenVL', () => {
       source: join(old, 'qwen-vl.json'),
       message: expect.stringContaining(`was written for format version 1; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build"`),
     });
+    // The right version with a part whose weight files are not a list of names.
+    const parts = manifest.parts.map((part: object, i: number) => (i === 2 ? { ...part, externalData: 'decoder.onnx.data' } : part));
+    await writeFile(join(old, 'qwen-vl.json'), JSON.stringify({ ...manifest, parts }));
+    await expect(QwenVL.load(old)).rejects.toMatchObject({ code: 'INVALID_MODEL', source: join(old, 'qwen-vl.json'), message: expect.stringContaining('field "parts[2]" must be a part with') });
   });
 
   it('fails to load on a device onnxruntime-node cannot use here, saying what is missing', async () => {

@@ -61,6 +61,14 @@ export async function readBuildManifest(folder: ModelFolder): Promise<BuildManif
     const found = manifest?.format !== 'qwen-vl' ? 'is not a qwen-vl build manifest' : `was written for format version ${JSON.stringify(version)}`;
     throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
   }
+  const malformed = (field: string, what: string) =>
+    new QwenVLError('INVALID_MODEL', `field "${field}" must be ${what}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
+  if (!Array.isArray(manifest.parts)) throw malformed('parts', 'a list of parts');
+  manifest.parts.forEach((part: Partial<ManifestPart> | null, i) => {
+    if (typeof part?.model !== 'string' || !Array.isArray(part.externalData) || part.externalData.some((name) => typeof name !== 'string')) {
+      throw malformed(`parts[${i}]`, 'a part with a "model" file name and an "externalData" list of file names');
+    }
+  });
   return manifest as BuildManifest;
 }
 
