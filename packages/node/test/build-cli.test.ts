@@ -1,4 +1,4 @@
-import { cp, mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
@@ -95,6 +95,62 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     expect(await readdir(parent)).toEqual(['out']);
     expect(await readdir(out)).not.toContain('old.txt');
     expect(JSON.parse(await readFile(join(out, 'qwen-vl.json'), 'utf8')).precision).toBe('fp16');
+  });
+
+  // Each case runs in a temporary folder of its own, so that a regression destroys only that.
+  describe('--force never deletes what the user did not name as output', () => {
+    /** Every file under `folder`, relative, sorted: what must survive a refused build. */
+    async function listing(folder: string): Promise<string[]> {
+      return (await readdir(folder, { recursive: true })).sort();
+    }
+
+    it('refuses the input folder itself as output', async () => {
+      const input = await modelCopy('force-input');
+      const before = await listing(input);
+      const result = await runCli(['build', '--input', input, '--output', input, '--force'], {}, dir());
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${input}: is the input model folder; replacing it would delete it`);
+      expect(await listing(input)).toEqual(before);
+    });
+
+    it('refuses a folder that holds the input', async () => {
+      const parent = await newFolder(dir(), 'force-parent');
+      const input = join(parent, 'hf');
+      await cp(MODEL_DIR, input, { recursive: true });
+      const before = await listing(parent);
+      for (const output of [parent, join(input, '..'), `${parent}/`]) {
+        const result = await runCli(['build', '--input', input, '--output', output, '--force'], {}, dir());
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain(`holds the input model folder (${input}); replacing it would delete it`);
+      }
+      expect(await listing(parent)).toEqual(before);
+    });
+
+    it('refuses an empty output (an unset shell variable), the current folder and its parents', async () => {
+      const cwd = await newFolder(dir(), 'force-cwd');
+      const inner = await newFolder(cwd, 'inner');
+      await writeFile(join(inner, 'mine.txt'), 'keep me');
+      const empty = await runCli(['build', '--input', MODEL_DIR, '--output', '', '--force'], {}, inner);
+      expect(empty.code).toBe(2);
+      expect(empty.stderr).toContain('--output is empty');
+      for (const output of ['.', '..', inner]) {
+        const result = await runCli(['build', '--input', MODEL_DIR, '--output', output, '--force'], {}, inner);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/(is|holds) the current folder.*; replacing it would delete it/);
+      }
+      expect(await listing(cwd)).toEqual(['inner', join('inner', 'mine.txt')]);
+    });
+
+    it('replaces a link named as output, not the folder it points to', async () => {
+      const pointed = await modelCopy('force-link-target');
+      const before = await listing(pointed);
+      const link = join(dir(), 'force-link');
+      await symlink(pointed, link);
+      const result = await runCli(['build', '--input', MODEL_DIR, '--output', link, '--force'], {}, dir());
+      expect(result.code).toBe(0);
+      expect((await lstat(link)).isDirectory()).toBe(true);
+      expect(await listing(pointed)).toEqual(before);
+    });
   });
 
   it('answers a malformed command line with exit code 2', async () => {

@@ -100,6 +100,16 @@ describe('buildModelFolder', () => {
     expect(await readdir(out)).toEqual(['keep.txt']);
   });
 
+  it('refuses, before any work, a forced output that is empty or would delete the input', async () => {
+    const input = join(dir(), 'api-input');
+    await cp(MODEL_DIR, input, { recursive: true });
+    const before = (await readdir(input)).sort();
+    await expect(buildModelFolder(input, '', { force: true })).rejects.toThrow('output: is empty');
+    await expect(buildModelFolder(input, input, { force: true })).rejects.toThrow(`${input}: is the input model folder`);
+    await expect(buildModelFolder(input, dir(), { force: true })).rejects.toThrow(/holds the input model folder/);
+    expect((await readdir(input)).sort()).toEqual(before);
+  });
+
   it('rejects an unknown precision before doing any work', async () => {
     await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { precision: 'int4' as 'fp16' })).rejects.toThrow(/precision: must be one of fp32, fp16, got "int4"/);
   });

@@ -12,7 +12,7 @@ import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/decoder';
 import type { BuildManifest } from '@qwen-vl/decoder';
 import { MODEL_PARTS } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
-import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
+import { assertOutputWritable, assertReplaceKeeps, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
 
 export interface BuildProgress {
@@ -121,8 +121,12 @@ export async function buildModelFolder(input: string, output: string, options: B
     throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`, { source: 'precision' });
   }
   const force = options.force ?? false;
+  // resolve('') is the current folder: an unset shell variable must not name it.
+  if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
+  if (input.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the Hugging Face model folder', { source: 'input' });
   const target = resolve(output);
   await assertOutputWritable(target, force);
+  if (force) await assertReplaceKeeps(target, [{ path: input, what: 'the input model folder' }]);
   const folder = await NodeModelFolder.open(input);
   for (const name of REQUIRED_FILES) {
     if (!(await folder.exists(name))) throw new QwenVLError('MISSING_FILE', 'is missing; a built model folder needs it', { source: join(input, name) });

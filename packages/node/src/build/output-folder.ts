@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
 
 /** A sibling path of `target` that no other run picks: `<dir>/.<name>.<what>-<pid>-<random>`. */
@@ -16,6 +16,36 @@ async function exists(path: string): Promise<boolean> {
 export async function assertOutputWritable(target: string, replace: boolean): Promise<void> {
   if (!replace && (await exists(target))) {
     throw new QwenVLError('INVALID_ARGUMENT', 'already exists; remove it, choose another output folder, or pass --force to replace it', { source: target });
+  }
+}
+
+/**
+ * The real path of what replacing `target` would delete: its parent resolved through links,
+ * its own name kept, as a link at `target` is removed itself, not what it points to.
+ */
+async function deletedPath(target: string): Promise<string> {
+  return join(await realpath(dirname(target)), basename(target));
+}
+
+/** True when `inner` is `outer` or lies inside it (both real paths). */
+function isSameOrInside(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Refuses to replace `target` when that would delete something the user did not name as
+ * output: one of `kept` (the build's input) or a folder holding one, or the current folder
+ * or a parent of it. Only an existing `target` is deleted, so an absent one passes.
+ */
+export async function assertReplaceKeeps(target: string, kept: readonly { path: string; what: string }[]): Promise<void> {
+  if ((await lstat(target).catch(() => undefined)) === undefined) return;
+  const deleted = await deletedPath(target);
+  for (const { path, what } of [...kept, { path: process.cwd(), what: 'the current folder' }]) {
+    const real = await realpath(path).catch(() => undefined);
+    if (real === undefined || !isSameOrInside(real, deleted)) continue;
+    const how = real === deleted ? `is ${what}` : `holds ${what} (${path})`;
+    throw new QwenVLError('INVALID_ARGUMENT', `${how}; replacing it would delete it, so choose another output folder`, { source: target });
   }
 }
 

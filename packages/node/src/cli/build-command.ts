@@ -19,7 +19,8 @@ Options:
   --output OUT_DIR   the folder to create; it appears only once complete
   --precision P      fp32 (default) or fp16: how weights are stored (fp16 halves the
                      files; computation stays float32)
-  --force            replace an existing OUT_DIR (only after the new one is complete)
+  --force            replace an existing OUT_DIR (only after the new one is complete);
+                     refused when OUT_DIR is HF_DIR, holds it, or holds the current folder
   -h, --help         show this help
 `;
 
@@ -41,6 +42,9 @@ export function parseBuildArgs(args: readonly string[]): BuildCommand | undefine
   if (values === undefined) return undefined;
   if (values.input === undefined) throw new UsageError('build needs --input HF_DIR');
   if (values.output === undefined) throw new UsageError('build needs --output OUT_DIR');
+  // An unset shell variable gives "": that would name the current folder.
+  if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
+  if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
   const precision = values.precision ?? 'fp32';
   if (!(PRECISIONS as readonly string[]).includes(precision)) {
     throw new UsageError(`--precision must be ${PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
