@@ -1,17 +1,6 @@
 import { parseGenerationConfig } from '@qwen-vl/core';
 import { describe, expect, it } from 'vitest';
-import {
-  applyMinLength,
-  applyRepetitionPenalty,
-  applyTemperature,
-  argmax,
-  logSoftmax,
-  processLogits,
-  resolveSearchOptions,
-  softmax,
-  topKFilter,
-  topPFilter,
-} from '../src/index.js';
+import { applyMinLength, applyRepetitionPenalty, applyTemperature, argmax, logSoftmax, processLogits, resolveSearchOptions, softmax, topKFilter, topPFilter } from '../src/index.js';
 
 const f32 = (values: number[]): Float32Array => Float32Array.from(values);
 const kept = (logits: Float32Array): number[] => [...logits.keys()].filter((i) => logits[i] !== -Infinity);

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { QwenVLError } from '@qwen-vl/core';
-import { chatMediaItems } from '@qwen-vl/decoder';
-import type { HostChatMessage } from '@qwen-vl/decoder';
+import { chatMediaItems } from '@qwen-vl/pipeline';
+import type { HostChatMessage } from '@qwen-vl/pipeline';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { decodeImage } from './decode-image.js';
 import type { DecodeImageOptions } from './decode-image.js';

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { encodeNpy } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
-import { assertOutputWritable, writeFolderAtomically } from './build/output-folder.js';
+import { assertOutputWritable, writeFolderAtomically } from '@qwen-vl/builder';
 
 /** Fails unless `out` is free for `writeNpyFolder`; lets a caller check before doing the work. */
 export function assertDumpTargetFree(out: string): Promise<void> {

@@ -1,11 +1,11 @@
 import type { ModelFolder } from '@qwen-vl/core';
-import { PromptPreparer } from '@qwen-vl/decoder';
-import type { PreparedModelInputs } from '@qwen-vl/decoder';
+import { PromptPreparer } from '@qwen-vl/pipeline';
+import type { PreparedModelInputs } from '@qwen-vl/pipeline';
 import type { ChatMessage } from '@qwen-vl/preprocess';
 import { decodeImage } from './decode-image.js';
 import { NodeModelFolder } from './model-folder.js';
 
-export type { PreparedModelInputs } from '@qwen-vl/decoder';
+export type { PreparedModelInputs } from '@qwen-vl/pipeline';
 
 /** One single-turn request: a user turn of images (in order) followed by text. */
 export interface PrepareRequest {

@@ -2,13 +2,13 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
 import type { ModelSource } from '@qwen-vl/core';
-import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/decoder';
+import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/pipeline';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
 import { decodeChatImage } from './chat.js';
 import type { ImageInput } from './chat.js';
 import { NodeModelFolder } from './model-folder.js';
 
-export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/decoder';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/pipeline';
 
 /** The devices onnxruntime-node can run on (each needs its provider and hardware; cpu always works). */
 export type NodeDevice = 'cpu' | 'cuda' | 'dml' | 'webgpu';

@@ -2,11 +2,11 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_FILES, parseModelConfig, readJson } from '@qwen-vl/core';
 import type { Device } from '@qwen-vl/core';
-import { openVisionModel } from '@qwen-vl/decoder';
-import type { PreparedModelInputs } from '@qwen-vl/decoder';
+import { openVisionModel } from '@qwen-vl/pipeline';
+import type { PreparedModelInputs } from '@qwen-vl/pipeline';
 import type { VisionEncoder, VisionFeatures } from '@qwen-vl/vision';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
-import { VISION_PART } from './build/model-parts.js';
+import { VISION_PART } from '@qwen-vl/builder';
 import { NodeModelFolder } from './model-folder.js';
 
 export interface VisionRunnerOptions {

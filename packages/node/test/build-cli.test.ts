@@ -2,7 +2,7 @@ import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, truncate, write
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
-import { MODEL_PARTS } from '../src/build/model-parts.js';
+import { MODEL_PARTS } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenImage, maxAbsDiff } from './golden.js';
 import { goldenVisionCase } from './vision-fixtures.js';
 import { runCli } from './helpers/cli.js';

@@ -1,8 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, encodeSafetensors, generateTinyCheckpoint, parseModelConfig } from '@qwen-vl/core';
-import type { Checkpoint, ModelConfig, SafetensorsTensorInput } from '@qwen-vl/core';
+import { concatBytes, encodeSafetensors, generateTinyCheckpoint } from '@qwen-vl/builder';
+import { parseModelConfig } from '@qwen-vl/core';
+import type { Checkpoint, SafetensorsTensorInput } from '@qwen-vl/builder';
+import type { ModelConfig } from '@qwen-vl/core';
 import { argmax } from '@qwen-vl/decoder';
 import { batchInputs, embedPrompts, exportTextModels, folderCheckpoint, goldenModel, goldenPrompt, goldenSteps, openDecoder } from './decoder-fixtures.js';
 import { GOLDEN_TOLERANCE, maxAbsDiff } from './golden.js';

@@ -1,12 +1,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpoint, createSession, hostTensor, memoryByteSource, parseModelConfig } from '@qwen-vl/core';
-import type { CheckpointFolder, HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
-import { DecoderSession, buildDecoderModel, buildEmbedModel, mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { DecoderSessionOptions, TextExportOptions } from '@qwen-vl/decoder';
+import { Checkpoint, memoryByteSource } from '@qwen-vl/builder';
+import { createSession, hostTensor, parseModelConfig } from '@qwen-vl/core';
+import type { CheckpointFolder } from '@qwen-vl/builder';
+import type { HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
+import { DecoderSession, mergeVisionFeatures } from '@qwen-vl/decoder';
+import { buildDecoderModel, buildEmbedModel } from '@qwen-vl/builder';
+import type { DecoderSessionOptions } from '@qwen-vl/decoder';
+import type { TextExportOptions } from '@qwen-vl/builder';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
-import { writeOnnxModel } from '../src/index.js';
+import { writeOnnxModel } from '@qwen-vl/builder';
+// Registers onnxruntime-node, which createSession below finds.
+import '../src/index.js';
 import { MODEL_DIR, goldenArray, goldenGrids, numbers } from './golden.js';
 
 /** Shared set-up of the decoder tests: checkpoints on disk, exported text graphs, golden prompts. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder, createSession, hostTensor, isDeviceTensor, isQwenVLError, serializeModel } from '@qwen-vl/core';
+import { GraphBuilder, serializeModel } from '@qwen-vl/builder';
+import { createSession, hostTensor, isDeviceTensor, isQwenVLError } from '@qwen-vl/core';
 import type { DeviceTensor, HostTensor, InferenceSessionHandle, ModelConfig } from '@qwen-vl/core';
 import { DecoderSession, argmax, decoderDeviceOutputs } from '@qwen-vl/decoder';
 import { onnxruntimeNodeBackend } from '../src/index.js';

@@ -3,7 +3,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
-import { buildModelFolder } from '../src/build/build-model.js';
+import { buildModelFolder } from '@qwen-vl/builder';
 import { GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, numbers } from './golden.js';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';

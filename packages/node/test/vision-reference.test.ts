@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Checkpoint, VisionConfig } from '@qwen-vl/core';
+import type { Checkpoint } from '@qwen-vl/builder';
+import type { VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import type { VisionEncoder } from '@qwen-vl/vision';
-import { buildModelFolder } from '../src/build/build-model.js';
-import { VISION_PART } from '../src/build/model-parts.js';
-import { openLocalCheckpoint } from '../src/build/checkpoint-folder.js';
-import { writeTinyModelFolder } from '../src/build/tiny-model-folder.js';
+import { buildModelFolder } from '@qwen-vl/builder';
+import { VISION_PART } from '@qwen-vl/builder';
+import { openLocalCheckpoint } from '@qwen-vl/builder';
+import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { openVisionEncoder } from '../src/vision-runner.js';
 import { MODEL_DIR } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
@@ -17,7 +18,7 @@ import { useTempDir } from './helpers/temp-dir.js';
  * it lies outside this package's TypeScript root, so its type is restated here.
  */
 type EncodeVision = (pixels: Float32Array, grids: readonly Grid[], weight: (name: string) => Float32Array, config: VisionConfig) => Float64Array;
-const referencePath = fileURLToPath(new URL('../../vision/test/reference/vision-encoder.ts', import.meta.url));
+const referencePath = fileURLToPath(new URL('../../builder/test/reference/vision-encoder.ts', import.meta.url));
 const { encodeVision } = (await import(referencePath)) as { encodeVision: EncodeVision };
 
 /**

@@ -1,6 +1,6 @@
 /// <reference types="vite/client" />
-import { QwenVLWeb, pickWebDevice } from '@qwen-vl/web';
-import type { LoadProgress, WebDevice } from '@qwen-vl/web';
+import { QwenVLWeb, pickWebDevice } from '../src/qwen-vl-web.js';
+import type { LoadProgress, WebDevice } from '../src/qwen-vl-web.js';
 import sampleImageUrl from '../../../examples/images/sailboat.jpg?url';
 
 /**

@@ -1,5 +1,5 @@
 import { QwenVLError } from '@qwen-vl/core';
-import type { ImageDecodeOptions } from '@qwen-vl/decoder';
+import type { ImageDecodeOptions } from '@qwen-vl/pipeline';
 import type { RawImage } from '@qwen-vl/preprocess';
 
 /** An image the browser can decode: a File or Blob of encoded bytes, an already decoded bitmap/element, or a URL to fetch. */

@@ -7,7 +7,7 @@ export { decodeBrowserImage } from './decode-browser-image.js';
 export type { BrowserImageInput, BrowserDecodeOptions } from './decode-browser-image.js';
 export { QwenVLWeb, pickWebDevice } from './qwen-vl-web.js';
 export type { LoadProgress, QwenVLWebLoadOptions, WebChatMessage, WebDevice } from './qwen-vl-web.js';
-export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/decoder';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/pipeline';
 import { registerWebBackend } from './backend/web-backend.js';
 
 export { WEB_BACKEND_NAME, onnxruntimeWebBackend, registerWebBackend } from './backend/web-backend.js';

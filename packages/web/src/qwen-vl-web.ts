@@ -1,6 +1,6 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
-import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
-import type { ChatOptions, HostChatMessage } from '@qwen-vl/decoder';
+import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/pipeline';
+import type { ChatOptions, HostChatMessage } from '@qwen-vl/pipeline';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';

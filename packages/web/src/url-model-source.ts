@@ -1,6 +1,6 @@
 import { QwenVLError } from '@qwen-vl/core';
 import type { ModelFolder, ModelSource } from '@qwen-vl/core';
-import { externalDataFile } from '@qwen-vl/decoder';
+import { externalDataFile } from '@qwen-vl/pipeline';
 
 /**
  * One .onnx of a built model folder as bytes, with the external data files its weights are

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder, createSession, hostTensor, isDeviceTensor, serializeModel } from '@qwen-vl/core';
+import { GraphBuilder, serializeModel } from '@qwen-vl/builder';
+import { createSession, hostTensor, isDeviceTensor } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle } from '@qwen-vl/core';
 import { onnxruntimeNodeBackend } from '@qwen-vl/node';
 import { onnxruntimeWebBackend } from '../src/index.js';

@@ -1,7 +1,7 @@
 import { QwenVLError, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64 } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
-import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../export/io-names.js';
+import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
 import { columnRange } from './column-range.js';
 import { rotaryFeeds } from './rotary-feeds.js';
 

@@ -1,7 +1,7 @@
 import { hostTensor } from '@qwen-vl/core';
 import type { HostTensor, TextConfig } from '@qwen-vl/core';
 import { mropeCosSin } from '@qwen-vl/mrope';
-import { DECODER_IO } from '../export/io-names.js';
+import { DECODER_IO } from './io-names.js';
 
 /**
  * The decoder's `rotary_cos` / `rotary_sin` inputs, float32 `[B, S, headDim]`, for the

@@ -1,4 +1,5 @@
-import { GraphBuilder, QwenVLError, serializeModel } from '@qwen-vl/core';
+import { GraphBuilder, serializeModel } from '@qwen-vl/builder';
+import { QwenVLError } from '@qwen-vl/core';
 import type { Device, DeviceAvailability } from '@qwen-vl/core';
 import { InferenceSession, listSupportedBackends } from 'onnxruntime-node';
 

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { QwenVLError } from '@qwen-vl/core';
 import type { InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
-import { OrtSessionAdapter } from '@qwen-vl/decoder';
+import { OrtSessionAdapter } from '@qwen-vl/pipeline';
 import { InferenceSession } from 'onnxruntime-node';
 import { readLocalFile } from '../read-file.js';
 import { ONNXRUNTIME_NODE } from './tensor-conversion.js';

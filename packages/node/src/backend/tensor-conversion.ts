@@ -1,8 +1,8 @@
 import type { HostTensor } from '@qwen-vl/core';
-import type { OrtRuntime } from '@qwen-vl/decoder';
+import type { OrtRuntime } from '@qwen-vl/pipeline';
 import { Tensor } from 'onnxruntime-node';
 
-export { fromOrtTensor } from '@qwen-vl/decoder';
+export { fromOrtTensor } from '@qwen-vl/pipeline';
 
 /** A HostTensor as an onnxruntime-node tensor: same element type names, the array wrapped, never copied. */
 export function toOrtTensor(tensor: HostTensor): Tensor {

@@ -1,7 +1,7 @@
-import { PRECISIONS } from '@qwen-vl/vision';
-import type { Precision } from '@qwen-vl/vision';
-import { buildModelFolder } from '../build/build-model.js';
-import type { BuildProgress } from '../build/build-model.js';
+import { PRECISIONS } from '@qwen-vl/builder';
+import type { Precision } from '@qwen-vl/builder';
+import { buildModelFolder } from '@qwen-vl/builder';
+import type { BuildProgress } from '@qwen-vl/builder';
 import { parseCommandArgs, subcommand } from './command-args.js';
 import { UsageError } from './usage-error.js';
 

@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { UsageError, isParseArgsError } from './usage-error.js';
-import type { CliOutput } from './run.js';
+
+/** Where a command writes: the process's streams, or a test's buffers. */
+export interface CliOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 /** What `util.parseArgs` gives for `options`: a string, boolean or array per flag given. */

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { buildModelFolder } from '../build/build-model.js';
-import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/decoder';
-import type { BuildManifest } from '@qwen-vl/decoder';
-import { MODEL_PARTS } from '../build/model-parts.js';
-import { writeTinyModelFolder } from '../build/tiny-model-folder.js';
+import { buildModelFolder } from '@qwen-vl/builder';
+import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
+import type { BuildManifest } from '@qwen-vl/pipeline';
+import { MODEL_PARTS } from '@qwen-vl/builder';
+import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { runRun } from './run-command.js';
 import { parseCommandArgs, subcommand } from './command-args.js';
 import { UsageError } from './usage-error.js';

@@ -1,14 +1,9 @@
 import { runBuild } from './build-command.js';
-import type { Subcommand } from './command-args.js';
+import type { CliOutput, Subcommand } from './command-args.js';
 import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runRun } from './run-command.js';
 import { UsageError } from './usage-error.js';
-
-export interface CliOutput {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
 
 const HELP = `Usage: qwen-vl <command> [options]
 

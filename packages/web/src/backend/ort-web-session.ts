@@ -1,7 +1,7 @@
 import { QwenVLError } from '@qwen-vl/core';
 import type { InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
-import { OrtSessionAdapter } from '@qwen-vl/decoder';
-import type { OrtRuntime } from '@qwen-vl/decoder';
+import { OrtSessionAdapter } from '@qwen-vl/pipeline';
+import type { OrtRuntime } from '@qwen-vl/pipeline';
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import type { OrtWebModule, WebDevice } from './ort-web-runtime.js';
 

@@ -8,19 +8,10 @@ import type { HostTensor } from '@qwen-vl/core';
 import { QwenVL } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
 import type { Browser, Page, Request } from 'playwright-core';
-import type { WebDevice } from '@qwen-vl/web';
+import type { WebDevice } from '../../src/qwen-vl-web.js';
 import { startStaticServer } from '../../demo/static-server.js';
 import type { StaticServer } from '../../demo/static-server.js';
-import {
-  GOLDEN_CASES,
-  GOLDEN_SEARCH,
-  GOLDEN_STEPS,
-  IMAGE_INPUT_KINDS,
-  LOGITS_TOLERANCE,
-  PIXEL_VALUES_TOLERANCE,
-  PNG_CASES,
-  maxAbsDiff,
-} from './golden-cases.js';
+import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, IMAGE_INPUT_KINDS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, maxAbsDiff } from './golden-cases.js';
 import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './golden-cases.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';

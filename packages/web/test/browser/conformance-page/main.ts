@@ -1,5 +1,8 @@
-import { MODEL_CACHE_NAME, QwenVLWeb, decodeBrowserImage } from '@qwen-vl/web';
-import type { BrowserImageInput, LoadProgress, WebChatMessage, WebDevice } from '@qwen-vl/web';
+import { MODEL_CACHE_NAME } from '../../../src/cached-fetch.js';
+import { QwenVLWeb } from '../../../src/qwen-vl-web.js';
+import { decodeBrowserImage } from '../../../src/decode-browser-image.js';
+import type { BrowserImageInput } from '../../../src/decode-browser-image.js';
+import type { LoadProgress, WebChatMessage, WebDevice } from '../../../src/qwen-vl-web.js';
 import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
 import { GOLDEN_SEARCH, IMAGE_INPUT_KINDS, maxAbsDiff } from '../golden-cases.js';

@@ -1,0 +1,327 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Checkpoint } from '@qwen-vl/builder';
+import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
+import type { ByteSource, OnnxModel } from '@qwen-vl/builder';
+import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
+import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
+import { buildDecoderModel, buildEmbedModel } from '@qwen-vl/builder';
+import { QwenTokenizer } from '@qwen-vl/preprocess';
+import { onnxruntimeNodeBackend } from '@qwen-vl/node';
+import { writeOnnxModel } from '@qwen-vl/builder';
+import { NodeModelFolder } from '@qwen-vl/node';
+import { timeOnce } from './measure.js';
+import { randomWeight } from './random-weights.js';
+import { withTempDir } from './temp-dir.js';
+
+/**
+ * Text generation on onnxruntime-node CPU, fp32, random weights: time to first token, decode
+ * speed, the time per token spent outside onnxruntime's run calls, and the weight bytes a
+ * decode step reads against this machine's measured memory bandwidth (a decode step reads
+ * every decoder weight and the lm_head once, so it is bandwidth-bound).
+ */
+
+interface BenchModel {
+  label: string;
+  text: TextConfig;
+  promptTokens: number;
+  newTokens: number;
+  /** Tokens the next turn of the conversation adds (a follow-up question). */
+  followUpTokens: number;
+  /** Measured generations; the fastest counts, as the one least disturbed by other processes. */
+  runs: number;
+}
+
+/** The vision tower is not benchmarked here, but config.json must describe one. */
+const VISION_CONFIG = { depth: 1, hidden_size: 32, num_heads: 2, intermediate_size: 64, out_hidden_size: 32 };
+
+const textConfig = (sizes: Record<string, unknown>): TextConfig =>
+  parseModelConfig({ vocab_size: 151936, max_position_embeddings: 128000, rope_theta: 1000000, rms_norm_eps: 1e-6, vision_config: VISION_CONFIG, ...sizes }).text;
+
+const MODELS: BenchModel[] = [
+  {
+    label: 'tiny (golden shape)',
+    text: textConfig({ hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64, rope_scaling: { type: 'mrope', mrope_section: [2, 3, 3] }, tie_word_embeddings: false }),
+    promptTokens: 128,
+    newTokens: 64,
+    followUpTokens: 32,
+    runs: 5,
+  },
+  {
+    // Qwen2.5-VL-3B's text model (config.json on the Hub) cut to 4 of its 36 layers.
+    label: '3B-shaped, 4 layers',
+    text: textConfig({ hidden_size: 2048, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 2, intermediate_size: 11008, rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] }, tie_word_embeddings: true }),
+    promptTokens: 128,
+    newTokens: 16,
+    followUpTokens: 32,
+    runs: 2,
+  },
+];
+
+/** The Qwen tokenizer of the repository's golden model, so detokenizing costs what it costs in use. */
+const TOKENIZER_DIR = fileURLToPath(new URL('../../../../testdata/golden/tiny/model/', import.meta.url));
+
+/** Hugging Face names and shapes of the text model's tensors. */
+function textWeightShapes(text: TextConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const { hiddenSize: hidden, intermediateSize: inner, vocabSize: vocab } = text;
+  const q = text.numAttentionHeads * text.headDim;
+  const kv = text.numKeyValueHeads * text.headDim;
+  shapes.set('model.embed_tokens.weight', [vocab, hidden]);
+  for (let i = 0; i < text.numHiddenLayers; i++) {
+    const layer = `model.layers.${i}`;
+    const add = (name: string, ...shape: number[]) => shapes.set(`${layer}.${name}`, shape);
+    add('input_layernorm.weight', hidden);
+    add('self_attn.q_proj.weight', q, hidden);
+    add('self_attn.q_proj.bias', q);
+    add('self_attn.k_proj.weight', kv, hidden);
+    add('self_attn.k_proj.bias', kv);
+    add('self_attn.v_proj.weight', kv, hidden);
+    add('self_attn.v_proj.bias', kv);
+    add('self_attn.o_proj.weight', hidden, q);
+    add('post_attention_layernorm.weight', hidden);
+    add('mlp.gate_proj.weight', inner, hidden);
+    add('mlp.up_proj.weight', inner, hidden);
+    add('mlp.down_proj.weight', hidden, inner);
+  }
+  shapes.set('model.norm.weight', [hidden]);
+  if (!text.tieWordEmbeddings) shapes.set('lm_head.weight', [vocab, hidden]);
+  return shapes;
+}
+
+/** A float32 safetensors file that exists only as a header: each tensor's values are made when the exporter reads it. */
+function generatedCheckpoint(text: TextConfig): Promise<Checkpoint> {
+  const header: Record<string, { dtype: 'F32'; shape: number[]; data_offsets: [number, number] }> = {};
+  const tensors = new Map<number, { name: string; shape: number[] }>();
+  let end = 0;
+  for (const [name, shape] of textWeightShapes(text)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    header[name] = { dtype: 'F32', shape, data_offsets: [end, end + bytes] };
+    tensors.set(end, { name, shape });
+    end += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+  const head = new Uint8Array(8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  head.set(json, 8);
+  const source: ByteSource = {
+    name: 'generated.safetensors',
+    size: head.length + end,
+    async read(offset, length) {
+      if (offset + length <= head.length) return head.subarray(offset, offset + length);
+      const tensor = tensors.get(offset - head.length);
+      if (tensor === undefined) throw new Error(`the generated checkpoint serves whole tensors only, not offset ${offset}`);
+      const values = randomWeight(tensor.name, tensor.shape, tensor.name.endsWith('norm.weight'));
+      return new Uint8Array(values.buffer, 0, length);
+    },
+  };
+  return Checkpoint.open({
+    location: 'generated',
+    exists: async (name) => name === 'model.safetensors',
+    readText: async (name) => {
+      throw new Error(`the generated checkpoint has no ${name}`);
+    },
+    openBytes: async () => source,
+  });
+}
+
+/** Milliseconds spent inside the sessions' run calls, summed. */
+class RunClock {
+  ms = 0;
+
+  wrap(session: InferenceSessionHandle): InferenceSessionHandle {
+    const timed = async <T>(run: () => Promise<T>): Promise<T> => {
+      const start = performance.now();
+      try {
+        return await run();
+      } finally {
+        this.ms += performance.now() - start;
+      }
+    };
+    const runWithDeviceTensors = session.runWithDeviceTensors?.bind(session);
+    return {
+      inputNames: session.inputNames,
+      outputNames: session.outputNames,
+      run: (feeds, fetches) => timed(() => session.run(feeds, fetches)),
+      ...(runWithDeviceTensors !== undefined && { runWithDeviceTensors: (feeds, fetches, options) => timed(() => runWithDeviceTensors(feeds, fetches, options)) }),
+      dispose: () => session.dispose(),
+    };
+  }
+}
+
+/** Bytes a decode step reads from weights: every initializer of the decoder, lm_head included. */
+function weightBytes(model: OnnxModel): number {
+  return model.initializers.reduce((sum, init) => sum + init.byteLength, 0);
+}
+
+/**
+ * Copy bandwidth in GB/s (bytes read + bytes written per second) over two 512 MB arrays,
+ * best of five: what one thread of this machine moves through memory.
+ */
+function measureBandwidth(): { copyGBs: number; readGBs: number } {
+  const length = (512 * 2 ** 20) / 8;
+  const source = new Float64Array(length).fill(1);
+  const target = new Float64Array(length);
+  let copy = Infinity;
+  let read = Infinity;
+  let sum = 0;
+  for (let run = 0; run < 5; run++) {
+    let start = performance.now();
+    target.set(source);
+    copy = Math.min(copy, performance.now() - start);
+    start = performance.now();
+    for (let i = 0; i < length; i++) sum += target[i];
+    read = Math.min(read, performance.now() - start);
+  }
+  if (sum !== 5 * length) throw new Error('bandwidth probe read wrong values');
+  return { copyGBs: (2 * source.byteLength) / (copy * 1e6), readGBs: source.byteLength / (read * 1e6) };
+}
+
+interface Row {
+  label: string;
+  weightGB: number;
+  buildS: number;
+  loadS: number;
+  ttftMs: number;
+  /** First token of the next turn, extending the cached conversation / prefilling all of it. */
+  nextTurnCachedMs: number;
+  nextTurnFullMs: number;
+  decodeTokS: number;
+  outsideRunMsPerToken: number;
+  /** The Generator's own account: time outside DecoderSession calls (logits processing, sampling, detokenizing). */
+  outsideSessionMsPerToken: number;
+  weightGBs: number;
+}
+
+/** A prompt of ordinary text tokens (ids below the special tokens), fixed by a seed. */
+function promptIds(count: number): Int32Array {
+  let state = 2024;
+  return Int32Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state % 150000;
+  });
+}
+
+async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: string): Promise<Row> {
+  const { text } = model;
+  const files = { embed: join(dir, 'embed.onnx'), decoder: join(dir, 'decoder.onnx') };
+  const { result: decoderModel, seconds: buildS } = await timeOnce(async () => {
+    const checkpoint = await generatedCheckpoint(text);
+    const built = buildDecoderModel(checkpoint, text);
+    await writeOnnxModel(files.embed, buildEmbedModel(checkpoint, text));
+    await writeOnnxModel(files.decoder, built);
+    return built;
+  });
+
+  const clock = new RunClock();
+  const { result: session, seconds: loadS } = await timeOnce(async () => {
+    const [embed, decoder] = await Promise.all([files.embed, files.decoder].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' })));
+    return new DecoderSession(clock.wrap(embed), clock.wrap(decoder), text);
+  });
+  const generator = new Generator(session, (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }), { padTokenId: 151643 });
+
+  const options = (newTokens: number) => resolveSearchOptions({ greedy: true, ignoreEos: true, maxNewTokens: newTokens }, parseGenerationConfig({ eos_token_id: [151645] }));
+  /** Text-only: every position is the token's index, in all three rows. */
+  const positions = (from: number, to: number) => Int32Array.from({ length: 3 * (to - from) }, (_, i) => from + (i % (to - from)));
+
+  /** Generates after `ids` (the first `cached` of them already in the session's cache), timing the first token and the decode. */
+  const generate = async (ids: Int32Array, newTokens: number, cached = 0) => {
+    const inputIds = hostTensor('int32', ids, [1, ids.length]);
+    const newIds = hostTensor('int32', ids.subarray(cached), [1, ids.length - cached]);
+    const begin = performance.now();
+    const stream = generator.stream(
+      {
+        inputIds,
+        cachedTokens: cached,
+        inputsEmbeds: await session.embed(newIds),
+        attentionMask: hostTensor('int32', new Int32Array(ids.length).fill(1), [1, ids.length]),
+        positionIds: positions(cached, ids.length),
+        ropeDeltas: [0],
+      },
+      options(newTokens),
+    );
+    let first = 0;
+    let runAtFirst = 0;
+    let tokens = 0;
+    for (;;) {
+      const next = await stream.next();
+      if (next.done === true) {
+        const end = performance.now();
+        const steps = tokens - 1;
+        return { ttftMs: first - begin, decodeMs: end - first, steps, outsideRunMs: end - first - (clock.ms - runAtFirst), outsideSessionMs: next.value.timings.overheadMsPerToken, tokens: next.value.rows[0].tokens };
+      }
+      if (tokens++ === 0) {
+        first = performance.now();
+        runAtFirst = clock.ms;
+      }
+    }
+  };
+
+  /**
+   * The next turn of a conversation: `followUpTokens` more after the previous prompt and
+   * answer, first over the cache that generation left (its prompt and all answer tokens but
+   * the last), then prefilled whole.
+   */
+  const nextTurn = async (prompt: Int32Array, answer: readonly number[]) => {
+    const conversation = Int32Array.from([...prompt, ...answer, ...promptIds(model.followUpTokens)]);
+    const cached = await generate(conversation, 1, prompt.length + answer.length - 1);
+    const full = await generate(conversation, 1);
+    return { cachedMs: cached.ttftMs, fullMs: full.ttftMs };
+  };
+
+  await generate(promptIds(16), 4); // warm-up: first runs allocate and pick kernels
+  const runs = [];
+  const nextTurns = [];
+  for (let i = 0; i < model.runs; i++) {
+    const prompt = promptIds(model.promptTokens);
+    const run = await generate(prompt, model.newTokens);
+    runs.push(run);
+    nextTurns.push(await nextTurn(prompt, run.tokens));
+  }
+  await session.dispose();
+  const run = runs.reduce((best, next) => (next.decodeMs < best.decodeMs ? next : best));
+  const ttftMs = Math.min(...runs.map((r) => r.ttftMs));
+  const msPerToken = run.decodeMs / run.steps;
+  const bytes = weightBytes(decoderModel);
+  return {
+    label: model.label,
+    weightGB: bytes / 1e9,
+    buildS,
+    loadS,
+    ttftMs,
+    nextTurnCachedMs: Math.min(...nextTurns.map((turn) => turn.cachedMs)),
+    nextTurnFullMs: Math.min(...nextTurns.map((turn) => turn.fullMs)),
+    decodeTokS: 1000 / msPerToken,
+    outsideRunMsPerToken: run.outsideRunMs / run.steps,
+    outsideSessionMsPerToken: run.outsideSessionMs,
+    weightGBs: bytes / (msPerToken * 1e6),
+  };
+}
+
+export async function runDecoderBench(): Promise<void> {
+  const bandwidth = measureBandwidth();
+  const tokenizer = await QwenTokenizer.fromFolder(new NodeModelFolder(TOKENIZER_DIR));
+  const rows: Row[] = [];
+  for (const model of MODELS) {
+    rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, tokenizer, dir)));
+  }
+  console.log(`\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`);
+  console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
+  console.table(
+    rows.map((row) => ({
+      model: row.label,
+      'decoder weights (GB)': row.weightGB.toFixed(3),
+      'build (s)': row.buildS.toFixed(1),
+      'load (s)': row.loadS.toFixed(1),
+      'first token (ms)': row.ttftMs.toFixed(1),
+      'next turn, cache reused (ms)': row.nextTurnCachedMs.toFixed(1),
+      'next turn, all prefilled (ms)': row.nextTurnFullMs.toFixed(1),
+      'decode (tokens/s)': row.decodeTokS.toFixed(1),
+      'outside ort run (ms/token)': row.outsideRunMsPerToken.toFixed(2),
+      'of which generation logic': row.outsideSessionMsPerToken.toFixed(2),
+      'weights read (GB/s)': row.weightGBs.toFixed(2),
+      'of copy bandwidth': `${((100 * row.weightGBs) / bandwidth.copyGBs).toFixed(0)}%`,
+    })),
+  );
+}

@@ -1,0 +1,155 @@
+import { copyFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, join, resolve } from 'node:path';
+import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { isStoredTensor } from '../onnx/graph-builder.js';
+import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
+import { PRECISIONS } from '../vision/vision-weights.js';
+import type { Precision } from '../vision/vision-weights.js';
+import { writeOnnxModel } from './write-onnx-model.js';
+import { openLocalCheckpoint, openLocalFolder } from './checkpoint-folder.js';
+import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
+import type { BuildManifest } from '@qwen-vl/pipeline';
+import { MODEL_PARTS } from './model-parts.js';
+import type { ModelPart } from './model-parts.js';
+import { assertOutputWritable, assertReplaceKeeps, writeFolderAtomically } from './output-folder.js';
+import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
+
+export interface BuildProgress {
+  /** The part whose weights are being written. */
+  part: string;
+  /** Weight tensors written so far, over all parts. */
+  tensorsWritten: number;
+  tensorCount: number;
+  bytesWritten: number;
+  totalBytes: number;
+}
+
+export interface BuildModelOptions {
+  /** Storage type of the exported weights; default fp32. */
+  precision?: Precision;
+  /** Replace an existing output folder, once the new one is complete. */
+  force?: boolean;
+  /** What to export; default every part qwen-vl knows (`MODEL_PARTS`). */
+  parts?: readonly ModelPart[];
+  /** Called after each weight tensor is written. */
+  onProgress?: (progress: BuildProgress) => void;
+  /** Stops the build; the output folder is then left as it was. */
+  signal?: AbortSignal;
+}
+
+export interface BuiltModelFolder {
+  /** Absolute path of the folder written. */
+  output: string;
+  manifest: BuildManifest;
+  /** Weight bytes written over all parts. */
+  totalBytes: number;
+}
+
+/** Files copied from the Hugging Face folder: the runtime needs these ... */
+const REQUIRED_FILES: readonly string[] = [MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.tokenizer];
+/** ... and uses these when present. */
+const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplateJinja, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
+
+const PRODUCER = `@qwen-vl/node ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
+
+/**
+ * Counts weight bytes as the writer takes them. Every weight is a lazy source (read from the
+ * checkpoint when its turn comes), so wrapping the sources sees every tensor go by; the
+ * abort signal is honoured between chunks.
+ */
+class ProgressCounter {
+  private tensorsWritten = 0;
+  private bytesWritten = 0;
+
+  constructor(
+    private readonly tensorCount: number,
+    readonly totalBytes: number,
+    private readonly onProgress: ((progress: BuildProgress) => void) | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  track(part: string, model: OnnxModel): OnnxModel {
+    const initializers = model.initializers.map((init) => (isLazy(init.data) ? { ...init, data: this.counted(part, init.data) } : init));
+    return { ...model, initializers };
+  }
+
+  private counted(part: string, source: TensorBytesSource): TensorBytesSource {
+    const beforeChunk = () => this.checkAborted(part);
+    const afterChunk = (bytes: number) => {
+      this.bytesWritten += bytes;
+    };
+    const afterTensor = () => {
+      this.tensorsWritten++;
+      this.report(part);
+    };
+    return {
+      byteLength: source.byteLength,
+      async *chunks() {
+        for await (const chunk of source.chunks()) {
+          beforeChunk();
+          yield chunk;
+          afterChunk(chunk.byteLength);
+        }
+        afterTensor();
+      },
+    };
+  }
+
+  private checkAborted(part: string): void {
+    if (this.signal?.aborted === true) throw new QwenVLError('ABORTED', 'the build was stopped before the model was complete', { source: `${part} part` });
+  }
+
+  private report(part: string): void {
+    this.onProgress?.({ part, tensorsWritten: this.tensorsWritten, tensorCount: this.tensorCount, bytesWritten: this.bytesWritten, totalBytes: this.totalBytes });
+  }
+}
+
+function isLazy(data: OnnxModel['initializers'][number]['data']): data is TensorBytesSource {
+  return !ArrayBuffer.isView(data) && !isStoredTensor(data);
+}
+
+/**
+ * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a qwen-vl model folder (`output`):
+ * one .onnx (+ .onnx.data) per part, the configs and tokenizer files, and the `qwen-vl.json`
+ * manifest. Checks everything it can (files, configs, every tensor's shape) before writing;
+ * writes into a temporary folder that becomes `output` only when complete.
+ */
+export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
+  const precision = options.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`, { source: 'precision' });
+  }
+  const force = options.force ?? false;
+  // resolve('') is the current folder: an unset shell variable must not name it.
+  if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
+  if (input.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the Hugging Face model folder', { source: 'input' });
+  const target = resolve(output);
+  await assertOutputWritable(target, force);
+  if (force) await assertReplaceKeeps(target, [{ path: input, what: 'the input model folder' }]);
+  const folder = await openLocalFolder(input);
+  for (const name of REQUIRED_FILES) {
+    if (!(await folder.exists(name))) throw new QwenVLError('MISSING_FILE', 'is missing; a built model folder needs it', { source: join(input, name) });
+  }
+  const { model: config } = await loadModelConfigs(folder);
+  const checkpoint = await openLocalCheckpoint(input);
+  const parts = options.parts ?? MODEL_PARTS;
+  const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precision) })));
+  const models = parts.map((part, i) => ({ part, model: shared[i].model }));
+
+  const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
+  const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
+  const counter = new ProgressCounter(lazy.length, totalBytes, options.onProgress, options.signal);
+  const manifest: BuildManifest = { format: 'qwen-vl', formatVersion: FORMAT_VERSION, producer: PRODUCER, precision, parts: [] };
+  await writeFolderAtomically(target, force, async (temp) => {
+    for (const { part, model } of models) {
+      const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
+      manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
+    }
+    for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
+      if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
+    }
+    await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  });
+  return { output: target, manifest, totalBytes };
+}

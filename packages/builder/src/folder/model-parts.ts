@@ -1,0 +1,44 @@
+import type { Checkpoint } from '../safetensors/checkpoint.js';
+import type { ModelConfig } from '@qwen-vl/core';
+import type { OnnxModel } from '../onnx/graph-builder.js';
+import { BUILT_MODEL_FILES } from '@qwen-vl/pipeline';
+import { buildDecoderModel } from '../text/decoder-graph.js';
+import { buildEmbedModel } from '../text/embed-graph.js';
+import { buildVisionGraph } from '../vision/export-vision.js';
+import type { Precision } from '../vision/vision-weights.js';
+
+/**
+ * One exported model of a built folder. `build` only lays out the graph; its weights are
+ * read from `weights` while the model is written, so parts are built and written one after
+ * another without holding a whole checkpoint.
+ */
+export interface ModelPart {
+  /** Name in the manifest and in progress reports. */
+  readonly name: string;
+  /** File name of the .onnx in the output folder; its weights go to `<file>.data`. */
+  readonly file: string;
+  build(weights: Checkpoint, config: ModelConfig, precision: Precision): OnnxModel;
+}
+
+export const VISION_PART: ModelPart = {
+  name: 'vision',
+  file: BUILT_MODEL_FILES.vision,
+  build: (weights, config, precision) => buildVisionGraph(weights, config.vision, { precision }),
+};
+
+/** Token ids → `inputs_embeds` (the embedding table alone). */
+export const EMBED_PART: ModelPart = {
+  name: 'embed',
+  file: BUILT_MODEL_FILES.embed,
+  build: (weights, config, precision) => buildEmbedModel(weights, config.text, { precision }),
+};
+
+/** The language model with its KV cache: `inputs_embeds` → logits. */
+export const DECODER_PART: ModelPart = {
+  name: 'decoder',
+  file: BUILT_MODEL_FILES.decoder,
+  build: (weights, config, precision) => buildDecoderModel(weights, config.text, { precision }),
+};
+
+/** What `qwen-vl build` exports, in order. */
+export const MODEL_PARTS: readonly ModelPart[] = [VISION_PART, EMBED_PART, DECODER_PART];

@@ -1,0 +1,84 @@
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { Checkpoint } from '../safetensors/checkpoint.js';
+import type { OnnxModel } from '../onnx/graph-builder.js';
+import type { TextConfig } from '@qwen-vl/core';
+import { attentionContext, selfAttention } from './attention-graph.js';
+import { CheckpointWeights } from './checkpoint-weights.js';
+import type { WeightPrecision } from './checkpoint-weights.js';
+import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
+import { linear, rmsNorm, swigluMlp } from './layer-ops.js';
+import { rotaryInputs } from './rotary-graph.js';
+
+export interface TextExportOptions {
+  /** Weight storage (default fp32); see `WeightPrecision`. */
+  readonly precision?: WeightPrecision;
+}
+
+export const EXPORT_PRODUCER = '@qwen-vl/decoder';
+
+/** Slice's "to the end". */
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Opset of the text graphs: the ONNX domain only; no contrib op, whose kernels differ between backends. */
+export const TEXT_OPSETS = { '': 21 } as const;
+
+/**
+ * `decoder.onnx`: the Qwen2.5-VL language model from `inputs_embeds` to logits, with a KV
+ * cache. Inputs: `inputs_embeds` float32 `[B, S, hidden]`, `attention_mask` int64
+ * `[B, past + S]` (1 = token, 0 = padding, left padding allowed), `rotary_cos` and
+ * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids),
+ * `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
+ * (`past` = 0 on the first run) and `num_logits_to_keep` int64 scalar (logits for the last
+ * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
+ * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
+ */
+export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
+  const weights = new CheckpointWeights(checkpoint, options.precision ?? 'fp32');
+  const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
+  const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
+
+  const inputsEmbeds = graph.input(DECODER_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', hiddenSize]);
+  const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
+  const rotary = rotaryInputs(graph, headDim);
+  const caches = Array.from({ length: layers }, (_, i) => ({
+    pastKey: graph.input(pastKeyName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
+    pastValue: graph.input(pastValueName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
+    presentKey: presentKeyName(i),
+    presentValue: presentValueName(i),
+  }));
+  const numLogitsToKeep = graph.input(DECODER_IO.numLogitsToKeep, 'int64', []);
+
+  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text);
+  let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
+  caches.forEach((cache, i) => {
+    const prefix = `model.layers.${i}`;
+    const attended = selfAttention(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.input_layernorm`, hiddenSize, text.rmsNormEps), `${prefix}.self_attn`, cache, context, text);
+    hidden = graph.op('Add', [hidden, attended], {}, { name: `${prefix}/attention_residual` });
+    const mlp = swigluMlp(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.post_attention_layernorm`, hiddenSize, text.rmsNormEps), `${prefix}.mlp`, hiddenSize, text.intermediateSize);
+    hidden = graph.op('Add', [hidden, mlp], {}, { name: `${prefix}/mlp_residual` });
+  });
+
+  // Norm and lm_head only for the positions asked for: while generating that is one per
+  // row, which spares a [S, vocab] product on every prefill.
+  const batchAndLength = graph.op('Shape', [inputsEmbeds], { end: 2 }, { name: 'final/batch_and_length' });
+  const tokenShape = graph.op('Concat', [batchAndLength, graph.constInt64([hiddenSize])], { axis: 0 }, { name: 'final/token_shape' });
+  const tokens = graph.op('Reshape', [hidden, tokenShape], {}, { name: 'final/tokens' });
+  const keepCount = graph.op('Unsqueeze', [numLogitsToKeep, graph.constInt64([0])], {}, { name: 'final/keep_count' });
+  // Slice from -K to the end; K = 0 starts at 0, which keeps every position.
+  const firstKept = graph.op('Neg', [keepCount], {}, { name: 'final/first_kept' });
+  const kept = graph.op('Slice', [tokens, firstKept, graph.constInt64([INT64_MAX]), graph.constInt64([1])], {}, { name: 'final/kept_tokens' });
+  const keptRows = graph.op('Reshape', [kept, graph.constInt64([-1, hiddenSize])], {}, { name: 'final/kept_rows' });
+  const normed = rmsNorm(graph, weights, keptRows, 'model.norm', hiddenSize, text.rmsNormEps);
+  // Tied checkpoints (3B) have no lm_head.weight: the output projection is the embedding table.
+  const head = text.tieWordEmbeddings ? 'model.embed_tokens' : 'lm_head';
+  const logitRows = linear(graph, weights, normed, head, vocabSize, hiddenSize, false);
+  const logitShape = graph.op('Concat', [graph.op('Shape', [inputsEmbeds], { end: 1 }, { name: 'final/batch' }), graph.constInt64([-1, vocabSize])], { axis: 0 }, { name: 'final/logits_shape' });
+  const logits = graph.op('Reshape', [logitRows, logitShape], {}, { name: 'final/logits', output: DECODER_IO.logits });
+
+  graph.output(logits, DECODER_IO.logits, 'float32', ['batch_size', 'logits_length', vocabSize]);
+  for (const cache of caches) {
+    graph.output(cache.presentKey, cache.presentKey, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    graph.output(cache.presentValue, cache.presentValue, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+  }
+  return graph.build({ producer: EXPORT_PRODUCER, docString: 'Qwen2.5-VL text decoder with KV cache (inputs_embeds → logits)' });
+}

@@ -1,0 +1,62 @@
+import type { OnnxModel } from '../onnx/graph-builder.js';
+import type { VisionConfig } from '@qwen-vl/core';
+import { attention, declareAttentionInputs } from './attention-graph.js';
+import type { AttentionBatches } from './attention-graph.js';
+import { VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
+import type { AttentionLayout } from '@qwen-vl/vision';
+import { VisionGraphContext } from './graph-layers.js';
+import { checkVisionWeights } from './vision-weights.js';
+import type { Precision, WeightSource } from './vision-weights.js';
+
+export interface VisionExportOptions {
+  /** Storage type of the weights (default fp32); activations are float32 either way. */
+  precision?: Precision;
+  /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
+  attention?: AttentionLayout;
+}
+
+/**
+ * The Qwen2.5-VL vision tower (algorithms §3) as an ONNX graph: `pixel_values` `[N, C·T·P·P]`
+ * in, `image_features` `[N / merge², out_hidden_size]` out in natural token order, with the
+ * per-request index tables of `visionFeeds` as further inputs. Weights are initializers
+ * named as in the checkpoint (Linear weights stored transposed, `[in, out]`), read from
+ * `weights` only when the model is serialized, one tensor at a time.
+ */
+export function buildVisionGraph(weights: WeightSource, config: VisionConfig, options: VisionExportOptions = {}): OnnxModel {
+  const precision = options.precision ?? 'fp32';
+  const layout = options.attention ?? 'segmented';
+  checkVisionWeights(weights, config);
+  const ctx = new VisionGraphContext(config, weights, precision);
+  const g = ctx.graph;
+  const { hiddenSize: hidden, spatialMergeSize: m } = config;
+  const patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
+  const unit = m * m;
+
+  const pixels = g.input(VISION_INPUTS.pixelValues, 'float32', ['patches', patchDim]);
+  const windowIndex = g.input(VISION_INPUTS.windowIndex, 'int64', ['tokens']);
+  const reverseIndex = g.input(VISION_INPUTS.reverseIndex, 'int64', ['tokens']);
+  const inputs = declareAttentionInputs(ctx, usedAttentionKinds(config), layout);
+  const mergedRows = g.constInt64([-1, unit * hidden]);
+
+  // Conv3d with kernel = stride = one patch is a matrix product with each pixel row.
+  const embedded = g.op('MatMul', [pixels, ctx.weight('visual.patch_embed.proj.weight', [hidden, patchDim])]);
+  // Window order moves whole merge blocks (`unit` consecutive rows) at once.
+  let x = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowIndex], { axis: 0 }), inputs.flat]);
+
+  for (let block = 0; block < config.depth; block++) {
+    const p = `visual.blocks.${block}`;
+    // declareAttentionInputs made batches for every kind some block uses.
+    const batches = inputs.batches[blockAttentionKind(config, block)] as AttentionBatches;
+    x = g.op('Add', [x, attention(ctx, ctx.rmsNorm(x, `${p}.norm1.weight`), `${p}.attn`, inputs, batches)]);
+    x = g.op('Add', [x, ctx.swiGlu(ctx.rmsNorm(x, `${p}.norm2.weight`), `${p}.mlp`)]);
+  }
+
+  const merged = g.op('Reshape', [ctx.rmsNorm(x, 'visual.merger.ln_q.weight'), mergedRows]);
+  const features = ctx.linear(ctx.gelu(ctx.linear(merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
+  g.output(g.op('Gather', [features, reverseIndex], { axis: 0 }), VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
+  return g.build({
+    producer: '@qwen-vl/vision',
+    docString: 'Qwen2.5-VL vision encoder; feed it with visionFeeds() of @qwen-vl/vision.',
+    metadata: { 'qwen-vl.part': 'vision', 'qwen-vl.precision': precision, 'qwen-vl.attention': layout },
+  });
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { Checkpoint } from '../src/safetensors/checkpoint.js';
+import { float16ToFloat32 } from '../src/safetensors/half-float.js';
+import { generateTinyCheckpoint } from '../src/checkpoint/tiny-checkpoint.js';
+import { memoryByteSource } from '../src/safetensors/byte-source.js';
+import { parseModelConfig } from '@qwen-vl/core';
+import { streamModel } from '../src/onnx/serialize.js';
+import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js';
+import type { VisionConfig } from '@qwen-vl/core';
+import { buildVisionGraph } from '../src/vision/export-vision.js';
+import { FULL_ATTENTION_QUERY_CHUNKS, visionInputNames } from '@qwen-vl/vision';
+import { visionWeightShapes } from '../src/vision/vision-weights.js';
+import type { WeightSource } from '../src/vision/vision-weights.js';
+
+const tiny = generateTinyCheckpoint({ seed: 7, dtype: 'f32', vision: { hiddenSize: 16, depth: 2, heads: 2, intermediateSize: 24, fullAttBlockIndexes: [1], outHiddenSize: 12 } });
+const config: VisionConfig = parseModelConfig(JSON.parse(tiny.files.get('config.json') as string)).vision;
+const checkpoint = await Checkpoint.open({
+  exists: async (name) => tiny.files.has(name),
+  readText: async (name) => tiny.files.get(name) as string,
+  openBytes: async (name) => memoryByteSource(name, tiny.files.get(name) as Uint8Array),
+});
+
+/** The checkpoint, counting how often each tensor is read. */
+function countingSource(): { source: WeightSource; reads: Map<string, number> } {
+  const reads = new Map<string, number>();
+  const source: WeightSource = {
+    info: (name) => checkpoint.info(name),
+    readFloat32: (name) => {
+      reads.set(name, (reads.get(name) ?? 0) + 1);
+      return checkpoint.readFloat32(name);
+    },
+  };
+  return { source, reads };
+}
+
+async function initializerValues(model: OnnxModel, name: string): Promise<Uint8Array> {
+  const init = model.initializers.find((i) => i.name === name);
+  if (init === undefined) throw new Error(`no initializer ${name}`);
+  const parts: Uint8Array[] = [];
+  for await (const chunk of (init.data as TensorBytesSource).chunks()) parts.push(chunk);
+  const out = new Uint8Array(init.byteLength);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+const graphInputs = (model: OnnxModel) => (model.proto.graph?.input ?? []).map((input) => input.name);
+
+describe('buildVisionGraph', () => {
+  it('declares the inputs the feeds provide, for each layout and attention mix', () => {
+    for (const attention of ['segmented', 'dense-mask'] as const) {
+      for (const fullAttBlockIndexes of [[1], [0, 1], []]) {
+        const variant = { ...config, fullAttBlockIndexes };
+        expect(graphInputs(buildVisionGraph(checkpoint, variant, { attention }))).toEqual(visionInputNames(variant, attention));
+      }
+    }
+    expect(visionInputNames(config, 'segmented')).toEqual([
+      'pixel_values', 'window_index', 'reverse_index', 'rotary_cos', 'rotary_sin',
+      'window_gather', 'window_mask', 'window_scatter', 'full_gather', 'full_mask', 'full_scatter',
+    ]);
+    const output = buildVisionGraph(checkpoint, config).proto.graph?.output?.[0];
+    expect(output?.name).toBe('image_features');
+    expect(output?.type?.tensorType?.shape?.dim?.map((d) => d.dimParam || d.dimValue)).toEqual(['tokens', 12]);
+  });
+
+  it('scores a full block\'s queries in FULL_ATTENTION_QUERY_CHUNKS chunks and a windowed block\'s at once', () => {
+    const softmaxes = (model: OnnxModel) => (model.proto.graph?.node ?? []).filter((node) => node.opType === 'Softmax').length;
+    // Block 0 windowed, block 1 full.
+    expect(softmaxes(buildVisionGraph(checkpoint, config))).toBe(1 + FULL_ATTENTION_QUERY_CHUNKS);
+    expect(softmaxes(buildVisionGraph(checkpoint, { ...config, fullAttBlockIndexes: [] }))).toBe(2);
+    expect(softmaxes(buildVisionGraph(checkpoint, config, { attention: 'dense-mask' }))).toBe(2);
+  });
+
+  it('leaves no initializer unused (onnxruntime warns about each on load)', () => {
+    for (const attention of ['segmented', 'dense-mask'] as const) {
+      const model = buildVisionGraph(checkpoint, config, { attention });
+      const consumed = new Set((model.proto.graph?.node ?? []).flatMap((node) => node.input ?? []));
+      expect(model.initializers.map((init) => init.name).filter((name) => !consumed.has(name))).toEqual([]);
+    }
+  });
+
+  it('reads no weight while building and each weight once while writing', async () => {
+    const { source, reads } = countingSource();
+    const model = buildVisionGraph(source, config);
+    expect(reads.size).toBe(0);
+    const streamed = await streamModel(model, { externalData: { location: 'vision.onnx.data' } });
+    let written = 0;
+    for await (const chunk of streamed.externalData) written += chunk.byteLength;
+    expect(written).toBe(streamed.externalDataByteLength);
+    expect([...reads.keys()].sort()).toEqual([...visionWeightShapes(config).keys()].sort());
+    expect([...reads.values()].every((count) => count === 1)).toBe(true);
+  });
+
+  it('stores Linear weights transposed to [in, out]', async () => {
+    const name = 'visual.blocks.0.mlp.gate_proj.weight'; // torch [24, 16]
+    const original = await checkpoint.readFloat32(name);
+    const model = buildVisionGraph(checkpoint, config);
+    expect(model.initializers.find((i) => i.name === name)?.dims).toEqual([16, 24]);
+    const bytes = await initializerValues(model, name);
+    const stored = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    for (const [o, i] of [[0, 0], [3, 5], [23, 15], [10, 1]]) expect(stored[i * 24 + o]).toBe(original[o * 16 + i]);
+  });
+
+  it('stores fp16 weights as float16 and casts them back to float32 in the graph', async () => {
+    const name = 'visual.merger.mlp.2.weight'; // torch [12, 64]
+    const model = buildVisionGraph(checkpoint, config, { precision: 'fp16' });
+    const init = model.initializers.find((i) => i.name === name);
+    expect([init?.type, init?.dims, init?.byteLength]).toEqual(['float16', [64, 12], 64 * 12 * 2]);
+    const weightTypes = model.initializers.filter((i) => visionWeightShapes(config).has(i.name)).map((i) => i.type);
+    expect(new Set(weightTypes)).toEqual(new Set(['float16']));
+    const casts = model.proto.graph?.node?.filter((node) => node.opType === 'Cast' && node.input?.[0] === name) ?? [];
+    expect(casts).toHaveLength(1);
+    const bytes = await initializerValues(model, name);
+    const stored = float16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2));
+    const original = await checkpoint.readFloat32(name);
+    expect(Math.abs(stored[5 * 12 + 3] - original[3 * 64 + 5])).toBeLessThanOrEqual(Math.abs(original[3 * 64 + 5]) * 2 ** -11);
+  });
+
+  it('rejects a checkpoint whose shapes disagree with the config, naming the tensor', () => {
+    expect(() => buildVisionGraph(checkpoint, { ...config, intermediateSize: 32 })).toThrow(/tensor "visual\.blocks\.0\.mlp\.gate_proj\.weight": has shape \[24, 16\], but config\.json's vision_config implies \[32, 16\]/);
+    expect(() => buildVisionGraph(checkpoint, { ...config, depth: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_WEIGHTS', message: expect.stringContaining('visual.blocks.2.norm1.weight') }));
+  });
+});

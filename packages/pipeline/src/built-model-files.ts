@@ -1,0 +1,85 @@
+import { QwenVLError, readJson } from '@qwen-vl/core';
+import type { ModelFolder } from '@qwen-vl/core';
+
+/**
+ * The .onnx files of a model folder made by `qwen-vl build`. Each file's large weights sit
+ * beside it in `<file>.data`, the external data location written into the model.
+ */
+export const BUILT_MODEL_FILES = {
+  vision: 'vision.onnx',
+  embed: 'embed.onnx',
+  decoder: 'decoder.onnx',
+} as const;
+
+/** The external data file a built model names for its weights. */
+export function externalDataFile(modelFile: string): string {
+  return `${modelFile}.data`;
+}
+
+/**
+ * How a folder's weights are stored. Activations are float32 either way: a float16 weight is
+ * widened by a Cast node, so fp16 halves the files without changing the arithmetic.
+ */
+export type WeightPrecision = 'fp32' | 'fp16';
+
+export const WEIGHT_PRECISIONS: readonly WeightPrecision[] = ['fp32', 'fp16'];
+
+/** The file `qwen-vl build` writes into every model folder it makes. */
+export const MANIFEST_FILE = 'qwen-vl.json';
+
+/**
+ * Bumped whenever a change to the exported graphs' inputs or files breaks older readers.
+ * 2: the decoder takes `rotary_cos` / `rotary_sin` instead of `position_ids` and has no
+ * GroupQueryAttention; a model may read weights from another part's external data file.
+ */
+export const FORMAT_VERSION = 2;
+
+export interface ManifestPart {
+  /** What the part is (`vision`, ...). */
+  name: string;
+  /** The .onnx file, relative to the folder. */
+  model: string;
+  /**
+   * The external data files its weights are in: its own `<model>.data` (when it has one) and
+   * those of earlier parts it shares weights with (a tied lm_head reads embed.onnx.data).
+   */
+  externalData: string[];
+}
+
+/** What a reader needs to know before opening the folder's models. */
+export interface BuildManifest {
+  format: 'qwen-vl';
+  formatVersion: number;
+  producer: string;
+  precision: WeightPrecision;
+  parts: ManifestPart[];
+}
+
+/**
+ * The folder's manifest, or undefined for a folder without one (assembled by hand). A
+ * manifest of another format version is refused before any model is opened: its graphs
+ * would fail later with less helpful errors.
+ */
+export async function readBuildManifest(folder: ModelFolder): Promise<BuildManifest | undefined> {
+  if (!(await folder.exists(MANIFEST_FILE))) return undefined;
+  const manifest = (await readJson(folder, MANIFEST_FILE)) as Partial<BuildManifest> | null;
+  const version = manifest?.formatVersion;
+  if (manifest?.format !== 'qwen-vl' || version !== FORMAT_VERSION) {
+    const found = manifest?.format !== 'qwen-vl' ? 'is not a qwen-vl build manifest' : `was written for format version ${JSON.stringify(version)}`;
+    throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
+  }
+  const malformed = (field: string, what: string) =>
+    new QwenVLError('INVALID_MODEL', `field "${field}" must be ${what}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
+  if (!Array.isArray(manifest.parts)) throw malformed('parts', 'a list of parts');
+  manifest.parts.forEach((part: Partial<ManifestPart> | null, i) => {
+    if (typeof part?.model !== 'string' || !Array.isArray(part.externalData) || part.externalData.some((name) => typeof name !== 'string')) {
+      throw malformed(`parts[${i}]`, 'a part with a "model" file name and an "externalData" list of file names');
+    }
+  });
+  return manifest as BuildManifest;
+}
+
+/** The external data files the manifest lists for `modelFile`; undefined without a manifest entry (then `<file>.data` beside it, when there). */
+export function manifestDataFiles(manifest: BuildManifest | undefined, modelFile: string): readonly string[] | undefined {
+  return manifest?.parts.find((part) => part.model === modelFile)?.externalData;
+}
