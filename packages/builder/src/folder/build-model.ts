@@ -51,7 +51,7 @@ const REQUIRED_FILES: readonly string[] = [MODEL_FILES.config, MODEL_FILES.prepr
 /** ... and uses these when present. */
 const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplateJinja, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
 
-const PRODUCER = `@qwen-vl/node ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
+const PRODUCER = `@qwen-vl/builder ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
 /**
  * Counts weight bytes as the writer takes them. Every weight is a lazy source (read from the
