@@ -71,6 +71,14 @@ export interface GenerationConfig {
   minLength: number;
 }
 
+/**
+ * The largest pixel budget (min_pixels / max_pixels, in any config, flag or option) qwen-vl
+ * accepts: 2^26 pixels, an 8192×8192 image, whose `pixel_values` alone take 1.6 GB
+ * (24 bytes a pixel). Hugging Face's default max_pixels is 12,845,056. A larger budget would
+ * fail deep inside the allocator instead of naming the setting.
+ */
+export const MAX_PIXEL_BUDGET = 2 ** 26;
+
 type Json = Record<string, unknown>;
 
 /** Reads typed fields of one JSON object, naming `file` and the field on any mismatch. */
@@ -96,6 +104,18 @@ class FieldReader {
       this.fail(key, 'is missing');
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(key, `must be a number, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  positiveNumber(key: string, fallback?: number): number {
+    const value = this.number(key, fallback);
+    if (value <= 0) this.fail(key, `must be greater than 0, got ${value}`);
+    return value;
+  }
+
+  pixelBudget(key: string, fallback: number): number {
+    const value = this.positiveInt(key, fallback);
+    if (value > MAX_PIXEL_BUDGET) this.fail(key, `must be at most ${MAX_PIXEL_BUDGET} pixels (an 8192×8192 image), got ${value}`);
     return value;
   }
 
@@ -175,6 +195,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   const headDim = pick('head_dim').positiveInt('head_dim', hiddenSize / numAttentionHeads);
   const ropeScaling = pick('rope_scaling').child('rope_scaling');
   const mropeSection = ropeScaling.triple('mrope_section');
+  if (!mropeSection.every((n) => Number.isInteger(n) && n >= 0)) {
+    throw new QwenVLError('INVALID_CONFIG', `must be 3 non-negative integers, got ${JSON.stringify(mropeSection)}`, { source: `${file} field "rope_scaling.mrope_section"` });
+  }
   if ((mropeSection[0] + mropeSection[1] + mropeSection[2]) * 2 !== headDim) {
     throw new QwenVLError('INVALID_CONFIG', `mrope_section ${JSON.stringify(mropeSection)} must sum to head_dim/2 = ${headDim / 2}`, { source: file });
   }
@@ -185,6 +208,20 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     throw new QwenVLError('INVALID_CONFIG', `vision hidden_size ${visionHidden} is not a multiple of num_heads ${visionHeads}`, { source: file });
   }
 
+  const depth = vision.positiveInt('depth');
+  const patchSize = vision.positiveInt('patch_size', vision.positiveInt('spatial_patch_size', 14));
+  const spatialMergeSize = vision.positiveInt('spatial_merge_size', 2);
+  const windowSize = vision.positiveInt('window_size', 112);
+  // Hugging Face windows hold window_size // merge // patch merge units a side: 0 would leave no window.
+  if (Math.floor(windowSize / spatialMergeSize / patchSize) < 1) {
+    throw new QwenVLError('INVALID_CONFIG', `must be at least patch_size × spatial_merge_size = ${patchSize * spatialMergeSize}, got ${windowSize}`, { source: `${file} field "vision_config.window_size"` });
+  }
+  const fullAttBlockIndexes = vision.intList('fullatt_block_indexes', [7, 15, 23, 31].filter((i) => i < depth));
+  const beyond = fullAttBlockIndexes.find((i) => i >= depth);
+  if (beyond !== undefined) {
+    throw new QwenVLError('INVALID_CONFIG', `names block ${beyond}, but the vision tower has ${depth} blocks (depth)`, { source: `${file} field "vision_config.fullatt_block_indexes"` });
+  }
+
   return {
     text: {
       hiddenSize,
@@ -193,25 +230,25 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
       numAttentionHeads,
       numKeyValueHeads,
       headDim,
-      rmsNormEps: pick('rms_norm_eps').number('rms_norm_eps', 1e-6),
-      ropeTheta: pick('rope_theta').number('rope_theta', 1e6),
+      rmsNormEps: pick('rms_norm_eps').positiveNumber('rms_norm_eps', 1e-6),
+      ropeTheta: pick('rope_theta').positiveNumber('rope_theta', 1e6),
       mropeSection,
       vocabSize: pick('vocab_size').positiveInt('vocab_size'),
       maxPositionEmbeddings: pick('max_position_embeddings').positiveInt('max_position_embeddings', 128000),
       tieWordEmbeddings: (text.has('tie_word_embeddings') ? text : root).bool('tie_word_embeddings', false),
     },
     vision: {
-      depth: vision.positiveInt('depth'),
+      depth,
       hiddenSize: visionHidden,
       intermediateSize: vision.positiveInt('intermediate_size', 3420),
       numHeads: visionHeads,
       outHiddenSize: vision.positiveInt('out_hidden_size', hiddenSize),
-      patchSize: vision.positiveInt('patch_size', vision.positiveInt('spatial_patch_size', 14)),
-      spatialMergeSize: vision.positiveInt('spatial_merge_size', 2),
+      patchSize,
+      spatialMergeSize,
       temporalPatchSize: vision.positiveInt('temporal_patch_size', 2),
-      windowSize: vision.positiveInt('window_size', 112),
-      fullAttBlockIndexes: vision.intList('fullatt_block_indexes', [7, 15, 23, 31]),
-      tokensPerSecond: vision.number('tokens_per_second', 2),
+      windowSize,
+      fullAttBlockIndexes,
+      tokensPerSecond: vision.positiveNumber('tokens_per_second', 2),
       inChannels: vision.positiveInt('in_chans', vision.positiveInt('in_channels', 3)),
     },
     imageTokenId: root.positiveInt('image_token_id', 151655),
@@ -227,8 +264,8 @@ export function parsePreprocessorConfig(json: unknown, file = 'preprocessor_conf
   const r = new FieldReader(file, asObject(file, json));
   // Some re-saved folders carry `size: {shortest_edge, longest_edge}` instead of min/max_pixels.
   const size = r.child('size');
-  const minPixels = r.positiveInt('min_pixels', size.has('shortest_edge') ? size.positiveInt('shortest_edge') : 3136);
-  const maxPixels = r.positiveInt('max_pixels', size.has('longest_edge') ? size.positiveInt('longest_edge') : 12845056);
+  const minPixels = r.pixelBudget('min_pixels', size.has('shortest_edge') ? size.pixelBudget('shortest_edge', 3136) : 3136);
+  const maxPixels = r.pixelBudget('max_pixels', size.has('longest_edge') ? size.pixelBudget('longest_edge', 12845056) : 12845056);
   if (minPixels > maxPixels) {
     throw new QwenVLError('INVALID_CONFIG', `min_pixels ${minPixels} is larger than max_pixels ${maxPixels}`, { source: file });
   }

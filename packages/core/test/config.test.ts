@@ -45,6 +45,24 @@ describe('parseModelConfig', () => {
     expectConfigError(() => parseModelConfig({ ...readJson('config.json'), num_key_value_heads: 3, num_attention_heads: 4 }), 'num_key_value_heads');
     expectConfigError(() => parseModelConfig([]), 'JSON object');
   });
+
+  // Each of these used to load and run, printing noise or failing far from the cause.
+  it('refuses values that would run but compute nonsense, naming the field', () => {
+    const base = readJson('config.json');
+    const vision = base.vision_config as Record<string, unknown>;
+    for (const theta of [0, -10000]) expectConfigError(() => parseModelConfig({ ...base, rope_theta: theta }, 'c.json'), `c.json field "rope_theta": must be greater than 0, got ${theta}`);
+    expectConfigError(() => parseModelConfig({ ...base, rms_norm_eps: -1e-6 }, 'c.json'), 'field "rms_norm_eps": must be greater than 0');
+    expectConfigError(() => parseModelConfig({ ...base, rope_scaling: { mrope_section: [-2, 5, 5] } }, 'c.json'), 'c.json field "rope_scaling.mrope_section": must be 3 non-negative integers, got [-2,5,5]');
+    expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, window_size: 15 } }, 'c.json'), 'c.json field "vision_config.window_size": must be at least patch_size × spatial_merge_size = 28, got 15');
+    expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, fullatt_block_indexes: [1, 4] } }, 'c.json'), 'c.json field "vision_config.fullatt_block_indexes": names block 4, but the vision tower has 4 blocks (depth)');
+    expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, tokens_per_second: 0 } }, 'c.json'), 'field "vision_config.tokens_per_second": must be greater than 0');
+  });
+
+  it("keeps Hugging Face's default full-attention blocks only where the tower has them", () => {
+    const base = readJson('config.json');
+    const { fullatt_block_indexes: _dropped, ...vision } = base.vision_config as Record<string, unknown>;
+    expect(parseModelConfig({ ...base, vision_config: { ...vision, depth: 16 } }).vision.fullAttBlockIndexes).toEqual([7, 15]);
+  });
 });
 
 describe('parsePreprocessorConfig', () => {
@@ -60,6 +78,12 @@ describe('parsePreprocessorConfig', () => {
     expect(parsePreprocessorConfig({ size: { shortest_edge: 100, longest_edge: 1000 } })).toMatchObject({ minPixels: 100, maxPixels: 1000 });
     expectConfigError(() => parsePreprocessorConfig({ min_pixels: 10, max_pixels: 5 }), 'min_pixels 10 is larger than max_pixels 5');
     expectConfigError(() => parsePreprocessorConfig({ image_std: [1, 0, 1] }), 'image_std');
+  });
+
+  it('refuses a pixel budget no machine could allocate, naming the field', () => {
+    expectConfigError(() => parsePreprocessorConfig({ max_pixels: 1e12 }, 'p.json'), 'p.json field "max_pixels": must be at most 67108864 pixels');
+    expectConfigError(() => parsePreprocessorConfig({ min_pixels: 1e12, max_pixels: 2e12 }, 'p.json'), 'p.json field "min_pixels": must be at most 67108864 pixels');
+    expectConfigError(() => parsePreprocessorConfig({ size: { shortest_edge: 100, longest_edge: 1e12 } }, 'p.json'), 'p.json field "size.longest_edge"');
   });
 });
 

@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { MAX_PIXEL_BUDGET, QwenVLError } from '@qwen-vl/core';
 import type { PreprocessorConfig } from '@qwen-vl/core';
 import { assertValidImage, toRgb } from './image.js';
 import type { RawImage } from './image.js';
@@ -43,6 +43,9 @@ function resizeBudget(config: PreprocessorConfig, options: ResizeOptions): Smart
   for (const [name, value] of [['minPixels', minPixels], ['maxPixels', maxPixels]] as const) {
     if (!Number.isInteger(value) || value <= 0) {
       throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${value}`, { source: `options.${name}` });
+    }
+    if (value > MAX_PIXEL_BUDGET) {
+      throw new QwenVLError('INVALID_ARGUMENT', `must be at most ${MAX_PIXEL_BUDGET} pixels (an 8192×8192 image), got ${value}`, { source: `options.${name}` });
     }
   }
   if (minPixels > maxPixels) {

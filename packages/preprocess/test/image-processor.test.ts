@@ -153,6 +153,9 @@ describe('processImages', () => {
     }
     expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { minPixels: 5000, maxPixels: 4000 })).toThrow(/minPixels 5000 is larger/);
     expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { maxPixels: -1 })).toThrow(/options.maxPixels/);
+    // A budget of 1e12 used to reach the allocator and fail with a raw RangeError.
+    expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { minPixels: 1e12, maxPixels: 2e12 })).toThrow('options.minPixels: must be at most 67108864 pixels');
+    expect(() => processImages([solid(28, 28, [0, 0, 0])], checkpoint, { maxPixels: 1e12 })).toThrow('options.maxPixels: must be at most 67108864 pixels');
   });
 });
 
