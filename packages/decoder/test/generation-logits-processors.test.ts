@@ -55,6 +55,17 @@ describe('applyTemperature', () => {
     expect([...applyTemperature(f32([1, -2, 0.5, NEG]), 0.5)]).toEqual([2, -4, 1, NEG]);
     expect(() => applyTemperature(f32([1]), 0)).toThrow(/> 0/);
   });
+
+  it('tends to greedy, not NaN, at a temperature that overflows float32 (1e-300 used to pick the last id)', () => {
+    for (const logits of [[1, 3, 2, NEG], [-5, -2, -4, -3], [3, 3, 1, 0]]) {
+      const scaled = applyTemperature(f32(logits), 1e-300);
+      expect([...scaled].some(Number.isNaN)).toBe(false);
+      const probabilities = softmax(scaled);
+      const top = Math.max(...logits);
+      const tops = logits.filter((x) => x === top).length;
+      expect([...probabilities]).toEqual(logits.map((x) => (x === top ? 1 / tops : 0)));
+    }
+  });
 });
 
 describe('topKFilter', () => {

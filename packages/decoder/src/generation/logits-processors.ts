@@ -78,7 +78,21 @@ function divideBy(scores: Float32Array, temperature: number): void {
     throw new QwenVLError('INVALID_ARGUMENT', `must be a finite number > 0, got ${temperature}`, { source: 'applyTemperature temperature' });
   }
   if (temperature === 1) return;
+  const max = maxScore(scores);
+  if (Number.isFinite(max) && !Number.isFinite(Math.fround(max / temperature))) {
+    // A temperature so small that the top score overflows float32 (1e-300) would give
+    // softmax(±∞) = NaN. Softmax ignores a shift, so dividing `score − max` instead keeps
+    // the distribution and its limit: the top scores at 0, the rest far below, as greedy.
+    for (let i = 0; i < scores.length; i++) scores[i] = (scores[i] - max) / temperature;
+    return;
+  }
   for (let i = 0; i < scores.length; i++) scores[i] = scores[i] / temperature;
+}
+
+function maxScore(scores: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
+  return max;
 }
 
 /**
