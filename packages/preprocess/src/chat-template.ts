@@ -21,6 +21,41 @@ function templateView(messages: readonly ChatMessage[]): unknown[] {
   return messages.map(({ role, content }) => ({ role, content: typeof content === 'string' ? content : content.map(viewPart) }));
 }
 
+/**
+ * How many numbers `range()` may produce over one rendering. Real chat templates count over
+ * messages or tools; a template with `range(1000000000)` would otherwise hold the process
+ * until V8 dies of memory (2.8 GB), and nested ranges would spin for hours.
+ */
+export const TEMPLATE_RANGE_BUDGET = 100_000;
+
+/** The name the template's `range(...)` calls are redirected to (the library's own `range` cannot be replaced). */
+const BOUNDED_RANGE = '__qwen_vl_bounded_range';
+
+/** Points every `range(...)` call of a parsed template at BOUNDED_RANGE, in place. */
+function redirectRangeCalls(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return;
+  if (Array.isArray(node)) {
+    for (const child of node) redirectRangeCalls(child);
+    return;
+  }
+  const { type, callee } = node as { type?: unknown; callee?: { type?: unknown; value?: unknown } };
+  if (type === 'CallExpression' && callee?.type === 'Identifier' && callee.value === 'range') callee.value = BOUNDED_RANGE;
+  for (const child of Object.values(node)) redirectRangeCalls(child);
+}
+
+/** Jinja's `range(start?, stop, step?)`, drawing its length from a budget shared by one rendering. */
+function budgetedRange(): (...args: number[]) => number[] {
+  let left = TEMPLATE_RANGE_BUDGET;
+  return (...args) => {
+    const [start, stop, step = 1] = args.length === 1 ? [0, args[0]] : args;
+    if (![start, stop, step].every(Number.isInteger) || step === 0) throw new Error(`range() takes integers and a non-zero step, got ${JSON.stringify(args)}`);
+    const length = Math.max(0, Math.ceil((stop - start) / step));
+    if (length > left) throw new Error(`range() would make ${length} numbers; a chat template may make ${TEMPLATE_RANGE_BUDGET} in all`);
+    left -= length;
+    return Array.from({ length }, (_, i) => start + i * step);
+  };
+}
+
 /** tokenizer_config.json stores either one template or a list of named ones. */
 function templateFromTokenizerConfig(config: unknown): string | undefined {
   const field = (config as { chat_template?: unknown } | null)?.chat_template;
@@ -47,6 +82,7 @@ export class ChatTemplate {
   ) {
     try {
       this.template = new Template(text);
+      redirectRangeCalls(this.template.parsed);
     } catch (cause) {
       throw new QwenVLError('INVALID_TEMPLATE', `the chat template does not parse (${(cause as Error).message})`, { source: origin, cause });
     }
@@ -86,6 +122,7 @@ export class ChatTemplate {
         messages: templateView(messages),
         add_generation_prompt: options.addGenerationPrompt ?? true,
         add_vision_id: options.addVisionId ?? false,
+        [BOUNDED_RANGE]: budgetedRange(),
       });
     } catch (cause) {
       throw new QwenVLError('INVALID_TEMPLATE', `rendering the chat template failed (${(cause as Error).message})`, { source: this.origin, cause });

@@ -134,4 +134,14 @@ describe('ChatTemplate.fromFolder sources and errors', () => {
     const template = new ChatTemplate("{{ raise_exception('only user and assistant roles') }}", 'chat_template.json');
     expect(() => template.render([{ role: 'user', content: 'x' }])).toThrow(/chat_template\.json.*only user and assistant roles/);
   });
+
+  it('keeps range() as Jinja has it, and refuses a template that would make more numbers than any chat needs', () => {
+    const counting = new ChatTemplate('{% for i in range(3) %}{{ i }}{% endfor %}|{{ range(1, 7, 2) | join(",") }}|{{ range(3, 0, -1) | join(",") }}', 't.jinja');
+    expect(counting.render([{ role: 'user', content: 'x' }])).toBe('012|1,3,5|3,2,1');
+    // range(1e9) used to kill the process (V8 out of memory at 2.8 GB); nested ranges would spin.
+    for (const text of ['{% for i in range(1000000000) %}x{% endfor %}', '{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}']) {
+      const template = new ChatTemplate(text, 'hostile.jinja');
+      expect(() => template.render([{ role: 'user', content: 'x' }])).toThrow(/hostile\.jinja: rendering the chat template failed \(range\(\) would make \d+ numbers; a chat template may make 100000 in all\)/);
+    }
+  });
 });
