@@ -24,6 +24,20 @@ export interface SessionOptions {
   readonly deviceOutputs?: readonly string[];
 }
 
+/**
+ * More operator threads than any machine has cores: onnxruntime would try to start them all
+ * (`intraOpThreads: 1e6` hung the process).
+ */
+export const MAX_INTRA_OP_THREADS = 1024;
+
+/** Checks what a backend is asked before it opens anything: a bad value names the option. */
+export function checkSessionOptions(options: SessionOptions): void {
+  const threads = options.intraOpThreads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_INTRA_OP_THREADS)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 1 to ${MAX_INTRA_OP_THREADS}, got ${threads}`, { source: 'intraOpThreads' });
+  }
+}
+
 /** An external data file a model names in its initializers' `location`. */
 export interface ExternalDataFile {
   /** The location exactly as written in the model (e.g. "vision.onnx.data"). */

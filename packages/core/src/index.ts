@@ -7,5 +7,5 @@ export { MAX_PIXEL_BUDGET, parseModelConfig, parsePreprocessorConfig, parseGener
 export type { ModelConfig, TextConfig, VisionConfig, PreprocessorConfig, GenerationConfig } from './config.js';
 export { MODEL_FILES, readJson, loadModelConfigs } from './model-folder.js';
 export type { ModelFolder, ModelConfigs } from './model-folder.js';
-export { registerBackend, resolveBackend, createSession, runKeepingOnDevice } from './backend.js';
+export { MAX_INTRA_OP_THREADS, checkSessionOptions, registerBackend, resolveBackend, createSession, runKeepingOnDevice } from './backend.js';
 export type { Backend, Device, DeviceAvailability, DeviceRunOptions, ExternalDataFile, GraphOptimizationLevel, InferenceSessionHandle, ModelSource, SessionOptions } from './backend.js';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, checkSessionOptions } from '@qwen-vl/core';
 import type { InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
 import { OrtSessionAdapter } from '@qwen-vl/pipeline';
 import { InferenceSession } from 'onnxruntime-node';
@@ -20,6 +20,7 @@ const DEVICE_OUTPUT_LOCATION: Readonly<Record<string, 'gpu-buffer' | undefined>>
  * external data only as buffers).
  */
 export async function openOrtSession(source: ModelSource, options: SessionOptions, executionProvider: string): Promise<InferenceSessionHandle> {
+  checkSessionOptions(options);
   const modelName = source.name ?? (typeof source.model === 'string' ? source.model : 'model bytes');
   if (typeof source.model === 'string') await requireFile(source.model);
   const externalData = await Promise.all(

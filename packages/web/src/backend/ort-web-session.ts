@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, checkSessionOptions } from '@qwen-vl/core';
 import type { InferenceSessionHandle, ModelSource, SessionOptions } from '@qwen-vl/core';
 import { OrtSessionAdapter } from '@qwen-vl/pipeline';
 import type { OrtRuntime } from '@qwen-vl/pipeline';
@@ -24,6 +24,7 @@ function runtimeOf(ort: OrtWebModule): OrtRuntime<Tensor> {
  * buffers between runs, on wasm they stay onnxruntime-web tensors.
  */
 export async function openOrtWebSession(ort: OrtWebModule, source: ModelSource, options: SessionOptions, device: WebDevice): Promise<InferenceSessionHandle> {
+  checkSessionOptions(options);
   const modelName = source.name ?? (typeof source.model === 'string' ? source.model : 'model bytes');
   const deviceOutputs = options.deviceOutputs ?? [];
   const externalData = (source.externalData ?? []).map((file) => ({ path: file.path, data: file.data }));
