@@ -79,6 +79,13 @@ export interface GenerationConfig {
  */
 export const MAX_PIXEL_BUDGET = 2 ** 26;
 
+/**
+ * The most pixels an image may declare for qwen-vl to decode it: 2^26 (an 8192×8192 image,
+ * 256 MB as RGBA). A small file can declare 16000×16000 (768 MB decoded) and four of them
+ * exhausted a 24 GB machine; the header is read before any pixel is.
+ */
+export const MAX_DECODED_PIXELS = 2 ** 26;
+
 type Json = Record<string, unknown>;
 
 /** Reads typed fields of one JSON object, naming `file` and the field on any mismatch. */

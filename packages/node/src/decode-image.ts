@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { QwenVLError } from '@qwen-vl/core';
+import type { Sharp } from 'sharp';
+import { MAX_DECODED_PIXELS, QwenVLError } from '@qwen-vl/core';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { readLocalFile } from './read-file.js';
 
@@ -9,6 +10,8 @@ export interface DecodeImageOptions {
    * processor applies none: the model sees the pixels as stored.
    */
   applyExifOrientation?: boolean;
+  /** The most pixels the image may declare (default `MAX_DECODED_PIXELS`, 2^26); more is refused before decoding. */
+  maxPixels?: number;
 }
 
 /**
@@ -25,6 +28,7 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeIma
     // ignoreIcc: PIL's convert('RGB') ignores embedded profiles, so applying one here
     // would shift the colours away from what the reference processor feeds the model.
     let pipeline = sharp(bytes, { failOn: 'error', pages: 1, page: 0, ignoreIcc: true });
+    await refuseOversized(pipeline, options.maxPixels ?? MAX_DECODED_PIXELS, source);
     if (options.applyExifOrientation === true) pipeline = pipeline.autoOrient();
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 && info.channels !== 4) {
@@ -37,7 +41,16 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeIma
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     };
   } catch (cause) {
+    if (cause instanceof QwenVLError) throw cause;
     throw new QwenVLError('INVALID_IMAGE', `cannot decode image (${oneLine((cause as Error).message)})`, { source, cause });
+  }
+}
+
+/** Reads the size the header declares, so an oversized image fails before its pixels are allocated. */
+async function refuseOversized(image: Sharp, maxPixels: number, source: string): Promise<void> {
+  const { width, height } = await image.metadata();
+  if (width !== undefined && height !== undefined && width * height > maxPixels) {
+    throw new QwenVLError('UNSUPPORTED_IMAGE', `declares ${width}×${height} pixels, more than the ${maxPixels} qwen-vl decodes (maxPixels)`, { source });
   }
 }
 

@@ -1,3 +1,4 @@
+import { crc32, deflateSync } from 'node:zlib';
 import { cp, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,5 +36,31 @@ describe('hostile inputs', () => {
         message: `intraOpThreads: must be an integer from 1 to 1024, got ${intraOpThreads}`,
       });
     }
+  });
+});
+
+/** A PNG that declares `width`×`height` pixels in its header and holds one row's worth: under 100 bytes. */
+function pngHeaderOnly(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(100))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('hostile images', () => {
+  it('refuses an image whose header declares more pixels than the limit, before decoding', async () => {
+    // Four of these (16000×16000, under sharp's own limit) drove a run to 5 GB.
+    const bytes = pngHeaderOnly(16000, 16000);
+    await expect(decodeImage(bytes)).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', message: 'image bytes: declares 16000×16000 pixels, more than the 67108864 qwen-vl decodes (maxPixels)' });
+    await expect(decodeImage(pngHeaderOnly(100, 100), { maxPixels: 5000 })).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE' });
   });
 });
