@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { onnxruntimeNodeBackend } from '../src/index.js';
 import { GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, numbers } from './golden.js';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';
+
+const cudaStarts = (await onnxruntimeNodeBackend.availability('cuda')).available;
 
 const dir = useTempDir('qwen-vl-run-');
 let model: string;
@@ -77,6 +80,15 @@ describe('qwen-vl run', () => {
     expect(result.stderr).toMatch(/^qwen-vl: .+\n$/);
     expect(result.stderr).toContain(`device "${device}"`);
     expect(result.stderr).toMatch(/execution provider/);
+  });
+
+  // Where CUDA does start (a GPU machine) there is no failure to print.
+  it.skipIf(cudaStarts)('prints only its own one-line error when a listed provider fails to start (no onnxruntime log lines before it)', async () => {
+    // This build lists cuda, but without the downloaded provider libraries and a GPU it
+    // fails to start, and onnxruntime used to log the library failure to stderr first.
+    const result = await runCli(['run', '--model', model, '--prompt', 'x', '--device', 'cuda']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^qwen-vl: onnxruntime-node device "cuda": .+\n$/);
   });
 
   it('fails with exit code 1 naming a missing model folder', async () => {
