@@ -75,8 +75,19 @@ export async function readBuildManifest(folder: ModelFolder): Promise<BuildManif
     if (typeof part?.model !== 'string' || !Array.isArray(part.externalData) || part.externalData.some((name) => typeof name !== 'string')) {
       throw malformed(`parts[${i}]`, 'a part with a "model" file name and an "externalData" list of file names');
     }
+    // Names are fetched or opened relative to the folder: `../x`, `/etc/x` or
+    // `https://other.example/x.bin` would reach outside it.
+    if (!isPlainFileName(part.model)) throw malformed(`parts[${i}].model`, `a file name inside the model folder, not ${JSON.stringify(part.model)}`);
+    part.externalData.forEach((name, j) => {
+      if (!isPlainFileName(name)) throw malformed(`parts[${i}].externalData[${j}]`, `a file name inside the model folder, not ${JSON.stringify(name)}`);
+    });
   });
   return manifest as BuildManifest;
+}
+
+/** A name of a file directly in the folder: no path separator, no `.`/`..`, no URL scheme. */
+export function isPlainFileName(name: string): boolean {
+  return name.length > 0 && name !== '.' && name !== '..' && !/[/\\:]/.test(name) && !name.includes('\0');
 }
 
 /** The external data files the manifest lists for `modelFile`; undefined without a manifest entry (then `<file>.data` beside it, when there). */
