@@ -1,7 +1,7 @@
 import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
-import type { SearchOptionsInput } from '@qwen-vl/decoder';
+import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
@@ -74,6 +74,12 @@ const FLAGS: Readonly<Record<string, string>> = {
   ignoreEos: '--ignore-eos',
 };
 
+/** The search options as this command line spells them: its flags, and --greedy as the way to greedy decoding. */
+const FLAG_NAMES: SearchOptionNames = {
+  option: (name) => FLAGS[name] ?? name,
+  greedy: FLAGS.greedy,
+};
+
 /** Parses the arguments after `run`; undefined means --help was asked for. */
 export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
   const values = parseCommandArgs(args, {
@@ -136,13 +142,10 @@ export function runSearchOptions(search: SearchOptionsInput, generation: Generat
   const unlimited = search.maxNewTokens === undefined && generation.maxNewTokens === undefined && generation.maxLength === undefined;
   const options = unlimited ? { ...search, maxNewTokens: DEFAULT_MAX_NEW_TOKENS } : search;
   try {
-    resolveSearchOptions(options, generation, contextLength);
+    resolveSearchOptions(options, generation, contextLength, FLAG_NAMES);
   } catch (error) {
-    if (!(error instanceof QwenVLError) || error.code !== 'INVALID_ARGUMENT' || error.source === undefined) throw error;
-    const option = /^search option "(\w+)"$/.exec(error.source)?.[1];
-    const flag = option === undefined ? undefined : FLAGS[option];
-    if (flag === undefined) throw error;
-    throw new UsageError(`${flag} ${error.message.slice(error.source.length + 2)}`);
+    const aboutFlag = error instanceof QwenVLError && error.code === 'INVALID_ARGUMENT' && Object.values(FLAGS).includes(error.source ?? '');
+    throw aboutFlag ? new UsageError(error.message, { cause: error }) : error;
   }
   return options;
 }
