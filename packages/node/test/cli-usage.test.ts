@@ -1,8 +1,34 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../src/cli/run.js';
 import { MODEL_DIR } from './golden.js';
 import { runCli } from './helpers/cli.js';
 
+const ROOT_README = new URL('../../../README.md', import.meta.url);
+
+/**
+ * The flags each command of the root README's CLI summary (the sh block of "## The CLI")
+ * names: its `pnpm qwen-vl COMMAND ...` lines, `\` continuations joined, comments dropped.
+ */
+function readmeSummaryFlags(): Map<string, string[]> {
+  const section = readFileSync(ROOT_README, 'utf8').split(/^## /m).find((text) => text.startsWith('The CLI\n'));
+  const block = /^```sh\n([\s\S]*?)^```$/m.exec(section ?? '')?.[1];
+  if (block === undefined) throw new Error('README.md has no sh block under "## The CLI"');
+  const summary = new Map<string, string[]>();
+  for (const line of block.replace(/\\\n\s*/g, ' ').split('\n')) {
+    const usage = /^pnpm qwen-vl (\w+)([^#]*)/.exec(line);
+    if (usage !== null) summary.set(usage[1], [...new Set(usage[2].match(/--[a-z][a-z-]*/g))].sort());
+  }
+  return summary;
+}
+
 describe('qwen-vl', () => {
+  it('the root README\'s CLI summary names every command and exactly the flags its parser takes', () => {
+    const parsers = new Map([...COMMANDS].map(([name, command]) => [name, Object.keys(command.options).map((option) => `--${option}`).sort()]));
+    expect(parsers.get('run')).toContain('--repetition-penalty');
+    expect(readmeSummaryFlags()).toEqual(parsers);
+  });
+
   it.each(['0'])('words the refusal of --temperature %s for the command line: it suggests --greedy', async (temperature) => {
     // The search options are checked against generation_config.json before any model is loaded.
     const result = await runCli(['run', '--model', MODEL_DIR, '--prompt', 'x', '--temperature', temperature]);

@@ -5,7 +5,7 @@ import type { CliOutput } from './run.js';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 /** What `util.parseArgs` gives for `options`: a string, boolean or array per flag given. */
-type OptionValues<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ strict: true; allowPositionals: false; options: T }>>['values'];
+export type OptionValues<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ strict: true; allowPositionals: false; options: T }>>['values'];
 
 /** Every subcommand answers -h/--help with its help text instead of running. */
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
@@ -15,7 +15,7 @@ const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
  * Subcommands take no positionals; what `util.parseArgs` rejects (an unknown option, a
  * missing value, a stray argument) is a mistake in the command line, so a UsageError.
  */
-export function parseCommandArgs<const T extends OptionsConfig>(args: readonly string[], options: T): OptionValues<T> | undefined {
+function parseCommandArgs<const T extends OptionsConfig>(args: readonly string[], options: T): OptionValues<T> | undefined {
   let values;
   try {
     ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options: { ...options, ...HELP_OPTION } }));
@@ -26,19 +26,31 @@ export function parseCommandArgs<const T extends OptionsConfig>(args: readonly s
   return (values as { help?: boolean }).help === true ? undefined : (values as OptionValues<T>);
 }
 
-export type Subcommand = (args: readonly string[], output: CliOutput) => Promise<void>;
+export interface Subcommand {
+  /** The flags the command takes besides -h/--help (the root README's CLI summary is checked against them). */
+  readonly options: OptionsConfig;
+  run(args: readonly string[], output: CliOutput): Promise<void>;
+}
 
 /**
- * A subcommand from its parser (undefined: --help was asked for) and its work: prints `help`
- * to stdout when asked, runs the parsed command otherwise.
+ * A subcommand from its flags, what it makes of their values (throwing a UsageError for a
+ * bad one) and its work: prints `help` to stdout when asked, runs the command otherwise.
  */
-export function subcommand<C>(help: string, parse: (args: readonly string[]) => C | undefined, run: (command: C, output: CliOutput) => Promise<void>): Subcommand {
-  return async (args, output) => {
-    const command = parse(args);
-    if (command === undefined) {
-      output.stdout(help);
-      return;
-    }
-    await run(command, output);
+export function subcommand<const T extends OptionsConfig, C>(
+  help: string,
+  options: T,
+  interpret: (values: OptionValues<T>) => C,
+  run: (command: C, output: CliOutput) => Promise<void>,
+): Subcommand {
+  return {
+    options,
+    async run(args, output) {
+      const values = parseCommandArgs(args, options);
+      if (values === undefined) {
+        output.stdout(help);
+        return;
+      }
+      await run(interpret(values), output);
+    },
   };
 }

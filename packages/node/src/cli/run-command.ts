@@ -6,7 +6,8 @@ import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
 import type { ChatResult, NodeDevice } from '../qwen-vl.js';
-import { parseCommandArgs, subcommand } from './command-args.js';
+import { subcommand } from './command-args.js';
+import type { OptionValues } from './command-args.js';
 import { decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
@@ -80,28 +81,28 @@ const FLAG_NAMES: SearchOptionNames = {
   greedy: FLAGS.greedy,
 };
 
-/** Parses the arguments after `run`; undefined means --help was asked for. */
-export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
-  const values = parseCommandArgs(args, {
-    model: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    video: { type: 'string', multiple: true },
-    fps: { type: 'string' },
-    prompt: { type: 'string' },
-    system: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-p': { type: 'string' },
-    'top-k': { type: 'string' },
-    'repetition-penalty': { type: 'string' },
-    seed: { type: 'string' },
-    greedy: { type: 'boolean' },
-    'ignore-eos': { type: 'boolean' },
-    device: { type: 'string' },
-    json: { type: 'boolean' },
-    dump: { type: 'string' },
-  });
-  if (values === undefined) return undefined;
+const RUN_OPTIONS = {
+  model: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  video: { type: 'string', multiple: true },
+  fps: { type: 'string' },
+  prompt: { type: 'string' },
+  system: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'top-k': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  greedy: { type: 'boolean' },
+  'ignore-eos': { type: 'boolean' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  dump: { type: 'string' },
+} as const;
+
+/** The command the flags given to `run` ask for. */
+function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
   if (values.model === undefined) throw new UsageError('run needs --model DIR');
   if (values.prompt === undefined) throw new UsageError('run needs --prompt TEXT');
   const videos = (values.video ?? []).map((frames) => frames.split(','));
@@ -162,7 +163,7 @@ export function resultJson(result: ChatResult): Record<string, unknown> {
   };
 }
 
-export const runRun = subcommand(RUN_HELP, parseRunArgs, async (command, output) => {
+export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (command, output) => {
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
   const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
   const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);

@@ -21,7 +21,7 @@ Commands:
 Run "qwen-vl <command> --help" for the options of a command.
 `;
 
-const COMMANDS = new Map<string, Subcommand>([
+export const COMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['build', runBuild],
   ['run', runRun],
   ['prepare', runPrepare],
@@ -49,7 +49,7 @@ export async function runCli(argv: readonly string[], output: CliOutput): Promis
     return 2;
   }
   try {
-    await command(args, output);
+    await command.run(args, output);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
