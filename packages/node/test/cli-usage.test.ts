@@ -29,7 +29,20 @@ describe('qwen-vl', () => {
     expect(readmeSummaryFlags()).toEqual(parsers);
   });
 
-  it.each(['0'])('words the refusal of --temperature %s for the command line: it suggests --greedy', async (temperature) => {
+  // util.parseArgs alone refuses these as "ambiguous" before the flag's own check can say what it needs.
+  it.each([
+    ['--max-new-tokens -3', ['run', '--model', 'm', '--prompt', 'x', '--max-new-tokens', '-3'], '--max-new-tokens must be an integer ≥ 1, got "-3"'],
+    ['--max-new-tokens=-3', ['run', '--model', 'm', '--prompt', 'x', '--max-new-tokens=-3'], '--max-new-tokens must be an integer ≥ 1, got "-3"'],
+    ['--top-k -1', ['run', '--model', 'm', '--prompt', 'x', '--top-k', '-1'], '--top-k must be an integer ≥ 0, got "-1"'],
+    ['--fps -.5', ['run', '--model', 'm', '--prompt', 'x', '--fps', '-.5'], '--fps must be a positive number, got "-.5"'],
+    ['--min-pixels -5', ['prepare', '--model', 'm', '--prompt', 'x', '--min-pixels', '-5'], '--min-pixels must be a positive integer, got "-5"'],
+  ])('takes the negative number after a flag as its value and refuses it by the flag\'s rule: %s', async (_name, args, message) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`qwen-vl: ${message} (see "qwen-vl ${args[0]} --help")\n`);
+  });
+
+  it.each(['0', '-1'])('words the refusal of --temperature %s for the command line: it suggests --greedy', async (temperature) => {
     // The search options are checked against generation_config.json before any model is loaded.
     const result = await runCli(['run', '--model', MODEL_DIR, '--prompt', 'x', '--temperature', temperature]);
     expect(result.code).toBe(2);

@@ -10,6 +10,35 @@ export type OptionValues<T extends OptionsConfig> = ReturnType<typeof parseArgs<
 /** Every subcommand answers -h/--help with its help text instead of running. */
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
+/** A value that starts like a negative number: `-3`, `-0.5`, `-.5`, `-1e-3`. */
+const NEGATIVE_NUMBER = /^-\.?[0-9]/;
+
+/**
+ * `util.parseArgs` refuses a value that starts with "-" after a flag ("argument is
+ * ambiguous"), so `--max-new-tokens -3` would never reach the flag's own check, which says
+ * what the value must be. No option is spelled like a number, so a negative number after a
+ * flag that takes a value is that flag's value: it is joined as `--flag=-3`, the form
+ * parseArgs takes.
+ */
+function joinNegativeValues(args: readonly string[], options: OptionsConfig): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    // After "--" every argument is a positional.
+    if (arg === '--') return [...joined, ...args.slice(i)];
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    const takesValue = Object.hasOwn(options, name) && options[name].type === 'string';
+    const next = args[i + 1];
+    if (takesValue && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 /**
  * The option values of a subcommand's arguments, or undefined when --help was asked for.
  * Subcommands take no positionals; what `util.parseArgs` rejects (an unknown option, a
@@ -18,7 +47,7 @@ const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 function parseCommandArgs<const T extends OptionsConfig>(args: readonly string[], options: T): OptionValues<T> | undefined {
   let values;
   try {
-    ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options: { ...options, ...HELP_OPTION } }));
+    ({ values } = parseArgs({ args: joinNegativeValues(args, options), strict: true, allowPositionals: false, options: { ...options, ...HELP_OPTION } }));
   } catch (error) {
     if (isParseArgsError(error)) throw new UsageError(error.message);
     throw error;
