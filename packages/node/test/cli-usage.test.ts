@@ -23,6 +23,14 @@ function readmeSummaryFlags(): Map<string, string[]> {
 }
 
 describe('qwen-vl', () => {
+  it('--version and -v print the version of @qwen-vl/node', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const result = await runCli([flag]);
+      expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
   it('the root README\'s CLI summary names every command and exactly the flags its parser takes', () => {
     const parsers = new Map([...COMMANDS].map(([name, command]) => [name, Object.keys(command.options).map((option) => `--${option}`).sort()]));
     expect(parsers.get('run')).toContain('--repetition-penalty');

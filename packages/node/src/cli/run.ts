@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { runBuild } from './build-command.js';
 import type { Subcommand } from './command-args.js';
 import { runDemo } from './demo-command.js';
@@ -18,8 +19,12 @@ Commands:
   prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
   demo       generate, build and run a tiny random-weight model (no download; noise output)
 
-Run "qwen-vl <command> --help" for the options of a command.
+Run "qwen-vl <command> --help" for the options of a command, "qwen-vl --version" for the
+version of qwen-vl.
 `;
+
+/** The version of @qwen-vl/node, read from its package.json so that it is the published one. */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export const COMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['build', runBuild],
@@ -41,6 +46,11 @@ export async function runCli(argv: readonly string[], output: CliOutput): Promis
   const [name, ...args] = argv;
   if (name === '-h' || name === '--help') {
     output.stdout(HELP);
+    return 0;
+  }
+  // -v as node, npm and pnpm spell it.
+  if (name === '-v' || name === '--version') {
+    output.stdout(`${VERSION}\n`);
     return 0;
   }
   const command = name === undefined ? undefined : COMMANDS.get(name);
