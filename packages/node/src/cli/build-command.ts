@@ -15,8 +15,8 @@ the configs and tokenizer files, and adds a qwen-vl.json manifest. Prints one JS
 Options:
   --input HF_DIR     Hugging Face model folder: config.json, preprocessor_config.json,
                      tokenizer.json and model.safetensors (or model.safetensors.index.json
-                     with its shards); generation_config.json, chat_template.json and
-                     tokenizer_config.json are copied when present
+                     with its shards); generation_config.json, chat_template.jinja,
+                     chat_template.json and tokenizer_config.json are copied when present
   --output OUT_DIR   the folder to create; it appears only once complete
   --precision P      fp32 (default) or fp16: how weights are stored (fp16 halves the
                      files; computation stays float32)
