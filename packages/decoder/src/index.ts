@@ -1,5 +1,5 @@
 export { resolveSearchOptions } from './generation/search-options.js';
-export type { SearchOptions, SearchOptionsInput } from './generation/search-options.js';
+export type { SearchOptionNames, SearchOptions, SearchOptionsInput } from './generation/search-options.js';
 export {
   applyMinLength,
   applyRepetitionPenalty,

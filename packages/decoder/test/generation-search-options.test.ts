@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { QwenVLError, parseGenerationConfig } from '@qwen-vl/core';
 import { describe, expect, it } from 'vitest';
 import { resolveSearchOptions } from '../src/index.js';
-import type { SearchOptionsInput } from '../src/index.js';
+import type { SearchOptionNames, SearchOptionsInput } from '../src/index.js';
 
 const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
 /** Qwen2.5-VL's own generation_config.json: do_sample true, temperature 1e-6, repetition_penalty 1.05. */
@@ -51,6 +51,16 @@ describe('resolveSearchOptions', () => {
     expect(resolveSearchOptions({ greedy: true, temperature: 0 }, qwenConfig).doSample).toBe(false);
     expectError(() => resolveSearchOptions({ temperature: 0 }, qwenConfig), 'INVALID_ARGUMENT', 'search option "temperature"');
     expectError(() => resolveSearchOptions({ temperature: -1, doSample: true }, hfDefaults), 'INVALID_ARGUMENT', 'search option "temperature"');
+  });
+
+  it('words its errors in the caller\'s names when given them, hint included; config errors still name the config field', () => {
+    const flags: SearchOptionNames = { option: (name) => `--${name}`, greedy: '--greedy' };
+    expectError(() => resolveSearchOptions({ temperature: 0 }, qwenConfig, undefined, flags), 'INVALID_ARGUMENT', '--temperature');
+    expect(() => resolveSearchOptions({ temperature: 0 }, qwenConfig, undefined, flags)).toThrow('--temperature: must be > 0 when sampling, got 0; use --greedy for deterministic decoding');
+    expectError(() => resolveSearchOptions({ topP: 2 }, qwenConfig, undefined, flags), 'INVALID_ARGUMENT', '--topP');
+    expectError(() => resolveSearchOptions({}, parseGenerationConfig({ do_sample: true, temperature: 0 }), undefined, flags), 'INVALID_CONFIG', 'generation_config.json field "temperature"');
+    // Without names, the API's own: the field and `greedy: true`.
+    expect(() => resolveSearchOptions({ temperature: 0 }, qwenConfig)).toThrow('search option "temperature": must be > 0 when sampling, got 0; use greedy: true for deterministic decoding');
   });
 
   it.each<[SearchOptionsInput, string]>([

@@ -153,6 +153,24 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     });
   });
 
+  it('--help names every file the build copies, chat_template.jinja included', async () => {
+    const input = await modelCopy('every-copied-file');
+    const { chat_template: template } = JSON.parse(await readFile(join(input, 'chat_template.json'), 'utf8')) as { chat_template: string };
+    await writeFile(join(input, 'chat_template.jinja'), template);
+    await writeFile(join(input, 'README.md'), 'not a model file');
+    const output = join(dir(), 'every-copied-file-built');
+    const build = await runCli(['build', '--input', input, '--output', output], {}, dir());
+    expect(build.code).toBe(0);
+    const inputFiles = new Set(await readdir(input));
+    const copied = (await readdir(output)).filter((name) => inputFiles.has(name));
+    expect(copied).toContain('chat_template.jinja');
+    expect(copied).not.toContain('README.md');
+    const help = await runCli(['build', '--help']);
+    expect(help.code).toBe(0);
+    // As a whole name: "config.json" inside "generation_config.json" does not count.
+    for (const name of copied) expect(help.stdout).toMatch(new RegExp(`(?<![\\w.])${name.replaceAll('.', '\\.')}(?![\\w.])`));
+  });
+
   it('answers a malformed command line with exit code 2', async () => {
     const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), '--precision', 'int4']);
     expect(result.code).toBe(2);

@@ -134,6 +134,6 @@ describe('qwen-vl run', () => {
   it('exits with code 2 naming the flag when a value is out of range', async () => {
     const result = await runCli(['run', '--model', model, '--prompt', 'x', '--top-p', '1.5']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--top-p must be in \(0, 1\]/);
+    expect(result.stderr).toMatch(/--top-p: must be in \(0, 1\]/);
   });
 });

@@ -44,10 +44,27 @@ const INPUT_KEYS: ReadonlySet<string> = new Set<keyof SearchOptionsInput>([
   'maxNewTokens', 'randomSeed', 'stopStrings', 'eosTokenIds', 'ignoreEos',
 ]);
 
+/**
+ * How a caller's interface spells the search options, so that an error speaks its language:
+ * a command line names its flags (`--top-p`, "use --greedy"), not this API's fields.
+ */
+export interface SearchOptionNames {
+  /** The `source` of an error about the caller's value of option `name`. */
+  option(name: string): string;
+  /** What the caller writes to ask for greedy decoding, suggested when sampling cannot run. */
+  readonly greedy: string;
+}
+
+/** This API's own spelling: `search option "topP"`, `greedy: true`. */
+const API_NAMES: SearchOptionNames = {
+  option: (name) => `search option "${name}"`,
+  greedy: 'greedy: true',
+};
+
 const GENERATION_CONFIG_FILE = 'generation_config.json';
 
-function userError(name: string, message: string): QwenVLError {
-  return new QwenVLError('INVALID_ARGUMENT', message, { source: `search option "${name}"` });
+function userError(names: SearchOptionNames, name: string, message: string): QwenVLError {
+  return new QwenVLError('INVALID_ARGUMENT', message, { source: names.option(name) });
 }
 
 /**
@@ -57,18 +74,19 @@ function userError(name: string, message: string): QwenVLError {
 class Chosen<T> {
   private constructor(
     readonly value: T,
-    private readonly fromUser: boolean,
+    /** How the caller spells the options; undefined when the value came from the config. */
+    private readonly userNames: SearchOptionNames | undefined,
     private readonly name: string,
   ) {}
 
-  static of<T>(userValue: T | undefined, userName: string, configValue: T, configName: string): Chosen<T> {
+  static of<T>(names: SearchOptionNames, userValue: T | undefined, userName: string, configValue: T, configName: string): Chosen<T> {
     return userValue !== undefined
-      ? new Chosen(userValue, true, userName)
-      : new Chosen(configValue, false, configName);
+      ? new Chosen(userValue, names, userName)
+      : new Chosen(configValue, undefined, configName);
   }
 
   fail(message: string): never {
-    if (this.fromUser) throw userError(this.name, message);
+    if (this.userNames !== undefined) throw userError(this.userNames, this.name, message);
     throw new QwenVLError('INVALID_CONFIG', message, { source: `${GENERATION_CONFIG_FILE} field "${this.name}"` });
   }
 
@@ -86,15 +104,15 @@ function isPositiveInteger(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 1;
 }
 
-function resolveDoSample(user: SearchOptionsInput, config: GenerationConfig): boolean {
+function resolveDoSample(user: SearchOptionsInput, config: GenerationConfig, names: SearchOptionNames): boolean {
   if (user.greedy !== undefined && typeof user.greedy !== 'boolean') {
-    throw userError('greedy', `must be true or false, got ${JSON.stringify(user.greedy)}`);
+    throw userError(names, 'greedy', `must be true or false, got ${JSON.stringify(user.greedy)}`);
   }
   if (user.greedy !== undefined && user.doSample !== undefined && user.greedy === user.doSample) {
-    throw userError('greedy', `greedy: ${user.greedy} contradicts doSample: ${user.doSample}; pass only one of them`);
+    throw userError(names, 'greedy', `greedy: ${user.greedy} contradicts doSample: ${user.doSample}; pass only one of them`);
   }
   const userChoice = user.greedy !== undefined ? !user.greedy : user.doSample;
-  return Chosen.of(userChoice, 'doSample', config.doSample, 'do_sample')
+  return Chosen.of(names, userChoice, 'doSample', config.doSample, 'do_sample')
     .check((value) => typeof value === 'boolean', 'true or false').value;
 }
 
@@ -104,20 +122,20 @@ function resolveDoSample(user: SearchOptionsInput, config: GenerationConfig): bo
  * `maxNewTokens` short. `contextLength` (the model's maximum positions) caps the total and
  * is the cap when nothing else sets one, as genai's max_length defaults to context_length.
  */
-function resolveLengths(user: SearchOptionsInput, config: GenerationConfig, contextLength: number | undefined) {
+function resolveLengths(user: SearchOptionsInput, config: GenerationConfig, contextLength: number | undefined, names: SearchOptionNames) {
   if (contextLength !== undefined && !isPositiveInteger(contextLength)) {
     throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${contextLength}`, { source: 'resolveSearchOptions contextLength' });
   }
   const userSetsLength = user.maxLength !== undefined || user.maxNewTokens !== undefined;
   const unsetOrPositive = (value: number | undefined) => value === undefined || isPositiveInteger(value);
-  const maxNewTokens = Chosen.of(user.maxNewTokens, 'maxNewTokens', userSetsLength ? undefined : config.maxNewTokens, 'max_new_tokens')
+  const maxNewTokens = Chosen.of(names, user.maxNewTokens, 'maxNewTokens', userSetsLength ? undefined : config.maxNewTokens, 'max_new_tokens')
     .check(unsetOrPositive, 'an integer ≥ 1');
-  const maxLength = Chosen.of(user.maxLength, 'maxLength', userSetsLength ? undefined : config.maxLength, 'max_length')
+  const maxLength = Chosen.of(names, user.maxLength, 'maxLength', userSetsLength ? undefined : config.maxLength, 'max_length')
     .check(unsetOrPositive, 'an integer ≥ 1');
   if (contextLength !== undefined && maxLength.value !== undefined && maxLength.value > contextLength) {
     maxLength.fail(`${maxLength.value} exceeds the model's context length ${contextLength}`);
   }
-  const minLength = Chosen.of(user.minLength, 'minLength', config.minLength, 'min_length')
+  const minLength = Chosen.of(names, user.minLength, 'minLength', config.minLength, 'min_length')
     .check(isNonNegativeInteger, 'a non-negative integer');
   return {
     maxNewTokens: maxNewTokens.value,
@@ -126,16 +144,16 @@ function resolveLengths(user: SearchOptionsInput, config: GenerationConfig, cont
   };
 }
 
-function resolveStopStrings(value: unknown): string[] {
+function resolveStopStrings(value: unknown, names: SearchOptionNames): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw userError('stopStrings', `must be a list of non-empty strings, got ${JSON.stringify(value)}`);
+    throw userError(names, 'stopStrings', `must be a list of non-empty strings, got ${JSON.stringify(value)}`);
   }
   return [...value];
 }
 
-function resolveEosTokenIds(user: SearchOptionsInput, config: GenerationConfig): number[] {
-  const ids = Chosen.of(user.eosTokenIds, 'eosTokenIds', config.eosTokenId, 'eos_token_id');
+function resolveEosTokenIds(user: SearchOptionsInput, config: GenerationConfig, names: SearchOptionNames): number[] {
+  const ids = Chosen.of(names, user.eosTokenIds, 'eosTokenIds', config.eosTokenId, 'eos_token_id');
   ids.check((value) => Array.isArray(value) && value.every(isNonNegativeInteger), 'a list of non-negative integer token ids');
   return [...ids.value];
 }
@@ -143,8 +161,9 @@ function resolveEosTokenIds(user: SearchOptionsInput, config: GenerationConfig):
 /**
  * Fills every option from the caller's choice, else generation_config.json's value (parsed
  * by `parseGenerationConfig`, which supplies Hugging Face's defaults for absent fields), and
- * validates the result. A bad caller value throws INVALID_ARGUMENT naming the option; a bad
- * config value throws INVALID_CONFIG naming the config field.
+ * validates the result. A bad caller value throws INVALID_ARGUMENT naming the option as
+ * `names` spells it (by default this API's field names); a bad config value throws
+ * INVALID_CONFIG naming the config field.
  *
  * Sampling stays on whenever the config asks for it, even at Qwen's `temperature: 1e-6`:
  * that is greedy in effect but still a sampling run in Hugging Face, and overriding it is
@@ -154,31 +173,32 @@ export function resolveSearchOptions(
   user: SearchOptionsInput,
   defaults: GenerationConfig,
   contextLength?: number,
+  names: SearchOptionNames = API_NAMES,
 ): SearchOptions {
   for (const key of Object.keys(user)) {
     if (!INPUT_KEYS.has(key)) {
-      throw userError(key, `is not a search option; known options are ${[...INPUT_KEYS].join(', ')}`);
+      throw userError(names, key, `is not a search option; known options are ${[...INPUT_KEYS].join(', ')}`);
     }
   }
-  const doSample = resolveDoSample(user, defaults);
+  const doSample = resolveDoSample(user, defaults, names);
 
-  const temperature = Chosen.of(user.temperature, 'temperature', defaults.temperature, 'temperature')
+  const temperature = Chosen.of(names, user.temperature, 'temperature', defaults.temperature, 'temperature')
     .check(Number.isFinite, 'a finite number');
   if (doSample && temperature.value <= 0) {
-    temperature.fail(`must be > 0 when sampling, got ${temperature.value}; use greedy: true for deterministic decoding`);
+    temperature.fail(`must be > 0 when sampling, got ${temperature.value}; use ${names.greedy} for deterministic decoding`);
   }
-  const topK = Chosen.of(user.topK, 'topK', defaults.topK, 'top_k')
+  const topK = Chosen.of(names, user.topK, 'topK', defaults.topK, 'top_k')
     .check(isNonNegativeInteger, 'a non-negative integer (0 disables top-k)');
-  const topP = Chosen.of(user.topP, 'topP', defaults.topP, 'top_p')
+  const topP = Chosen.of(names, user.topP, 'topP', defaults.topP, 'top_p')
     .check((value) => Number.isFinite(value) && value > 0 && value <= 1, 'in (0, 1] (1 disables top-p)');
-  const repetitionPenalty = Chosen.of(user.repetitionPenalty, 'repetitionPenalty', defaults.repetitionPenalty, 'repetition_penalty')
+  const repetitionPenalty = Chosen.of(names, user.repetitionPenalty, 'repetitionPenalty', defaults.repetitionPenalty, 'repetition_penalty')
     .check((value) => Number.isFinite(value) && value > 0, 'a number > 0 (1 disables the penalty)');
 
   if (user.randomSeed !== undefined && !isNonNegativeInteger(user.randomSeed)) {
-    throw userError('randomSeed', `must be a non-negative integer (omit it for a random seed), got ${JSON.stringify(user.randomSeed)}`);
+    throw userError(names, 'randomSeed', `must be a non-negative integer (omit it for a random seed), got ${JSON.stringify(user.randomSeed)}`);
   }
   if (user.ignoreEos !== undefined && typeof user.ignoreEos !== 'boolean') {
-    throw userError('ignoreEos', `must be true or false, got ${JSON.stringify(user.ignoreEos)}`);
+    throw userError(names, 'ignoreEos', `must be true or false, got ${JSON.stringify(user.ignoreEos)}`);
   }
 
   return {
@@ -187,10 +207,10 @@ export function resolveSearchOptions(
     topK: topK.value,
     topP: topP.value,
     repetitionPenalty: repetitionPenalty.value,
-    ...resolveLengths(user, defaults, contextLength),
+    ...resolveLengths(user, defaults, contextLength, names),
     randomSeed: user.randomSeed,
-    stopStrings: resolveStopStrings(user.stopStrings),
-    eosTokenIds: resolveEosTokenIds(user, defaults),
+    stopStrings: resolveStopStrings(user.stopStrings, names),
+    eosTokenIds: resolveEosTokenIds(user, defaults, names),
     ignoreEos: user.ignoreEos ?? false,
   };
 }

@@ -1,8 +1,7 @@
-import { PRECISIONS } from '@qwen-vl/builder';
-import type { Precision } from '@qwen-vl/builder';
-import { buildModelFolder } from '@qwen-vl/builder';
-import type { BuildProgress } from '@qwen-vl/builder';
-import { parseCommandArgs, subcommand } from './command-args.js';
+import { PRECISIONS, buildModelFolder } from '@qwen-vl/builder';
+import type { BuildProgress, Precision } from '@qwen-vl/builder';
+import { subcommand } from './command-args.js';
+import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
 
 export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--precision fp32|fp16] [--force]
@@ -14,8 +13,8 @@ the configs and tokenizer files, and adds a qwen-vl.json manifest. Prints one JS
 Options:
   --input HF_DIR     Hugging Face model folder: config.json, preprocessor_config.json,
                      tokenizer.json and model.safetensors (or model.safetensors.index.json
-                     with its shards); generation_config.json, chat_template.json and
-                     tokenizer_config.json are copied when present
+                     with its shards); generation_config.json, chat_template.jinja,
+                     chat_template.json and tokenizer_config.json are copied when present
   --output OUT_DIR   the folder to create; it appears only once complete
   --precision P      fp32 (default) or fp16: how weights are stored (fp16 halves the
                      files; computation stays float32)
@@ -31,15 +30,15 @@ export interface BuildCommand {
   force: boolean;
 }
 
-/** Parses the arguments after `build`; undefined means --help was asked for. */
-export function parseBuildArgs(args: readonly string[]): BuildCommand | undefined {
-  const values = parseCommandArgs(args, {
-    input: { type: 'string' },
-    output: { type: 'string' },
-    precision: { type: 'string' },
-    force: { type: 'boolean' },
-  });
-  if (values === undefined) return undefined;
+const BUILD_OPTIONS = {
+  input: { type: 'string' },
+  output: { type: 'string' },
+  precision: { type: 'string' },
+  force: { type: 'boolean' },
+} as const;
+
+/** The command the flags given to `build` ask for. */
+function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand {
   if (values.input === undefined) throw new UsageError('build needs --input HF_DIR');
   if (values.output === undefined) throw new UsageError('build needs --output OUT_DIR');
   // An unset shell variable gives "": that would name the current folder.
@@ -87,7 +86,7 @@ export function progressDisplay(write: (text: string) => void, isTTY: boolean): 
   };
 }
 
-export const runBuild = subcommand(BUILD_HELP, parseBuildArgs, async (command, output) => {
+export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, async (command, output) => {
   // Ctrl-C stops the build cleanly: the temporary folder is removed, OUT_DIR left as it was.
   const abort = new AbortController();
   const stop = () => abort.abort();

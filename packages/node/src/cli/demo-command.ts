@@ -6,7 +6,8 @@ import type { BuildManifest } from '@qwen-vl/pipeline';
 import { MODEL_PARTS } from '@qwen-vl/builder';
 import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { runRun } from './run-command.js';
-import { parseCommandArgs, subcommand } from './command-args.js';
+import { subcommand } from './command-args.js';
+import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
 
 /** Seed of the demo's random checkpoint: every machine gets the same model, and the same answer. */
@@ -47,17 +48,17 @@ export interface DemoCommand {
   device: string | undefined;
 }
 
-/** Parses the arguments after `demo`; undefined means --help was asked for. */
-export function parseDemoArgs(args: readonly string[], env: Readonly<Record<string, string | undefined>>): DemoCommand | undefined {
-  const values = parseCommandArgs(args, {
-    tokenizer: { type: 'string' },
-    image: { type: 'string' },
-    prompt: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    cache: { type: 'string' },
-    device: { type: 'string' },
-  });
-  if (values === undefined) return undefined;
+const DEMO_OPTIONS = {
+  tokenizer: { type: 'string' },
+  image: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  cache: { type: 'string' },
+  device: { type: 'string' },
+} as const;
+
+/** The command the flags given to `demo` ask for, in the environment `env`. */
+function demoCommand(values: OptionValues<typeof DEMO_OPTIONS>, env: Readonly<Record<string, string | undefined>>): DemoCommand {
   if (values.tokenizer === undefined) throw new UsageError('demo needs --tokenizer DIR (a folder with the Qwen2.5 tokenizer files)');
   if (values.image === undefined) throw new UsageError('demo needs --image PATH');
   const cacheRoot = values.cache ?? (env[CACHE_ENV] !== undefined && env[CACHE_ENV] !== '' ? env[CACHE_ENV] : '.cache');
@@ -98,10 +99,10 @@ export async function ensureDemoModel(cache: string, tokenizer: string, log: (li
   return model;
 }
 
-export const runDemo = subcommand(DEMO_HELP, (args) => parseDemoArgs(args, process.env), async (command, output) => {
+export const runDemo = subcommand(DEMO_HELP, DEMO_OPTIONS, (values) => demoCommand(values, process.env), async (command, output) => {
   const model = await ensureDemoModel(command.cache, command.tokenizer, output.stderr);
   output.stderr(`qwen-vl demo: random weights, so the answer is noise:\n`);
-  await runRun(
+  await runRun.run(
     [
       '--model', model,
       '--image', command.image,

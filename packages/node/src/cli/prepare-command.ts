@@ -3,7 +3,8 @@ import { preparedTensors } from '../prepared-tensors.js';
 import type { PreparedModelInputs } from '../prepare.js';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { encodePreparedImages } from '../vision-runner.js';
-import { parseCommandArgs, subcommand } from './command-args.js';
+import { subcommand } from './command-args.js';
+import type { OptionValues } from './command-args.js';
 import { positiveIntegerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
@@ -38,18 +39,18 @@ export interface PrepareCommand {
   dump: string | undefined;
 }
 
-/** Parses the arguments after `prepare`; undefined means --help was asked for. */
-export function parsePrepareArgs(args: readonly string[]): PrepareCommand | undefined {
-  const values = parseCommandArgs(args, {
-    model: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    prompt: { type: 'string' },
-    system: { type: 'string' },
-    'min-pixels': { type: 'string' },
-    'max-pixels': { type: 'string' },
-    dump: { type: 'string' },
-  });
-  if (values === undefined) return undefined;
+const PREPARE_OPTIONS = {
+  model: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  prompt: { type: 'string' },
+  system: { type: 'string' },
+  'min-pixels': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  dump: { type: 'string' },
+} as const;
+
+/** The command the flags given to `prepare` ask for. */
+function prepareCommand(values: OptionValues<typeof PREPARE_OPTIONS>): PrepareCommand {
   if (values.model === undefined) throw new UsageError('prepare needs --model DIR');
   if (values.prompt === undefined) throw new UsageError('prepare needs --prompt TEXT');
   const minPixels = positiveIntegerFlag(values['min-pixels'], '--min-pixels');
@@ -80,7 +81,7 @@ export function summarize(prepared: PreparedModelInputs): Record<string, unknown
   };
 }
 
-export const runPrepare = subcommand(PREPARE_HELP, parsePrepareArgs, async (command, output) => {
+export const runPrepare = subcommand(PREPARE_HELP, PREPARE_OPTIONS, prepareCommand, async (command, output) => {
   // Refuse an occupied dump folder before the work, not after it.
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
   const preparer = await InputPreparer.load(command.model);

@@ -1,12 +1,13 @@
 import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
-import type { SearchOptionsInput } from '@qwen-vl/decoder';
+import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
 import type { ChatResult, NodeDevice } from '../qwen-vl.js';
-import { parseCommandArgs, subcommand } from './command-args.js';
+import { subcommand } from './command-args.js';
+import type { OptionValues } from './command-args.js';
 import { decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
@@ -74,28 +75,34 @@ const FLAGS: Readonly<Record<string, string>> = {
   ignoreEos: '--ignore-eos',
 };
 
-/** Parses the arguments after `run`; undefined means --help was asked for. */
-export function parseRunArgs(args: readonly string[]): RunCommand | undefined {
-  const values = parseCommandArgs(args, {
-    model: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    video: { type: 'string', multiple: true },
-    fps: { type: 'string' },
-    prompt: { type: 'string' },
-    system: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-p': { type: 'string' },
-    'top-k': { type: 'string' },
-    'repetition-penalty': { type: 'string' },
-    seed: { type: 'string' },
-    greedy: { type: 'boolean' },
-    'ignore-eos': { type: 'boolean' },
-    device: { type: 'string' },
-    json: { type: 'boolean' },
-    dump: { type: 'string' },
-  });
-  if (values === undefined) return undefined;
+/** The search options as this command line spells them: its flags, and --greedy as the way to greedy decoding. */
+const FLAG_NAMES: SearchOptionNames = {
+  option: (name) => FLAGS[name] ?? name,
+  greedy: FLAGS.greedy,
+};
+
+const RUN_OPTIONS = {
+  model: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  video: { type: 'string', multiple: true },
+  fps: { type: 'string' },
+  prompt: { type: 'string' },
+  system: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'top-k': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  greedy: { type: 'boolean' },
+  'ignore-eos': { type: 'boolean' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  dump: { type: 'string' },
+} as const;
+
+/** The command the flags given to `run` ask for. */
+function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
   if (values.model === undefined) throw new UsageError('run needs --model DIR');
   if (values.prompt === undefined) throw new UsageError('run needs --prompt TEXT');
   const videos = (values.video ?? []).map((frames) => frames.split(','));
@@ -136,13 +143,10 @@ export function runSearchOptions(search: SearchOptionsInput, generation: Generat
   const unlimited = search.maxNewTokens === undefined && generation.maxNewTokens === undefined && generation.maxLength === undefined;
   const options = unlimited ? { ...search, maxNewTokens: DEFAULT_MAX_NEW_TOKENS } : search;
   try {
-    resolveSearchOptions(options, generation, contextLength);
+    resolveSearchOptions(options, generation, contextLength, FLAG_NAMES);
   } catch (error) {
-    if (!(error instanceof QwenVLError) || error.code !== 'INVALID_ARGUMENT' || error.source === undefined) throw error;
-    const option = /^search option "(\w+)"$/.exec(error.source)?.[1];
-    const flag = option === undefined ? undefined : FLAGS[option];
-    if (flag === undefined) throw error;
-    throw new UsageError(`${flag} ${error.message.slice(error.source.length + 2)}`);
+    const aboutFlag = error instanceof QwenVLError && error.code === 'INVALID_ARGUMENT' && Object.values(FLAGS).includes(error.source ?? '');
+    throw aboutFlag ? new UsageError(error.message, { cause: error }) : error;
   }
   return options;
 }
@@ -159,7 +163,7 @@ export function resultJson(result: ChatResult): Record<string, unknown> {
   };
 }
 
-export const runRun = subcommand(RUN_HELP, parseRunArgs, async (command, output) => {
+export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (command, output) => {
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
   const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
   const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { runBuild } from './build-command.js';
 import type { CliOutput, Subcommand } from './command-args.js';
 import { runDemo } from './demo-command.js';
@@ -13,10 +14,14 @@ Commands:
   prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
   demo       generate, build and run a tiny random-weight model (no download; noise output)
 
-Run "qwen-vl <command> --help" for the options of a command.
+Run "qwen-vl <command> --help" for the options of a command, "qwen-vl --version" for the
+version of qwen-vl.
 `;
 
-const COMMANDS = new Map<string, Subcommand>([
+/** The version of @qwen-vl/node, read from its package.json so that it is the published one. */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+export const COMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['build', runBuild],
   ['run', runRun],
   ['prepare', runPrepare],
@@ -38,13 +43,18 @@ export async function runCli(argv: readonly string[], output: CliOutput): Promis
     output.stdout(HELP);
     return 0;
   }
+  // -v as node, npm and pnpm spell it.
+  if (name === '-v' || name === '--version') {
+    output.stdout(`${VERSION}\n`);
+    return 0;
+  }
   const command = name === undefined ? undefined : COMMANDS.get(name);
   if (command === undefined) {
     output.stderr(name === undefined ? HELP : `qwen-vl: unknown command ${JSON.stringify(name)}\n${HELP}`);
     return 2;
   }
   try {
-    await command(args, output);
+    await command.run(args, output);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
