@@ -88,10 +88,6 @@ export function progressDisplay(write: (text: string) => void, isTTY: boolean): 
 
 export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, async (command, output) => {
   // Ctrl-C stops the build cleanly: the temporary folder is removed, OUT_DIR left as it was.
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   const display = progressDisplay(output.stderr, process.stderr.isTTY === true);
   const started = performance.now();
   let built;
@@ -100,12 +96,10 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
       precision: command.precision,
       force: command.force,
       onProgress: display.update,
-      signal: abort.signal,
+      signal: output.signal,
     });
   } finally {
     display.end();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
   }
   output.stdout(`${JSON.stringify({
     output: built.output,

@@ -2,10 +2,15 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { UsageError, isParseArgsError } from './usage-error.js';
 
-/** Where a command writes: the process's streams, or a test's buffers. */
+/** Where a command writes (the process's streams, or a test's buffers), and what stops it. */
 export interface CliOutput {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Aborted on Ctrl-C or SIGTERM: the command stops at the next safe point and removes what
+   * it had half-written (its temporary folders), then fails with ABORTED.
+   */
+  readonly signal?: AbortSignal;
 }
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;

@@ -97,7 +97,7 @@ export const runPrepare = subcommand(PREPARE_HELP, PREPARE_OPTIONS, prepareComma
     return;
   }
   const features = await encodePreparedImages(command.model, prepared);
-  await writeNpyFolder(command.dump, preparedTensors(prepared, features));
+  await writeNpyFolder(command.dump, preparedTensors(prepared, features), output.signal);
   const featureShape = features !== undefined ? { image_features_shape: features.dims } : {};
   output.stdout(`${JSON.stringify({ ...summarize(prepared), ...featureShape, dump: command.dump })}\n`);
 });

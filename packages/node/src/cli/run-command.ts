@@ -182,18 +182,19 @@ export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (comma
           ],
         },
       ],
-      { ...search, system: command.system, logprobs: command.json, ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }) },
+      { ...search, system: command.system, logprobs: command.json, signal: output.signal, ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }) },
     );
     for await (const chunk of stream) {
       if (!command.json && chunk.text !== '') output.stdout(chunk.text);
     }
     const result = await stream.result;
     output.stdout(command.json ? `${JSON.stringify(resultJson(result))}\n` : '\n');
+    if (result.finishReason === 'aborted') throw new QwenVLError('ABORTED', 'stopped; the answer above is what was generated before', { source: 'run' });
     if (command.dump !== undefined) {
       const vocab = config.text.vocabSize;
       const logits = new Float32Array(steps.length * vocab);
       steps.forEach((step, k) => logits.set(step, k * vocab));
-      await writeNpyFolder(command.dump, { logits: hostTensor('float32', logits, [steps.length, vocab]) });
+      await writeNpyFolder(command.dump, { logits: hostTensor('float32', logits, [steps.length, vocab]) }, output.signal);
     }
   } finally {
     await model.dispose();

@@ -4,6 +4,7 @@ import type { CliOutput, Subcommand } from './command-args.js';
 import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runRun } from './run-command.js';
+import { isQwenVLError } from '@qwen-vl/core';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: qwen-vl <command> [options]
@@ -35,7 +36,8 @@ function oneLine(message: string): string {
 
 /**
  * Runs the CLI and returns its exit code: 0 on success, 1 when the work fails (unreadable
- * image, missing model file, bad config field...), 2 for a malformed command line.
+ * image, missing model file, bad config field...), 2 for a malformed command line, 130 when
+ * `output.signal` stopped it.
  */
 export async function runCli(argv: readonly string[], output: CliOutput): Promise<number> {
   const [name, ...args] = argv;
@@ -62,6 +64,7 @@ export async function runCli(argv: readonly string[], output: CliOutput): Promis
       return 2;
     }
     output.stderr(`qwen-vl: ${oneLine(error instanceof Error ? error.message : String(error))}\n`);
-    return 1;
+    // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+    return isQwenVLError(error, 'ABORTED') ? 130 : 1;
   }
 }
