@@ -1,5 +1,5 @@
-import { PRECISIONS } from '@qwen-vl/builder';
-import type { Precision } from '@qwen-vl/builder';
+import { WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
+import type { WeightPrecision } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
 import type { BuildProgress } from '@qwen-vl/builder';
 import { parseCommandArgs, subcommand } from './command-args.js';
@@ -27,7 +27,7 @@ Options:
 export interface BuildCommand {
   input: string;
   output: string;
-  precision: Precision;
+  precision: WeightPrecision;
   force: boolean;
 }
 
@@ -46,10 +46,10 @@ export function parseBuildArgs(args: readonly string[]): BuildCommand | undefine
   if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
   if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
   const precision = values.precision ?? 'fp32';
-  if (!(PRECISIONS as readonly string[]).includes(precision)) {
-    throw new UsageError(`--precision must be ${PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
+  if (!(WEIGHT_PRECISIONS as readonly string[]).includes(precision)) {
+    throw new UsageError(`--precision must be ${WEIGHT_PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
   }
-  return { input: values.input, output: values.output, precision: precision as Precision, force: values.force === true };
+  return { input: values.input, output: values.output, precision: precision as WeightPrecision, force: values.force === true };
 }
 
 function gigabytes(bytes: number): string {
