@@ -1,18 +1,17 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Checkpoint } from '@qwen-vl/builder';
 import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
-import type { ByteSource, OnnxModel } from '@qwen-vl/builder';
+import type { OnnxModel } from '@qwen-vl/builder';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
-import { buildDecoderModel, buildEmbedModel } from '@qwen-vl/builder';
+import { buildDecoderModel, buildEmbedModel, textTensors } from '@qwen-vl/builder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
 import { onnxruntimeNodeBackend } from '@qwen-vl/node';
 import { writeOnnxModel } from '@qwen-vl/builder';
 import { NodeModelFolder } from '@qwen-vl/node';
 import { timeOnce } from './measure.js';
-import { randomWeight } from './random-weights.js';
+import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
 
 /**
@@ -61,70 +60,6 @@ const MODELS: BenchModel[] = [
 
 /** The Qwen tokenizer of the repository's golden model, so detokenizing costs what it costs in use. */
 const TOKENIZER_DIR = fileURLToPath(new URL('../../../../testdata/golden/tiny/model/', import.meta.url));
-
-/** Hugging Face names and shapes of the text model's tensors. */
-function textWeightShapes(text: TextConfig): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  const { hiddenSize: hidden, intermediateSize: inner, vocabSize: vocab } = text;
-  const q = text.numAttentionHeads * text.headDim;
-  const kv = text.numKeyValueHeads * text.headDim;
-  shapes.set('model.embed_tokens.weight', [vocab, hidden]);
-  for (let i = 0; i < text.numHiddenLayers; i++) {
-    const layer = `model.layers.${i}`;
-    const add = (name: string, ...shape: number[]) => shapes.set(`${layer}.${name}`, shape);
-    add('input_layernorm.weight', hidden);
-    add('self_attn.q_proj.weight', q, hidden);
-    add('self_attn.q_proj.bias', q);
-    add('self_attn.k_proj.weight', kv, hidden);
-    add('self_attn.k_proj.bias', kv);
-    add('self_attn.v_proj.weight', kv, hidden);
-    add('self_attn.v_proj.bias', kv);
-    add('self_attn.o_proj.weight', hidden, q);
-    add('post_attention_layernorm.weight', hidden);
-    add('mlp.gate_proj.weight', inner, hidden);
-    add('mlp.up_proj.weight', inner, hidden);
-    add('mlp.down_proj.weight', hidden, inner);
-  }
-  shapes.set('model.norm.weight', [hidden]);
-  if (!text.tieWordEmbeddings) shapes.set('lm_head.weight', [vocab, hidden]);
-  return shapes;
-}
-
-/** A float32 safetensors file that exists only as a header: each tensor's values are made when the exporter reads it. */
-function generatedCheckpoint(text: TextConfig): Promise<Checkpoint> {
-  const header: Record<string, { dtype: 'F32'; shape: number[]; data_offsets: [number, number] }> = {};
-  const tensors = new Map<number, { name: string; shape: number[] }>();
-  let end = 0;
-  for (const [name, shape] of textWeightShapes(text)) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[name] = { dtype: 'F32', shape, data_offsets: [end, end + bytes] };
-    tensors.set(end, { name, shape });
-    end += bytes;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
-  const head = new Uint8Array(8 + json.length);
-  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
-  head.set(json, 8);
-  const source: ByteSource = {
-    name: 'generated.safetensors',
-    size: head.length + end,
-    async read(offset, length) {
-      if (offset + length <= head.length) return head.subarray(offset, offset + length);
-      const tensor = tensors.get(offset - head.length);
-      if (tensor === undefined) throw new Error(`the generated checkpoint serves whole tensors only, not offset ${offset}`);
-      const values = randomWeight(tensor.name, tensor.shape, tensor.name.endsWith('norm.weight'));
-      return new Uint8Array(values.buffer, 0, length);
-    },
-  };
-  return Checkpoint.open({
-    location: 'generated',
-    exists: async (name) => name === 'model.safetensors',
-    readText: async (name) => {
-      throw new Error(`the generated checkpoint has no ${name}`);
-    },
-    openBytes: async () => source,
-  });
-}
 
 /** Milliseconds spent inside the sessions' run calls, summed. */
 class RunClock {
@@ -207,9 +142,9 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
   const { text } = model;
   const files = { embed: join(dir, 'embed.onnx'), decoder: join(dir, 'decoder.onnx') };
   const { result: decoderModel, seconds: buildS } = await timeOnce(async () => {
-    const checkpoint = await generatedCheckpoint(text);
-    const built = buildDecoderModel(checkpoint, text);
-    await writeOnnxModel(files.embed, buildEmbedModel(checkpoint, text));
+    const weights = randomWeights(textTensors(text));
+    const built = buildDecoderModel(weights, text);
+    await writeOnnxModel(files.embed, buildEmbedModel(weights, text));
     await writeOnnxModel(files.decoder, built);
     return built;
   });

@@ -4,13 +4,12 @@ import { parseModelConfig } from '@qwen-vl/core';
 import type { VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import { VisionEncoder } from '@qwen-vl/vision';
-import { buildVisionGraph, visionWeightShapes } from '@qwen-vl/builder';
+import { buildVisionGraph, visionTensors } from '@qwen-vl/builder';
 import type { AttentionLayout } from '@qwen-vl/vision';
-import type { WeightSource } from '@qwen-vl/builder';
 import { onnxruntimeNodeBackend } from '@qwen-vl/node';
 import { writeOnnxModel } from '@qwen-vl/builder';
 import { timeOnce } from './measure.js';
-import { randomWeight } from './random-weights.js';
+import { randomWeights } from './random-weights.js';
 import { printTable } from './table.js';
 import { withTempDir } from './temp-dir.js';
 
@@ -35,20 +34,6 @@ const TOWER_3B: VisionConfig = parseModelConfig({
 const WARMUP_GRID: Grid = [1, 16, 16]; // 224×224
 const BENCH_GRID: Grid = [1, 54, 74]; // 1024×768 after smart_resize: 756×1036
 
-/** The tower's weights, made when the writer asks for them: no 2.7 GB safetensors file is needed. */
-function randomWeights(config: VisionConfig): WeightSource {
-  const shapes = visionWeightShapes(config);
-  const info = (name: string) => {
-    const shape = shapes.get(name);
-    if (shape === undefined) throw new Error(`no tensor ${name} in the benchmark tower`);
-    return { shape };
-  };
-  return {
-    info,
-    readFloat32: async (name) => randomWeight(name, info(name).shape, /(norm1|norm2|ln_q)\.weight$/.test(name)),
-  };
-}
-
 function randomPixels(patches: number): Float32Array {
   let state = 12345;
   return Float32Array.from({ length: patches * 1176 }, () => {
@@ -71,7 +56,7 @@ interface Row {
 
 async function benchLayout(dir: string, layout: AttentionLayout): Promise<{ row: Row; warmupFeatures: Float32Array }> {
   const path = join(dir, `vision-${layout}.onnx`);
-  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(TOWER_3B), TOWER_3B, { attention: layout })));
+  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, { attention: layout })));
   const { result: encoder, seconds: loadS } = await timeOnce(async () =>
     new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: layout }),
   );

@@ -122,7 +122,7 @@ describe('buildDecoderModel', () => {
       }
     })();
     expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);
-    expect((error as Error).message).toBe('tensor "model.layers.0.mlp.gate_proj.weight": has shape [64, 32], config.json implies [48, 32]');
+    expect((error as Error).message).toBe('tensor "model.layers.0.mlp.gate_proj.weight": has shape [64, 32], but config.json implies [48, 32]');
   });
 });
 

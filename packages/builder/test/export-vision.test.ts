@@ -9,8 +9,9 @@ import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js'
 import type { VisionConfig } from '@qwen-vl/core';
 import { buildVisionGraph } from '../src/vision/export-vision.js';
 import { FULL_ATTENTION_QUERY_CHUNKS, visionInputNames } from '@qwen-vl/vision';
-import { visionWeightShapes } from '../src/vision/vision-weights.js';
-import type { WeightSource } from '../src/vision/vision-weights.js';
+import { isQwenVLError } from '@qwen-vl/core';
+import { visionTensors } from '../src/checkpoint/layout.js';
+import type { WeightSource } from '../src/graph/graph-weights.js';
 
 const tiny = generateTinyCheckpoint({ seed: 7, dtype: 'f32', vision: { hiddenSize: 16, depth: 2, heads: 2, intermediateSize: 24, fullAttBlockIndexes: [1], outHiddenSize: 12 } });
 const config: VisionConfig = parseModelConfig(JSON.parse(tiny.files.get('config.json') as string)).vision;
@@ -45,6 +46,15 @@ async function initializerValues(model: OnnxModel, name: string): Promise<Uint8A
     offset += part.byteLength;
   }
   return out;
+}
+
+/** Serializes `model` with its weights in external data, as writing it to a file does. */
+async function writeAll(model: OnnxModel): Promise<number> {
+  const streamed = await streamModel(model, { externalData: { location: 'vision.onnx.data' } });
+  let written = 0;
+  for await (const chunk of streamed.externalData) written += chunk.byteLength;
+  expect(written).toBe(streamed.externalDataByteLength);
+  return written;
 }
 
 const graphInputs = (model: OnnxModel) => (model.proto.graph?.input ?? []).map((input) => input.name);
@@ -86,41 +96,68 @@ describe('buildVisionGraph', () => {
     const { source, reads } = countingSource();
     const model = buildVisionGraph(source, config);
     expect(reads.size).toBe(0);
-    const streamed = await streamModel(model, { externalData: { location: 'vision.onnx.data' } });
-    let written = 0;
-    for await (const chunk of streamed.externalData) written += chunk.byteLength;
-    expect(written).toBe(streamed.externalDataByteLength);
-    expect([...reads.keys()].sort()).toEqual([...visionWeightShapes(config).keys()].sort());
+    await writeAll(model);
+    expect([...reads.keys()].sort()).toEqual(visionTensors(config).map((spec) => spec.name).sort());
     expect([...reads.values()].every((count) => count === 1)).toBe(true);
   });
 
-  it('stores Linear weights transposed to [in, out]', async () => {
-    const name = 'visual.blocks.0.mlp.gate_proj.weight'; // torch [24, 16]
-    const original = await checkpoint.readFloat32(name);
+  it('keeps every weight as the checkpoint stores it, read by Gemm with transB = 1', async () => {
     const model = buildVisionGraph(checkpoint, config);
-    expect(model.initializers.find((i) => i.name === name)?.dims).toEqual([16, 24]);
-    const bytes = await initializerValues(model, name);
-    const stored = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    for (const [o, i] of [[0, 0], [3, 5], [23, 15], [10, 1]]) expect(stored[i * 24 + o]).toBe(original[o * 16 + i]);
+    for (const name of ['visual.blocks.0.mlp.gate_proj.weight', 'visual.merger.mlp.2.bias']) {
+      expect(model.initializers.find((i) => i.name === name)?.dims).toEqual(checkpoint.info(name).shape);
+      const bytes = await initializerValues(model, name);
+      expect(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)).toEqual(await checkpoint.readFloat32(name));
+    }
+    const nodes = model.proto.graph?.node ?? [];
+    expect(nodes.filter((node) => node.opType === 'MatMul').every((node) => !(node.input ?? []).some((input) => input.startsWith('visual.')))).toBe(true);
+    const gemms = nodes.filter((node) => node.opType === 'Gemm');
+    // Per block qkv, proj, gate, up, down; the patch embedding; the merger's two.
+    expect(gemms).toHaveLength(5 * config.depth + 3);
+    expect(gemms.every((node) => node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1))).toBe(true);
+  });
+
+  it('embeds patches with a Gemm on the Conv3d weight viewed as [hidden, C·T·P·P], without bias', () => {
+    const model = buildVisionGraph(checkpoint, config);
+    const name = 'visual.patch_embed.proj.weight'; // torch [16, 3, 2, 14, 14]
+    expect(model.initializers.find((i) => i.name === name)?.dims).toEqual([16, 3 * 2 * 14 * 14]);
+    const embed = model.proto.graph?.node?.find((node) => node.name === 'visual.patch_embed.proj');
+    expect([embed?.opType, embed?.input]).toEqual(['Gemm', ['pixel_values', name]]);
   });
 
   it('stores fp16 weights as float16 and casts them back to float32 in the graph', async () => {
     const name = 'visual.merger.mlp.2.weight'; // torch [12, 64]
     const model = buildVisionGraph(checkpoint, config, { precision: 'fp16' });
     const init = model.initializers.find((i) => i.name === name);
-    expect([init?.type, init?.dims, init?.byteLength]).toEqual(['float16', [64, 12], 64 * 12 * 2]);
-    const weightTypes = model.initializers.filter((i) => visionWeightShapes(config).has(i.name)).map((i) => i.type);
+    expect([init?.type, init?.dims, init?.byteLength]).toEqual(['float16', [12, 64], 64 * 12 * 2]);
+    const names = new Set(visionTensors(config).map((spec) => spec.name));
+    const weightTypes = model.initializers.filter((i) => names.has(i.name)).map((i) => i.type);
     expect(new Set(weightTypes)).toEqual(new Set(['float16']));
     const casts = model.proto.graph?.node?.filter((node) => node.opType === 'Cast' && node.input?.[0] === name) ?? [];
     expect(casts).toHaveLength(1);
     const bytes = await initializerValues(model, name);
     const stored = float16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2));
     const original = await checkpoint.readFloat32(name);
-    expect(Math.abs(stored[5 * 12 + 3] - original[3 * 64 + 5])).toBeLessThanOrEqual(Math.abs(original[3 * 64 + 5]) * 2 ** -11);
+    expect(Math.abs(stored[3 * 64 + 5] - original[3 * 64 + 5])).toBeLessThanOrEqual(Math.abs(original[3 * 64 + 5]) * 2 ** -11);
+  });
+
+  it('refuses a weight beyond float16 range when writing fp16, naming the tensor, instead of storing infinity', async () => {
+    const name = 'visual.blocks.1.attn.proj.weight';
+    const source: WeightSource = {
+      info: (tensor) => checkpoint.info(tensor),
+      readFloat32: async (tensor) => {
+        const values = await checkpoint.readFloat32(tensor);
+        if (tensor === name) values[17] = -1e5;
+        return values;
+      },
+    };
+    const error = await writeAll(buildVisionGraph(source, config, { precision: 'fp16' })).catch((e: unknown) => e);
+    expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);
+    expect((error as Error).message).toBe(`tensor "${name}": holds -100000 at index 17, beyond float16's range (±65504); export with precision "fp32"`);
+    await writeAll(buildVisionGraph(source, config)); // fp32 keeps the value
   });
 
   it('rejects a checkpoint whose shapes disagree with the config, naming the tensor', () => {
-    expect(() => buildVisionGraph(checkpoint, { ...config, intermediateSize: 32 })).toThrow(/tensor "visual\.blocks\.0\.mlp\.gate_proj\.weight": has shape \[24, 16\], but config\.json's vision_config implies \[32, 16\]/);
+    expect(() => buildVisionGraph(checkpoint, { ...config, intermediateSize: 32 })).toThrow('tensor "visual.blocks.0.mlp.gate_proj.weight": has shape [24, 16], but config.json implies [32, 16]');
     expect(() => buildVisionGraph(checkpoint, { ...config, depth: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_WEIGHTS', message: expect.stringContaining('visual.blocks.2.norm1.weight') }));
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { QwenVLError, isQwenVLError } from '@qwen-vl/core';
 import type { QwenVLErrorCode } from '@qwen-vl/core';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
-import { Checkpoint, canonicalTensorName } from '../src/safetensors/checkpoint.js';
+import { Checkpoint } from '../src/safetensors/checkpoint.js';
 import type { CheckpointFolder } from '../src/safetensors/checkpoint.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
 import { concatBytes, encodeSafetensors } from '../src/safetensors/writer.js';
@@ -34,17 +34,6 @@ async function rejection(promise: Promise<unknown>, code: QwenVLErrorCode): Prom
   expect(isQwenVLError(error, code), `expected ${code}, got ${String(error)}`).toBe(true);
   return (error as QwenVLError).message;
 }
-
-describe('canonicalTensorName', () => {
-  it('maps the newer transformers prefixes to the older ones', () => {
-    expect(canonicalTensorName('model.visual.blocks.0.attn.qkv.weight')).toBe('visual.blocks.0.attn.qkv.weight');
-    expect(canonicalTensorName('model.language_model.layers.3.mlp.up_proj.weight')).toBe('model.layers.3.mlp.up_proj.weight');
-    expect(canonicalTensorName('model.language_model.embed_tokens.weight')).toBe('model.embed_tokens.weight');
-    expect(canonicalTensorName('visual.merger.ln_q.weight')).toBe('visual.merger.ln_q.weight');
-    expect(canonicalTensorName('model.norm.weight')).toBe('model.norm.weight');
-    expect(canonicalTensorName('lm_head.weight')).toBe('lm_head.weight');
-  });
-});
 
 describe('Checkpoint', () => {
   it('opens a single model.safetensors and reads it like the file itself', async () => {

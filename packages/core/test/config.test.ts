@@ -60,7 +60,7 @@ describe('parseModelConfig', () => {
 
   it("keeps Hugging Face's default full-attention blocks only where the tower has them", () => {
     const base = readJson('config.json');
-    const vision = { ...(base.vision_config as Record<string, unknown>), depth: 16 };
+    const vision: Record<string, unknown> = { ...(base.vision_config as Record<string, unknown>), depth: 16 };
     delete vision.fullatt_block_indexes;
     expect(parseModelConfig({ ...base, vision_config: vision }).vision.fullAttBlockIndexes).toEqual([7, 15]);
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { hostTensor, parseModelConfig } from '@qwen-vl/core';
 import type { DecoderSession } from '@qwen-vl/decoder';
 import { ChatTemplate } from '@qwen-vl/preprocess';
-import { visionWeightShapes } from '@qwen-vl/builder';
+import { visionTensors } from '@qwen-vl/builder';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '@qwen-vl/builder';
@@ -18,7 +18,7 @@ import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 const dir = useTempDir('qwen-vl-build-');
 
-const visionTensorCount = visionWeightShapes(parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8'))).vision).size;
+const visionTensorCount = visionTensors(parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8'))).vision).length;
 
 describe('buildModelFolder', () => {
   it('reports progress per weight tensor, ending at every tensor and byte', async () => {

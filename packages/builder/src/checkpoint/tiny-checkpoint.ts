@@ -1,9 +1,10 @@
 import { parseModelConfig } from '@qwen-vl/core';
-import type { ModelConfig } from '@qwen-vl/core';
 import { QwenVLError } from '@qwen-vl/core';
 import { float32ToBf16 } from '../safetensors/half-float.js';
 import { concatBytes, encodeSafetensors } from '../safetensors/writer.js';
 import type { SafetensorsTensorInput } from '../safetensors/writer.js';
+import { KEY_NAMINGS, checkpointKey, checkpointTensors } from './layout.js';
+import type { KeyNaming, TensorSpec } from './layout.js';
 
 /**
  * A deterministic, randomly initialised Qwen2.5-VL checkpoint in the Hugging Face folder
@@ -38,6 +39,8 @@ export interface TinyCheckpointOptions {
   /** Integer in [0, 2^32). */
   seed?: number;
   dtype?: 'bf16' | 'f32';
+  /** How the tensors are keyed (default `original`); values are the same either way. */
+  keyNaming?: KeyNaming;
   text?: Partial<TinyTextOptions>;
   vision?: Partial<TinyVisionOptions>;
 }
@@ -147,61 +150,6 @@ const PREPROCESSOR_CONFIG = {
   processor_class: 'Qwen2_5_VLProcessor',
 };
 
-type Init = 'matrix' | 'bias' | 'norm';
-
-interface WeightSpec {
-  name: string;
-  shape: number[];
-  init: Init;
-}
-
-/** Every tensor of the HF checkpoint, with the shapes the parsed config implies. */
-function weightSpecs(config: ModelConfig): WeightSpec[] {
-  const specs: WeightSpec[] = [];
-  const add = (init: Init, name: string, ...shape: number[]) => specs.push({ name, shape, init });
-  const linear = (name: string, out: number, inp: number, withBias: boolean) => {
-    add('matrix', `${name}.weight`, out, inp);
-    if (withBias) add('bias', `${name}.bias`, out);
-  };
-
-  const v = config.vision;
-  add('matrix', 'visual.patch_embed.proj.weight', v.hiddenSize, v.inChannels, v.temporalPatchSize, v.patchSize, v.patchSize);
-  for (let i = 0; i < v.depth; i++) {
-    const block = `visual.blocks.${i}`;
-    add('norm', `${block}.norm1.weight`, v.hiddenSize);
-    add('norm', `${block}.norm2.weight`, v.hiddenSize);
-    linear(`${block}.attn.qkv`, 3 * v.hiddenSize, v.hiddenSize, true);
-    linear(`${block}.attn.proj`, v.hiddenSize, v.hiddenSize, true);
-    linear(`${block}.mlp.gate_proj`, v.intermediateSize, v.hiddenSize, true);
-    linear(`${block}.mlp.up_proj`, v.intermediateSize, v.hiddenSize, true);
-    linear(`${block}.mlp.down_proj`, v.hiddenSize, v.intermediateSize, true);
-  }
-  const merged = v.hiddenSize * v.spatialMergeSize ** 2;
-  add('norm', 'visual.merger.ln_q.weight', v.hiddenSize);
-  linear('visual.merger.mlp.0', merged, merged, true);
-  linear('visual.merger.mlp.2', v.outHiddenSize, merged, true);
-
-  const t = config.text;
-  const qDim = t.numAttentionHeads * t.headDim;
-  const kvDim = t.numKeyValueHeads * t.headDim;
-  add('matrix', 'model.embed_tokens.weight', t.vocabSize, t.hiddenSize);
-  for (let i = 0; i < t.numHiddenLayers; i++) {
-    const layer = `model.layers.${i}`;
-    add('norm', `${layer}.input_layernorm.weight`, t.hiddenSize);
-    linear(`${layer}.self_attn.q_proj`, qDim, t.hiddenSize, true);
-    linear(`${layer}.self_attn.k_proj`, kvDim, t.hiddenSize, true);
-    linear(`${layer}.self_attn.v_proj`, kvDim, t.hiddenSize, true);
-    linear(`${layer}.self_attn.o_proj`, t.hiddenSize, qDim, false);
-    add('norm', `${layer}.post_attention_layernorm.weight`, t.hiddenSize);
-    linear(`${layer}.mlp.gate_proj`, t.intermediateSize, t.hiddenSize, false);
-    linear(`${layer}.mlp.up_proj`, t.intermediateSize, t.hiddenSize, false);
-    linear(`${layer}.mlp.down_proj`, t.hiddenSize, t.intermediateSize, false);
-  }
-  add('norm', 'model.norm.weight', t.hiddenSize);
-  if (!t.tieWordEmbeddings) add('matrix', 'lm_head.weight', t.vocabSize, t.hiddenSize);
-  return specs;
-}
-
 /** The murmur3 32-bit finaliser: a bijection that scrambles every input bit into every output bit. */
 function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
@@ -210,8 +158,8 @@ function mix32(x: number): number {
 }
 
 /**
- * Each tensor gets its own stream keyed by (seed, name), so changing one size leaves every
- * other tensor's values unchanged. Only integer and correctly rounded float operations are
+ * Each tensor gets its own stream keyed by (seed, canonical name), so changing one size
+ * leaves every other tensor's values unchanged. Only integer and correctly rounded float operations are
  * used, so every JS engine produces the same bytes.
  */
 class TensorRandom {
@@ -241,20 +189,20 @@ class TensorRandom {
  * Initialiser scales chosen so activations stay O(1) at any size: matrices get a standard
  * deviation of 0.5/√fan_in, biases 0.02, and norm weights 1 ± 0.05.
  */
-function tensorValues(spec: WeightSpec, seed: number): Float32Array {
+function tensorValues(spec: TensorSpec, seed: number): Float32Array {
   const random = new TensorRandom(seed, spec.name);
   const count = spec.shape.reduce((a, b) => a * b, 1);
   const fanIn = spec.shape.slice(1).reduce((a, b) => a * b, 1);
-  const [mean, std] = spec.init === 'matrix' ? [0, 0.5 / Math.sqrt(fanIn)] : spec.init === 'bias' ? [0, 0.02] : [1, 0.05];
+  const [mean, std] = spec.kind === 'weight' ? [0, 0.5 / Math.sqrt(fanIn)] : spec.kind === 'bias' ? [0, 0.02] : [1, 0.05];
   const values = new Float32Array(count);
   for (let i = 0; i < count; i++) values[i] = mean + std * random.normal();
   return values;
 }
 
-function encodeTensor(spec: WeightSpec, seed: number, dtype: 'bf16' | 'f32'): SafetensorsTensorInput {
+function encodeTensor(spec: TensorSpec, seed: number, dtype: 'bf16' | 'f32', naming: KeyNaming): SafetensorsTensorInput {
   const values = tensorValues(spec, seed);
   const stored = dtype === 'bf16' ? float32ToBf16(values) : values;
-  return { name: spec.name, dtype: dtype === 'bf16' ? 'BF16' : 'F32', shape: spec.shape, data: new Uint8Array(stored.buffer) };
+  return { name: checkpointKey(spec.name, naming), dtype: dtype === 'bf16' ? 'BF16' : 'F32', shape: spec.shape, data: new Uint8Array(stored.buffer) };
 }
 
 export function generateTinyCheckpoint(options: TinyCheckpointOptions = {}): TinyCheckpoint {
@@ -266,14 +214,18 @@ export function generateTinyCheckpoint(options: TinyCheckpointOptions = {}): Tin
   if (dtype !== 'bf16' && dtype !== 'f32') {
     throw new QwenVLError('INVALID_ARGUMENT', `must be "bf16" or "f32", got ${JSON.stringify(dtype)}`, { source: 'dtype' });
   }
+  const naming = options.keyNaming ?? 'original';
+  if (!KEY_NAMINGS.includes(naming)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${KEY_NAMINGS.map((n) => JSON.stringify(n)).join(', ')}, got ${JSON.stringify(naming)}`, { source: 'keyNaming' });
+  }
   const text = { ...TEXT_DEFAULTS, ...options.text };
   const vision = { ...VISION_DEFAULTS, outHiddenSize: text.hiddenSize, ...options.vision };
   const config = configJson(text, vision, dtype);
   // Parsing our own output validates the sizes (head divisibility, mrope sections) and gives
   // the derived numbers (head_dim, merge size) the shapes are computed from.
-  const specs = weightSpecs(parseModelConfig(config, 'generated config.json'));
+  const specs = checkpointTensors(parseModelConfig(config, 'generated config.json'));
   const weights = encodeSafetensors(
-    specs.map((spec) => encodeTensor(spec, seed, dtype)),
+    specs.map((spec) => encodeTensor(spec, seed, dtype, naming)),
     { format: 'pt' },
   );
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;

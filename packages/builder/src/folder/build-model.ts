@@ -4,12 +4,11 @@ import { basename, join, resolve } from 'node:path';
 import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
-import { PRECISIONS } from '../vision/vision-weights.js';
-import type { Precision } from '../vision/vision-weights.js';
+import { checkWeightPrecision } from '../graph/graph-weights.js';
 import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalCheckpoint, openLocalFolder } from './checkpoint-folder.js';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
-import type { BuildManifest } from '@qwen-vl/pipeline';
+import type { BuildManifest, WeightPrecision } from '@qwen-vl/pipeline';
 import { MODEL_PARTS } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
 import { assertOutputWritable, assertReplaceKeeps, writeFolderAtomically } from './output-folder.js';
@@ -27,7 +26,7 @@ export interface BuildProgress {
 
 export interface BuildModelOptions {
   /** Storage type of the exported weights; default fp32. */
-  precision?: Precision;
+  precision?: WeightPrecision;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
   /** What to export; default every part qwen-vl knows (`MODEL_PARTS`). */
@@ -117,9 +116,7 @@ function isLazy(data: OnnxModel['initializers'][number]['data']): data is Tensor
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
   const precision = options.precision ?? 'fp32';
-  if (!PRECISIONS.includes(precision)) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`, { source: 'precision' });
-  }
+  checkWeightPrecision(precision, 'precision');
   const force = options.force ?? false;
   // resolve('') is the current folder: an unset shell variable must not name it.
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });

@@ -1,11 +1,11 @@
-import type { Checkpoint } from '../safetensors/checkpoint.js';
 import type { ModelConfig } from '@qwen-vl/core';
+import type { WeightPrecision } from '@qwen-vl/pipeline';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import { BUILT_MODEL_FILES } from '@qwen-vl/pipeline';
 import { buildDecoderModel } from '../text/decoder-graph.js';
 import { buildEmbedModel } from '../text/embed-graph.js';
 import { buildVisionGraph } from '../vision/export-vision.js';
-import type { Precision } from '../vision/vision-weights.js';
+import type { WeightSource } from '../graph/graph-weights.js';
 
 /**
  * One exported model of a built folder. `build` only lays out the graph; its weights are
@@ -17,7 +17,7 @@ export interface ModelPart {
   readonly name: string;
   /** File name of the .onnx in the output folder; its weights go to `<file>.data`. */
   readonly file: string;
-  build(weights: Checkpoint, config: ModelConfig, precision: Precision): OnnxModel;
+  build(weights: WeightSource, config: ModelConfig, precision: WeightPrecision): OnnxModel;
 }
 
 export const VISION_PART: ModelPart = {

@@ -3,6 +3,7 @@ import type { ByteSource } from './byte-source.js';
 import { weightsError } from './header.js';
 import type { TensorInfo } from './header.js';
 import { SafetensorsFile } from './reader.js';
+import { canonicalTensorName } from '../checkpoint/layout.js';
 
 /** What a checkpoint needs from a model folder: Node and the browser implement it. */
 export interface CheckpointFolder {
@@ -17,17 +18,6 @@ export const CHECKPOINT_FILES = {
   single: 'model.safetensors',
   index: 'model.safetensors.index.json',
 } as const;
-
-/**
- * Newer transformers releases save the vision tower under `model.visual.` and the language
- * model under `model.language_model.`; older ones use `visual.` and `model.`. Both map to the
- * older names, which is what the rest of the library asks for.
- */
-export function canonicalTensorName(key: string): string {
-  if (key.startsWith('model.visual.')) return key.slice('model.'.length);
-  if (key.startsWith('model.language_model.')) return `model.${key.slice('model.language_model.'.length)}`;
-  return key;
-}
 
 interface Entry {
   file: SafetensorsFile;

@@ -1,9 +1,8 @@
 import type { GraphBuilder } from '../onnx/graph-builder.js';
 import type { TextConfig } from '@qwen-vl/core';
-import type { CheckpointWeights } from './checkpoint-weights.js';
-import { linear } from './layer-ops.js';
-import { ONNX_BOOL } from './onnx-types.js';
-import { applyRotary } from './rotary-graph.js';
+import type { GraphWeights } from '../graph/graph-weights.js';
+import { applyRotary, linear } from '../graph/layers.js';
+import { ELEMENT_TYPES } from '../onnx/proto.js';
 import type { RotaryTables } from './rotary-graph.js';
 
 /** Values every layer's attention shares, computed once per run from the graph inputs. */
@@ -50,7 +49,7 @@ export function attentionContext(graph: GraphBuilder, inputsEmbeds: string, atte
     {},
     { name: 'attention/causal' },
   );
-  const realKeys = graph.op('Unsqueeze', [graph.op('Cast', [attentionMask], { to: ONNX_BOOL }, { name: 'attention/real_keys' }), graph.constInt64([1])], {}, { name: 'attention/real_keys_b1t' });
+  const realKeys = graph.op('Unsqueeze', [graph.op('Cast', [attentionMask], { to: ELEMENT_TYPES.bool.code }, { name: 'attention/real_keys' }), graph.constInt64([1])], {}, { name: 'attention/real_keys_b1t' });
   const visible = graph.op('And', [causal, realKeys], {}, { name: 'attention/visible' });
   const bias = graph.op('Where', [visible, graph.constFloat(0), graph.constFloat(MASKED_BIAS)], {}, { name: 'attention/bias_bst' });
   const groups = text.numAttentionHeads / text.numKeyValueHeads;
@@ -81,15 +80,16 @@ export interface LayerCache {
  * tokens are new (0.4 off on its own output). The query heads sharing a key/value head are
  * stacked as `groups·S` rows, so the shared keys are never repeated in memory.
  */
-export function selfAttention(graph: GraphBuilder, weights: CheckpointWeights, x: string, prefix: string, cache: LayerCache, context: AttentionContext, text: TextConfig): string {
-  const { hiddenSize, numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim } = text;
+export function selfAttention(graph: GraphBuilder, weights: GraphWeights, x: string, prefix: string, cache: LayerCache, context: AttentionContext, text: TextConfig): string {
+  const { numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim } = text;
   const op = (type: string, inputs: readonly string[], name: string, attributes = {}) => graph.op(type, inputs, attributes, { name: `${prefix}/${name}` });
   const headsFirst = (value: string, name: string) => op('Transpose', [value], name, { perm: [0, 2, 1, 3] });
-  const projectHeads = (name: string, count: number, shape: string) => op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`, count * headDim, hiddenSize, true), shape], `${name}_heads`);
+  const projectHeads = (name: string, shape: string) => op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`), shape], `${name}_heads`);
 
-  const query = applyRotary(graph, projectHeads('q_proj', heads, context.queryHeadsShape), context.rotary, `${prefix}/q`);
-  const key = applyRotary(graph, projectHeads('k_proj', kvHeads, context.keyHeadsShape), context.rotary, `${prefix}/k`);
-  const value = projectHeads('v_proj', kvHeads, context.keyHeadsShape);
+  const rotary = (projected: string, name: string) => applyRotary(graph, projected, context.rotary.cos, context.rotary.sin, `${prefix}/${name}`);
+  const query = rotary(projectHeads('q_proj', context.queryHeadsShape), 'q');
+  const key = rotary(projectHeads('k_proj', context.keyHeadsShape), 'k');
+  const value = projectHeads('v_proj', context.keyHeadsShape);
 
   // The cache holds rotated keys, as Hugging Face's does: `[B, kvHeads, total, headDim]`.
   const presentKey = graph.op('Concat', [cache.pastKey, headsFirst(key, 'k_heads_first')], { axis: 2 }, { name: `${prefix}/present_key`, output: cache.presentKey });
@@ -102,5 +102,5 @@ export function selfAttention(graph: GraphBuilder, weights: CheckpointWeights, x
   const weightsPerKey = op('Softmax', [op('Add', [scores, context.scoreBias], 'masked_scores')], 'attention_weights', { axis: -1 });
   const attended = op('Reshape', [op('MatMul', [weightsPerKey, presentValue], 'attended_grouped'), graph.constInt64([0, heads, -1, headDim])], 'attended_heads');
   const rows = op('Reshape', [headsFirst(attended, 'attended_tokens_first'), graph.constInt64([-1, heads * headDim])], 'attention_rows');
-  return linear(graph, weights, rows, `${prefix}.o_proj`, hiddenSize, heads * headDim, false);
+  return linear(graph, weights, rows, `${prefix}.o_proj`);
 }

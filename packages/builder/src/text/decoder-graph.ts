@@ -1,12 +1,13 @@
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import type { Checkpoint } from '../safetensors/checkpoint.js';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import type { TextConfig } from '@qwen-vl/core';
+import type { WeightPrecision } from '@qwen-vl/pipeline';
+import { outputProjection, textTensors } from '../checkpoint/layout.js';
+import { GraphWeights } from '../graph/graph-weights.js';
+import type { WeightSource } from '../graph/graph-weights.js';
+import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { attentionContext, selfAttention } from './attention-graph.js';
-import { CheckpointWeights } from './checkpoint-weights.js';
-import type { WeightPrecision } from './checkpoint-weights.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
-import { linear, rmsNorm, swigluMlp } from './layer-ops.js';
 import { rotaryInputs } from './rotary-graph.js';
 
 export interface TextExportOptions {
@@ -32,8 +33,8 @@ export const TEXT_OPSETS = { '': 21 } as const;
  * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
  * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
  */
-export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
-  const weights = new CheckpointWeights(checkpoint, options.precision ?? 'fp32');
+export function buildDecoderModel(source: WeightSource, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
+  const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32');
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
 
@@ -52,9 +53,9 @@ export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, opti
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
   caches.forEach((cache, i) => {
     const prefix = `model.layers.${i}`;
-    const attended = selfAttention(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.input_layernorm`, hiddenSize, text.rmsNormEps), `${prefix}.self_attn`, cache, context, text);
+    const attended = selfAttention(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.input_layernorm`, text.rmsNormEps), `${prefix}.self_attn`, cache, context, text);
     hidden = graph.op('Add', [hidden, attended], {}, { name: `${prefix}/attention_residual` });
-    const mlp = swigluMlp(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.post_attention_layernorm`, hiddenSize, text.rmsNormEps), `${prefix}.mlp`, hiddenSize, text.intermediateSize);
+    const mlp = swiGlu(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.post_attention_layernorm`, text.rmsNormEps), `${prefix}.mlp`);
     hidden = graph.op('Add', [hidden, mlp], {}, { name: `${prefix}/mlp_residual` });
   });
 
@@ -68,10 +69,9 @@ export function buildDecoderModel(checkpoint: Checkpoint, text: TextConfig, opti
   const firstKept = graph.op('Neg', [keepCount], {}, { name: 'final/first_kept' });
   const kept = graph.op('Slice', [tokens, firstKept, graph.constInt64([INT64_MAX]), graph.constInt64([1])], {}, { name: 'final/kept_tokens' });
   const keptRows = graph.op('Reshape', [kept, graph.constInt64([-1, hiddenSize])], {}, { name: 'final/kept_rows' });
-  const normed = rmsNorm(graph, weights, keptRows, 'model.norm', hiddenSize, text.rmsNormEps);
+  const normed = rmsNorm(graph, weights, keptRows, 'model.norm', text.rmsNormEps);
   // Tied checkpoints (3B) have no lm_head.weight: the output projection is the embedding table.
-  const head = text.tieWordEmbeddings ? 'model.embed_tokens' : 'lm_head';
-  const logitRows = linear(graph, weights, normed, head, vocabSize, hiddenSize, false);
+  const logitRows = linear(graph, weights, normed, outputProjection(text));
   const logitShape = graph.op('Concat', [graph.op('Shape', [inputsEmbeds], { end: 1 }, { name: 'final/batch' }), graph.constInt64([-1, vocabSize])], { axis: 0 }, { name: 'final/logits_shape' });
   const logits = graph.op('Reshape', [logitRows, logitShape], {}, { name: 'final/logits', output: DECODER_IO.logits });
 

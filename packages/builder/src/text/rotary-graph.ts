@@ -20,12 +20,3 @@ export function rotaryInputs(graph: GraphBuilder, headDim: number): RotaryTables
   const table = (name: string) => graph.op('Unsqueeze', [graph.input(name, 'float32', ['batch_size', 'sequence_length', headDim]), heads], {}, { name: `rope/${name}_per_head` });
   return { cos: table(DECODER_IO.rotaryCos), sin: table(DECODER_IO.rotarySin) };
 }
-
-/** `x·cos + rotate_half(x)·sin` for `x` of shape `[B, S, heads, headDim]`. */
-export function applyRotary(graph: GraphBuilder, x: string, tables: RotaryTables, prefix: string): string {
-  const [first, second] = graph.opMulti('Split', [x], 2, { axis: -1, num_outputs: 2 }, { name: `${prefix}/split_halves` });
-  const rotated = graph.op('Concat', [graph.op('Neg', [second], {}, { name: `${prefix}/neg_second` }), first], { axis: -1 }, { name: `${prefix}/rotate_half` });
-  const cosTerm = graph.op('Mul', [x, tables.cos], {}, { name: `${prefix}/mul_cos` });
-  const sinTerm = graph.op('Mul', [rotated, tables.sin], {}, { name: `${prefix}/mul_sin` });
-  return graph.op('Add', [cosTerm, sinTerm], {}, { name: `${prefix}/rotary` });
-}

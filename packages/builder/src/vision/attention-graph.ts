@@ -1,5 +1,6 @@
 import { FULL_ATTENTION_QUERY_CHUNKS, VISION_INPUTS, attentionInputs } from '@qwen-vl/vision';
 import type { AttentionKind, AttentionLayout } from '@qwen-vl/vision';
+import { applyRotary, linear } from '../graph/layers.js';
 import type { VisionGraphContext } from './graph-layers.js';
 
 /**
@@ -72,34 +73,27 @@ function queryChunkBounds(ctx: VisionGraphContext, length: string, count: number
   return Array.from({ length: count }, (_, k) => [g.op('Mul', [chunk, g.constInt64([k])]), g.op('Mul', [chunk, g.constInt64([k + 1])])]);
 }
 
-/** `x · cos + rotate_half(x) · sin` on `[N, heads, headDim]`, rotate_half(x) = concat(−x₂, x₁). */
-function rotary(ctx: VisionGraphContext, x: string, inputs: AttentionInputs): string {
-  const g = ctx.graph;
-  const [first, second] = g.opMulti('Split', [x], 2, { axis: -1, num_outputs: 2 });
-  const rotated = g.op('Concat', [g.op('Neg', [second]), first], { axis: -1 });
-  return g.op('Add', [g.op('Mul', [x, inputs.cos]), g.op('Mul', [rotated, inputs.sin])]);
-}
-
 /**
  * One block's attention on the normed rows `x` `[N, hidden]`: fused qkv projection, rotary
  * on q and k, softmax(q·kᵀ/√d + mask)·v inside each batch, output projection.
  */
 export function attention(ctx: VisionGraphContext, x: string, prefix: string, inputs: AttentionInputs, batches: AttentionBatches): string {
   const g = ctx.graph;
-  const [q, k, v] = g.opMulti('Split', [ctx.linear(x, `${prefix}.qkv`)], 3, { axis: 1, num_outputs: 3 }).map((part) => g.op('Reshape', [part, inputs.perHead]));
-  const scaledQ = g.op('Mul', [rotary(ctx, q, inputs), inputs.scale]);
+  const [q, k, v] = g.opMulti('Split', [linear(g, ctx.weights, x, `${prefix}.qkv`)], 3, { axis: 1, num_outputs: 3 }).map((part) => g.op('Reshape', [part, inputs.perHead]));
+  const rotary = (rows: string, name: string) => applyRotary(g, rows, inputs.cos, inputs.sin, `${prefix}/${name}`);
+  const scaledQ = g.op('Mul', [rotary(q, 'q'), inputs.scale]);
 
   // [N, heads, headDim] → [batches, length, heads, headDim]
   const batch = (rows: string) => g.op('Reshape', [batches.gather === undefined ? rows : g.op('Gather', [rows, batches.gather], { axis: 0 }), batches.batchShape]);
   const qb = g.op('Transpose', [batch(scaledQ)], { perm: [0, 2, 1, 3] });
-  const kbT = g.op('Transpose', [batch(rotary(ctx, k, inputs))], { perm: [0, 2, 3, 1] });
+  const kbT = g.op('Transpose', [batch(rotary(k, 'k'))], { perm: [0, 2, 3, 1] });
   const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
   const attend = (queries: string) => g.op('MatMul', [g.op('Softmax', [g.op('Add', [g.op('MatMul', [queries, kbT]), batches.mask])], { axis: -1 }), vb]);
   // Each chunk's scores are released before the next chunk's are made (the chains run in order).
   const attended = batches.queryChunks.length === 0 ? attend(qb) : attendInChunks(ctx, qb, batches.queryChunks, attend);
   const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
   const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
-  return ctx.linear(rows, `${prefix}.proj`);
+  return linear(g, ctx.weights, rows, `${prefix}.proj`);
 }
 
 /** `attend` on each query chunk of `qb` (bounds along its length axis, 2) in turn, the results put back together. */

@@ -1,16 +1,21 @@
-import type { OnnxModel } from '../onnx/graph-builder.js';
 import type { VisionConfig } from '@qwen-vl/core';
 import { attention, declareAttentionInputs } from './attention-graph.js';
 import type { AttentionBatches } from './attention-graph.js';
 import { VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
 import type { AttentionLayout } from '@qwen-vl/vision';
-import { VisionGraphContext } from './graph-layers.js';
-import { checkVisionWeights } from './vision-weights.js';
-import type { Precision, WeightSource } from './vision-weights.js';
+import type { WeightPrecision } from '@qwen-vl/pipeline';
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { OnnxModel } from '../onnx/graph-builder.js';
+import { visionTensors } from '../checkpoint/layout.js';
+import { GraphWeights } from '../graph/graph-weights.js';
+import type { WeightSource } from '../graph/graph-weights.js';
+import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
+import { VISION_RMS_NORM_EPS, gelu } from './graph-layers.js';
+import type { VisionGraphContext } from './graph-layers.js';
 
 export interface VisionExportOptions {
   /** Storage type of the weights (default fp32); activations are float32 either way. */
-  precision?: Precision;
+  precision?: WeightPrecision;
   /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
   attention?: AttentionLayout;
 }
@@ -19,15 +24,15 @@ export interface VisionExportOptions {
  * The Qwen2.5-VL vision tower (algorithms §3) as an ONNX graph: `pixel_values` `[N, C·T·P·P]`
  * in, `image_features` `[N / merge², out_hidden_size]` out in natural token order, with the
  * per-request index tables of `visionFeeds` as further inputs. Weights are initializers
- * named as in the checkpoint (Linear weights stored transposed, `[in, out]`), read from
- * `weights` only when the model is serialized, one tensor at a time.
+ * named and laid out as in the checkpoint (Linear weights `[out, in]`, read by Gemm with
+ * `transB`), read from `weights` only when the model is serialized, one tensor at a time;
+ * their shapes are checked against the config first.
  */
 export function buildVisionGraph(weights: WeightSource, config: VisionConfig, options: VisionExportOptions = {}): OnnxModel {
   const precision = options.precision ?? 'fp32';
   const layout = options.attention ?? 'segmented';
-  checkVisionWeights(weights, config);
-  const ctx = new VisionGraphContext(config, weights, precision);
-  const g = ctx.graph;
+  const g = new GraphBuilder('qwen2_5_vl_vision');
+  const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision) };
   const { hiddenSize: hidden, spatialMergeSize: m } = config;
   const patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
   const unit = m * m;
@@ -38,8 +43,8 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   const inputs = declareAttentionInputs(ctx, usedAttentionKinds(config), layout);
   const mergedRows = g.constInt64([-1, unit * hidden]);
 
-  // Conv3d with kernel = stride = one patch is a matrix product with each pixel row.
-  const embedded = g.op('MatMul', [pixels, ctx.weight('visual.patch_embed.proj.weight', [hidden, patchDim])]);
+  // Conv3d with kernel = stride = one patch is a Linear (without bias) on each pixel row.
+  const embedded = linear(g, ctx.weights, pixels, 'visual.patch_embed.proj');
   // Window order moves whole merge blocks (`unit` consecutive rows) at once.
   let x = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowIndex], { axis: 0 }), inputs.flat]);
 
@@ -47,12 +52,12 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
     const p = `visual.blocks.${block}`;
     // declareAttentionInputs made batches for every kind some block uses.
     const batches = inputs.batches[blockAttentionKind(config, block)] as AttentionBatches;
-    x = g.op('Add', [x, attention(ctx, ctx.rmsNorm(x, `${p}.norm1.weight`), `${p}.attn`, inputs, batches)]);
-    x = g.op('Add', [x, ctx.swiGlu(ctx.rmsNorm(x, `${p}.norm2.weight`), `${p}.mlp`)]);
+    x = g.op('Add', [x, attention(ctx, rmsNorm(g, ctx.weights, x, `${p}.norm1`, VISION_RMS_NORM_EPS), `${p}.attn`, inputs, batches)]);
+    x = g.op('Add', [x, swiGlu(g, ctx.weights, rmsNorm(g, ctx.weights, x, `${p}.norm2`, VISION_RMS_NORM_EPS), `${p}.mlp`)]);
   }
 
-  const merged = g.op('Reshape', [ctx.rmsNorm(x, 'visual.merger.ln_q.weight'), mergedRows]);
-  const features = ctx.linear(ctx.gelu(ctx.linear(merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
+  const merged = g.op('Reshape', [rmsNorm(g, ctx.weights, x, 'visual.merger.ln_q', VISION_RMS_NORM_EPS), mergedRows]);
+  const features = linear(g, ctx.weights, gelu(g, linear(g, ctx.weights, merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
   g.output(g.op('Gather', [features, reverseIndex], { axis: 0 }), VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
   return g.build({
     producer: '@qwen-vl/vision',

@@ -1,5 +1,7 @@
-import { PRECISIONS, buildModelFolder } from '@qwen-vl/builder';
-import type { BuildProgress, Precision } from '@qwen-vl/builder';
+import { buildModelFolder } from '@qwen-vl/builder';
+import type { BuildProgress } from '@qwen-vl/builder';
+import { WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
+import type { WeightPrecision } from '@qwen-vl/pipeline';
 import { subcommand } from './command-args.js';
 import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
@@ -26,7 +28,7 @@ Options:
 export interface BuildCommand {
   input: string;
   output: string;
-  precision: Precision;
+  precision: WeightPrecision;
   force: boolean;
 }
 
@@ -45,10 +47,10 @@ function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand 
   if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
   if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
   const precision = values.precision ?? 'fp32';
-  if (!(PRECISIONS as readonly string[]).includes(precision)) {
-    throw new UsageError(`--precision must be ${PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
+  if (!(WEIGHT_PRECISIONS as readonly string[]).includes(precision)) {
+    throw new UsageError(`--precision must be ${WEIGHT_PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
   }
-  return { input: values.input, output: values.output, precision: precision as Precision, force: values.force === true };
+  return { input: values.input, output: values.output, precision: precision as WeightPrecision, force: values.force === true };
 }
 
 function gigabytes(bytes: number): string {

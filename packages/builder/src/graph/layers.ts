@@ -1,0 +1,54 @@
+import { float } from '../onnx/attributes.js';
+import type { GraphBuilder } from '../onnx/graph-builder.js';
+import type { GraphWeights } from './graph-weights.js';
+
+/**
+ * The building blocks the vision tower and the language model share, on 2-D activations
+ * `[rows, features]` (rotary: `[..., heads, headDim]`). Each names its nodes after the
+ * checkpoint module they compute (`visual.blocks.0.attn.qkv`, `model.layers.3.mlp/silu`).
+ */
+
+/**
+ * torch's Linear `name`: `x · Wᵀ + b`, the bias when the layout has one. One Gemm with
+ * `transB = 1` on the weight as the checkpoint stores it, `[out, in]`: the export never
+ * rewrites a matrix (each weight streams from the checkpoint to the file unchanged but for
+ * its precision), and a later int4 quantizer (`MatMulNBits`) wants exactly that layout,
+ * blocks running along the input dimension. A weight of more than two dimensions is viewed
+ * as `[out, product of the rest]`: the patch embedding's Conv3d, whose kernel equals its
+ * stride, is a Linear on the flattened patch.
+ */
+export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, name: string): string {
+  const [out, ...inner] = weights.shape(`${name}.weight`);
+  const inputs = [x, weights.float32(graph, `${name}.weight`, [out, inner.reduce((a, b) => a * b, 1)])];
+  if (weights.has(`${name}.bias`)) inputs.push(weights.float32(graph, `${name}.bias`));
+  return graph.op('Gemm', inputs, { transB: 1 }, { name });
+}
+
+/**
+ * Qwen2's RMSNorm `name` over the last axis: `x / sqrt(mean(x²) + eps) · weight`, statistics
+ * in float32. `SimplifiedLayerNormalization` is onnxruntime's own op, registered in the ONNX
+ * domain on CPU, WASM and WebGPU alike.
+ */
+export function rmsNorm(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, eps: number): string {
+  return graph.op('SimplifiedLayerNormalization', [x, weights.float32(graph, `${name}.weight`)], { axis: -1, epsilon: float(eps), stash_type: 1 }, { name });
+}
+
+/** The gated MLP `name`: `down(silu(gate(x)) · up(x))`, silu(z) = z · sigmoid(z); biases as the layout has them. */
+export function swiGlu(graph: GraphBuilder, weights: GraphWeights, x: string, name: string): string {
+  const gate = linear(graph, weights, x, `${name}.gate_proj`);
+  const silu = graph.op('Mul', [gate, graph.op('Sigmoid', [gate], {}, { name: `${name}/sigmoid` })], {}, { name: `${name}/silu` });
+  const gated = graph.op('Mul', [silu, linear(graph, weights, x, `${name}.up_proj`)], {}, { name: `${name}/gated` });
+  return linear(graph, weights, gated, `${name}.down_proj`);
+}
+
+/**
+ * Rotary embedding on the last axis of `x`: `x · cos + rotate_half(x) · sin` with
+ * `rotate_half(x) = concat(−x₂, x₁)` (x₁, x₂ its halves); `cos` and `sin` broadcast to `x`.
+ */
+export function applyRotary(graph: GraphBuilder, x: string, cos: string, sin: string, prefix: string): string {
+  const [first, second] = graph.opMulti('Split', [x], 2, { axis: -1, num_outputs: 2 }, { name: `${prefix}/split_halves` });
+  const rotated = graph.op('Concat', [graph.op('Neg', [second], {}, { name: `${prefix}/neg_second` }), first], { axis: -1 }, { name: `${prefix}/rotate_half` });
+  const cosTerm = graph.op('Mul', [x, cos], {}, { name: `${prefix}/mul_cos` });
+  const sinTerm = graph.op('Mul', [rotated, sin], {}, { name: `${prefix}/mul_sin` });
+  return graph.op('Add', [cosTerm, sinTerm], {}, { name: `${prefix}/rotary` });
+}
