@@ -36,17 +36,8 @@ export class PromptPreparer {
   prepareMessages(messages: readonly ChatMessage[], media: MediaInputs, options: PrepareOptions = {}): PreparedModelInputs {
     const prepared = this.processor.prepare(messages, media, options);
     const config = this.modelConfig;
-    const rope = getRopeIndex({
-      inputIds: [prepared.inputIds],
-      imageGridThw: prepared.imageGridThw,
-      videoGridThw: prepared.videoGridThw,
-      secondPerGridT: prepared.secondPerGridT,
-      spatialMergeSize: config.vision.spatialMergeSize,
-      tokensPerSecond: config.vision.tokensPerSecond,
-      imageTokenId: config.imageTokenId,
-      videoTokenId: config.videoTokenId,
-      visionStartTokenId: config.visionStartTokenId,
-    });
+    const inputIds = { dims: [1, prepared.inputIds.length], data: prepared.inputIds };
+    const rope = getRopeIndex({ ...prepared, inputIds }, config);
     const merge = config.vision.spatialMergeSize ** 2;
     return {
       ...prepared,
