@@ -12,11 +12,11 @@ describe('golden cases through the Node input path', () => {
   it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, text }) => {
     const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt: text });
 
-    expect(numbers(prepared.inputIds)).toEqual(numbers(goldenArray(name, 'input_ids').data));
+    expect(numbers(prepared.inputIds.data)).toEqual(numbers(goldenArray(name, 'input_ids').data));
     expect(numbers(prepared.imageGridThw.flat())).toEqual(numbers(goldenArray(name, 'grid_thw').data));
     // Golden position_ids are [3, L] (batch dropped); ours are [3, 1, L]: same values in the same order.
-    expect(numbers(prepared.positionIds)).toEqual(numbers(goldenArray(name, 'position_ids').data));
-    expect(prepared.ropeDelta).toBe(goldenJson(name).rope_delta);
+    expect(numbers(prepared.positions.positionIds)).toEqual(numbers(goldenArray(name, 'position_ids').data));
+    expect(Array.from(prepared.positions.ropeDeltas)).toEqual([goldenJson(name).rope_delta]);
 
     const pixels = goldenArray(name, 'pixel_values');
     expect([prepared.patchCount, prepared.rowSize]).toEqual(pixels.dims);
@@ -27,7 +27,7 @@ describe('golden cases through the Node input path', () => {
 
   it('puts the system prompt, when given, in place of the default one', async () => {
     const prepared = await preparer.prepare({ prompt: 'Hi', system: 'Be brief.' });
-    expect(prepared.prompt).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+    expect(prepared.prompts[0]).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
   });
 
   it('applies --max-pixels style overrides to the image budget', async () => {

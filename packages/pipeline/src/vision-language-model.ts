@@ -219,24 +219,25 @@ export class VisionLanguageModel<Image> {
       // Taken now, so that a call that fails or is left early leaves no claim on the cache.
       const previous = this.conversation;
       this.conversation = undefined;
-      const cachedTokens = previous?.reusableBy(prepared.inputIds, imagesInPrompt) ?? 0;
+      const promptIds = prepared.inputIds.data;
+      const cachedTokens = previous?.reusableBy(promptIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
       const imageFeatures = await this.encodeImages(prepared, cachedTokens === 0 ? 0 : previous!.images.length);
       const videoFeatures = await this.encode(prepared.pixelValuesVideos, prepared.videoGridThw);
       const visionDone = this.clock();
-      const length = prepared.inputIds.length;
-      const newIds = hostTensor('int32', prepared.inputIds.subarray(cachedTokens), [1, length - cachedTokens]);
+      const length = promptIds.length;
+      const newIds = hostTensor('int32', promptIds.subarray(cachedTokens), [1, length - cachedTokens]);
       const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
       const embedDone = this.clock();
 
       const stream = this.generator.stream(
         {
-          inputIds: hostTensor('int32', prepared.inputIds, [1, length]),
+          inputIds: prepared.inputIds,
           cachedTokens,
           inputsEmbeds,
-          attentionMask: hostTensor('int32', new Int32Array(length).fill(1), [1, length]),
-          positionIds: columnRange(prepared.positionIds, 3, length, cachedTokens, length),
-          ropeDeltas: [prepared.ropeDelta],
+          attentionMask: prepared.attentionMask,
+          positionIds: columnRange(prepared.positions.positionIds, 3, length, cachedTokens, length),
+          ropeDeltas: prepared.positions.ropeDeltas,
         },
         searchOptions,
         { signal, logprobs: logprobs === true, ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }) },
@@ -247,14 +248,14 @@ export class VisionLanguageModel<Image> {
         if (next.done === true) {
           const [row] = next.value.rows;
           // Videos are not told apart by the cache, so a conversation with one is not kept.
-          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(prepared.inputIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
+          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(promptIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
           const end = this.clock();
           return {
             text: row.text,
             tokens: row.tokens,
             logprobs: row.logprobs,
             finishReason: row.finishReason,
-            promptTokenIds: prepared.inputIds,
+            promptTokenIds: promptIds,
             cachedPromptTokens: cachedTokens,
             timings: {
               ...next.value.timings,
