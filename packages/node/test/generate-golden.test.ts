@@ -53,9 +53,8 @@ function searchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
 }
 
 /** The golden cases' prompts, left-padded into one batch, embedded and merged with their vision features. */
-async function prepare(names: readonly string[]): Promise<PreparedPrompt> {
-  const { inputIds, inputsEmbeds, attentionMask, positions } = await embedPrompts(session, names.map(goldenPrompt), config);
-  return { inputIds, inputsEmbeds, attentionMask, positionIds: positions.positionIds, ropeDeltas: positions.ropeDeltas };
+function prepare(names: readonly string[]): Promise<PreparedPrompt> {
+  return embedPrompts(session, names.map(goldenPrompt), config);
 }
 
 async function streamAll(prompt: PreparedPrompt, options: SearchOptions, control?: GenerationControl, onEvent?: (event: GenerationStreamEvent) => void) {

@@ -9,7 +9,6 @@ import type { GenerationTimings } from '@qwen-vl/decoder';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
 import type { AbortFlag, FinishReason } from '@qwen-vl/decoder';
-import { columnRange } from '@qwen-vl/decoder';
 import { mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { DecoderSession } from '@qwen-vl/decoder';
 import { BUILT_MODEL_FILES, manifestDataFiles, readBuildManifest } from './built-model-files.js';
@@ -219,6 +218,7 @@ export class VisionLanguageModel<Image> {
       // Taken now, so that a call that fails or is left early leaves no claim on the cache.
       const previous = this.conversation;
       this.conversation = undefined;
+      // One conversation: ids [1, L], not padded.
       const promptIds = prepared.inputIds.data;
       const cachedTokens = previous?.reusableBy(promptIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
@@ -230,15 +230,9 @@ export class VisionLanguageModel<Image> {
       const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
       const embedDone = this.clock();
 
+      // The prepared inputs go in as they are, with their positions; the generator feeds the part not cached.
       const stream = this.generator.stream(
-        {
-          inputIds: prepared.inputIds,
-          cachedTokens,
-          inputsEmbeds,
-          attentionMask: prepared.attentionMask,
-          positionIds: columnRange(prepared.positions.positionIds, 3, length, cachedTokens, length),
-          ropeDeltas: prepared.positions.ropeDeltas,
-        },
+        { ...prepared, cachedTokens, inputsEmbeds },
         searchOptions,
         { signal, logprobs: logprobs === true, ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }) },
       );
