@@ -116,7 +116,7 @@ export async function embedPrompts(decoder: DecoderSession, prompts: readonly Go
 }
 
 /** Vision feature rows of several prompts, stacked in order, or undefined when none has any. */
-function stackFeatures(features: readonly (HostTensor<'float32'> | undefined)[]): HostTensor<'float32'> | undefined {
+export function stackFeatures(features: readonly (HostTensor<'float32'> | undefined)[]): HostTensor<'float32'> | undefined {
   const present = features.filter((f): f is HostTensor<'float32'> => f !== undefined);
   if (present.length === 0) return undefined;
   const data = new Float32Array(present.reduce((n, f) => n + f.data.length, 0));

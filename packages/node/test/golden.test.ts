@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InputPreparer } from '../src/prepare.js';
+import { decodeImage } from '../src/decode-image.js';
+import { InputPreparer, requestMessages } from '../src/prepare.js';
 import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 
 /** The whole Node input path (sharp decoding → processor → rope index) against the golden cases. */
@@ -23,6 +24,25 @@ describe('golden cases through the Node input path', () => {
     const diff = maxAbsDiff(prepared.pixelValues, pixels.data as Float32Array);
     console.info(`${name}: pixel_values max |diff| = ${diff}`);
     expect(diff).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('prepares a left-padded batch of every case with each row\'s golden ids and positions past its padding', async () => {
+    const media = await Promise.all(GOLDEN_CASES.map(async ({ images }) => ({ images: await Promise.all(images.map((file) => decodeImage(goldenImage(file)))) })));
+    const batch = preparer.prepareBatch(GOLDEN_CASES.map(({ images, text }) => requestMessages({ images, prompt: text })), media);
+    const [rows, length] = batch.inputIds.dims;
+    expect(rows).toBe(GOLDEN_CASES.length);
+    GOLDEN_CASES.forEach(({ name }, b) => {
+      const ids = numbers(goldenArray(name, 'input_ids').data);
+      const padding = length - ids.length;
+      expect(numbers(batch.inputIds.data.subarray(b * length + padding, (b + 1) * length)), name).toEqual(ids);
+      const positions = numbers(goldenArray(name, 'position_ids').data);
+      for (let axis = 0; axis < 3; axis++) {
+        const row = batch.positions.positionIds.subarray((axis * rows + b) * length + padding, (axis * rows + b + 1) * length);
+        expect(numbers(row), `${name} axis ${axis}`).toEqual(positions.slice(axis * ids.length, (axis + 1) * ids.length));
+      }
+      expect(batch.positions.ropeDeltas[b], name).toBe(goldenJson(name).rope_delta - padding);
+    });
+    expect(batch.imageTokenCount).toBe(GOLDEN_CASES.reduce((sum, { name }) => sum + numbers(goldenArray(name, 'input_ids').data).filter((id) => id === 151655).length, 0));
   });
 
   it('puts the system prompt, when given, in place of the default one', async () => {
