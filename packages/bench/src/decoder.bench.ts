@@ -158,7 +158,7 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
 
   const options = (newTokens: number) => resolveSearchOptions({ greedy: true, ignoreEos: true, maxNewTokens: newTokens }, parseGenerationConfig({ eos_token_id: [151645] }));
   /** Text-only: every position is the token's index, in all three rows. */
-  const positions = (from: number, to: number) => Int32Array.from({ length: 3 * (to - from) }, (_, i) => from + (i % (to - from)));
+  const positions = (length: number) => Int32Array.from({ length: 3 * length }, (_, i) => i % length);
 
   /** Generates after `ids` (the first `cached` of them already in the session's cache), timing the first token and the decode. */
   const generate = async (ids: Int32Array, newTokens: number, cached = 0) => {
@@ -171,8 +171,7 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
         cachedTokens: cached,
         inputsEmbeds: await session.embed(newIds),
         attentionMask: hostTensor('int32', new Int32Array(ids.length).fill(1), [1, ids.length]),
-        positionIds: positions(cached, ids.length),
-        ropeDeltas: [0],
+        positions: { positionIds: positions(ids.length), ropeDeltas: [0] },
       },
       options(newTokens),
     );

@@ -22,7 +22,7 @@ export { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, prese
 export { mergeVisionFeatures } from './runtime/merge-vision-features.js';
 export { DecoderSession } from './runtime/decoder-session.js';
 export { rotaryFeeds } from './runtime/rotary-feeds.js';
-export type { DecoderSessionOptions, PrefillInput } from './runtime/decoder-session.js';
+export type { DecoderSessionOptions, PrefillInput, PromptPositions } from './runtime/decoder-session.js';
 export { decoderDeviceOutputs } from './runtime/decoder-session.js';
 export { Generator } from './generation/generator.js';
 export type {
@@ -32,6 +32,7 @@ export type {
   GenerationStreamEvent,
   GeneratorOptions,
   PreparedPrompt,
+  PromptTokens,
   RowResult,
 } from './generation/generator.js';
 export type { Clock, GenerationTimings } from './generation/generation-timings.js';

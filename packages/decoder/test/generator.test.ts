@@ -81,8 +81,7 @@ function prompt(rows: number[][]): PreparedPrompt {
     inputIds: hostTensor('int32', ids, [rows.length, length]),
     inputsEmbeds: hostTensor('float32', new Float32Array(rows.length * length), [rows.length, length, 1]),
     attentionMask: hostTensor('int32', mask, [rows.length, length]),
-    positionIds: new Int32Array(3 * rows.length * length),
-    ropeDeltas: new Int32Array(rows.length),
+    positions: { positionIds: new Int32Array(3 * rows.length * length), ropeDeltas: new Int32Array(rows.length) },
   };
 }
 
@@ -108,7 +107,8 @@ describe('Generator', () => {
     const { events, result } = await collect(generator.stream(input, searchOptions({ maxNewTokens: 5 })));
 
     expect(prefills[0].inputsEmbeds).toBe(input.inputsEmbeds);
-    expect(prefills[0].positions.positionIds).toBe(input.positionIds);
+    expect(prefills[0].positions).toEqual(input.positions);
+    expect(prefills[0].positions.positionIds).toBe(input.positions.positionIds);
     // 5 tokens for row 1: prefill + 4 steps; row 0 feeds its tokens until EOS ends it, then the pad.
     expect(fed).toEqual([[1, 3], [2, 4], [PAD, 5], [PAD, 3]]);
     expect(events.map((e) => [e.row, e.tokenId, e.text])).toEqual([
@@ -129,11 +129,12 @@ describe('Generator', () => {
     const { session, prefills, extensions } = scriptedSession(() => [0, 0, 3, 0, 0, 1, 0, 0]);
     const generator = new Generator(session, letters);
     const full = prompt([[2, 3, 6]]);
+    // Positions of the whole row (t, h, w rows of 3 tokens); the extension gets column 2 of each.
     const input: PreparedPrompt = {
       ...full,
+      positions: { positionIds: Int32Array.of(0, 1, 2, 10, 11, 12, 20, 21, 22), ropeDeltas: [5] },
       cachedTokens: 2,
       inputsEmbeds: hostTensor('float32', new Float32Array(1), [1, 1, 1]),
-      positionIds: new Int32Array(3),
     };
     const { result } = await collect(generator.stream(input, searchOptions({ maxNewTokens: 1, repetitionPenalty: 4 })));
     expect(prefills).toHaveLength(0);
@@ -141,6 +142,8 @@ describe('Generator', () => {
     expect(extensions[0].inputsEmbeds).toBe(input.inputsEmbeds);
     expect(Array.from(extensions[0].attentionMask.data)).toEqual([1]);
     expect(extensions[0].attentionMask.dims).toEqual([1, 1]);
+    expect(Array.from(extensions[0].positions.positionIds)).toEqual([2, 12, 22]);
+    expect(extensions[0].positions.ropeDeltas).toEqual([5]);
     expect(result.rows[0]).toMatchObject({ tokens: [5], promptTokens: 3 });
     await expect(collect(generator.stream({ ...input, cachedTokens: 3 }, searchOptions({ maxNewTokens: 1 })))).rejects.toThrow('prompt cachedTokens: must be an integer from 0 to 2');
   });
@@ -314,5 +317,11 @@ describe('Generator', () => {
     const { session } = scriptedSession(() => peaked(1));
     const bad = { ...prompt([[0, 1]]), inputIds: hostTensor('int32', Int32Array.of(0, 1, 2), [1, 3]) };
     await expect(new Generator(session, letters).generate(bad, searchOptions())).rejects.toThrow('prompt inputIds: must be [B, L] like attentionMask [1, 2], got [1, 3]');
+  });
+
+  it('rejects positions that are not [3, B, L] of the whole prompt', async () => {
+    const { session } = scriptedSession(() => peaked(1));
+    const bad = { ...prompt([[0, 1], [2, 3]]), positions: { positionIds: new Int32Array(6), ropeDeltas: [0, 0] } };
+    await expect(new Generator(session, letters).generate(bad, searchOptions())).rejects.toThrow("prompt positions.positionIds: holds 6 values; the prompt's [3, 2, 2] needs 12");
   });
 });

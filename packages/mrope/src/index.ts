@@ -1,6 +1,6 @@
 export type { Grid } from './grid.js';
 export { getRopeIndex } from './rope-index.js';
-export type { RopeIndex, RopeIndexInput } from './rope-index.js';
+export type { RopeIndex, RopeIndexConfig, RopeIndexInputs, TokenMatrix } from './rope-index.js';
 export { decodePositionIds } from './decode-positions.js';
 export { mropeCosSin } from './text-rotary.js';
 export type { MropeOptions } from './text-rotary.js';

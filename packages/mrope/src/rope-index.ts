@@ -2,21 +2,44 @@ import { QwenVLError } from '@qwen-vl/core';
 import { checkGrids, checkPositiveInteger, mergedTokenCount } from './grid.js';
 import type { Grid } from './grid.js';
 
-export interface RopeIndexInput {
-  /** Batch of token rows, all of the same padded length L. */
-  inputIds: readonly ArrayLike<number>[];
-  /** 1 = token, 0 = padding (left padding typical); omitted = all ones. */
-  attentionMask?: readonly ArrayLike<number>[];
-  imageGridThw?: readonly Grid[];
-  videoGridThw?: readonly Grid[];
+/**
+ * A row-major `[B, L]` matrix of token ids or mask values. `@qwen-vl/core`'s
+ * `HostTensor<'int32'>` is one, so the processor's tensors are passed as they are.
+ */
+export interface TokenMatrix {
+  readonly dims: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
+/**
+ * What `getRopeIndex` reads of the prepared inputs: `@qwen-vl/preprocess`'s `PreparedInputs`
+ * (what `QwenVLProcessor.prepare` and `prepareBatch` return) has these fields, so it is passed
+ * whole. Hugging Face's `input_ids`, `attention_mask`, `image_grid_thw`, `video_grid_thw`
+ * and `second_per_grid_ts`.
+ */
+export interface RopeIndexInputs {
+  /** `[B, L]`: B token rows, all of the padded length L. */
+  readonly inputIds: TokenMatrix;
+  /** `[B, L]`: 1 = token, 0 = padding (left padding typical); omitted = all ones. */
+  readonly attentionMask?: TokenMatrix;
+  /** One `[t, h, w]` per image, in order across the whole batch. */
+  readonly imageGridThw?: readonly Grid[];
+  /** One `[t, h, w]` per video, in order across the whole batch. */
+  readonly videoGridThw?: readonly Grid[];
   /** One per video, seconds covered by one temporal grid step; default 1.0. */
-  secondPerGridT?: readonly number[];
-  spatialMergeSize: number;
-  /** `vision_config.tokens_per_second` from config.json (2 for released checkpoints). */
-  tokensPerSecond: number;
-  imageTokenId: number;
-  videoTokenId: number;
-  visionStartTokenId: number;
+  readonly secondPerGridT?: readonly number[];
+}
+
+/** The parts of the model's config.json that `getRopeIndex` needs; `@qwen-vl/core`'s `ModelConfig` has them. */
+export interface RopeIndexConfig {
+  readonly imageTokenId: number;
+  readonly videoTokenId: number;
+  readonly visionStartTokenId: number;
+  readonly vision: {
+    readonly spatialMergeSize: number;
+    /** `vision_config.tokens_per_second` (2 for released checkpoints, not the class default 4). */
+    readonly tokensPerSecond: number;
+  };
 }
 
 export interface RopeIndex {
@@ -41,24 +64,47 @@ interface VisionBlockCounts {
   videos: number;
 }
 
+/** The token ids and settings the layout of a row reads. */
+interface LayoutSettings {
+  readonly imageTokenId: number;
+  readonly videoTokenId: number;
+  readonly visionStartTokenId: number;
+  readonly spatialMergeSize: number;
+  readonly tokensPerSecond: number;
+  readonly secondPerGridT: readonly number[] | undefined;
+}
+
 /**
  * Hugging Face `Qwen2_5_VLModel.get_rope_index`: the 3-D (t, h, w) position of every token
  * of a batch, and the per-row delta that decoding adds to the cache position. Text tokens
  * advance all three rows together; an image or video block holds its text start fixed and
  * spreads its merged tokens over time, height and width, so a block of `lh × lw` tokens only
  * advances the next text position by `max(T_last + 1, lh, lw)`.
+ *
+ * `inputs` is what the processor prepared (`QwenVLProcessor.prepare` / `prepareBatch`), and
+ * `config` the model's (`ModelConfig`), both passed whole.
  */
-export function getRopeIndex(input: RopeIndexInput): RopeIndex {
-  const { batch, length } = checkRows(input);
-  const images = input.imageGridThw ?? [];
-  const videos = input.videoGridThw ?? [];
-  checkPositiveInteger(input.spatialMergeSize, `${SOURCE} spatialMergeSize`);
-  checkGrids(images, input.spatialMergeSize, `${SOURCE} imageGridThw`);
-  checkGrids(videos, input.spatialMergeSize, `${SOURCE} videoGridThw`);
-  checkVideoTiming(input, videos.length);
+export function getRopeIndex(inputs: RopeIndexInputs, config: RopeIndexConfig): RopeIndex {
+  const { batch, length } = checkRows(inputs);
+  const images = inputs.imageGridThw ?? [];
+  const videos = inputs.videoGridThw ?? [];
+  const settings: LayoutSettings = {
+    imageTokenId: config.imageTokenId,
+    videoTokenId: config.videoTokenId,
+    visionStartTokenId: config.visionStartTokenId,
+    spatialMergeSize: config.vision.spatialMergeSize,
+    tokensPerSecond: config.vision.tokensPerSecond,
+    secondPerGridT: inputs.secondPerGridT,
+  };
+  checkPositiveInteger(settings.spatialMergeSize, `${SOURCE} config.vision.spatialMergeSize`);
+  checkGrids(images, settings.spatialMergeSize, `${SOURCE} imageGridThw`);
+  checkGrids(videos, settings.spatialMergeSize, `${SOURCE} videoGridThw`);
+  checkVideoTiming(settings, videos.length);
 
-  const rows = input.inputIds.map((ids, b) => keptTokens(ids, input.attentionMask?.[b]));
-  const counts = rows.map((row) => countVisionBlocks(row.tokens, input));
+  const ids = inputs.inputIds.data;
+  const mask = inputs.attentionMask?.data;
+  const rows = Array.from({ length: batch }, (_, b) => keptTokens(ids, mask, b * length, length));
+  const counts = rows.map((row) => countVisionBlocks(row.tokens, settings));
   checkBlockTotals(counts, images.length, videos.length);
 
   const positionIds = new Int32Array(3 * batch * length).fill(1);
@@ -71,9 +117,9 @@ export function getRopeIndex(input: RopeIndexInput): RopeIndex {
       return;
     }
     if (row.tokens.length === 0) {
-      throw new QwenVLError('INVALID_ARGUMENT', 'masks out every token of the row', { source: `${SOURCE} attentionMask[${b}]` });
+      throw new QwenVLError('INVALID_ARGUMENT', `masks out every token of row ${b}`, { source: `${SOURCE} attentionMask` });
     }
-    const positions = layoutMultimodalRow(row.tokens, counts[b], cursor, b, input);
+    const positions = layoutMultimodalRow(row.tokens, counts[b], cursor, b, settings);
     const n = row.tokens.length;
     let max = 0;
     for (let r = 0; r < 3; r++) {
@@ -88,39 +134,41 @@ export function getRopeIndex(input: RopeIndexInput): RopeIndex {
   return { positionIds, batch, length, ropeDeltas };
 }
 
-function checkRows(input: RopeIndexInput): { batch: number; length: number } {
-  const batch = input.inputIds.length;
-  if (batch === 0) throw new QwenVLError('INVALID_ARGUMENT', 'holds no rows', { source: `${SOURCE} inputIds` });
-  const length = input.inputIds[0].length;
-  if (length === 0) throw new QwenVLError('INVALID_ARGUMENT', 'rows are empty', { source: `${SOURCE} inputIds` });
-  input.inputIds.forEach((ids, b) => {
-    if (ids.length !== length) {
-      throw new QwenVLError('INVALID_ARGUMENT', `row has length ${ids.length}, row 0 has ${length}; pad rows to one length`, { source: `${SOURCE} inputIds[${b}]` });
-    }
-  });
-  const mask = input.attentionMask;
-  if (mask === undefined) return { batch, length };
-  if (mask.length !== batch) {
-    throw new QwenVLError('INVALID_ARGUMENT', `has ${mask.length} rows, inputIds has ${batch}`, { source: `${SOURCE} attentionMask` });
+/** `[B, L]` with B, L ≥ 1 and `data` holding B·L values. */
+function checkMatrix(matrix: TokenMatrix, name: string): { batch: number; length: number } {
+  const { dims } = matrix;
+  if (dims.length !== 2 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be [B, L] with B and L at least 1, got [${dims.join(', ')}]`, { source: `${SOURCE} ${name}` });
   }
-  mask.forEach((row, b) => {
-    if (row.length !== length) {
-      throw new QwenVLError('INVALID_ARGUMENT', `row has length ${row.length}, inputIds rows have ${length}`, { source: `${SOURCE} attentionMask[${b}]` });
-    }
-    for (let s = 0; s < length; s++) {
-      if (row[s] !== 0 && row[s] !== 1) {
-        throw new QwenVLError('INVALID_ARGUMENT', `entry ${s} is ${row[s]}; the mask holds only 0 and 1`, { source: `${SOURCE} attentionMask[${b}]` });
-      }
-    }
-  });
+  const [batch, length] = dims;
+  if (matrix.data.length !== batch * length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `holds ${matrix.data.length} values, its dims [${batch}, ${length}] need ${batch * length}`, { source: `${SOURCE} ${name}` });
+  }
   return { batch, length };
 }
 
-function checkVideoTiming(input: RopeIndexInput, videoCount: number): void {
-  if (!Number.isFinite(input.tokensPerSecond) || input.tokensPerSecond <= 0) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be a positive number, got ${input.tokensPerSecond}`, { source: `${SOURCE} tokensPerSecond` });
+function checkRows(inputs: RopeIndexInputs): { batch: number; length: number } {
+  const { batch, length } = checkMatrix(inputs.inputIds, 'inputIds');
+  const mask = inputs.attentionMask;
+  if (mask === undefined) return { batch, length };
+  const maskShape = checkMatrix(mask, 'attentionMask');
+  if (maskShape.batch !== batch || maskShape.length !== length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `is [${maskShape.batch}, ${maskShape.length}], inputIds is [${batch}, ${length}]`, { source: `${SOURCE} attentionMask` });
   }
-  const spg = input.secondPerGridT;
+  for (let i = 0; i < mask.data.length; i++) {
+    const value = mask.data[i];
+    if (value !== 0 && value !== 1) {
+      throw new QwenVLError('INVALID_ARGUMENT', `row ${Math.floor(i / length)} entry ${i % length} is ${value}; the mask holds only 0 and 1`, { source: `${SOURCE} attentionMask` });
+    }
+  }
+  return { batch, length };
+}
+
+function checkVideoTiming(settings: LayoutSettings, videoCount: number): void {
+  if (!Number.isFinite(settings.tokensPerSecond) || settings.tokensPerSecond <= 0) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be a positive number, got ${settings.tokensPerSecond}`, { source: `${SOURCE} config.vision.tokensPerSecond` });
+  }
+  const spg = settings.secondPerGridT;
   if (spg === undefined) return;
   if (spg.length !== videoCount) {
     throw new QwenVLError('INVALID_ARGUMENT', `has ${spg.length} entries for ${videoCount} videos; give one per video`, { source: `${SOURCE} secondPerGridT` });
@@ -132,12 +180,13 @@ function checkVideoTiming(input: RopeIndexInput, videoCount: number): void {
   });
 }
 
-function keptTokens(ids: ArrayLike<number>, mask: ArrayLike<number> | undefined): KeptTokens {
+/** The kept tokens of the row of `length` values that starts at `offset` of `ids` (and of `mask`). */
+function keptTokens(ids: ArrayLike<number>, mask: ArrayLike<number> | undefined, offset: number, length: number): KeptTokens {
   const tokens: number[] = [];
   const slots: number[] = [];
-  for (let s = 0; s < ids.length; s++) {
-    if (mask === undefined || mask[s] === 1) {
-      tokens.push(ids[s]);
+  for (let s = 0; s < length; s++) {
+    if (mask === undefined || mask[offset + s] === 1) {
+      tokens.push(ids[offset + s]);
       slots.push(s);
     }
   }
@@ -145,7 +194,7 @@ function keptTokens(ids: ArrayLike<number>, mask: ArrayLike<number> | undefined)
 }
 
 /** Hugging Face counts a vision item as a `<|vision_start|>` directly followed by a pad token. */
-function countVisionBlocks(tokens: readonly number[], ids: RopeIndexInput): VisionBlockCounts {
+function countVisionBlocks(tokens: readonly number[], ids: LayoutSettings): VisionBlockCounts {
   const counts = { images: 0, videos: 0 };
   for (let k = 0; k + 1 < tokens.length; k++) {
     if (tokens[k] !== ids.visionStartTokenId) continue;
@@ -210,7 +259,7 @@ interface GridCursor {
 }
 
 /** Positions of the kept tokens of one row, `[3, n]` (t row, h row, w row). */
-function layoutMultimodalRow(tokens: readonly number[], counts: VisionBlockCounts, cursor: GridCursor, b: number, input: RopeIndexInput): Int32Array {
+function layoutMultimodalRow(tokens: readonly number[], counts: VisionBlockCounts, cursor: GridCursor, b: number, input: LayoutSettings): Int32Array {
   const n = tokens.length;
   const out = new Int32Array(3 * n);
   const m = input.spatialMergeSize;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy, parseModelConfig } from '@qwen-vl/core';
+import { decodeNpy, hostTensor, parseModelConfig } from '@qwen-vl/core';
 import { getRopeIndex } from '../src/index.js';
 import type { Grid } from '../src/index.js';
 
@@ -21,15 +21,9 @@ describe.each(['one_image', 'two_images', 'jpeg_downscale', 'text_only'])('golde
     const grids: Grid[] = [];
     for (let i = 0; i < grid.dims[0]; i++) grids.push([grid.values[3 * i], grid.values[3 * i + 1], grid.values[3 * i + 2]]);
 
-    const result = getRopeIndex({
-      inputIds: [ids.values],
-      imageGridThw: grids,
-      spatialMergeSize: config.vision.spatialMergeSize,
-      tokensPerSecond: config.vision.tokensPerSecond,
-      imageTokenId: config.imageTokenId,
-      videoTokenId: config.videoTokenId,
-      visionStartTokenId: config.visionStartTokenId,
-    });
+    // The processor's form: int32 [1, L] ids and the model config as parsed.
+    const inputIds = hostTensor('int32', Int32Array.from(ids.values), [1, ids.values.length]);
+    const result = getRopeIndex({ inputIds, imageGridThw: grids }, config);
 
     expect(expected.dims).toEqual([3, ids.values.length]);
     expect(Array.from(result.positionIds)).toEqual(expected.values);

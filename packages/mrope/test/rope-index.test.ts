@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isQwenVLError } from '@qwen-vl/core';
 import { getRopeIndex } from '../src/index.js';
-import type { Grid, RopeIndexInput } from '../src/index.js';
+import type { Grid, RopeIndexConfig, RopeIndexInputs, TokenMatrix } from '../src/index.js';
 
 // Token ids of the released checkpoints (and of the tiny golden model).
 const VISION_START = 151652;
@@ -10,14 +10,25 @@ const IMAGE = 151655;
 const VIDEO = 151656;
 const PAD = 151643;
 
-const ids = { spatialMergeSize: 2, tokensPerSecond: 2, imageTokenId: IMAGE, videoTokenId: VIDEO, visionStartTokenId: VISION_START };
+const config: RopeIndexConfig = { imageTokenId: IMAGE, videoTokenId: VIDEO, visionStartTokenId: VISION_START, vision: { spatialMergeSize: 2, tokensPerSecond: 2 } };
 
 /** `count` ordinary text tokens (their ids do not matter to positions). */
 const text = (count: number): number[] => Array.from({ length: count }, (_, i) => 1000 + i);
 const visionBlock = (pad: number, count: number): number[] => [VISION_START, ...Array<number>(count).fill(pad), VISION_END];
 
-function run(input: Partial<RopeIndexInput> & Pick<RopeIndexInput, 'inputIds'>) {
-  return getRopeIndex({ ...ids, ...input });
+/** Rows of one length as a row-major `[B, L]` matrix (any length-B list of rows gives `[B, first row's length]`). */
+const matrix = (rows: readonly (readonly number[])[]): TokenMatrix => ({ dims: [rows.length, rows[0]?.length ?? 0], data: rows.flat() });
+
+/** The inputs with their ids and mask as lists of rows, and the config's tokens per second. */
+interface RowInputs extends Omit<RopeIndexInputs, 'inputIds' | 'attentionMask'> {
+  inputIds: number[][];
+  attentionMask?: number[][];
+  tokensPerSecond?: number;
+}
+
+function run({ inputIds, attentionMask, tokensPerSecond = 2, ...grids }: RowInputs) {
+  const inputs = { ...grids, inputIds: matrix(inputIds), attentionMask: attentionMask && matrix(attentionMask) };
+  return getRopeIndex(inputs, { ...config, vision: { ...config.vision, tokensPerSecond } });
 }
 
 /** Rows `[t, h, w]` of batch row `b`, as plain arrays. */
@@ -185,8 +196,11 @@ describe('getRopeIndex, errors', () => {
     expectError(() => run({ inputIds: [inputIds], imageGridThw: [[1, 4, 4]] }), 'PLACEHOLDER_MISMATCH', /image 0 has 3 <\|image_pad\|> tokens but its grid \[1, 4, 4\] needs 4/);
   });
 
-  it('rejects rows of different lengths and odd grids', () => {
-    expectError(() => run({ inputIds: [text(3), text(4)] }), 'INVALID_ARGUMENT', /inputIds\[1\]/);
+  it('rejects ids that do not fill [B, L], a mask of another shape, and odd grids', () => {
+    expectError(() => run({ inputIds: [text(3), text(4)] }), 'INVALID_ARGUMENT', /holds 7 values, its dims \[2, 3\] need 6/);
+    expectError(() => getRopeIndex({ inputIds: { dims: [6], data: text(6) } }, config), 'INVALID_ARGUMENT', /must be \[B, L\].*got \[6\]/);
+    expectError(() => run({ inputIds: [text(3), text(3)], attentionMask: [[1, 1, 1]] }), 'INVALID_ARGUMENT', /is \[1, 3\], inputIds is \[2, 3\]/);
+    expectError(() => run({ inputIds: [text(3)], attentionMask: [[1, 2, 1]] }), 'INVALID_ARGUMENT', /row 0 entry 1 is 2/);
     expectError(() => run({ inputIds: [visionBlock(IMAGE, 1)], imageGridThw: [[1, 3, 2]] }), 'INVALID_ARGUMENT', /imageGridThw\[0\].*multiples of spatialMergeSize 2/);
   });
 });

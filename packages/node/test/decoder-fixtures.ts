@@ -95,17 +95,8 @@ export function batchInputs(rows: readonly number[][], grids: readonly Grid[], c
     ids.set(row, (b + 1) * length - row.length);
     mask.fill(1, (b + 1) * length - row.length, (b + 1) * length);
   });
-  const positions = getRopeIndex({
-    inputIds: rows.map((_, b) => ids.subarray(b * length, (b + 1) * length)),
-    attentionMask: rows.map((_, b) => mask.subarray(b * length, (b + 1) * length)),
-    imageGridThw: grids,
-    spatialMergeSize: config.vision.spatialMergeSize,
-    tokensPerSecond: config.vision.tokensPerSecond,
-    imageTokenId: config.imageTokenId,
-    videoTokenId: config.videoTokenId,
-    visionStartTokenId: config.visionStartTokenId,
-  });
-  return { inputIds: hostTensor('int32', ids, [rows.length, length]), attentionMask: hostTensor('int32', mask, [rows.length, length]), positions };
+  const inputs = { inputIds: hostTensor('int32', ids, [rows.length, length]), attentionMask: hostTensor('int32', mask, [rows.length, length]), imageGridThw: grids };
+  return { ...inputs, positions: getRopeIndex(inputs, config) };
 }
 
 /**
@@ -125,7 +116,7 @@ export async function embedPrompts(decoder: DecoderSession, prompts: readonly Go
 }
 
 /** Vision feature rows of several prompts, stacked in order, or undefined when none has any. */
-function stackFeatures(features: readonly (HostTensor<'float32'> | undefined)[]): HostTensor<'float32'> | undefined {
+export function stackFeatures(features: readonly (HostTensor<'float32'> | undefined)[]): HostTensor<'float32'> | undefined {
   const present = features.filter((f): f is HostTensor<'float32'> => f !== undefined);
   if (present.length === 0) return undefined;
   const data = new Float32Array(present.reduce((n, f) => n + f.data.length, 0));

@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelConfig } from '@qwen-vl/core';
-import { Generator, argmax } from '@qwen-vl/decoder';
+import { Generator, argmax, mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { DecoderSession, GenerationControl, GenerationResult, GenerationStreamEvent, PreparedPrompt, SearchOptions } from '@qwen-vl/decoder';
-import { QwenTokenizer } from '@qwen-vl/preprocess';
-import { PAD_TOKEN_ID, embedPrompts, goldenPrompt, goldenSteps, openGoldenDecoder } from './decoder-fixtures.js';
-import { GOLDEN_CASES, GOLDEN_TOLERANCE, MODEL_DIR, goldenJson, maxAbsDiff } from './golden.js';
+import { getRopeIndex } from '@qwen-vl/mrope';
+import { QwenTokenizer, QwenVLProcessor } from '@qwen-vl/preprocess';
+import type { MediaInputs, PreparedInputs } from '@qwen-vl/preprocess';
+import { NodeModelFolder, decodeImage, requestMessages } from '../src/index.js';
+import { PAD_TOKEN_ID, embedPrompts, goldenPrompt, goldenSteps, openGoldenDecoder, stackFeatures } from './decoder-fixtures.js';
+import { GOLDEN_CASES, GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenGrids, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -53,9 +56,8 @@ function searchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
 }
 
 /** The golden cases' prompts, left-padded into one batch, embedded and merged with their vision features. */
-async function prepare(names: readonly string[]): Promise<PreparedPrompt> {
-  const { inputIds, inputsEmbeds, attentionMask, positions } = await embedPrompts(session, names.map(goldenPrompt), config);
-  return { inputIds, inputsEmbeds, attentionMask, positionIds: positions.positionIds, ropeDeltas: positions.ropeDeltas };
+function prepare(names: readonly string[]): Promise<PreparedPrompt> {
+  return embedPrompts(session, names.map(goldenPrompt), config);
 }
 
 async function streamAll(prompt: PreparedPrompt, options: SearchOptions, control?: GenerationControl, onEvent?: (event: GenerationStreamEvent) => void) {
@@ -169,3 +171,69 @@ describe('Generator on the golden tiny model', () => {
     expect(result.timings.steps).toBe(2);
   });
 });
+
+describe('processor → getRopeIndex → Generator, with no conversion', () => {
+  const NAMES = ['two_images', 'text_only', 'one_image'];
+  const cases = NAMES.map((name) => GOLDEN_CASES.find((c) => c.name === name)!);
+  let processor: QwenVLProcessor;
+  let media: MediaInputs[];
+  beforeAll(async () => {
+    processor = await QwenVLProcessor.fromFolder(await NodeModelFolder.open(MODEL_DIR));
+    media = await Promise.all(cases.map(async (c) => ({ images: await Promise.all(c.images.map((file) => decodeImage(goldenImage(file)))) })));
+  });
+
+  /** The prepared inputs as they are, their positions and their embeddings (the golden vision features of `names` standing in for the vision tower). */
+  async function generateFrom(inputs: PreparedInputs, names: readonly string[]) {
+    const positions = getRopeIndex(inputs, config);
+    const features = stackFeatures(names.map((name) => goldenPrompt(name).imageFeatures));
+    const inputsEmbeds = mergeVisionFeatures(await session.embed(inputs.inputIds), inputs.inputIds, features, undefined, config);
+    const logits: Float32Array[] = [];
+    const result = await generator.generate({ ...inputs, positions, inputsEmbeds }, searchOptions(), { onStepLogits: (_, step) => logits.push(step.data) });
+    return { positions, result, logits };
+  }
+
+  it('gives each of a batch of 3 conversations (two images, text, one image; left-padded) the golden ids, positions and tokens it has alone', async () => {
+    const inputs = processor.prepareBatch(cases.map((c) => requestMessages({ prompt: c.text, images: c.images })), media);
+    const batch = await generateFrom(inputs, NAMES);
+    const [rows, length] = inputs.inputIds.dims;
+    expect(rows).toBe(3);
+    expect(batch.positions).toMatchObject({ batch: 3, length });
+    const vocab = batch.logits[0].length / rows;
+    const column = (data: ArrayLike<number>, b: number, from: number) => numbers(Array.from(data).slice(b * length + from, (b + 1) * length));
+
+    for (const [b, name] of NAMES.entries()) {
+      const alone = processor.prepare(requestMessages({ prompt: cases[b].text, images: cases[b].images }), media[b]);
+      const single = await generateFrom(alone, [name]);
+      const goldenIds = numbers(goldenArray(name, 'input_ids').data);
+      const padding = length - goldenIds.length;
+      expect(padding, name).toBeGreaterThanOrEqual(0);
+
+      // Ids and positions: the golden ones, alone and in the row past its left padding.
+      expect(numbers(alone.inputIds.data), name).toEqual(goldenIds);
+      expect(column(inputs.inputIds.data, b, padding), name).toEqual(goldenIds);
+      expect(column(inputs.attentionMask.data, b, 0), name).toEqual([...Array<number>(padding).fill(0), ...goldenIds.map(() => 1)]);
+      const goldenPositions = numbers(goldenArray(name, 'position_ids').data);
+      expect(numbers(single.positions.positionIds), name).toEqual(goldenPositions);
+      for (let axis = 0; axis < 3; axis++) {
+        const row = numbers(batch.positions.positionIds.subarray((axis * rows + b) * length, (axis * rows + b + 1) * length));
+        expect(row.slice(padding), `${name} axis ${axis}`).toEqual(goldenPositions.slice(axis * goldenIds.length, (axis + 1) * goldenIds.length));
+      }
+      expect(single.positions.ropeDeltas[0], name).toBe(goldenJson(name).rope_delta);
+      // The delta counts the padded length: max + 1 − L.
+      expect(batch.positions.ropeDeltas[b], name).toBe(goldenJson(name).rope_delta - padding);
+
+      // Generation: the same tokens as alone and as the golden run; logits within the golden tolerance.
+      const golden = goldenSteps(name);
+      expect(batch.result.rows[b].tokens, name).toEqual(single.result.rows[0].tokens);
+      expect(batch.result.rows[b].tokens, name).toEqual(golden.tokens);
+      expect(batch.result.rows[b].promptTokens, name).toBe(goldenIds.length);
+      batch.logits.forEach((step, k) => {
+        const row = step.subarray(b * vocab, (b + 1) * vocab);
+        expect(maxAbsDiff(row, single.logits[k]), `${name} step ${k} vs alone`).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+        expect(maxAbsDiff(row, golden.logits(k)), `${name} step ${k} vs golden`).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+      });
+    }
+    expect(inputs.imageGridThw).toEqual(NAMES.flatMap(goldenGrids));
+  });
+});
+

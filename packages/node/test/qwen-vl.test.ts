@@ -159,10 +159,10 @@ describe('QwenVL', () => {
     for (const [fps, step] of [[2, 2], [1, 4]]) {
       const prepared = preparer.prepareMessages(messages, { videos: [[frame, frame, frame, frame]] }, { fps });
       expect(prepared.videoGridThw).toEqual([[2, 14, 22]]);
-      const first = Array.from(prepared.inputIds).indexOf(VIDEO_PAD_ID);
+      const first = Array.from(prepared.inputIds.data).indexOf(VIDEO_PAD_ID);
       const perStep = (14 * 22) / 4;
-      expect(count(prepared.inputIds, VIDEO_PAD_ID)).toBe(2 * perStep);
-      const position = (axis: number, token: number) => prepared.positionIds[axis * prepared.inputIds.length + token];
+      expect(count(prepared.inputIds.data, VIDEO_PAD_ID)).toBe(2 * perStep);
+      const position = (axis: number, token: number) => prepared.positions.positionIds[axis * prepared.positions.length + token];
       expect(position(0, first + perStep) - position(0, first)).toBe(step);
       // h and w start over at each temporal step.
       expect([position(1, first + perStep), position(2, first + perStep)]).toEqual([position(1, first), position(2, first)]);

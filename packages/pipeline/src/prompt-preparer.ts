@@ -1,14 +1,14 @@
 import { loadModelConfigs } from '@qwen-vl/core';
 import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
 import { getRopeIndex } from '@qwen-vl/mrope';
+import type { RopeIndex } from '@qwen-vl/mrope';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
 import type { ChatMessage, MediaInputs, PrepareOptions, PreparedInputs } from '@qwen-vl/preprocess';
 
+/** The processor's inputs with their positions: all a generation needs but the embeddings. */
 export interface PreparedModelInputs extends PreparedInputs {
-  /** `[3, 1, L]` row-major: the t, h and w position of every token. */
-  positionIds: Int32Array;
-  /** What decoding adds to the cache position (`rope_deltas` of Hugging Face). */
-  ropeDelta: number;
+  /** `getRopeIndex(inputs, config)`: `[3, B, L]` positions (t, h, w rows) and the B rope deltas (`rope_deltas` of Hugging Face). */
+  positions: RopeIndex;
   /** How many `<|image_pad|>` tokens the images expanded into. */
   imageTokenCount: number;
 }
@@ -31,28 +31,23 @@ export class PromptPreparer {
   /**
    * Any conversation (several turns, images and videos between text parts): `media` holds
    * the decoded images, and each video's frames, in the order their items appear in
-   * `messages`; `options.fps` is the videos' frame rate (one, or one per video).
+   * `messages`; `options.fps` is the videos' frame rate (one, or one per video). A batch of one row.
    */
   prepareMessages(messages: readonly ChatMessage[], media: MediaInputs, options: PrepareOptions = {}): PreparedModelInputs {
-    const prepared = this.processor.prepare(messages, media, options);
-    const config = this.modelConfig;
-    const rope = getRopeIndex({
-      inputIds: [prepared.inputIds],
-      imageGridThw: prepared.imageGridThw,
-      videoGridThw: prepared.videoGridThw,
-      secondPerGridT: prepared.secondPerGridT,
-      spatialMergeSize: config.vision.spatialMergeSize,
-      tokensPerSecond: config.vision.tokensPerSecond,
-      imageTokenId: config.imageTokenId,
-      videoTokenId: config.videoTokenId,
-      visionStartTokenId: config.visionStartTokenId,
-    });
-    const merge = config.vision.spatialMergeSize ** 2;
+    return this.withPositions(this.processor.prepare(messages, media, options));
+  }
+
+  /** Several conversations, left-padded into one batch (`QwenVLProcessor.prepareBatch`); `media[i]` belongs to `conversations[i]`. */
+  prepareBatch(conversations: readonly (readonly ChatMessage[])[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedModelInputs {
+    return this.withPositions(this.processor.prepareBatch(conversations, media, options));
+  }
+
+  private withPositions(inputs: PreparedInputs): PreparedModelInputs {
+    const merge = this.modelConfig.vision.spatialMergeSize ** 2;
     return {
-      ...prepared,
-      positionIds: rope.positionIds,
-      ropeDelta: rope.ropeDeltas[0],
-      imageTokenCount: prepared.imageGridThw.reduce((sum, [t, h, w]) => sum + (t * h * w) / merge, 0),
+      ...inputs,
+      positions: getRopeIndex(inputs, this.modelConfig),
+      imageTokenCount: inputs.imageGridThw.reduce((sum, [t, h, w]) => sum + (t * h * w) / merge, 0),
     };
   }
 }

@@ -9,7 +9,6 @@ import type { GenerationTimings } from '@qwen-vl/decoder';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
 import type { AbortFlag, FinishReason } from '@qwen-vl/decoder';
-import { columnRange } from '@qwen-vl/decoder';
 import { mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { DecoderSession } from '@qwen-vl/decoder';
 import { BUILT_MODEL_FILES, manifestDataFiles, readBuildManifest } from './built-model-files.js';
@@ -219,25 +218,21 @@ export class VisionLanguageModel<Image> {
       // Taken now, so that a call that fails or is left early leaves no claim on the cache.
       const previous = this.conversation;
       this.conversation = undefined;
-      const cachedTokens = previous?.reusableBy(prepared.inputIds, imagesInPrompt) ?? 0;
+      // One conversation: ids [1, L], not padded.
+      const promptIds = prepared.inputIds.data;
+      const cachedTokens = previous?.reusableBy(promptIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
       const imageFeatures = await this.encodeImages(prepared, cachedTokens === 0 ? 0 : previous!.images.length);
       const videoFeatures = await this.encode(prepared.pixelValuesVideos, prepared.videoGridThw);
       const visionDone = this.clock();
-      const length = prepared.inputIds.length;
-      const newIds = hostTensor('int32', prepared.inputIds.subarray(cachedTokens), [1, length - cachedTokens]);
+      const length = promptIds.length;
+      const newIds = hostTensor('int32', promptIds.subarray(cachedTokens), [1, length - cachedTokens]);
       const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
       const embedDone = this.clock();
 
+      // The prepared inputs go in as they are, with their positions; the generator feeds the part not cached.
       const stream = this.generator.stream(
-        {
-          inputIds: hostTensor('int32', prepared.inputIds, [1, length]),
-          cachedTokens,
-          inputsEmbeds,
-          attentionMask: hostTensor('int32', new Int32Array(length).fill(1), [1, length]),
-          positionIds: columnRange(prepared.positionIds, 3, length, cachedTokens, length),
-          ropeDeltas: [prepared.ropeDelta],
-        },
+        { ...prepared, cachedTokens, inputsEmbeds },
         searchOptions,
         { signal, logprobs: logprobs === true, ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }) },
       );
@@ -247,14 +242,14 @@ export class VisionLanguageModel<Image> {
         if (next.done === true) {
           const [row] = next.value.rows;
           // Videos are not told apart by the cache, so a conversation with one is not kept.
-          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(prepared.inputIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
+          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(promptIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
           const end = this.clock();
           return {
             text: row.text,
             tokens: row.tokens,
             logprobs: row.logprobs,
             finishReason: row.finishReason,
-            promptTokenIds: prepared.inputIds,
+            promptTokenIds: promptIds,
             cachedPromptTokens: cachedTokens,
             timings: {
               ...next.value.timings,

@@ -12,4 +12,4 @@ export type { SpecialTokensMap } from './tokenizer.js';
 export { ChatTemplate } from './chat-template.js';
 export type { RenderOptions } from './chat-template.js';
 export { QwenVLProcessor } from './processor.js';
-export type { MediaInputs, PrepareOptions, PreparedBatch, PreparedInputs, VisionInputs } from './processor.js';
+export type { MediaInputs, PrepareOptions, PreparedInputs, VisionInputs } from './processor.js';

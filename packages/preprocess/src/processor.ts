@@ -35,18 +35,22 @@ export interface VisionInputs {
   rowSize: number;
 }
 
+/**
+ * The model inputs of B conversations (B = 1 for `QwenVLProcessor.prepare`), as Hugging
+ * Face's processor returns them: ids and mask `[B, L]`, and the vision inputs of all the
+ * conversations in order. It goes on whole: `getRopeIndex(inputs, config)` of
+ * `@qwen-vl/mrope` reads it for the positions, and `@qwen-vl/decoder`'s `Generator` takes it
+ * (with those positions and the embeddings) for the generation.
+ */
 export interface PreparedInputs extends VisionInputs {
-  /** The rendered chat template, before the pads are expanded. */
-  prompt: string;
-  /** Token ids with every media pad expanded to one token per merged patch. */
-  inputIds: Int32Array;
-}
-
-export interface PreparedBatch extends VisionInputs {
+  /** The rendered chat template of each conversation, before the pads are expanded. */
   prompts: string[];
-  /** [batch, length], left-padded with the tokenizer's pad token. */
+  /**
+   * int32 `[B, L]`: token ids with every media pad expanded to one token per merged patch;
+   * shorter rows left-padded with the tokenizer's pad token (one row is never padded).
+   */
   inputIds: HostTensor<'int32'>;
-  /** [batch, length], 0 on padding and 1 on real tokens. */
+  /** int32 `[B, L]`: 0 on padding and 1 on real tokens. */
   attentionMask: HostTensor<'int32'>;
 }
 
@@ -66,7 +70,10 @@ function expandPads(prompt: string, token: string, repeats: readonly number[]): 
   return prompt.split(token).reduce((out, piece, k) => out + token.repeat(repeats[k - 1]) + piece);
 }
 
-/** Right-aligns the rows so that the last real token of every row sits at the same column. */
+/**
+ * Right-aligns the rows so that the last real token of every row sits at the same column;
+ * `padId` fills the columns before a shorter row's first token.
+ */
 function leftPad(rows: readonly Int32Array[], padId: number): { inputIds: HostTensor<'int32'>; attentionMask: HostTensor<'int32'> } {
   const length = rows.reduce((max, row) => Math.max(max, row.length), 0);
   const ids = new Int32Array(rows.length * length).fill(padId);
@@ -98,17 +105,19 @@ export class QwenVLProcessor {
     return new QwenVLProcessor(tokenizer, chatTemplate, preprocessor);
   }
 
+  /** One conversation: a batch of one row, `[1, L]`, with no padding (so no pad token is needed). */
   prepare(messages: readonly ChatMessage[], media: MediaInputs = {}, options: PrepareOptions = {}): PreparedInputs {
     const prompt = this.renderPrompt(messages, media, options, 'messages');
     const vision = this.encodeMedia(media.images ?? [], media.videos ?? [], options);
-    return { prompt, inputIds: this.encodePrompt(prompt, vision.imageGridThw, vision.videoGridThw), ...vision };
+    const ids = this.encodePrompt(prompt, vision.imageGridThw, vision.videoGridThw);
+    return { prompts: [prompt], ...leftPad([ids], 0), ...vision };
   }
 
   /**
    * Several conversations at once. `media[i]` belongs to `conversations[i]`; the vision
    * inputs of all conversations are concatenated in order, as Hugging Face does.
    */
-  prepareBatch(conversations: readonly (readonly ChatMessage[])[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedBatch {
+  prepareBatch(conversations: readonly (readonly ChatMessage[])[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedInputs {
     if (conversations.length === 0) throw new QwenVLError('INVALID_ARGUMENT', 'needs at least one conversation', { source: 'conversations' });
     if (media.length !== 0 && media.length !== conversations.length) {
       throw new QwenVLError('INVALID_ARGUMENT', `has ${media.length} entries for ${plural(conversations.length, 'conversation')}`, { source: 'media' });

@@ -69,8 +69,10 @@ describe('QwenVLProcessor on the golden cases', () => {
   it.each(Object.keys(CASES))('%s: input ids, grids and patch count equal the golden files', (name) => {
     const golden = readGoldenCase(name);
     const prepared = processor.prepare(caseMessages(name), { images: images.get(name) });
-    expect(prepared.inputIds).toBeInstanceOf(Int32Array);
-    expect(Array.from(prepared.inputIds)).toEqual(golden.inputIds);
+    expect(prepared.inputIds.dims).toEqual([1, golden.inputIds.length]);
+    expect(Array.from(prepared.inputIds.data)).toEqual(golden.inputIds);
+    expect(Array.from(prepared.attentionMask.data)).toEqual(golden.inputIds.map(() => 1));
+    expect(prepared.attentionMask.dims).toEqual([1, golden.inputIds.length]);
     expect(prepared.imageGridThw).toEqual(golden.gridThw);
     expect(prepared.patchCount).toBe(golden.patchCount);
     expect(prepared.pixelValues.length).toBe(golden.patchCount * 1176);
@@ -81,9 +83,9 @@ describe('QwenVLProcessor on the golden cases', () => {
 
   it('returns the unexpanded prompt in the algorithms.md §2.1 form', () => {
     const prepared = processor.prepare(caseMessages('one_image'), { images: images.get('one_image') });
-    expect(prepared.prompt).toBe(
+    expect(prepared.prompts).toEqual([
       '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n',
-    );
+    ]);
   });
 
   it('prepares a left-padded batch of two conversations with their own images', () => {
@@ -120,7 +122,7 @@ describe('QwenVLProcessor prompts, media and errors', () => {
       { role: 'system', content: 'Hello, who are you?' },
       { role: 'user', content: 'You are a helpful assistant.' },
     ];
-    expect(Array.from(processor.prepare(messages).inputIds)).toEqual([
+    expect(Array.from(processor.prepare(messages).inputIds.data)).toEqual([
       IM_START, 8948, NEWLINE, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
       ...USER_OPEN, ...YOU_ARE_A_HELPFUL_ASSISTANT, IM_END, NEWLINE,
       ...ASSISTANT_OPEN,
@@ -136,7 +138,7 @@ describe('QwenVLProcessor prompts, media and errors', () => {
     ];
     const prepared = processor.prepare(messages, { images: [solidImage(56, 56)] }, { addGenerationPrompt: false });
     expect(prepared.imageGridThw).toEqual([[1, 4, 4]]);
-    expect(Array.from(prepared.inputIds)).toEqual([
+    expect(Array.from(prepared.inputIds.data)).toEqual([
       ...SYSTEM_TURN,
       ...USER_OPEN, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
       ...ASSISTANT_OPEN, ...YOU_ARE_A_HELPFUL_ASSISTANT, IM_END, NEWLINE,
@@ -154,7 +156,7 @@ describe('QwenVLProcessor prompts, media and errors', () => {
     expect(prepared.videoPatchCount).toBe(48);
     expect(prepared.pixelValuesVideos.length).toBe(48 * 1176);
     expect(prepared.imageGridThw).toEqual([]);
-    expect(Array.from(prepared.inputIds)).toEqual([
+    expect(Array.from(prepared.inputIds.data)).toEqual([
       ...SYSTEM_TURN,
       ...USER_OPEN, VISION_START, ...new Array<number>(12).fill(VIDEO_PAD), VISION_END, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
       ...ASSISTANT_OPEN,

@@ -1,7 +1,7 @@
 import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { columnRange } from '../runtime/column-range.js';
-import type { DecoderSession } from '../runtime/decoder-session.js';
+import type { DecoderSession, PromptPositions } from '../runtime/decoder-session.js';
 import type { DecodeTokens } from './detokenizer.js';
 import { GenerationRow } from './generation-row.js';
 import { GenerationStopwatch, defaultClock } from './generation-timings.js';
@@ -13,25 +13,33 @@ import type { AbortFlag, FinishReason } from './stopping.js';
 import { TokenChooser } from './token-chooser.js';
 import { tokenLogprob } from './token-logprob.js';
 
-/** The prompt(s) of one generation, ready for the decoder: B rows, left-padded to length L. */
-export interface PreparedPrompt {
+/**
+ * The token rows of a prompt as the processor prepared them: `@qwen-vl/preprocess`'s
+ * `PreparedInputs` (from `QwenVLProcessor.prepare` or `prepareBatch`) has these fields.
+ */
+export interface PromptTokens {
   /** int32 `[B, L]`: the token ids (padding included, masked out by `attentionMask`); the repetition penalty and the token counts read them. */
   readonly inputIds: HostTensor<'int32'>;
+  /** int32 `[B, L]`: 1 on tokens, 0 on the left padding. */
+  readonly attentionMask: HostTensor<'int32'>;
+}
+
+/**
+ * The prompt(s) of one generation, B rows left-padded to length L: the processor's inputs
+ * as they are, with their positions and embeddings, e.g.
+ * `{ ...inputs, positions: getRopeIndex(inputs, config), inputsEmbeds }`.
+ */
+export interface PreparedPrompt extends PromptTokens {
+  /** `getRopeIndex` of the whole rows, `[3, B, L]` (cached positions included). */
+  readonly positions: PromptPositions;
   /**
    * How many leading positions of every row the session's cache already holds (a previous
    * turn of the same conversation): the generation then extends that sequence instead of
-   * starting one, and `inputsEmbeds` and `positionIds` cover only the positions after them.
-   * 0 (the default) starts a new sequence.
+   * starting one, feeding the positions after them. 0 (the default) starts a new sequence.
    */
   readonly cachedTokens?: number;
-  /** float32 `[B, L − cachedTokens, hidden]`, vision features already merged (`mergeVisionFeatures`). */
+  /** float32 `[B, L − cachedTokens, hidden]`: the embeddings of the positions not cached, vision features already merged (`mergeVisionFeatures`). */
   readonly inputsEmbeds: HostTensor<'float32'>;
-  /** int32 `[B, L]`: 1 on tokens, 0 on the left padding. */
-  readonly attentionMask: HostTensor<'int32'>;
-  /** `[3, B, L − cachedTokens]` MRoPE positions of the same rows (`getRopeIndex`). */
-  readonly positionIds: Int32Array;
-  /** Per-row decode position offset (`getRopeIndex`'s `ropeDeltas`), B entries. */
-  readonly ropeDeltas: ArrayLike<number>;
 }
 
 /** One generated token of one row, as the stream hands it out. */
@@ -124,7 +132,7 @@ export class Generator {
     const selector = new TokenSelector(options, createRandomSource(options.randomSeed), control.logprobs === true);
     const padTokenId = this.padTokenId ?? options.eosTokenIds[0] ?? 0;
     const cached = prompt.cachedTokens ?? 0;
-    const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: columnsFrom(prompt.attentionMask, cached), positions: { positionIds: prompt.positionIds, ropeDeltas: prompt.ropeDeltas } };
+    const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: columnsFrom(prompt.attentionMask, cached), positions: positionsFrom(prompt, cached) };
     const runPrompt = () => (cached === 0 ? this.session.prefill(prefill) : this.session.extend(prefill));
     for (let step = 0; ; step++) {
       // Checked before each run, so a cancelled request costs no further model work.
@@ -190,6 +198,16 @@ function columnsFrom(mask: HostTensor<'int32'>, start: number): HostTensor<'int3
     throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 0 to ${length - 1} (the prompt has ${length} positions), got ${start}`, { source: 'prompt cachedTokens' });
   }
   return hostTensor('int32', columnRange(mask.data, batch, length, start, length), [batch, length - start]);
+}
+
+/** The positions of columns `start` onward (those not in the cache), with the rows' deltas. */
+function positionsFrom(prompt: PreparedPrompt, start: number): PromptPositions {
+  const [batch, length] = prompt.attentionMask.dims;
+  const { positionIds, ropeDeltas } = prompt.positions;
+  if (positionIds.length !== 3 * batch * length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `holds ${positionIds.length} values; the prompt's [3, ${batch}, ${length}] needs ${3 * batch * length}`, { source: 'prompt positions.positionIds' });
+  }
+  return { positionIds: columnRange(positionIds, 3 * batch, length, start, length), ropeDeltas };
 }
 
 /** What each row feeds the next step: its last token, or the pad once it is finished. */

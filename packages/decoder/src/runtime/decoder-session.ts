@@ -5,13 +5,21 @@ import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, prese
 import { columnRange } from './column-range.js';
 import { rotaryFeeds } from './rotary-feeds.js';
 
+/** The MRoPE positions of the prompt rows: `@qwen-vl/mrope`'s `getRopeIndex(inputs, config)` gives them (a `RopeIndex`). */
+export interface PromptPositions {
+  /** `[3, B, S]` row-major: the t, h and w position of every token. */
+  readonly positionIds: Int32Array;
+  /** Per-row decode position offset, B entries. */
+  readonly ropeDeltas: ArrayLike<number>;
+}
+
 export interface PrefillInput {
   /** float32 `[B, S, hidden]`, vision features already merged (`mergeVisionFeatures`). */
   readonly inputsEmbeds: HostTensor<'float32'>;
   /** `[B, S]`: 1 on tokens, 0 on (left) padding. */
   readonly attentionMask: HostTensor<'int32'>;
   /** `getRopeIndex` of the same rows (a `RopeIndex` will do): `[3, B, S]` positions and the per-row decode delta. */
-  readonly positions: { readonly positionIds: Int32Array; readonly ropeDeltas: ArrayLike<number> };
+  readonly positions: PromptPositions;
 }
 
 export interface DecoderSessionOptions {

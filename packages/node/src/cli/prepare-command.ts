@@ -72,11 +72,11 @@ function prepareCommand(values: OptionValues<typeof PREPARE_OPTIONS>): PrepareCo
 /** The one-line summary: sizes a person can check at a glance, with Hugging Face's names. */
 export function summarize(prepared: PreparedModelInputs): Record<string, unknown> {
   return {
-    tokens: prepared.inputIds.length,
+    tokens: prepared.inputIds.dims[1],
     images: prepared.imageGridThw.length,
     image_grid_thw: prepared.imageGridThw,
     image_tokens: prepared.imageTokenCount,
-    rope_delta: prepared.ropeDelta,
+    rope_delta: prepared.positions.ropeDeltas[0],
     pixel_values_shape: [prepared.patchCount, prepared.rowSize],
   };
 }
