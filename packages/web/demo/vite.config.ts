@@ -30,6 +30,9 @@ function modelFolderPlugin(): Plugin {
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
+  // Not 'spa': a single-page app's server answers every missing path with index.html, so a
+  // model file the folder lacks (chat_template.jinja) would come back as a web page.
+  appType: 'mpa',
   publicDir: false,
   resolve: {
     // The demo uses the package as an application would: its built entry point.
