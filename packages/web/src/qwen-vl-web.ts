@@ -22,7 +22,7 @@ export type WebChatMessage = HostChatMessage<BrowserImageInput>;
 export interface QwenVLWebLoadOptions {
   /** Default wasm. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */
   device?: WebDevice;
-  /** Bytes loaded of the total over every file of the folder. */
+  /** Bytes loaded of the total over every file of the folder, then the start of session creation. */
   onProgress?: (progress: LoadProgress) => void;
   /** Keep the files in the Cache API ('qwen-vl', keyed by URL) and load from it next time; default true. */
   cache?: boolean;
@@ -70,6 +70,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
       device,
       intraOpThreads: options.intraOpThreads,
       backend: onnxruntimeWebBackend,
+      onCreatingSessions: tracker === undefined ? undefined : () => tracker.creatingSessions(),
     });
     // So that a loaded model is a cached one: the page may go offline or close next.
     await caching?.stored();
