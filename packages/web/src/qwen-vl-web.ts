@@ -4,7 +4,7 @@ import type { ChatOptions, HostChatMessage } from '@qwen-vl/decoder';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
-import { webDeviceAvailability } from './backend/web-device-support.js';
+import { hasHardwareWebGpu } from './backend/web-device-support.js';
 import { cachedFetch } from './cached-fetch.js';
 import { decodeBrowserImage } from './decode-browser-image.js';
 import type { BrowserImageInput } from './decode-browser-image.js';
@@ -32,9 +32,12 @@ export interface QwenVLWebLoadOptions {
   intraOpThreads?: number;
 }
 
-/** 'webgpu' where this browser has a WebGPU adapter, else 'wasm'. */
+/**
+ * 'webgpu' where this browser has a hardware WebGPU adapter, else 'wasm': a fallback (software)
+ * adapter runs WebGPU on the CPU, slower than WASM. `device: 'webgpu'` still loads on one.
+ */
 export async function pickWebDevice(): Promise<WebDevice> {
-  return (await webDeviceAvailability('webgpu')).available ? 'webgpu' : 'wasm';
+  return (await hasHardwareWebGpu()) ? 'webgpu' : 'wasm';
 }
 
 /**
