@@ -1,7 +1,6 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
 import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/decoder';
-import type { ChatOptions, HostChatMessage } from '@qwen-vl/decoder';
-import type { RawImage } from '@qwen-vl/preprocess';
+import type { HostChatMessage, ImageDecodeOptions } from '@qwen-vl/decoder';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
 import { hasHardwareWebGpu } from './backend/web-device-support.js';
@@ -69,7 +68,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
     const model = await VisionLanguageModel.load<BrowserImageInput>({
       folder,
       openModel: (file, dataFiles) => openUrlModel(folder, file, dataFiles),
-      decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions),
+      decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions, decodeBrowserImage),
       device,
       intraOpThreads: options.intraOpThreads,
       backend: onnxruntimeWebBackend,
@@ -89,17 +88,24 @@ async function folderSizes(folder: UrlModelFolder): Promise<Map<string, number>>
   return new Map(files.flatMap((file, i) => (sizes[i] === undefined ? [] : [[file, sizes[i]] as const])));
 }
 
-/** The chat pipeline's image decoder in the browser; `where` names the message item at fault. */
-async function decodeChatImage(image: BrowserImageInput, where: string, options: ChatOptions): Promise<RawImage> {
+/**
+ * `decode` (decodeBrowserImage, or the page's half of it for a worker) on a chat message's
+ * image; `where` names the message item at fault.
+ */
+export async function decodeChatImage<Image extends BrowserImageInput, Decoded>(
+  image: Image,
+  where: string,
+  options: ImageDecodeOptions,
+  decode: (image: Image, options: ImageDecodeOptions) => Promise<Decoded>,
+): Promise<Decoded> {
   if (image === undefined || image === null || (typeof image === 'string' && image.length === 0)) {
     throw new QwenVLError('INVALID_ARGUMENT', 'must be a File, Blob, ImageBitmap, HTMLImageElement, HTMLCanvasElement or URL string, got nothing', { source: where });
   }
   try {
-    return await decodeBrowserImage(image, options);
+    return await decode(image, options);
   } catch (error) {
     // A URL names itself; anything else is named by its message item, the decoder's description kept.
     if (!(error instanceof QwenVLError) || typeof image === 'string' || error.source === undefined) throw error;
-    const cause = error.message.slice(error.source.length + 2);
-    throw new QwenVLError(error.code, `${error.source}: ${cause}`, { source: where, cause: error });
+    throw new QwenVLError(error.code, error.message, { source: where, cause: error });
   }
 }
