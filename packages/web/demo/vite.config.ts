@@ -39,6 +39,8 @@ export default defineConfig({
     alias: { '@qwen-vl/web': fileURLToPath(new URL('../dist/index.js', import.meta.url)) },
   },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
+  // A module worker: onnxruntime-web loads its runtime with dynamic imports, which a classic one cannot.
+  worker: { format: 'es' },
   preview: { host: '127.0.0.1', port: 4173, headers: { ...ISOLATION_HEADERS } },
   plugins: [modelFolderPlugin()],
 });
