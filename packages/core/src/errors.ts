@@ -21,12 +21,15 @@ export class QwenVLError extends Error {
   readonly code: QwenVLErrorCode;
   /** The file, config field or argument the error is about, when there is one. */
   readonly source: string | undefined;
+  /** What is wrong with `source`: the message without the source in front. */
+  readonly detail: string;
 
-  constructor(code: QwenVLErrorCode, message: string, options: { source?: string; cause?: unknown } = {}) {
-    super(options.source !== undefined ? `${options.source}: ${message}` : message, { cause: options.cause });
+  constructor(code: QwenVLErrorCode, detail: string, options: { source?: string; cause?: unknown } = {}) {
+    super(options.source !== undefined ? `${options.source}: ${detail}` : detail, { cause: options.cause });
     this.name = 'QwenVLError';
     this.code = code;
     this.source = options.source;
+    this.detail = detail;
   }
 }
 

@@ -110,6 +110,11 @@ export interface VisionLanguageModelHost<Image> {
   readonly intraOpThreads?: number;
   /** The backend to run on; by default the registered one `resolveBackend(device)` picks. */
   readonly backend?: Backend;
+  /**
+   * Called once `openModel` has given every model, before the runtime sessions are made from
+   * them (which can take seconds, with nothing left to read).
+   */
+  readonly onCreatingSessions?: () => void;
 }
 
 /**
@@ -148,16 +153,17 @@ export class VisionLanguageModel<Image> {
     const openModel = (file: string) => host.openModel(file, manifestDataFiles(manifest, file));
     const { model, generation } = await loadModelConfigs(folder);
     const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
-    // Both text files are found before either (large) model is loaded.
+    // Every model is read before any session is created: a missing text file fails before a
+    // (large) model is loaded, and a host that downloads them knows when downloading is over.
     const embedSource = await openModel(BUILT_MODEL_FILES.embed);
     const decoderSource = await openModel(BUILT_MODEL_FILES.decoder);
+    const visionSource = (await folder.exists(BUILT_MODEL_FILES.vision)) ? await openModel(BUILT_MODEL_FILES.vision) : undefined;
+    host.onCreatingSessions?.();
     const backend = host.backend ?? (await resolveBackend(host.device));
     const options = { device: host.device, intraOpThreads: host.intraOpThreads };
     const decoder = await openTextModel(backend, embedSource, decoderSource, model.text, options);
     try {
-      const vision = (await folder.exists(BUILT_MODEL_FILES.vision))
-        ? await openVisionModel(backend, await openModel(BUILT_MODEL_FILES.vision), model.vision, options)
-        : undefined;
+      const vision = visionSource === undefined ? undefined : await openVisionModel(backend, visionSource, model.vision, options);
       return new VisionLanguageModel(host, model, generation, preparer, decoder, vision);
     } catch (error) {
       await decoder.dispose();

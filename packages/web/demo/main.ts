@@ -1,11 +1,12 @@
 /// <reference types="vite/client" />
-import { QwenVLWeb, pickWebDevice } from '../src/qwen-vl-web.js';
-import type { LoadProgress, WebDevice } from '../src/qwen-vl-web.js';
+import { QwenVLWorker, pickWebDevice } from '@qwen-vl/web';
+import type { LoadProgress, WebDevice } from '@qwen-vl/web';
 import sampleImageUrl from '../../../examples/images/sailboat.jpg?url';
 
 /**
  * The demo page: load a model folder made by `qwen-vl build` (URL from `?model=`, default the
- * tiny random model served beside the page), ask about an image, stream the answer.
+ * tiny random model served beside the page), ask about an image, stream the answer. The model
+ * runs in a Web Worker (model.worker.ts), so the page stays responsive while it generates.
  * `?device=webgpu|wasm` preselects the device.
  */
 
@@ -42,7 +43,8 @@ const requestedDevice = params.get('device');
 if (requestedDevice === 'webgpu' || requestedDevice === 'wasm') ui.device.value = requestedDevice;
 ui.modelNote.textContent = `Model: ${modelUrl.href}. The default tiny model has random weights, so its answers are noise.`;
 
-let model: QwenVLWeb | undefined;
+const worker = new Worker(new URL('./model.worker.ts', import.meta.url), { type: 'module' });
+let model: QwenVLWorker | undefined;
 let image: Blob | undefined;
 
 function showStatus(text: string, isError = false): void {
@@ -60,12 +62,22 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function loadOn(device: WebDevice): Promise<QwenVLWeb> {
-  return QwenVLWeb.load(modelUrl, {
+function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
+async function loadOn(device: WebDevice): Promise<QwenVLWorker> {
+  return QwenVLWorker.load(worker, modelUrl, {
     device,
-    onProgress: ({ loaded, total }: LoadProgress) => {
+    onProgress: (progress: LoadProgress) => {
+      const { loaded, total } = progress;
       ui.progress.value = total > 0 ? loaded / total : 0;
-      showStatus(`loading on ${device}: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`);
+      // Creating the sessions takes seconds once every byte is in; say so rather than look stuck.
+      showStatus(
+        progress.stage === 'downloading'
+          ? `loading on ${device}: ${megabytes(loaded)} of ${megabytes(total)} MB`
+          : `creating sessions on ${device} (${megabytes(total)} MB downloaded)…`,
+      );
     },
   });
 }
@@ -96,7 +108,7 @@ async function loadModel(): Promise<void> {
   }
 }
 
-async function ask(loaded: QwenVLWeb): Promise<void> {
+async function ask(loaded: QwenVLWorker): Promise<void> {
   ui.submit.disabled = true;
   ui.answer.textContent = '';
   ui.statTtft.textContent = ui.statTps.textContent = ui.statTokens.textContent = '…';

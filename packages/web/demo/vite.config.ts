@@ -30,12 +30,17 @@ function modelFolderPlugin(): Plugin {
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
+  // Not 'spa': a single-page app's server answers every missing path with index.html, so a
+  // model file the folder lacks (chat_template.jinja) would come back as a web page.
+  appType: 'mpa',
   publicDir: false,
   resolve: {
     // The demo uses the package as an application would: its built entry point.
     alias: { '@qwen-vl/web': fileURLToPath(new URL('../dist/index.js', import.meta.url)) },
   },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
+  // A module worker: onnxruntime-web loads its runtime with dynamic imports, which a classic one cannot.
+  worker: { format: 'es' },
   preview: { host: '127.0.0.1', port: 4173, headers: { ...ISOLATION_HEADERS } },
   plugins: [modelFolderPlugin()],
 });

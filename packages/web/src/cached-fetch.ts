@@ -1,3 +1,5 @@
+import { isHtmlFallback } from './html-fallback.js';
+
 /** The Cache API cache that model files are kept in. */
 export const MODEL_CACHE_NAME = 'qwen-vl';
 
@@ -34,7 +36,8 @@ export function cachedFetch(cacheName: string = MODEL_CACHE_NAME, fetchImpl: typ
     const hit = await cache.match(url).catch(() => undefined);
     if (hit !== undefined) return method === 'HEAD' ? new Response(null, { status: hit.status, statusText: hit.statusText, headers: hit.headers }) : hit;
     const response = await fetchImpl(input, init);
-    if (method === 'GET' && response.ok) {
+    // A page served in place of a missing file is not kept: it would hide the file once it is there.
+    if (method === 'GET' && response.ok && !isHtmlFallback(url, response)) {
       // Stored alongside, not awaited: the caller reads one copy (with progress) while the
       // cache takes the other; a failed store only costs a later download.
       const write = cache.put(url, response.clone()).catch(() => undefined);

@@ -24,13 +24,7 @@ export async function decodeBrowserImage(input: BrowserImageInput, options: Brow
     throw new QwenVLError('INVALID_IMAGE', 'cannot be decoded here: decodeBrowserImage needs createImageBitmap and OffscreenCanvas (a browser or worker); in Node use @qwen-vl/node', { source });
   }
   const owned = !(typeof ImageBitmap === 'function' && input instanceof ImageBitmap);
-  let bitmap: ImageBitmap;
-  try {
-    bitmap = await toBitmap(input, options);
-  } catch (cause) {
-    if (cause instanceof QwenVLError) throw cause;
-    throw new QwenVLError('INVALID_IMAGE', `cannot decode image (${(cause as Error).message})`, { source, cause });
-  }
+  const bitmap = await toBitmap(input, options, source);
   try {
     return readPixels(bitmap, source);
   } finally {
@@ -38,16 +32,29 @@ export async function decodeBrowserImage(input: BrowserImageInput, options: Brow
   }
 }
 
-async function toBitmap(input: BrowserImageInput, options: BrowserDecodeOptions): Promise<ImageBitmap> {
+/**
+ * The bitmap decodeBrowserImage makes of an element, which has to stay in its page: what a
+ * worker is sent in its place, to decode the same pixels.
+ */
+export function elementBitmap(input: HTMLImageElement | HTMLCanvasElement, options: BrowserDecodeOptions = {}): Promise<ImageBitmap> {
+  return toBitmap(input, options, describe(input));
+}
+
+async function toBitmap(input: BrowserImageInput, options: BrowserDecodeOptions, source: string): Promise<ImageBitmap> {
   const bitmapOptions: ImageBitmapOptions = {
     colorSpaceConversion: 'none',
     premultiplyAlpha: 'none',
     imageOrientation: options.applyExifOrientation === true ? 'from-image' : 'none',
   };
-  if (typeof input === 'string') return createImageBitmap(await fetchImage(input), bitmapOptions);
-  if (typeof ImageBitmap === 'function' && input instanceof ImageBitmap) return input;
-  if (typeof HTMLImageElement === 'function' && input instanceof HTMLImageElement) await input.decode();
-  return createImageBitmap(input, bitmapOptions);
+  try {
+    if (typeof input === 'string') return await createImageBitmap(await fetchImage(input), bitmapOptions);
+    if (typeof ImageBitmap === 'function' && input instanceof ImageBitmap) return input;
+    if (typeof HTMLImageElement === 'function' && input instanceof HTMLImageElement) await input.decode();
+    return await createImageBitmap(input, bitmapOptions);
+  } catch (cause) {
+    if (cause instanceof QwenVLError) throw cause;
+    throw new QwenVLError('INVALID_IMAGE', `cannot decode image (${(cause as Error).message})`, { source, cause });
+  }
 }
 
 async function fetchImage(url: string): Promise<Blob> {

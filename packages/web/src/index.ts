@@ -7,6 +7,10 @@ export { decodeBrowserImage } from './decode-browser-image.js';
 export type { BrowserImageInput, BrowserDecodeOptions } from './decode-browser-image.js';
 export { QwenVLWeb, pickWebDevice } from './qwen-vl-web.js';
 export type { LoadProgress, QwenVLWebLoadOptions, WebChatMessage, WebDevice } from './qwen-vl-web.js';
+export { QwenVLWorker } from './worker/qwen-vl-worker.js';
+export type { QwenVLWorkerLoadOptions } from './worker/qwen-vl-worker.js';
+export { serveQwenVLWorker } from './worker/serve-worker.js';
+export type { MessageEndpoint } from './worker/worker-protocol.js';
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/pipeline';
 import { registerWebBackend } from './backend/web-backend.js';
 

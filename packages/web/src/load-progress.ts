@@ -1,11 +1,13 @@
 import type { DownloadProgress } from './url-model-folder.js';
 
-/** Bytes of the whole model folder: `loaded` of `total` over every file, `file` the one whose bytes just arrived. */
-export interface LoadProgress {
-  readonly file: string;
-  readonly loaded: number;
-  readonly total: number;
-}
+/**
+ * Where a load stands, with the bytes of the whole model folder (`loaded` of `total` over every
+ * file): first downloading (`file` is the one whose bytes just arrived), then, once every file
+ * is in, creating the runtime sessions from them, which takes seconds without a byte moving.
+ */
+export type LoadProgress =
+  | { readonly stage: 'downloading'; readonly file: string; readonly loaded: number; readonly total: number }
+  | { readonly stage: 'creating-sessions'; readonly loaded: number; readonly total: number };
 
 /**
  * Sums per-file download progress into one figure for the folder. `sizes` are the files
@@ -30,7 +32,11 @@ export class LoadProgressTracker {
     this.loaded.set(file, Math.max(this.loaded.get(file) ?? 0, progress.loaded));
     // A file served without a length may grow past its guess.
     if (progress.loaded > (this.sizes.get(file) ?? 0)) this.sizes.set(file, progress.loaded);
-    this.report({ file, loaded: sum(this.loaded.values()), total: sum(this.sizes.values()) });
+    this.report({ stage: 'downloading', file, loaded: sum(this.loaded.values()), total: sum(this.sizes.values()) });
+  }
+
+  creatingSessions(): void {
+    this.report({ stage: 'creating-sessions', loaded: sum(this.loaded.values()), total: sum(this.sizes.values()) });
   }
 }
 

@@ -1,10 +1,9 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
 import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/pipeline';
-import type { ChatOptions, HostChatMessage } from '@qwen-vl/pipeline';
-import type { RawImage } from '@qwen-vl/preprocess';
+import type { HostChatMessage, ImageDecodeOptions } from '@qwen-vl/pipeline';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
-import { webDeviceAvailability } from './backend/web-device-support.js';
+import { hasHardwareWebGpu } from './backend/web-device-support.js';
 import { cachedFetch } from './cached-fetch.js';
 import { decodeBrowserImage } from './decode-browser-image.js';
 import type { BrowserImageInput } from './decode-browser-image.js';
@@ -22,7 +21,7 @@ export type WebChatMessage = HostChatMessage<BrowserImageInput>;
 export interface QwenVLWebLoadOptions {
   /** Default wasm. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */
   device?: WebDevice;
-  /** Bytes loaded of the total over every file of the folder. */
+  /** Bytes loaded of the total over every file of the folder, then the start of session creation. */
   onProgress?: (progress: LoadProgress) => void;
   /** Keep the files in the Cache API ('qwen-vl', keyed by URL) and load from it next time; default true. */
   cache?: boolean;
@@ -32,9 +31,12 @@ export interface QwenVLWebLoadOptions {
   intraOpThreads?: number;
 }
 
-/** 'webgpu' where this browser has a WebGPU adapter, else 'wasm'. */
+/**
+ * 'webgpu' where this browser has a hardware WebGPU adapter, else 'wasm': a fallback (software)
+ * adapter runs WebGPU on the CPU, slower than WASM. `device: 'webgpu'` still loads on one.
+ */
 export async function pickWebDevice(): Promise<WebDevice> {
-  return (await webDeviceAvailability('webgpu')).available ? 'webgpu' : 'wasm';
+  return (await hasHardwareWebGpu()) ? 'webgpu' : 'wasm';
 }
 
 /**
@@ -66,10 +68,11 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
     const model = await VisionLanguageModel.load<BrowserImageInput>({
       folder,
       openModel: (file, dataFiles) => openUrlModel(folder, file, dataFiles),
-      decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions),
+      decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions, decodeBrowserImage),
       device,
       intraOpThreads: options.intraOpThreads,
       backend: onnxruntimeWebBackend,
+      onCreatingSessions: tracker === undefined ? undefined : () => tracker.creatingSessions(),
     });
     // So that a loaded model is a cached one: the page may go offline or close next.
     await caching?.stored();
@@ -85,17 +88,24 @@ async function folderSizes(folder: UrlModelFolder): Promise<Map<string, number>>
   return new Map(files.flatMap((file, i) => (sizes[i] === undefined ? [] : [[file, sizes[i]] as const])));
 }
 
-/** The chat pipeline's image decoder in the browser; `where` names the message item at fault. */
-async function decodeChatImage(image: BrowserImageInput, where: string, options: ChatOptions): Promise<RawImage> {
+/**
+ * `decode` (decodeBrowserImage, or the page's half of it for a worker) on a chat message's
+ * image; `where` names the message item at fault.
+ */
+export async function decodeChatImage<Image extends BrowserImageInput, Decoded>(
+  image: Image,
+  where: string,
+  options: ImageDecodeOptions,
+  decode: (image: Image, options: ImageDecodeOptions) => Promise<Decoded>,
+): Promise<Decoded> {
   if (image === undefined || image === null || (typeof image === 'string' && image.length === 0)) {
     throw new QwenVLError('INVALID_ARGUMENT', 'must be a File, Blob, ImageBitmap, HTMLImageElement, HTMLCanvasElement or URL string, got nothing', { source: where });
   }
   try {
-    return await decodeBrowserImage(image, options);
+    return await decode(image, options);
   } catch (error) {
     // A URL names itself; anything else is named by its message item, the decoder's description kept.
     if (!(error instanceof QwenVLError) || typeof image === 'string' || error.source === undefined) throw error;
-    const cause = error.message.slice(error.source.length + 2);
-    throw new QwenVLError(error.code, `${error.source}: ${cause}`, { source: where, cause: error });
+    throw new QwenVLError(error.code, error.message, { source: where, cause: error });
   }
 }

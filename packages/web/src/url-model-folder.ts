@@ -1,5 +1,6 @@
 import { QwenVLError } from '@qwen-vl/core';
 import type { ModelFolder } from '@qwen-vl/core';
+import { isHtmlFallback } from './html-fallback.js';
 
 /** Bytes received so far for one file; `total` is undefined when the server sends no length. */
 export interface DownloadProgress {
@@ -39,18 +40,21 @@ export class UrlModelFolder implements ModelFolder {
   }
 
   async exists(name: string): Promise<boolean> {
-    return (await this.head(name))?.ok ?? false;
+    return (await this.head(name)) !== undefined;
   }
 
   /** The file's length in bytes from a HEAD request; undefined when it is absent or the server does not say. */
   async size(name: string): Promise<number | undefined> {
     const response = await this.head(name);
-    return response?.ok === true ? contentLength(response) : undefined;
+    return response === undefined ? undefined : contentLength(response);
   }
 
+  /** The HEAD response for a file that is there; undefined for an error, a failed request or a page served in its place. */
   private async head(name: string): Promise<Response | undefined> {
+    const url = this.url(name);
     try {
-      return await this.fetchImpl(this.url(name), { method: 'HEAD' });
+      const response = await this.fetchImpl(url, { method: 'HEAD' });
+      return response.ok && !isHtmlFallback(url, response) ? response : undefined;
     } catch {
       return undefined;
     }
@@ -66,6 +70,11 @@ export class UrlModelFolder implements ModelFolder {
     }
     if (!response.ok) {
       throw new QwenVLError('MISSING_FILE', `could not be fetched (HTTP ${response.status} ${response.statusText})`, { source: url });
+    }
+    if (isHtmlFallback(url, response)) {
+      void response.body?.cancel();
+      const type = response.headers.get('content-type');
+      throw new QwenVLError('MISSING_FILE', `could not be fetched: the server answered with a web page (${type}), as servers of single-page apps do for a missing file`, { source: url });
     }
     return readBody(response, (loaded, total) => this.onProgress?.({ file: name, loaded, total }));
   }

@@ -55,6 +55,20 @@ describe('cachedFetch', () => {
     expect(stored.size).toBe(0);
   });
 
+  it('does not keep a web page served in place of a missing file, so the file is fetched once it is there', async () => {
+    const { stored } = fakeCaches();
+    const spa: typeof fetch = async () => new Response('<!doctype html>', { headers: { 'content-type': 'text/html' } });
+    const cached = cachedFetch(undefined, spa);
+    const url = 'http://127.0.0.1/model/chat_template.jinja';
+    await cached(url);
+    await cached.stored();
+    expect(stored.size).toBe(0);
+    const page = 'http://127.0.0.1/index.html';
+    await cached(page);
+    await cached.stored();
+    expect([...stored.keys()]).toEqual([page]);
+  });
+
   it('is plain fetch where the Cache API is missing', async () => {
     const calls: string[] = [];
     const cached = cachedFetch(undefined, countingFetch(calls));

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { ChatTemplate } from '@qwen-vl/preprocess';
 import { UrlModelFolder } from '../src/index.js';
 import type { DownloadProgress } from '../src/index.js';
 import { serveFolder } from './helpers/folder-server.js';
@@ -45,5 +46,47 @@ describe('UrlModelFolder', () => {
     expect(error).toBeInstanceOf(QwenVLError);
     expect((error as QwenVLError).code).toBe('MISSING_FILE');
     expect((error as Error).message).toBe(`${base}/nope.json: could not be fetched (HTTP 404 Not Found)`);
+  });
+});
+
+/**
+ * A server of a single-page app, as Vite's preview server is: a missing path gets the app's
+ * index.html with status 200, on GET and HEAD alike.
+ */
+function spaFallbackFetch(): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if (response.status !== 404) return response;
+    const page = '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>';
+    return new Response(init?.method === 'HEAD' ? null : page, { status: 200, headers: { 'content-type': 'text/html', 'content-length': String(page.length) } });
+  };
+}
+
+describe('UrlModelFolder on a server that answers missing files with its web page', () => {
+  it('takes a page served for a missing file as absent: no size, and the chat template comes from chat_template.json', async () => {
+    const folder = new UrlModelFolder(base, { fetch: spaFallbackFetch() });
+    expect(await folder.exists('chat_template.jinja')).toBe(false);
+    expect(await folder.size('chat_template.jinja')).toBeUndefined();
+    expect(await folder.exists('chat_template.json')).toBe(true);
+    const template = await ChatTemplate.fromFolder(folder);
+    const prompt = template.render([{ role: 'user', content: [{ type: 'image', image: 'picture' }, { type: 'text', text: 'What is in this picture?' }] }]);
+    expect(prompt).toContain('<|vision_start|><|image_pad|><|vision_end|>What is in this picture?');
+  });
+
+  it('fails a read of a missing file with MISSING_FILE naming its URL and the page served instead', async () => {
+    const folder = new UrlModelFolder(base, { fetch: spaFallbackFetch() });
+    const error = await folder.readBytes('chat_template.jinja').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QwenVLError);
+    expect((error as QwenVLError).code).toBe('MISSING_FILE');
+    expect((error as QwenVLError).source).toBe(`${base}/chat_template.jinja`);
+    expect((error as Error).message).toBe(
+      `${base}/chat_template.jinja: could not be fetched: the server answered with a web page (text/html), as servers of single-page apps do for a missing file`,
+    );
+  });
+
+  it('still reads a file whose name says it is a web page', async () => {
+    const folder = new UrlModelFolder(base, { fetch: spaFallbackFetch() });
+    expect(await folder.exists('index.html')).toBe(true);
+    expect(new TextDecoder().decode(await folder.readBytes('index.html'))).toMatch(/^<!doctype html>/);
   });
 });

@@ -2,12 +2,28 @@ import { QwenVLError } from '@qwen-vl/core';
 import type { Device, DeviceAvailability } from '@qwen-vl/core';
 import type { WebDevice } from './ort-web-runtime.js';
 
-/** Just what the availability check uses of WebGPU's `navigator.gpu`. */
+/** Just what the device checks use of WebGPU's `navigator.gpu`. */
 interface GpuLike {
-  requestAdapter(): Promise<unknown>;
+  requestAdapter(): Promise<GpuAdapterLike | null>;
+}
+
+/**
+ * What says that an adapter is a software one (SwiftShader, WARP): `info.isFallbackAdapter`
+ * in the current spec, `isFallbackAdapter` on the adapter itself in older Chromium.
+ */
+interface GpuAdapterLike {
+  readonly info?: { readonly isFallbackAdapter?: boolean };
+  readonly isFallbackAdapter?: boolean;
+}
+
+interface WebGpuProbe {
+  readonly availability: DeviceAvailability;
+  /** Whether the adapter is a software one. */
+  readonly fallback: boolean;
 }
 
 const checks = new Map<Device, Promise<DeviceAvailability>>();
+let webGpuProbe: Promise<WebGpuProbe> | undefined;
 
 export function isWebDevice(device: Device): device is WebDevice {
   return device === 'webgpu' || device === 'wasm';
@@ -21,6 +37,15 @@ export function webDeviceAvailability(device: Device): Promise<DeviceAvailabilit
     checks.set(device, check);
   }
   return check;
+}
+
+/**
+ * Whether WebGPU runs here on a hardware adapter. A fallback (software) adapter runs WebGPU on
+ * the CPU, slower than onnxruntime-web's WASM; it is still available to ask for by name.
+ */
+export async function hasHardwareWebGpu(): Promise<boolean> {
+  const { availability, fallback } = await probeWebGpu();
+  return availability.available && !fallback;
 }
 
 /** `device` as an onnxruntime-web device, or BACKEND_UNAVAILABLE saying what is missing. */
@@ -38,19 +63,31 @@ async function checkDevice(device: Device): Promise<DeviceAvailability> {
   if (device === 'wasm') {
     return typeof WebAssembly === 'object' ? { available: true } : { available: false, reason: 'this runtime has no WebAssembly' };
   }
+  return (await probeWebGpu()).availability;
+}
+
+/** The WebGPU adapter check, made once per page. */
+function probeWebGpu(): Promise<WebGpuProbe> {
+  webGpuProbe ??= requestWebGpuAdapter();
+  return webGpuProbe;
+}
+
+async function requestWebGpuAdapter(): Promise<WebGpuProbe> {
+  const unavailable = (reason: string): WebGpuProbe => ({ availability: { available: false, reason }, fallback: false });
   const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
   if (gpu === undefined) {
-    return {
-      available: false,
-      reason: 'navigator.gpu is missing: this runtime has no WebGPU (it needs a browser with WebGPU enabled, e.g. Chrome or Edge 113+ over https or localhost; in Node, use @qwen-vl/node\'s webgpu device); use the wasm device instead',
-    };
+    return unavailable(
+      'navigator.gpu is missing: this runtime has no WebGPU (it needs a browser with WebGPU enabled, e.g. Chrome or Edge 113+ over https or localhost; in Node, use @qwen-vl/node\'s webgpu device); use the wasm device instead',
+    );
   }
+  let adapter: GpuAdapterLike | null;
   try {
-    if ((await gpu.requestAdapter()) === null) {
-      return { available: false, reason: 'navigator.gpu.requestAdapter() found no GPU adapter (WebGPU is disabled or this GPU is blocklisted); use the wasm device instead' };
-    }
+    adapter = await gpu.requestAdapter();
   } catch (cause) {
-    return { available: false, reason: `navigator.gpu.requestAdapter() failed (${(cause as Error).message}); use the wasm device instead` };
+    return unavailable(`navigator.gpu.requestAdapter() failed (${(cause as Error).message}); use the wasm device instead`);
   }
-  return { available: true };
+  if (adapter === null) {
+    return unavailable('navigator.gpu.requestAdapter() found no GPU adapter (WebGPU is disabled or this GPU is blocklisted); use the wasm device instead');
+  }
+  return { availability: { available: true }, fallback: (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter) === true };
 }

@@ -263,11 +263,11 @@ describe('conformance of every backend with the golden outputs', () => {
 
       expect(first.cachedFiles).toEqual(expect.arrayContaining(['config.json', 'tokenizer.json', 'decoder.onnx', 'decoder.onnx.data', 'embed.onnx.data', 'vision.onnx.data']));
       expect(first.totals).toEqual([folderBytes]);
-      expect(first.last).toMatchObject({ loaded: folderBytes, total: folderBytes });
+      expect(first.last).toMatchObject({ stage: 'creating-sessions', loaded: folderBytes, total: folderBytes });
       expect(first.loadedNeverDecreases).toBe(true);
       expect(first.events).toBeGreaterThan(first.cachedFiles.length);
       expect(firstRequests.filter((request) => request.startsWith('GET ')).length).toBeGreaterThanOrEqual(first.cachedFiles.length);
-      expect(again).toMatchObject({ totals: [folderBytes], last: { loaded: folderBytes, total: folderBytes }, cachedFiles: first.cachedFiles });
+      expect(again).toMatchObject({ totals: [folderBytes], last: { stage: 'creating-sessions', loaded: folderBytes, total: folderBytes }, cachedFiles: first.cachedFiles });
       // What still reaches the server are HEAD probes for optional files the folder lacks (a 404 is not cached).
       for (const request of modelRequests) {
         expect(request).toMatch(/^HEAD /);

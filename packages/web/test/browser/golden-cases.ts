@@ -54,7 +54,7 @@ export interface LoadOutcome {
   loadedNeverDecreases: boolean;
   /** Distinct `total`s reported: one, when sizes are known before the first byte. */
   totals: number[];
-  last: { file: string; loaded: number; total: number };
+  last: { stage: string; loaded: number; total: number };
   /** Names of the files in the model cache after the load. */
   cachedFiles: string[];
 }

@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,4 +82,52 @@ export function launchChromium(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+export interface DemoServer {
+  /** `http://127.0.0.1:PORT` (no trailing slash). */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolveClose) => probe.close(resolveClose));
+  return port;
+}
+
+/**
+ * The demo started the way its README says, `pnpm --filter @qwen-vl/web demo` (a Vite build
+ * into demo/dist, then `vite preview` of demo/vite.config.ts), on a free 127.0.0.1 port, with
+ * `model` as the folder it serves under /models/tiny/ ($QWEN_VL_DEMO_MODEL). Resolves once
+ * the page is served; rejects with the command's output if it exits first.
+ */
+export async function startDemo(model: string): Promise<DemoServer> {
+  const port = await freeLoopbackPort();
+  const origin = `http://127.0.0.1:${port}`;
+  // Its own process group, so that closing it stops vite as well as pnpm.
+  const command = spawn('pnpm', ['--filter', '@qwen-vl/web', 'demo', '--port', String(port), '--strictPort'], {
+    cwd: REPOSITORY_ROOT,
+    env: { ...process.env, QWEN_VL_DEMO_MODEL: model },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  command.stdout.on('data', (data: Buffer) => (output += data.toString()));
+  command.stderr.on('data', (data: Buffer) => (output += data.toString()));
+  const running = () => command.exitCode === null && command.signalCode === null;
+  const exited = once(command, 'exit');
+  const close = async (): Promise<void> => {
+    if (!running()) return;
+    process.kill(-command.pid!, 'SIGTERM');
+    await exited;
+  };
+  while (running()) {
+    const response = await fetch(`${origin}/`).catch(() => undefined);
+    if (response?.ok === true) return { origin, close };
+    await new Promise((wait) => setTimeout(wait, 250));
+  }
+  throw new Error(`\`pnpm --filter @qwen-vl/web demo\` exited (${command.exitCode ?? command.signalCode}) before serving the page:\n${output}`);
 }

@@ -178,7 +178,7 @@ async function loadCached(modelUrl: string, fresh: boolean): Promise<LoadOutcome
     events: events.length,
     loadedNeverDecreases: events.every((event, i) => i === 0 || event.loaded >= events[i - 1].loaded),
     totals: [...new Set(events.map((event) => event.total))],
-    last: events.at(-1) ?? { file: '', loaded: 0, total: 0 },
+    last: events.at(-1) ?? { stage: 'none', loaded: 0, total: 0 },
     cachedFiles: cached.map((request) => new URL(request.url).pathname.split('/').pop()!).sort(),
   };
 }
