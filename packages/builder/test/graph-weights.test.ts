@@ -62,6 +62,20 @@ describe('GraphWeights', () => {
     expect((error as Error).message).toContain('70000 at index 1');
   });
 
+  it('refuses NaN and infinite weights at any precision, naming the tensor (they used to build and answer token 0)', async () => {
+    for (const precision of ['fp32', 'fp16'] as const) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const checkpoint = await checkpointOf('w', [0.5, bad], [2]);
+        const graph = new GraphBuilder('g');
+        graph.output(new GraphWeights(checkpoint, [weight('w', 2)], precision).float32(graph, 'w'), 'y', 'float32', [2]);
+        const [init] = graph.build({ producer: 'test' }).initializers;
+        const error = await readSource(init.data as TensorBytesSource).catch((e: unknown) => e);
+        expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);
+        expect((error as Error).message).toBe(`tensor "w": holds ${bad} at index 1; a checkpoint's weights must be finite numbers`);
+      }
+    }
+  });
+
   it('checks every shape of the layout when made, naming the tensor', async () => {
     const checkpoint = await checkpointOf('w', [1, 2, 3, 4, 5, 6], [2, 3]);
     const error = (() => {

@@ -33,13 +33,19 @@ export function checkWeightPrecision(precision: WeightPrecision, source: string)
  * never an infinity in the file.
  */
 export function storedValues(values: Float32Array, precision: WeightPrecision, name: string): Float32Array | Uint16Array {
-  if (precision === 'fp32') return values;
+  // One pass for both checks: a NaN or infinite weight (a corrupt or diverged checkpoint)
+  // would build and run, turning every logit into NaN and every answer into token 0.
+  const limit = precision === 'fp16' ? FLOAT16_MAX : Infinity;
   for (let i = 0; i < values.length; i++) {
-    if (Math.abs(values[i]) > FLOAT16_MAX) {
-      throw new QwenVLError('INVALID_WEIGHTS', `holds ${values[i]} at index ${i}, beyond float16's range (±${FLOAT16_MAX}); export with precision "fp32"`, { source: `tensor "${name}"` });
+    const value = values[i];
+    if (!Number.isFinite(value)) {
+      throw new QwenVLError('INVALID_WEIGHTS', `holds ${value} at index ${i}; a checkpoint's weights must be finite numbers`, { source: `tensor "${name}"` });
+    }
+    if (Math.abs(value) > limit) {
+      throw new QwenVLError('INVALID_WEIGHTS', `holds ${value} at index ${i}, beyond float16's range (±${FLOAT16_MAX}); export with precision "fp32"`, { source: `tensor "${name}"` });
     }
   }
-  return float32ToFloat16(values);
+  return precision === 'fp32' ? values : float32ToFloat16(values);
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
