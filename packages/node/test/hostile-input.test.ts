@@ -1,9 +1,10 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { cp, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelConfigs } from '@qwen-vl/core';
-import { NodeModelFolder, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
+import { buildModelFolder } from '@qwen-vl/builder';
+import { NodeModelFolder, QwenVL, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
 import { MODEL_DIR } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -62,5 +63,29 @@ describe('hostile images', () => {
     const bytes = pngHeaderOnly(16000, 16000);
     await expect(decodeImage(bytes)).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', message: 'image bytes: declares 16000×16000 pixels, more than the 67108864 qwen-vl decodes (maxPixels)' });
     await expect(decodeImage(pngHeaderOnly(100, 100), { maxPixels: 5000 })).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE' });
+  });
+});
+
+describe('hostile chat calls', () => {
+  let model: QwenVL;
+  beforeAll(async () => {
+    const built = join(dir(), 'built');
+    await buildModelFolder(MODEL_DIR, built);
+    model = await QwenVL.load(built);
+  });
+  afterAll(async () => {
+    await model.dispose();
+  });
+
+  it('refuses, naming the argument, what used to run or fail far away', async () => {
+    const user = [{ role: 'user' as const, content: 'hi' }];
+    await expect(model.chat([])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'messages: must hold at least one message' });
+    await expect(model.chat([{ role: 'user', content: 'x\uD800' }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^messages\[0\]\.content: holds an unpaired UTF-16 surrogate/) });
+    await expect(model.chat(user, { system: 'be \uDC00 brief' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^options\.system: holds an unpaired/) });
+    for (const signal of ['yes', {}, 1]) {
+      await expect(model.chat(user, { signal: signal as unknown as AbortSignal })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^options\.signal: must be an AbortSignal/) });
+    }
+    // Still usable afterwards.
+    expect((await model.chat(user, { greedy: true, maxNewTokens: 2 })).tokens).toHaveLength(2);
   });
 });

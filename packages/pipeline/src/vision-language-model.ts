@@ -1,6 +1,6 @@
 import { QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
 import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelFolder, ModelSource } from '@qwen-vl/core';
-import { DEFAULT_VIDEO_FPS, QwenVLProcessor, validateMessages } from '@qwen-vl/preprocess';
+import { DEFAULT_VIDEO_FPS, QwenVLProcessor, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
 import { Generator } from '@qwen-vl/decoder';
@@ -213,6 +213,7 @@ export class VisionLanguageModel<Image> {
       if (this.disposed) throw new QwenVLError('INVALID_ARGUMENT', 'was disposed; load the model again', { source: 'QwenVL' });
       const started = this.clock();
       validateMessages(messages);
+      checkChatOptions(options);
       const conversation = withSystemPrompt(messages, system);
       const media = chatMediaItems(conversation);
       const decode = (image: unknown, where: string) => this.host.decodeImage(image as Image, where, { applyExifOrientation });
@@ -290,5 +291,20 @@ export class VisionLanguageModel<Image> {
     }
     const { features, dims } = await this.vision.encode(pixelValues, grids);
     return hostTensor('float32', features, dims);
+  }
+}
+
+/**
+ * The options search-option resolution does not see: a `signal` that is not an AbortSignal
+ * would be read as never aborted, and a `system` prompt must be text like any message.
+ */
+function checkChatOptions(options: ChatOptions): void {
+  const { signal, system } = options as { signal?: unknown; system?: unknown };
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof (signal as { aborted?: unknown }).aborted !== 'boolean')) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an AbortSignal, got ${typeof signal === 'object' ? JSON.stringify(signal) : String(signal)}`, { source: 'options.signal' });
+  }
+  if (system !== undefined) {
+    if (typeof system !== 'string') throw new QwenVLError('INVALID_ARGUMENT', `must be a string, got ${typeof system}`, { source: 'options.system' });
+    checkWellFormed(system, 'options.system');
   }
 }

@@ -5,7 +5,7 @@ export type { SmartResizeOptions } from './smart-resize.js';
 export { resizeBicubic } from './resize-bicubic.js';
 export { DEFAULT_VIDEO_FPS, processImages, processVideo, processVideos } from './image-processor.js';
 export type { ResizeOptions, VideoOptions, VisionBatch } from './image-processor.js';
-export { collectMediaParts, validateMessages } from './messages.js';
+export { checkWellFormed, collectMediaParts, validateMessages } from './messages.js';
 export type { ChatMessage, ChatRole, ContentPart, ImagePart, MediaParts, TextPart, VideoPart } from './messages.js';
 export { QwenTokenizer } from './tokenizer.js';
 export type { SpecialTokensMap } from './tokenizer.js';

@@ -55,11 +55,23 @@ const ROLES: readonly string[] = ['system', 'user', 'assistant'] satisfies ChatR
  * Checks the shape of messages that may come from untyped callers (JSON, plain JS), so that a
  * bad message fails here with its index instead of rendering a silently wrong prompt.
  */
+/** A lone UTF-16 surrogate: half of a pair, which no tokenizer can encode faithfully. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Fails naming `where` when `text` is not valid Unicode (it would be encoded as U+FFFD, silently changing the prompt). */
+export function checkWellFormed(text: string, where: string): void {
+  const match = LONE_SURROGATE.exec(text);
+  if (match !== null) {
+    throw new QwenVLError('INVALID_ARGUMENT', `holds an unpaired UTF-16 surrogate (\\u${match[0].charCodeAt(0).toString(16)}) at index ${match.index}; text must be valid Unicode`, { source: where });
+  }
+}
+
 export function validateMessages(messages: unknown, argument = 'messages'): asserts messages is ChatMessage[] {
   const fail = (where: string, message: string): never => {
     throw new QwenVLError('INVALID_ARGUMENT', message, { source: where });
   };
   if (!Array.isArray(messages)) fail(argument, 'must be an array of chat messages');
+  if ((messages as unknown[]).length === 0) fail(argument, 'must hold at least one message');
   (messages as unknown[]).forEach((message, i) => {
     const where = `${argument}[${i}]`;
     if (typeof message !== 'object' || message === null) fail(where, 'must be an object with role and content');
@@ -67,14 +79,19 @@ export function validateMessages(messages: unknown, argument = 'messages'): asse
     if (typeof role !== 'string' || !ROLES.includes(role)) {
       fail(`${where}.role`, `must be one of ${ROLES.join(', ')}, got ${JSON.stringify(role)}`);
     }
-    if (typeof content === 'string') return;
+    if (typeof content === 'string') {
+      checkWellFormed(content, `${where}.content`);
+      return;
+    }
     if (!Array.isArray(content)) fail(`${where}.content`, 'must be a string or an array of content parts');
     (content as unknown[]).forEach((part, j) => {
       const partWhere = `${where}.content[${j}]`;
       const type = typeof part === 'object' && part !== null ? (part as Record<string, unknown>).type : undefined;
       if (type === 'image' || type === 'video') return;
       if (type !== 'text') fail(partWhere, `must have type 'text', 'image' or 'video', got ${JSON.stringify(type)}`);
-      if (typeof (part as Record<string, unknown>).text !== 'string') fail(`${partWhere}.text`, 'must be a string');
+      const text = (part as Record<string, unknown>).text;
+      if (typeof text !== 'string') fail(`${partWhere}.text`, 'must be a string');
+      checkWellFormed(text as string, `${partWhere}.text`);
     });
   });
 }

@@ -37,9 +37,18 @@ describe('validateMessages', () => {
     ['content that is neither string nor array', [{ role: 'user', content: 5 }], 'messages[0].content'],
     ['a part of unknown type', [{ role: 'user', content: [{ type: 'audio' }] }], 'messages[0].content[0]'],
     ['a text part without text', [{ role: 'user', content: [{ type: 'image' }, { type: 'text' }] }], 'messages[0].content[1].text'],
+    // These three used to be accepted: an empty prompt ran, and lone surrogates became U+FFFD.
+    ['an empty conversation', [], 'messages'],
+    ['string content with a lone surrogate', [{ role: 'user', content: 'ok' }, { role: 'assistant', content: 'a\uD800b' }], 'messages[1].content'],
+    ['a text part with a lone low surrogate', [{ role: 'user', content: [{ type: 'text', text: 'x\uDC00' }] }], 'messages[0].content[0].text'],
   ])('rejects %s, naming where', (_, messages, where) => {
     const error = validationError(messages);
     expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
     expect((error as Error).message.startsWith(`${where}:`)).toBe(true);
+  });
+
+  it('accepts surrogate pairs (emoji) and names the index of a lone one', () => {
+    expect(validationError([{ role: 'user', content: 'sail ⛵ 😀' }])).toBeUndefined();
+    expect((validationError([{ role: 'user', content: 'ab\uD83D' }]) as Error).message).toBe('messages[0].content: holds an unpaired UTF-16 surrogate (\\ud83d) at index 2; text must be valid Unicode');
   });
 });
