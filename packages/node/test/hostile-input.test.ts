@@ -1,5 +1,5 @@
 import { crc32, deflateSync } from 'node:zlib';
-import { cp, rm, symlink } from 'node:fs/promises';
+import { cp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelConfigs } from '@qwen-vl/core';
@@ -87,5 +87,27 @@ describe('hostile chat calls', () => {
     }
     // Still usable afterwards.
     expect((await model.chat(user, { greedy: true, maxNewTokens: 2 })).tokens).toHaveLength(2);
+  });
+});
+
+describe('a config.json edited after the build', () => {
+  it('is refused on load, naming the field the graphs disagree with', async () => {
+    const built = join(dir(), 'edited');
+    await buildModelFolder(MODEL_DIR, built);
+    const original = await readFile(join(built, 'config.json'), 'utf8');
+    const config = JSON.parse(original) as { vocab_size: number; vision_config: { depth: number } };
+    for (const [edit, field, value] of [
+      [(c: typeof config) => (c.vision_config.depth = 5), 'vision_config.depth', 5],
+      [(c: typeof config) => (c.vocab_size = 1000), 'vocab_size', 1000],
+    ] as const) {
+      const changed = JSON.parse(original) as typeof config;
+      edit(changed);
+      await writeFile(join(built, 'config.json'), JSON.stringify(changed));
+      // Used to load and run a model other than the one config.json describes.
+      await expect(QwenVL.load(built)).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        message: expect.stringContaining(`config.json field "${field}": is ${value}, but the folder's models were built for`),
+      });
+    }
   });
 });

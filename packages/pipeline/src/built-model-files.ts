@@ -1,5 +1,5 @@
 import { QwenVLError, readJson } from '@qwen-vl/core';
-import type { ModelFolder } from '@qwen-vl/core';
+import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
 
 /**
  * The .onnx files of a model folder made by `qwen-vl build`. Each file's large weights sit
@@ -53,6 +53,50 @@ export interface BuildManifest {
   producer: string;
   precision: WeightPrecision;
   parts: ManifestPart[];
+  /**
+   * The config.json values the graphs were built for (`graphShape`), by field name; absent
+   * in folders built before it was recorded.
+   */
+  graphShape?: Record<string, number>;
+}
+
+/**
+ * The config.json fields that fix the exported graphs' shapes, by their field names, with
+ * the values `config` gives them. A folder whose config.json was edited afterwards would
+ * run a different model than it describes (or fail deep inside onnxruntime).
+ */
+export function graphShape(config: ModelConfig): Record<string, number> {
+  const { text, vision } = config;
+  return {
+    num_hidden_layers: text.numHiddenLayers,
+    hidden_size: text.hiddenSize,
+    intermediate_size: text.intermediateSize,
+    num_attention_heads: text.numAttentionHeads,
+    num_key_value_heads: text.numKeyValueHeads,
+    head_dim: text.headDim,
+    vocab_size: text.vocabSize,
+    'vision_config.depth': vision.depth,
+    'vision_config.hidden_size': vision.hiddenSize,
+    'vision_config.intermediate_size': vision.intermediateSize,
+    'vision_config.num_heads': vision.numHeads,
+    'vision_config.out_hidden_size': vision.outHiddenSize,
+    'vision_config.patch_size': vision.patchSize,
+    'vision_config.spatial_merge_size': vision.spatialMergeSize,
+    'vision_config.temporal_patch_size': vision.temporalPatchSize,
+  };
+}
+
+/** Fails with `INVALID_MODEL` naming the config.json field whose value is not the one the graphs were built for. */
+export function checkGraphShape(manifest: BuildManifest | undefined, config: ModelConfig, configPath: string): void {
+  if (manifest?.graphShape === undefined) return;
+  const current = graphShape(config);
+  for (const [field, built] of Object.entries(manifest.graphShape)) {
+    if (field in current && current[field] !== built) {
+      throw new QwenVLError('INVALID_MODEL', `is ${current[field]}, but the folder's models were built for ${built}; restore config.json or run "qwen-vl build" again`, {
+        source: `${configPath} field "${field}"`,
+      });
+    }
+  }
 }
 
 /**

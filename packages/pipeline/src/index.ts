@@ -14,7 +14,7 @@ export { PromptPreparer } from './prompt-preparer.js';
 export type { PreparedModelInputs } from './prompt-preparer.js';
 export { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 export type { ChatImageItem, ChatMediaItems, ChatVideoItem } from './chat-messages.js';
-export { BUILT_MODEL_FILES, FORMAT_VERSION, MANIFEST_FILE, WEIGHT_PRECISIONS, externalDataFile, isPlainFileName, manifestDataFiles, readBuildManifest } from './built-model-files.js';
+export { BUILT_MODEL_FILES, FORMAT_VERSION, MANIFEST_FILE, WEIGHT_PRECISIONS, checkGraphShape, graphShape, externalDataFile, isPlainFileName, manifestDataFiles, readBuildManifest } from './built-model-files.js';
 export type { BuildManifest, ManifestPart, WeightPrecision } from './built-model-files.js';
 export { openTextModel, openVisionModel } from './model-sessions.js';
 export type { ModelSessionOptions } from './model-sessions.js';

@@ -1,4 +1,4 @@
-import { QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
+import { MODEL_FILES, QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
 import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelFolder, ModelSource } from '@qwen-vl/core';
 import { DEFAULT_VIDEO_FPS, QwenVLProcessor, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
@@ -11,7 +11,7 @@ import type { SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
 import type { AbortFlag, FinishReason } from '@qwen-vl/decoder';
 import { mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { DecoderSession } from '@qwen-vl/decoder';
-import { BUILT_MODEL_FILES, manifestDataFiles, readBuildManifest } from './built-model-files.js';
+import { BUILT_MODEL_FILES, checkGraphShape, manifestDataFiles, readBuildManifest } from './built-model-files.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
 import { openTextModel, openVisionModel } from './model-sessions.js';
@@ -152,6 +152,7 @@ export class VisionLanguageModel<Image> {
     const manifest = await readBuildManifest(folder);
     const openModel = (file: string) => host.openModel(file, manifestDataFiles(manifest, file));
     const { model, generation } = await loadModelConfigs(folder);
+    checkGraphShape(manifest, model, `${folder.location}/${MODEL_FILES.config}`);
     const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
     // Every model is read before any session is created: a missing text file fails before a
     // (large) model is loaded, and a host that downloads them knows when downloading is over.

@@ -7,7 +7,7 @@ import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
 import { checkWeightPrecision } from '../graph/graph-weights.js';
 import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalCheckpoint, openLocalFolder } from './checkpoint-folder.js';
-import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
+import { FORMAT_VERSION, MANIFEST_FILE, graphShape } from '@qwen-vl/pipeline';
 import type { BuildManifest, WeightPrecision } from '@qwen-vl/pipeline';
 import { MODEL_PARTS } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
@@ -137,7 +137,7 @@ export async function buildModelFolder(input: string, output: string, options: B
   const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
   const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
   const counter = new ProgressCounter(lazy.length, totalBytes, options.onProgress, options.signal);
-  const manifest: BuildManifest = { format: 'qwen-vl', formatVersion: FORMAT_VERSION, producer: PRODUCER, precision, parts: [] };
+  const manifest: BuildManifest = { format: 'qwen-vl', formatVersion: FORMAT_VERSION, producer: PRODUCER, precision, parts: [], graphShape: graphShape(config) };
   await writeFolderAtomically(target, force, async (temp) => {
     for (const { part, model } of models) {
       const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
