@@ -95,12 +95,12 @@ describe('a config.json edited after the build', () => {
     const built = join(dir(), 'edited');
     await buildModelFolder(MODEL_DIR, built);
     const original = await readFile(join(built, 'config.json'), 'utf8');
-    const config = JSON.parse(original) as { vocab_size: number; vision_config: { depth: number } };
+    type Config = { vocab_size: number; vision_config: { depth: number } };
     for (const [edit, field, value] of [
-      [(c: typeof config) => (c.vision_config.depth = 5), 'vision_config.depth', 5],
-      [(c: typeof config) => (c.vocab_size = 1000), 'vocab_size', 1000],
+      [(c: Config) => (c.vision_config.depth = 5), 'vision_config.depth', 5],
+      [(c: Config) => (c.vocab_size = 1000), 'vocab_size', 1000],
     ] as const) {
-      const changed = JSON.parse(original) as typeof config;
+      const changed = JSON.parse(original) as Config;
       edit(changed);
       await writeFile(join(built, 'config.json'), JSON.stringify(changed));
       // Used to load and run a model other than the one config.json describes.
