@@ -1,3 +1,4 @@
+import { QwenVLError } from '@qwen-vl/core';
 import type { ModelFolder } from '@qwen-vl/core';
 import { PromptPreparer } from '@qwen-vl/pipeline';
 import type { PreparedModelInputs } from '@qwen-vl/pipeline';
@@ -42,10 +43,25 @@ export class InputPreparer extends PromptPreparer {
   }
 
   async prepare(request: PrepareRequest): Promise<PreparedModelInputs> {
+    checkRequest(request);
     const decodeOptions = { applyExifOrientation: request.applyExifOrientation };
     const images = await Promise.all((request.images ?? []).map((image) => decodeImage(image, decodeOptions)));
     return this.prepareMessages(requestMessages(request), { images }, { minPixels: request.minPixels, maxPixels: request.maxPixels });
   }
+}
+
+/** Checks the request's shape, naming the field: JavaScript callers can pass anything. */
+function checkRequest(request: PrepareRequest): void {
+  const fail = (field: string, what: string, value: unknown) => {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be ${what}, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`, { source: `request.${field}` });
+  };
+  const { images, prompt, system } = request as { images?: unknown; prompt?: unknown; system?: unknown };
+  if (images !== undefined && !Array.isArray(images)) fail('images', 'an array of image paths or bytes', images);
+  (images as unknown[] | undefined)?.forEach((image, i) => {
+    if (typeof image !== 'string' && !(image instanceof Uint8Array)) fail(`images[${i}]`, 'an image path or bytes', image);
+  });
+  if (typeof prompt !== 'string') fail('prompt', 'a string', prompt);
+  if (system !== undefined && typeof system !== 'string') fail('system', 'a string', system);
 }
 
 /** One-off convenience: loads the model folder's processor and prepares one request. */

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelConfigs } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
-import { NodeModelFolder, QwenVL, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
+import { InputPreparer, NodeModelFolder, QwenVL, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
+import type { PrepareRequest } from '../src/index.js';
 import { MODEL_DIR } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -108,6 +109,20 @@ describe('a config.json edited after the build', () => {
         code: 'INVALID_MODEL',
         message: expect.stringContaining(`config.json field "${field}": is ${value}, but the folder's models were built for`),
       });
+    }
+  });
+});
+
+describe('prepare requests of the wrong shape', () => {
+  it('are refused naming the field (images: "x.png" threw ".map is not a function")', async () => {
+    const preparer = await InputPreparer.load(MODEL_DIR);
+    const cases: Array<[unknown, string]> = [
+      [{ images: 'x.png', prompt: 'p' }, 'request.images: must be an array of image paths or bytes, got "x.png"'],
+      [{ images: ['a.png', 5], prompt: 'p' }, 'request.images[1]: must be an image path or bytes, got number'],
+      [{ prompt: 42 }, 'request.prompt: must be a string, got number'],
+    ];
+    for (const [request, message] of cases) {
+      await expect(preparer.prepare(request as PrepareRequest)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message });
     }
   });
 });
