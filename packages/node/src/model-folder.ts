@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
 import type { ModelFolder } from '@qwen-vl/core';
 import { readLocalFile } from './read-file.js';
@@ -26,7 +26,7 @@ export class NodeModelFolder implements ModelFolder {
     return info !== undefined && info.isFile();
   }
 
-  readBytes(name: string): Promise<Uint8Array> {
+  async readBytes(name: string): Promise<Uint8Array> {
     return readLocalFile(this.path(name));
   }
 
@@ -34,7 +34,13 @@ export class NodeModelFolder implements ModelFolder {
     return new TextDecoder('utf-8').decode(await this.readBytes(name));
   }
 
+  /** The path of the folder's file `name`; a name that leads outside the folder (`../x`, `/etc/x`) is refused. */
   private path(name: string): string {
-    return join(this.location, name);
+    const path = join(this.location, name);
+    const inside = relative(this.location, path);
+    if (inside.startsWith('..') || isAbsolute(inside) || isAbsolute(name)) {
+      throw new QwenVLError('INVALID_MODEL', `names ${JSON.stringify(name)}, which is not a file inside the model folder`, { source: this.location });
+    }
+    return path;
   }
 }

@@ -15,6 +15,14 @@ describe('NodeModelFolder', () => {
     expect(configs.model.vision.fullAttBlockIndexes).toEqual([1, 3]);
   });
 
+  it('refuses names that lead outside the folder, as a hostile manifest could give', async () => {
+    const folder = new NodeModelFolder(join(modelDir, 'nested-not-used'));
+    for (const name of ['../config.json', '/etc/hostname', 'a/../../config.json']) {
+      await expect(folder.readBytes(name)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`) });
+      await expect(folder.exists(name)).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    }
+  });
+
   it('answers exists() for files only, without throwing', async () => {
     const folder = new NodeModelFolder(modelDir);
     expect(await folder.exists('config.json')).toBe(true);

@@ -35,8 +35,13 @@ export class UrlModelFolder implements ModelFolder {
     this.onProgress = options.onProgress;
   }
 
+  /** The URL of the folder's file `name`; a name that resolves outside the folder (`../x`, another origin) is refused. */
   url(name: string): string {
-    return new URL(name, this.base).href;
+    const url = new URL(name, this.base).href;
+    if (!url.startsWith(this.base)) {
+      throw new QwenVLError('INVALID_MODEL', `names ${JSON.stringify(name)}, which is not a file inside the model folder ${this.base}`, { source: this.location });
+    }
+    return url;
   }
 
   async exists(name: string): Promise<boolean> {
