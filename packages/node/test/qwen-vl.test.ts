@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { QwenVLError } from '@qwen-vl/core';
 import { FORMAT_VERSION } from '@qwen-vl/pipeline';
 import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
@@ -210,7 +211,14 @@ describe('QwenVL', () => {
 
   it('rejects bad input naming the message item or option', async () => {
     await expect(model.chat(describeImage('https://example.com/cat.jpg'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].image' });
-    await expect(model.chat(describeImage(new Uint8Array([1, 2, 3])))).rejects.toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)' });
+    // decodeImage can only call bytes "image bytes": the chat names the message item instead, the reason and the decoder's error kept.
+    const bytesError = await model.chat(describeImage(new Uint8Array([1, 2, 3]))).catch((error: unknown) => error);
+    expect(bytesError).toBeInstanceOf(QwenVLError);
+    expect(bytesError).toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)', reason: expect.stringMatching(/^cannot decode image \(.+\)$/) });
+    const { source, reason, cause } = bytesError as QwenVLError;
+    expect((bytesError as QwenVLError).message).toBe(`${source}: ${reason}`);
+    expect(cause).toBeInstanceOf(Error);
+    expect(cause).not.toBeInstanceOf(QwenVLError);
     await expect(model.chat(describeImage(join(dir(), 'absent.png')))).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(dir(), 'absent.png') });
     await expect(model.chat(describeImage(GRADIENT), { topP: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'search option "topP"' });
   });

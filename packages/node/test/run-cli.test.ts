@@ -123,5 +123,6 @@ describe('qwen-vl run', () => {
     const result = await runCli(['run', '--model', model, '--prompt', 'x', '--top-p', '1.5']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--top-p must be in \(0, 1\]/);
+    expect(result.stderr).not.toContain('search option');
   });
 });

@@ -94,8 +94,7 @@ async function decodeChatImage(image: BrowserImageInput, where: string, options:
     return await decodeBrowserImage(image, options);
   } catch (error) {
     // A URL names itself; anything else is named by its message item, the decoder's description kept.
-    if (!(error instanceof QwenVLError) || typeof image === 'string' || error.source === undefined) throw error;
-    const cause = error.message.slice(error.source.length + 2);
-    throw new QwenVLError(error.code, `${error.source}: ${cause}`, { source: where, cause: error });
+    if (!(error instanceof QwenVLError) || typeof image === 'string') throw error;
+    throw error.withSource(error.source === undefined ? where : `${where} (${error.source})`);
   }
 }

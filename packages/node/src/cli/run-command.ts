@@ -142,7 +142,7 @@ export function runSearchOptions(search: SearchOptionsInput, generation: Generat
     const option = /^search option "(\w+)"$/.exec(error.source)?.[1];
     const flag = option === undefined ? undefined : FLAGS[option];
     if (flag === undefined) throw error;
-    throw new UsageError(`${flag} ${error.message.slice(error.source.length + 2)}`);
+    throw new UsageError(`${flag} ${error.reason}`);
   }
   return options;
 }

@@ -242,9 +242,12 @@ describe('conformance of every backend with the golden outputs', () => {
   it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
     const outcomes: ImageErrorOutcome[] = await page!.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([
-      { what: 'corrupt file', code: 'INVALID_IMAGE', message: expect.stringMatching(/^messages\[0\]\.content\[1\]\.image.*file "broken\.png".*cannot decode image/) },
-      { what: 'missing URL', code: 'MISSING_FILE', message: expect.stringMatching(/missing-image\.png.*HTTP 404/) },
+      // A file is named by its message item, the decoder's description of it kept.
+      { what: 'corrupt file', code: 'INVALID_IMAGE', source: 'messages[0].content[1].image (file "broken.png")', reason: expect.stringMatching(/^cannot decode image \(.+\)$/), message: expect.any(String) },
+      // A URL names itself.
+      { what: 'missing URL', code: 'MISSING_FILE', source: expect.stringMatching(/\/missing-image\.png$/), reason: expect.stringMatching(/^could not be fetched \(HTTP 404\b/), message: expect.any(String) },
     ]);
+    for (const outcome of outcomes) expect(outcome.message).toBe(`${outcome.source}: ${outcome.reason}`);
   });
 
   it('loads the model from URLs with byte progress up to the folder total, then again from the Cache API without downloading', async () => {

@@ -63,6 +63,8 @@ export interface LoadOutcome {
 export interface ImageErrorOutcome {
   what: string;
   code: string;
+  source: string | undefined;
+  reason: string | undefined;
   message: string;
 }
 

@@ -153,9 +153,10 @@ async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> 
     for (const [what, image] of Object.entries(images)) {
       try {
         await model.chat([{ role: 'user', content: [{ type: 'text', text: 'Describe' }, { type: 'image', image }] }], { maxNewTokens: 1 });
-        outcomes.push({ what, code: 'none', message: 'no error' });
+        outcomes.push({ what, code: 'none', source: undefined, reason: undefined, message: 'no error' });
       } catch (error) {
-        outcomes.push({ what, code: String((error as { code?: unknown }).code), message: (error as Error).message });
+        const { code, source, reason } = error as { code?: unknown; source?: string; reason?: string };
+        outcomes.push({ what, code: String(code), source, reason, message: (error as Error).message });
       }
     }
     return outcomes;
