@@ -5,8 +5,8 @@ import type { ModelConfig } from '@qwen-vl/core';
 import { Generator, argmax } from '@qwen-vl/decoder';
 import type { DecoderSession, GenerationControl, GenerationResult, GenerationStreamEvent, PreparedPrompt, SearchOptions } from '@qwen-vl/decoder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
-import { PAD_TOKEN_ID, embedPrompts, goldenPrompt, goldenSteps, openGoldenDecoder } from './decoder-fixtures.js';
-import { GOLDEN_CASES, GOLDEN_TOLERANCE, MODEL_DIR, goldenJson, maxAbsDiff } from './golden.js';
+import { GOLDEN_CASES, LOGITS_TOLERANCE, MODEL_DIR, goldenJson, goldenPrompt, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import { PAD_TOKEN_ID, embedPrompts, openGoldenDecoder } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -83,9 +83,9 @@ describe('Generator on the golden tiny model', () => {
 
     expect(row.tokens).toEqual(golden.tokens);
     expect(row).toMatchObject({ finishReason: 'length', generatedTokens: STEPS, promptTokens: goldenPrompt(name).ids.length });
-    goldenJson(name).logprobs.forEach((expected, step) => expect(Math.abs(row.logprobs[step] - expected), `logprob ${step}`).toBeLessThanOrEqual(GOLDEN_TOLERANCE));
+    goldenJson(name).logprobs.forEach((expected, step) => expect(Math.abs(row.logprobs[step] - expected), `logprob ${step}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
     expect(stepLogits).toHaveLength(STEPS);
-    stepLogits.forEach((logits, step) => expect(maxAbsDiff(logits, golden.logits(step)), `step ${step}`).toBeLessThanOrEqual(GOLDEN_TOLERANCE));
+    stepLogits.forEach((logits, step) => expect(maxAbsDiff(logits, golden.logits(step)), `step ${step}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
 
     expect(events.map((e) => e.tokenId)).toEqual(golden.tokens);
     expect(events.map((e) => e.text).join('')).toBe(row.text);

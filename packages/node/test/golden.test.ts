@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { InputPreparer } from '../src/prepare.js';
-import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 
 /** The whole Node input path (sharp decoding → processor → rope index) against the golden cases. */
 describe('golden cases through the Node input path', () => {
@@ -9,8 +9,8 @@ describe('golden cases through the Node input path', () => {
     preparer = await InputPreparer.load(MODEL_DIR);
   });
 
-  it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, text }) => {
-    const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt: text });
+  it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, prompt }) => {
+    const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt });
 
     expect(numbers(prepared.inputIds)).toEqual(numbers(goldenArray(name, 'input_ids').data));
     expect(numbers(prepared.imageGridThw.flat())).toEqual(numbers(goldenArray(name, 'grid_thw').data));

@@ -5,15 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { QwenVLError } from '@qwen-vl/core';
 import { FORMAT_VERSION } from '@qwen-vl/pipeline';
+import { GOLDEN_SEARCH as GOLDEN_RUN, GOLDEN_STEPS, LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, goldenJson, goldenSteps, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
-import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const IMAGE_PAD_ID = 151655;
 const VIDEO_PAD_ID = 151656;
 /** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
-const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
+const GOLDEN_SEARCH: ChatOptions = { ...GOLDEN_RUN, maxNewTokens: GOLDEN_STEPS };
 
 const GRADIENT = goldenImage('gradient_300x200.png');
 const NOISE = goldenImage('noise_rgba_50x70.png');
@@ -193,14 +193,9 @@ describe('QwenVL', () => {
   it('reports the raw logits of every step to onStepLogits', async () => {
     const steps: Float32Array[] = [];
     await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, onStepLogits: (_step, logits) => steps.push(logits.slice()) });
-    const golden = goldenArray('one_image', 'logits');
-    const vocab = golden.dims[1];
-    expect(steps).toHaveLength(8);
-    steps.forEach((row, k) => {
-      let diff = 0;
-      for (let i = 0; i < vocab; i++) diff = Math.max(diff, Math.abs(row[i] - (golden.data[k * vocab + i] as number)));
-      expect(diff).toBeLessThanOrEqual(1e-3);
-    });
+    const golden = goldenSteps('one_image');
+    expect(steps).toHaveLength(GOLDEN_STEPS);
+    steps.forEach((row, k) => expect(maxAbsDiff(row, golden.logits(k)), `step ${k}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
   });
 
   it('stops at once with finishReason aborted when the signal is already aborted', async () => {

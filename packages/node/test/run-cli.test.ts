@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
-import { GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, numbers } from './golden.js';
+import { LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, numbers } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -42,7 +42,7 @@ describe('qwen-vl run', () => {
     expect([logits.type, logits.dims]).toEqual(['float32', golden.dims]);
     let maxDiff = 0;
     for (let i = 0; i < golden.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs((logits.data[i] as number) - (golden.data[i] as number)));
-    expect(maxDiff).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+    expect(maxDiff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
 
   it('--video of two copies of the golden image gives the golden one_image tokens; --fps 0 is a usage error', async () => {

@@ -1,18 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
-import type { HostTensor } from '@qwen-vl/core';
 import { QwenVL } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
 import type { Browser, Page, Request } from 'playwright-core';
 import type { WebDevice } from '../../src/qwen-vl-web.js';
 import { startStaticServer } from '../../demo/static-server.js';
 import type { StaticServer } from '../../demo/static-server.js';
-import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, IMAGE_INPUT_KINDS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, maxAbsDiff } from './golden-cases.js';
-import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './golden-cases.js';
+import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, goldenImage, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import { IMAGE_INPUT_KINDS } from './conformance-outcomes.js';
+import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './conformance-outcomes.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
@@ -43,13 +42,7 @@ const COLUMNS: ReadonlyArray<[keyof Row, string]> = [
 ];
 
 const rows: Row[] = [];
-const goldenTokens = new Map<string, number[]>();
-const goldenLogits = new Map<string, HostTensor>();
-
-async function readNpy(caseName: string, file: string): Promise<HostTensor> {
-  const path = join(GOLDEN_FOLDER, 'cases', caseName, file);
-  return decodeNpy(new Uint8Array(await readFile(path)), path);
-}
+const golden = new Map(GOLDEN_CASES.map((goldenCase) => [goldenCase.name, goldenSteps(goldenCase.name)]));
 
 /** One row from the cases' outcomes; GOLDEN_STEPS new tokens were asked for in each case. */
 function judge(backend: string, precision: Precision, outcomes: readonly CaseOutcome[], elapsedMs: number): Row {
@@ -57,7 +50,7 @@ function judge(backend: string, precision: Precision, outcomes: readonly CaseOut
   let maxDiff = 0;
   const problems: string[] = [];
   for (const outcome of outcomes) {
-    const expected = goldenTokens.get(outcome.name)!;
+    const expected = golden.get(outcome.name)!.tokens;
     if (outcome.tokens.length === expected.length && outcome.tokens.every((token, i) => token === expected[i])) tokensEqual++;
     else problems.push(`${outcome.name}: tokens [${outcome.tokens.join(',')}] ≠ golden [${expected.join(',')}]`);
     if (outcome.maxLogitDiffPerStep.length !== GOLDEN_STEPS) problems.push(`${outcome.name}: logits of ${outcome.maxLogitDiffPerStep.length} steps, expected ${GOLDEN_STEPS}`);
@@ -88,16 +81,15 @@ function unsupported(backend: string, precision: Precision, reason: string): Row
 async function runNodeCases(model: QwenVL): Promise<CaseOutcome[]> {
   const outcomes: CaseOutcome[] = [];
   for (const goldenCase of GOLDEN_CASES) {
-    const golden = goldenLogits.get(goldenCase.name)!;
-    const vocab = golden.dims[1];
+    const { logits: goldenLogits } = golden.get(goldenCase.name)!;
     const maxLogitDiffPerStep: number[] = [];
     const result = await model.chat(
-      [{ role: 'user', content: [...goldenCase.images.map((name) => ({ type: 'image' as const, image: join(GOLDEN_FOLDER, 'images', name) })), { type: 'text' as const, text: goldenCase.prompt }] }],
+      [{ role: 'user', content: [...goldenCase.images.map((name) => ({ type: 'image' as const, image: goldenImage(name) })), { type: 'text' as const, text: goldenCase.prompt }] }],
       {
         ...GOLDEN_SEARCH,
         maxNewTokens: GOLDEN_STEPS,
         onStepLogits: (step, logits) => {
-          maxLogitDiffPerStep[step] = maxAbsDiff(logits, (golden.data as Float32Array).subarray(step * vocab, (step + 1) * vocab));
+          maxLogitDiffPerStep[step] = maxAbsDiff(logits, goldenLogits(step));
         },
       },
     );
@@ -130,10 +122,6 @@ describe('conformance of every backend with the golden outputs', () => {
   let webGpu: WebGpuProbe = { unavailable: 'not probed', shaderF16: false };
 
   beforeAll(async () => {
-    for (const goldenCase of GOLDEN_CASES) {
-      goldenTokens.set(goldenCase.name, Array.from((await readNpy(goldenCase.name, 'tokens.npy')).data as BigInt64Array, Number));
-      goldenLogits.set(goldenCase.name, await readNpy(goldenCase.name, 'logits.npy'));
-    }
     models.set('fp32', await ensureGoldenModel('fp32'));
     models.set('fp16', await ensureGoldenModel('fp16'));
     pageFolder = await buildPage(fileURLToPath(new URL('./conformance-page/', import.meta.url)), { configFile: false });
@@ -234,7 +222,7 @@ describe('conformance of every backend with the golden outputs', () => {
     const outcome: CaseOutcome = await page!.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
     const maxDiff = Math.max(...outcome.maxLogitDiffPerStep);
     console.log(`web ${outcome.name}: tokens [${outcome.tokens.join(',')}], max |Δlogit| ${maxDiff.toExponential(2)}`);
-    expect(outcome.tokens).toEqual(goldenTokens.get('one_image'));
+    expect(outcome.tokens).toEqual(golden.get('one_image')!.tokens);
     expect(outcome.maxLogitDiffPerStep).toHaveLength(GOLDEN_STEPS);
     expect(maxDiff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
