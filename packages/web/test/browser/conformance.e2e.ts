@@ -43,6 +43,8 @@ const COLUMNS: ReadonlyArray<[keyof Row, string]> = [
 ];
 
 const rows: Row[] = [];
+/** backend × precision in the order the tests are declared, which the table follows. */
+const rowOrder: string[] = [];
 const golden = new Map(GOLDEN_CASES.map((goldenCase) => [goldenCase.name, goldenSteps(goldenCase.name)]));
 
 /**
@@ -69,7 +71,9 @@ function caseMaxDiff(outcome: CaseOutcome): number {
 }
 
 function printTable(): void {
-  const cells = [COLUMNS.map(([, title]) => title), ...rows.map((row) => COLUMNS.map(([key]) => row[key]))];
+  const position = (row: Row) => rowOrder.indexOf(`${row.backend} ${row.precision}`);
+  const ordered = [...rows].sort((a, b) => position(a) - position(b));
+  const cells = [COLUMNS.map(([, title]) => title), ...ordered.map((row) => COLUMNS.map(([key]) => row[key]))];
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)));
   const format = (line: string[]) => `| ${line.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
   const [header, ...body] = cells.map(format);
@@ -168,6 +172,7 @@ function webRow(device: WebDevice, precision: Precision, skip?: string): RowPlan
  */
 function conformanceTest(plan: RowPlan): void {
   const title = `${plan.backend} ${plan.precision} gives the golden tokens and logits`;
+  rowOrder.push(`${plan.backend} ${plan.precision}`);
   if (plan.skip !== undefined) rows.push({ backend: plan.backend, precision: plan.precision, status: 'skipped', tokens: '–', maxLogitDiff: '–', note: plan.skip });
   it.skipIf(plan.skip !== undefined)(plan.skip === undefined ? title : `${title} (skipped here: ${plan.skip})`, async () => {
     const started = performance.now();
