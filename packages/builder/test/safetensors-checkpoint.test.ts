@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QwenVLError, isQwenVLError } from '@qwen-vl/core';
 import type { QwenVLErrorCode } from '@qwen-vl/core';
@@ -7,8 +8,9 @@ import { Checkpoint } from '../src/safetensors/checkpoint.js';
 import type { CheckpointFolder } from '../src/safetensors/checkpoint.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
 import { concatBytes, encodeSafetensors } from '../src/safetensors/writer.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 
-const goldenBytes = new Uint8Array(readFileSync(new URL('../../../testdata/golden/tiny/model/model.safetensors', import.meta.url)));
+const goldenBytes = new Uint8Array(readFileSync(join(MODEL_DIR, 'model.safetensors')));
 
 function memoryFolder(files: Record<string, Uint8Array | string>): CheckpointFolder {
   return {

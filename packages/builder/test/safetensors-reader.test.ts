@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QwenVLError, isQwenVLError } from '@qwen-vl/core';
-import { parseModelConfig } from '@qwen-vl/core';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
 import type { ByteSource } from '../src/safetensors/byte-source.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
+import { MODEL_DIR, goldenModelConfig } from '@qwen-vl/test-support';
 
-const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
-const goldenBytes = new Uint8Array(readFileSync(new URL('model.safetensors', modelDir)));
-const goldenConfig = parseModelConfig(JSON.parse(readFileSync(new URL('config.json', modelDir), 'utf8')));
+const goldenBytes = new Uint8Array(readFileSync(join(MODEL_DIR, 'model.safetensors')));
+const goldenConfig = goldenModelConfig();
 
 /** A safetensors file built by hand: length prefix (possibly lying), header text, zero data. */
 function rawFile(header: string, dataBytes: number, declaredLength = header.length): Uint8Array {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGenerationConfig, parseModelConfig, parsePreprocessorConfig } from '@qwen-vl/core';
 import { isQwenVLError } from '@qwen-vl/core';
@@ -7,9 +8,9 @@ import { float32ToBf16 } from '../src/safetensors/half-float.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
 import { generateTinyCheckpoint } from '../src/checkpoint/tiny-checkpoint.js';
 import type { TinyCheckpointOptions } from '../src/checkpoint/tiny-checkpoint.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 
-const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
-const golden = (name: string) => readFileSync(new URL(name, modelDir));
+const golden = (name: string) => readFileSync(join(MODEL_DIR, name));
 
 function text(files: Map<string, Uint8Array | string>, name: string): string {
   const value = files.get(name);

@@ -21,15 +21,27 @@ export class QwenVLError extends Error {
   readonly code: QwenVLErrorCode;
   /** The file, config field or argument the error is about, when there is one. */
   readonly source: string | undefined;
-  /** What is wrong with `source`: the message without the source in front. */
-  readonly detail: string;
+  /**
+   * What is wrong, without the source: `message` is `${source}: ${reason}` when there is a
+   * source, the reason alone when there is none.
+   */
+  readonly reason: string;
 
-  constructor(code: QwenVLErrorCode, detail: string, options: { source?: string; cause?: unknown } = {}) {
-    super(options.source !== undefined ? `${options.source}: ${detail}` : detail, { cause: options.cause });
+  constructor(code: QwenVLErrorCode, reason: string, options: { source?: string; cause?: unknown } = {}) {
+    super(options.source !== undefined ? `${options.source}: ${reason}` : reason, { cause: options.cause });
     this.name = 'QwenVLError';
     this.code = code;
     this.source = options.source;
-    this.detail = detail;
+    this.reason = reason;
+  }
+
+  /**
+   * The same failure reported about another source, for a caller that knows better what the
+   * file, field or argument is called: code, reason and cause are kept. `undefined` gives the
+   * error without a source.
+   */
+  withSource(source: string | undefined): QwenVLError {
+    return new QwenVLError(this.code, this.reason, { source, cause: this.cause });
   }
 }
 

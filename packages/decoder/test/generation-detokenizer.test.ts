@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { describe, expect, it } from 'vitest';
 import { IncrementalDetokenizer } from '../src/index.js';
 import type { DecodeTokens } from '../src/index.js';
@@ -66,8 +68,7 @@ describe('IncrementalDetokenizer', () => {
 
   // Loading the 6 MB tokenizer.json can take seconds on a busy machine: a generous ceiling, not a timing check.
   it('streams the real Qwen tokenizer: split characters are never emitted in part', () => {
-    const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
-    const readJson = (name: string) => JSON.parse(readFileSync(new URL(name, modelDir), 'utf8'));
+    const readJson = (name: string) => JSON.parse(readFileSync(join(MODEL_DIR, name), 'utf8'));
     const tokenizer = QwenTokenizer.fromJson(readJson('tokenizer.json'), readJson('tokenizer_config.json'));
     const text = 'Hi 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🦜🧬 ꙮ 龘靐齉 naïve café 世界';
     const ids = [...tokenizer.encode(text)];

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { QwenVLError, parseGenerationConfig } from '@qwen-vl/core';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { describe, expect, it } from 'vitest';
 import { resolveSearchOptions } from '../src/index.js';
 import type { SearchOptionNames, SearchOptionsInput } from '../src/index.js';
 
-const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
 /** Qwen2.5-VL's own generation_config.json: do_sample true, temperature 1e-6, repetition_penalty 1.05. */
-const qwenConfig = parseGenerationConfig(JSON.parse(readFileSync(new URL('generation_config.json', modelDir), 'utf8')));
+const qwenConfig = parseGenerationConfig(JSON.parse(readFileSync(join(MODEL_DIR, 'generation_config.json'), 'utf8')));
 const hfDefaults = parseGenerationConfig({});
 
 function expectError(fn: () => unknown, code: string, source: string): void {

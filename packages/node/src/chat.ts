@@ -58,8 +58,7 @@ async function decodeNamed(source: string | Uint8Array, where: string, options: 
   try {
     return await decodeImage(source, options);
   } catch (error) {
-    if (typeof source === 'string' || !(error instanceof QwenVLError) || error.source === undefined) throw error;
-    const cause = error.message.slice(error.source.length + 2);
-    throw new QwenVLError(error.code, cause, { source: `${where} (bytes)`, cause: error });
+    if (typeof source === 'string' || !(error instanceof QwenVLError)) throw error;
+    throw error.withSource(`${where} (bytes)`);
   }
 }

@@ -1,10 +1,8 @@
 import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
 import { MODEL_PARTS } from '@qwen-vl/builder';
-import { MODEL_DIR, goldenImage, maxAbsDiff } from './golden.js';
-import { goldenVisionCase } from './vision-fixtures.js';
+import { MODEL_DIR, goldenImage, goldenVisionCase, maxAbsDiff, readNpy } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
@@ -53,7 +51,7 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ image_grid_thw: [[1, 14, 22], [1, 4, 4]], image_features_shape: [81, 32] });
-    const features = decodeNpy(await readFile(join(out, 'image_features.npy')), 'image_features.npy');
+    const features = readNpy(join(out, 'image_features.npy'));
     expect([features.type, features.dims]).toEqual(['float32', [81, 32]]);
     expect(maxAbsDiff(features.data as Float32Array, goldenVisionCase('two_images').features)).toBeLessThan(1e-3);
   });

@@ -6,6 +6,7 @@ import type { DecoderSession } from '@qwen-vl/decoder';
 import { ChatTemplate } from '@qwen-vl/preprocess';
 import { visionTensors } from '@qwen-vl/builder';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { MODEL_DIR, goldenModelConfig, maxAbsDiff } from '@qwen-vl/test-support';
 import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '@qwen-vl/builder';
 import { VISION_PART } from '@qwen-vl/builder';
@@ -13,12 +14,11 @@ import { progressDisplay } from '../src/cli/build-command.js';
 import { openLocalCheckpoint } from '@qwen-vl/builder';
 import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { exportTextModels, openDecoder } from './decoder-fixtures.js';
-import { MODEL_DIR, maxAbsDiff } from './golden.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 const dir = useTempDir('qwen-vl-build-');
 
-const visionTensorCount = visionTensors(parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8'))).vision).length;
+const visionTensorCount = visionTensors(goldenModelConfig().vision).length;
 
 describe('buildModelFolder', () => {
   it('reports progress per weight tensor, ending at every tensor and byte', async () => {

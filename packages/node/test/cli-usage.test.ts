@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/cli/run.js';
-import { MODEL_DIR } from './golden.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 
 const ROOT_README = new URL('../../../README.md', import.meta.url);

@@ -1,16 +1,16 @@
 import { cp, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
-import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
+import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers, readNpy as readNpyFile } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const dir = useTempDir('qwen-vl-cli-');
 
-async function readNpy(folder: string, name: string): Promise<HostTensor> {
-  return decodeNpy(await readFile(join(folder, `${name}.npy`)), name);
+/** An array of a dump folder. */
+function readNpy(folder: string, name: string): HostTensor {
+  return readNpyFile(join(folder, `${name}.npy`));
 }
 
 /** Checks that a failed run left neither OUT nor a temporary folder beside it. */
@@ -39,18 +39,18 @@ describe('qwen-vl prepare', () => {
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
 
     expect((await readdir(out)).sort()).toEqual(['image_grid_thw.npy', 'input_ids.npy', 'pixel_values.npy', 'position_ids.npy', 'rope_deltas.npy']);
-    const ids = await readNpy(out, 'input_ids');
+    const ids = readNpy(out, 'input_ids');
     expect([ids.type, ids.dims]).toEqual(['int64', [1, length]]);
     expect(numbers(ids.data)).toEqual(numbers(goldenArray('one_image', 'input_ids').data));
-    const pixels = await readNpy(out, 'pixel_values');
+    const pixels = readNpy(out, 'pixel_values');
     expect([pixels.type, pixels.dims]).toEqual(['float32', [308, 1176]]);
     expect(maxAbsDiff(pixels.data as Float32Array, goldenArray('one_image', 'pixel_values').data as Float32Array)).toBeLessThanOrEqual(1e-5);
-    const grid = await readNpy(out, 'image_grid_thw');
+    const grid = readNpy(out, 'image_grid_thw');
     expect([grid.type, grid.dims, numbers(grid.data)]).toEqual(['int64', [1, 3], [1, 14, 22]]);
-    const positions = await readNpy(out, 'position_ids');
+    const positions = readNpy(out, 'position_ids');
     expect([positions.type, positions.dims]).toEqual(['int64', [3, 1, length]]);
     expect(numbers(positions.data)).toEqual(numbers(goldenArray('one_image', 'position_ids').data));
-    const deltas = await readNpy(out, 'rope_deltas');
+    const deltas = readNpy(out, 'rope_deltas');
     expect([deltas.type, deltas.dims, numbers(deltas.data)]).toEqual(['int64', [1, 1], [goldenJson('one_image').rope_delta]]);
     // Only OUT itself: the temporary folder was renamed, not left beside it.
     expect(await readdir(dir())).toEqual(['one_image']);
@@ -61,9 +61,9 @@ describe('qwen-vl prepare', () => {
     const result = await runCli(['prepare', '--model', MODEL_DIR, '--prompt', 'Hello, who are you?', '--dump', out]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ tokens: 25, images: 0, image_tokens: 0, rope_delta: 0, pixel_values_shape: [0, 1176] });
-    expect((await readNpy(out, 'pixel_values')).dims).toEqual([0, 1176]);
-    expect((await readNpy(out, 'image_grid_thw')).dims).toEqual([0, 3]);
-    expect(numbers((await readNpy(out, 'input_ids')).data)).toEqual(numbers(goldenArray('text_only', 'input_ids').data));
+    expect(readNpy(out, 'pixel_values').dims).toEqual([0, 1176]);
+    expect(readNpy(out, 'image_grid_thw').dims).toEqual([0, 3]);
+    expect(numbers(readNpy(out, 'input_ids').data)).toEqual(numbers(goldenArray('text_only', 'input_ids').data));
   });
 
   it('fails on a corrupt image with exit code 1, naming the file, and writes nothing', async () => {

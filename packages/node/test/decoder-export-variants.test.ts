@@ -6,8 +6,8 @@ import { parseModelConfig } from '@qwen-vl/core';
 import type { Checkpoint, SafetensorsTensorInput } from '@qwen-vl/builder';
 import type { ModelConfig } from '@qwen-vl/core';
 import { argmax } from '@qwen-vl/decoder';
-import { batchInputs, embedPrompts, exportTextModels, folderCheckpoint, goldenModel, goldenPrompt, goldenSteps, openDecoder } from './decoder-fixtures.js';
-import { GOLDEN_TOLERANCE, maxAbsDiff } from './golden.js';
+import { LOGITS_TOLERANCE, goldenPrompt, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import { batchInputs, embedPrompts, exportTextModels, folderCheckpoint, goldenModel, openDecoder } from './decoder-fixtures.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 /** Export options beyond the golden fp32 run: fp16 weight storage, tied embeddings. */
@@ -23,7 +23,7 @@ describe('text decoder export variants', () => {
       const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, [goldenPrompt('one_image')], config);
       let logits = await decoder.prefill({ inputsEmbeds, attentionMask, positions });
       for (let step = 0; step < golden.tokens.length; step++) {
-        expect(maxAbsDiff(logits.data, golden.logits(step))).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+        expect(maxAbsDiff(logits.data, golden.logits(step))).toBeLessThanOrEqual(LOGITS_TOLERANCE);
         const token = argmax(logits.data);
         expect(token).toBe(golden.tokens[step]);
         logits = await decoder.step([token]);

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Checkpoint, memoryByteSource } from '@qwen-vl/builder';
-import { createSession, hostTensor, parseModelConfig } from '@qwen-vl/core';
+import { createSession, hostTensor } from '@qwen-vl/core';
 import type { CheckpointFolder } from '@qwen-vl/builder';
 import type { HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, mergeVisionFeatures } from '@qwen-vl/decoder';
@@ -13,9 +13,10 @@ import type { Grid } from '@qwen-vl/mrope';
 import { writeOnnxModel } from '@qwen-vl/builder';
 // Registers onnxruntime-node, which createSession below finds.
 import '../src/index.js';
-import { MODEL_DIR, goldenArray, goldenGrids, numbers } from './golden.js';
+import { MODEL_DIR, goldenModelConfig } from '@qwen-vl/test-support';
+import type { GoldenPrompt } from '@qwen-vl/test-support';
 
-/** Shared set-up of the decoder tests: checkpoints on disk, exported text graphs, golden prompts. */
+/** Shared set-up of the decoder tests: checkpoints on disk, exported text graphs, batches of golden prompts. */
 
 /** Qwen's <|endoftext|>, what the processor pads batches with. */
 export const PAD_TOKEN_ID = 151643;
@@ -32,8 +33,7 @@ export function folderCheckpoint(directory: string): Promise<Checkpoint> {
 }
 
 export async function goldenModel(): Promise<{ checkpoint: Checkpoint; config: ModelConfig }> {
-  const config = parseModelConfig(JSON.parse(await readFile(join(MODEL_DIR, 'config.json'), 'utf8')));
-  return { checkpoint: await folderCheckpoint(MODEL_DIR), config };
+  return { checkpoint: await folderCheckpoint(MODEL_DIR), config: goldenModelConfig() };
 }
 
 export interface TextModelFiles {
@@ -60,27 +60,6 @@ export async function openGoldenDecoder(directory: string): Promise<{ config: Mo
   const { checkpoint, config } = await goldenModel();
   const files = await exportTextModels(checkpoint, config.text, directory);
   return { config, files, session: await openDecoder(files, config.text) };
-}
-
-/** A golden case's prompt: ids, the golden vision features (none for text_only) and image grids. */
-export interface GoldenPrompt {
-  readonly ids: number[];
-  readonly imageFeatures: HostTensor<'float32'> | undefined;
-  readonly grids: Grid[];
-}
-
-export function goldenPrompt(caseName: string): GoldenPrompt {
-  const ids = numbers(goldenArray(caseName, 'input_ids').data);
-  const grids = goldenGrids(caseName);
-  const imageFeatures = caseName === 'text_only' ? undefined : (goldenArray(caseName, 'vision_features') as HostTensor<'float32'>);
-  return { ids, imageFeatures, grids };
-}
-
-/** Golden logits of step k (`[8, vocab]` in the file) and the 8 greedy tokens. */
-export function goldenSteps(caseName: string): { logits: (step: number) => Float32Array; tokens: number[] } {
-  const logits = goldenArray(caseName, 'logits');
-  const vocab = logits.dims[1];
-  return { logits: (step) => (logits.data as Float32Array).subarray(step * vocab, (step + 1) * vocab), tokens: numbers(goldenArray(caseName, 'tokens').data) };
 }
 
 /**

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, hostTensor, isQwenVLError, toBigInt64 } from '@qwen-vl/core';
 import type { ModelConfig } from '@qwen-vl/core';
 import { DecoderSession, argmax, pastKeyName, pastValueName, rotaryFeeds } from '@qwen-vl/decoder';
-import { embedPrompts, goldenPrompt, goldenSteps, openDecoder, openGoldenDecoder } from './decoder-fixtures.js';
-import type { GoldenPrompt, TextModelFiles } from './decoder-fixtures.js';
-import { GOLDEN_CASES, GOLDEN_TOLERANCE, maxAbsDiff } from './golden.js';
+import { GOLDEN_CASES, LOGITS_TOLERANCE, goldenPrompt, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import type { GoldenPrompt } from '@qwen-vl/test-support';
+import { embedPrompts, openDecoder, openGoldenDecoder } from './decoder-fixtures.js';
+import type { TextModelFiles } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -56,7 +57,7 @@ describe('text decoder export against the golden cases', () => {
     const diffs = run.logits.map(([row], step) => maxAbsDiff(row, golden.logits(step)));
     console.info(`${name}: max |logit diff| per step ${diffs.map((d) => d.toExponential(2)).join(' ')}`);
     expect(run.tokens[0]).toEqual(golden.tokens);
-    for (const diff of diffs) expect(diff).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+    for (const diff of diffs) expect(diff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
 
   it.each(GOLDEN_CASES)('$name: each cached step equals a full recompute over the prompt and the tokens so far', async ({ name }) => {
@@ -99,7 +100,7 @@ describe('text decoder export against the golden cases', () => {
       const diff = Math.max(...run.logits.map((rows, step) => maxAbsDiff(rows[b], golden.logits(step))));
       console.info(`batch row ${b} (${name}, ${goldenPrompt(name).ids.length} tokens): max |logit diff| ${diff.toExponential(2)}`);
       expect(run.tokens[b]).toEqual(golden.tokens);
-      expect(diff).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+      expect(diff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
     });
   });
 
@@ -126,7 +127,7 @@ describe('text decoder export against the golden cases', () => {
       expect(all.dims).toEqual([1, ids.length, vocabSize]);
       const position = (logits: typeof all, p: number) => (logits.data as Float32Array).subarray(p * vocabSize, (p + 1) * vocabSize);
       for (let step = 0; step < STEPS; step++) {
-        expect(maxAbsDiff(position(all, ids.length - STEPS + step), golden.logits(step))).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+        expect(maxAbsDiff(position(all, ids.length - STEPS + step), golden.logits(step))).toBeLessThanOrEqual(LOGITS_TOLERANCE);
       }
       const lastThree = await forward(3);
       expect(lastThree.dims).toEqual([1, 3, vocabSize]);

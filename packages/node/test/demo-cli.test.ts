@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MODEL_DIR } from './golden.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';
 

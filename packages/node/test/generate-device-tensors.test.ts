@@ -3,8 +3,9 @@ import { GraphBuilder, serializeModel } from '@qwen-vl/builder';
 import { createSession, hostTensor, isDeviceTensor, isQwenVLError } from '@qwen-vl/core';
 import type { DeviceTensor, HostTensor, InferenceSessionHandle, ModelConfig } from '@qwen-vl/core';
 import { DecoderSession, argmax, decoderDeviceOutputs } from '@qwen-vl/decoder';
+import { goldenPrompt } from '@qwen-vl/test-support';
 import { onnxruntimeNodeBackend } from '../src/index.js';
-import { embedPrompts, exportTextModels, goldenModel, goldenPrompt } from './decoder-fixtures.js';
+import { embedPrompts, exportTextModels, goldenModel } from './decoder-fixtures.js';
 import type { TextModelFiles } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 

@@ -7,9 +7,9 @@ import type { DecoderSession, GenerationControl, GenerationResult, GenerationStr
 import { getRopeIndex } from '@qwen-vl/mrope';
 import { QwenTokenizer, QwenVLProcessor } from '@qwen-vl/preprocess';
 import type { MediaInputs, PreparedInputs } from '@qwen-vl/preprocess';
+import { GOLDEN_CASES, LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenGrids, goldenImage, goldenJson, goldenPrompt, goldenSteps, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { NodeModelFolder, decodeImage, requestMessages } from '../src/index.js';
-import { PAD_TOKEN_ID, embedPrompts, goldenPrompt, goldenSteps, openGoldenDecoder, stackFeatures } from './decoder-fixtures.js';
-import { GOLDEN_CASES, GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenGrids, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
+import { PAD_TOKEN_ID, embedPrompts, openGoldenDecoder, stackFeatures } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -85,9 +85,9 @@ describe('Generator on the golden tiny model', () => {
 
     expect(row.tokens).toEqual(golden.tokens);
     expect(row).toMatchObject({ finishReason: 'length', generatedTokens: STEPS, promptTokens: goldenPrompt(name).ids.length });
-    goldenJson(name).logprobs.forEach((expected, step) => expect(Math.abs(row.logprobs[step] - expected), `logprob ${step}`).toBeLessThanOrEqual(GOLDEN_TOLERANCE));
+    goldenJson(name).logprobs.forEach((expected, step) => expect(Math.abs(row.logprobs[step] - expected), `logprob ${step}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
     expect(stepLogits).toHaveLength(STEPS);
-    stepLogits.forEach((logits, step) => expect(maxAbsDiff(logits, golden.logits(step)), `step ${step}`).toBeLessThanOrEqual(GOLDEN_TOLERANCE));
+    stepLogits.forEach((logits, step) => expect(maxAbsDiff(logits, golden.logits(step)), `step ${step}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
 
     expect(events.map((e) => e.tokenId)).toEqual(golden.tokens);
     expect(events.map((e) => e.text).join('')).toBe(row.text);
@@ -193,7 +193,7 @@ describe('processor → getRopeIndex → Generator, with no conversion', () => {
   }
 
   it('gives each of a batch of 3 conversations (two images, text, one image; left-padded) the golden ids, positions and tokens it has alone', async () => {
-    const inputs = processor.prepareBatch(cases.map((c) => requestMessages({ prompt: c.text, images: c.images })), media);
+    const inputs = processor.prepareBatch(cases.map((c) => requestMessages({ prompt: c.prompt, images: c.images })), media);
     const batch = await generateFrom(inputs, NAMES);
     const [rows, length] = inputs.inputIds.dims;
     expect(rows).toBe(3);
@@ -202,7 +202,7 @@ describe('processor → getRopeIndex → Generator, with no conversion', () => {
     const column = (data: ArrayLike<number>, b: number, from: number) => numbers(Array.from(data).slice(b * length + from, (b + 1) * length));
 
     for (const [b, name] of NAMES.entries()) {
-      const alone = processor.prepare(requestMessages({ prompt: cases[b].text, images: cases[b].images }), media[b]);
+      const alone = processor.prepare(requestMessages({ prompt: cases[b].prompt, images: cases[b].images }), media[b]);
       const single = await generateFrom(alone, [name]);
       const goldenIds = numbers(goldenArray(name, 'input_ids').data);
       const padding = length - goldenIds.length;
@@ -229,8 +229,8 @@ describe('processor → getRopeIndex → Generator, with no conversion', () => {
       expect(batch.result.rows[b].promptTokens, name).toBe(goldenIds.length);
       batch.logits.forEach((step, k) => {
         const row = step.subarray(b * vocab, (b + 1) * vocab);
-        expect(maxAbsDiff(row, single.logits[k]), `${name} step ${k} vs alone`).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
-        expect(maxAbsDiff(row, golden.logits(k)), `${name} step ${k} vs golden`).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+        expect(maxAbsDiff(row, single.logits[k]), `${name} step ${k} vs alone`).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+        expect(maxAbsDiff(row, golden.logits(k)), `${name} step ${k} vs golden`).toBeLessThanOrEqual(LOGITS_TOLERANCE);
       });
     }
     expect(inputs.imageGridThw).toEqual(NAMES.flatMap(goldenGrids));

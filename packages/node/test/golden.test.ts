@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { decodeImage } from '../src/decode-image.js';
 import { InputPreparer, requestMessages } from '../src/prepare.js';
-import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 
 /** The whole Node input path (sharp decoding → processor → rope index) against the golden cases. */
 describe('golden cases through the Node input path', () => {
@@ -10,8 +10,8 @@ describe('golden cases through the Node input path', () => {
     preparer = await InputPreparer.load(MODEL_DIR);
   });
 
-  it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, text }) => {
-    const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt: text });
+  it.each(GOLDEN_CASES)('$name: ids, grids, positions and rope delta exact; pixel_values within 1e-5', async ({ name, images, prompt }) => {
+    const prepared = await preparer.prepare({ images: images.map(goldenImage), prompt });
 
     expect(numbers(prepared.inputIds.data)).toEqual(numbers(goldenArray(name, 'input_ids').data));
     expect(numbers(prepared.imageGridThw.flat())).toEqual(numbers(goldenArray(name, 'grid_thw').data));
@@ -28,7 +28,7 @@ describe('golden cases through the Node input path', () => {
 
   it('prepares a left-padded batch of every case with each row\'s golden ids and positions past its padding', async () => {
     const media = await Promise.all(GOLDEN_CASES.map(async ({ images }) => ({ images: await Promise.all(images.map((file) => decodeImage(goldenImage(file)))) })));
-    const batch = preparer.prepareBatch(GOLDEN_CASES.map(({ images, text }) => requestMessages({ images, prompt: text })), media);
+    const batch = preparer.prepareBatch(GOLDEN_CASES.map(({ images, prompt }) => requestMessages({ images, prompt })), media);
     const [rows, length] = batch.inputIds.dims;
     expect(rows).toBe(GOLDEN_CASES.length);
     GOLDEN_CASES.forEach(({ name }, b) => {

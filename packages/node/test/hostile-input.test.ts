@@ -6,7 +6,7 @@ import { loadModelConfigs } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { InputPreparer, NodeModelFolder, QwenVL, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
 import type { PrepareRequest } from '../src/index.js';
-import { MODEL_DIR } from './golden.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { useTempDir } from './helpers/temp-dir.js';
 
 // Inputs an adversarial user tried that crashed, hung or failed far from the cause; each

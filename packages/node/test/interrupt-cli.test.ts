@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MODEL_DIR, goldenImage } from './golden.js';
+import { MODEL_DIR, goldenImage } from '@qwen-vl/test-support';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));

@@ -1,14 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isQwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { NodeModelFolder } from '../src/model-folder.js';
-
-const modelDir = fileURLToPath(new URL('../../../testdata/golden/tiny/model/', import.meta.url));
 
 describe('NodeModelFolder', () => {
   it('reads the golden tiny model configs through core', async () => {
-    const configs = await loadModelConfigs(await NodeModelFolder.open(modelDir));
+    const configs = await loadModelConfigs(await NodeModelFolder.open(MODEL_DIR));
     // Values from testdata/golden/README.md.
     expect(configs.model.text.hiddenSize).toBe(32);
     expect(configs.model.text.mropeSection).toEqual([2, 3, 3]);
@@ -16,7 +14,7 @@ describe('NodeModelFolder', () => {
   });
 
   it('refuses names that lead outside the folder, as a hostile manifest could give', async () => {
-    const folder = new NodeModelFolder(join(modelDir, 'nested-not-used'));
+    const folder = new NodeModelFolder(join(MODEL_DIR, 'nested-not-used'));
     for (const name of ['../config.json', '/etc/hostname', 'a/../../config.json']) {
       await expect(folder.readBytes(name)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`) });
       await expect(folder.exists(name)).rejects.toMatchObject({ code: 'INVALID_MODEL' });
@@ -24,7 +22,7 @@ describe('NodeModelFolder', () => {
   });
 
   it('answers exists() for files only, without throwing', async () => {
-    const folder = new NodeModelFolder(modelDir);
+    const folder = new NodeModelFolder(MODEL_DIR);
     expect(await folder.exists('config.json')).toBe(true);
     expect(await folder.exists('missing.json')).toBe(false);
     expect(await folder.exists('.')).toBe(false);
@@ -32,16 +30,16 @@ describe('NodeModelFolder', () => {
   });
 
   it('reads bytes and text', async () => {
-    const folder = new NodeModelFolder(modelDir);
+    const folder = new NodeModelFolder(MODEL_DIR);
     const text = await folder.readText('config.json');
     expect(JSON.parse(text)).toHaveProperty('vision_config');
     expect((await folder.readBytes('config.json')).length).toBe(new TextEncoder().encode(text).length);
   });
 
   it('names the full path of a missing file', async () => {
-    const error = await new NodeModelFolder(modelDir).readText('nope.json').catch((e: unknown) => e);
+    const error = await new NodeModelFolder(MODEL_DIR).readText('nope.json').catch((e: unknown) => e);
     expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
-    expect((error as Error).message).toContain(join(modelDir, 'nope.json'));
+    expect((error as Error).message).toContain(join(MODEL_DIR, 'nope.json'));
   });
 
   it('refuses to open a folder that does not exist', async () => {

@@ -3,16 +3,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { QwenVLError } from '@qwen-vl/core';
 import { FORMAT_VERSION } from '@qwen-vl/pipeline';
+import { GOLDEN_SEARCH as GOLDEN_RUN, GOLDEN_STEPS, LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, goldenJson, goldenSteps, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
 import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
-import { MODEL_DIR, goldenArray, goldenImage, goldenJson, maxAbsDiff, numbers } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const IMAGE_PAD_ID = 151655;
 const VIDEO_PAD_ID = 151656;
 /** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
-const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
+const GOLDEN_SEARCH: ChatOptions = { ...GOLDEN_RUN, maxNewTokens: GOLDEN_STEPS };
 
 const GRADIENT = goldenImage('gradient_300x200.png');
 const NOISE = goldenImage('noise_rgba_50x70.png');
@@ -64,13 +65,16 @@ describe('QwenVL', () => {
     expect(whole.text.length).toBeGreaterThan(0);
   });
 
-  it('stops the generation when the reader leaves the loop, and frees the model for the next call', async () => {
-    const stream = model.chatStream(describeImage(GRADIENT), GOLDEN_SEARCH);
+  it('stops the generation when the reader leaves the loop (result rejects with ABORTED), and frees the model for the next call', async () => {
+    const steps: number[] = [];
+    const stream = model.chatStream(describeImage(GRADIENT), { ...GOLDEN_SEARCH, onStepLogits: (step) => steps.push(step) });
     for await (const chunk of stream) {
       expect(chunk.tokenId).toBe(numbers(goldenArray('one_image', 'tokens').data)[0]);
       break;
     }
-    await expect(stream.result).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(stream.result).rejects.toMatchObject({ name: 'QwenVLError', code: 'ABORTED', source: 'chat stream' });
+    // Only the prefill ran: no step after the reader left.
+    expect(steps).toEqual([0]);
     const next = await model.chat(describeImage(GRADIENT), GOLDEN_SEARCH);
     expect(next.tokens).toEqual(numbers(goldenArray('one_image', 'tokens').data));
   });
@@ -192,25 +196,22 @@ describe('QwenVL', () => {
   it('reports the raw logits of every step to onStepLogits', async () => {
     const steps: Float32Array[] = [];
     await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, onStepLogits: (_step, logits) => steps.push(logits.slice()) });
-    const golden = goldenArray('one_image', 'logits');
-    const vocab = golden.dims[1];
-    expect(steps).toHaveLength(8);
-    steps.forEach((row, k) => {
-      let diff = 0;
-      for (let i = 0; i < vocab; i++) diff = Math.max(diff, Math.abs(row[i] - (golden.data[k * vocab + i] as number)));
-      expect(diff).toBeLessThanOrEqual(1e-3);
-    });
+    const golden = goldenSteps('one_image');
+    expect(steps).toHaveLength(GOLDEN_STEPS);
+    steps.forEach((row, k) => expect(maxAbsDiff(row, golden.logits(k)), `step ${k}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
   });
 
-  it('stops at once with finishReason aborted when the signal is already aborted', async () => {
-    const result = await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, signal: AbortSignal.abort() });
-    expect(result.finishReason).toBe('aborted');
-    expect(result.tokens.length).toBeLessThanOrEqual(1);
-  });
 
   it('rejects bad input naming the message item or option', async () => {
     await expect(model.chat(describeImage('https://example.com/cat.jpg'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].image' });
-    await expect(model.chat(describeImage(new Uint8Array([1, 2, 3])))).rejects.toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)' });
+    // decodeImage can only call bytes "image bytes": the chat names the message item instead, the reason and the decoder's error kept.
+    const bytesError = await model.chat(describeImage(new Uint8Array([1, 2, 3]))).catch((error: unknown) => error);
+    expect(bytesError).toBeInstanceOf(QwenVLError);
+    expect(bytesError).toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)', reason: expect.stringMatching(/^cannot decode image \(.+\)$/) });
+    const { source, reason, cause } = bytesError as QwenVLError;
+    expect((bytesError as QwenVLError).message).toBe(`${source}: ${reason}`);
+    expect(cause).toBeInstanceOf(Error);
+    expect(cause).not.toBeInstanceOf(QwenVLError);
     await expect(model.chat(describeImage(join(dir(), 'absent.png')))).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(dir(), 'absent.png') });
     await expect(model.chat(describeImage(GRADIENT), { topP: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'search option "topP"' });
   });
@@ -238,5 +239,88 @@ describe('QwenVL', () => {
 
   it('refuses a Hugging Face folder, pointing at qwen-vl build', async () => {
     await expect(QwenVL.load(MODEL_DIR)).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(MODEL_DIR, 'embed.onnx'), message: expect.stringContaining('qwen-vl build') });
+  });
+});
+
+/**
+ * `ChatOptions.signal`, as the READMEs promise it (node: "the answer ends with finishReason
+ * 'aborted'"; decoder: the signal is checked before every model run, a run in flight completes
+ * and its tokens are still emitted, the text already streamed is kept, the session stays
+ * usable; node, multi-turn: the KV cache holds the prompt and the answer tokens fed back).
+ */
+describe('QwenVL chat with an abort signal', () => {
+  const goldenTokens = () => numbers(goldenArray('one_image', 'tokens').data);
+  const textTurn = (text: string): QwenVLMessage[] => [{ role: 'user', content: text }];
+
+  it('already aborted: resolves with finishReason aborted, no token, no text and no decoder run', async () => {
+    const steps: number[] = [];
+    const result = await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, logprobs: true, signal: AbortSignal.abort(), onStepLogits: (step) => steps.push(step) });
+    expect(result).toMatchObject({ finishReason: 'aborted', tokens: [], logprobs: [], text: '', cachedPromptTokens: 0 });
+    expect(result.timings.steps).toBe(0);
+    expect(steps).toEqual([]);
+    // The prompt was still prepared: the result shows what the model would have seen.
+    expect(numbers(result.promptTokenIds)).toEqual(numbers(goldenArray('one_image', 'input_ids').data));
+  });
+
+  it('aborted while a step runs: that step\'s token is still emitted, nothing runs after it, the streamed tokens and text are the answer', async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const stream = model.chatStream(describeImage(GRADIENT), {
+      ...GOLDEN_SEARCH,
+      logprobs: true,
+      signal: controller.signal,
+      onStepLogits: (step) => {
+        steps.push(step);
+        // onStepLogits runs between the decoder run and the token choice: the run of step 2 is done, its token not yet chosen.
+        if (step === 2) controller.abort();
+      },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const result = await stream.result;
+    expect(steps).toEqual([0, 1, 2]);
+    expect(chunks.map((chunk) => chunk.tokenId)).toEqual(goldenTokens().slice(0, 3));
+    expect(result).toMatchObject({ finishReason: 'aborted', tokens: goldenTokens().slice(0, 3) });
+    expect(result.logprobs).toHaveLength(3);
+    expect(result.text).toBe(chunks.map((chunk) => chunk.text).join(''));
+    // The model is free and unchanged for the next call.
+    expect((await model.chat(describeImage(GRADIENT), GOLDEN_SEARCH)).tokens).toEqual(goldenTokens());
+  });
+
+  it('the KV cache keeps what ran: after an abort at the first token a continuation reuses the prompt; after an abort before the prefill, nothing', async () => {
+    const fresh = await QwenVL.load(join(dir(), 'model'));
+    const continuation = (first: QwenVLMessage[]): QwenVLMessage[] => [...first, { role: 'assistant', content: 'A smooth gradient.' }, { role: 'user', content: 'Which colours does it have?' }];
+    const run = async (on: QwenVL, messages: QwenVLMessage[]) => {
+      const logits: Float32Array[] = [];
+      const result = await on.chat(messages, { ...GOLDEN_SEARCH, onStepLogits: (_, step) => logits.push(step.slice()) });
+      return { result, logits };
+    };
+    const expectFreshAnswer = async (continued: Awaited<ReturnType<typeof run>>, messages: QwenVLMessage[]) => {
+      const reference = await run(fresh, messages);
+      expect(reference.result.cachedPromptTokens).toBe(0);
+      expect(continued.result.tokens).toEqual(reference.result.tokens);
+      expect(Math.max(...continued.logits.map((step, i) => maxAbsDiff(step, reference.logits[i])))).toBeLessThanOrEqual(1e-5);
+    };
+    try {
+      // Aborted at the first token: the prefill ran, so the cache holds the prompt (the token was never fed back).
+      const controller = new AbortController();
+      const first = await model.chat(describeImage(GRADIENT), { ...GOLDEN_SEARCH, signal: controller.signal, onStepLogits: () => controller.abort() });
+      expect(first).toMatchObject({ finishReason: 'aborted', tokens: goldenTokens().slice(0, 1) });
+      const afterPrefill = await run(model, continuation(describeImage(GRADIENT)));
+      expect(afterPrefill.result.cachedPromptTokens).toBe(first.promptTokenIds.length);
+      await expectFreshAnswer(afterPrefill, continuation(describeImage(GRADIENT)));
+
+      // Aborted before the prefill: the decoder still holds the previous conversation, which must not be taken for this one,
+      // even when it is exactly as long as this prompt.
+      const previous = await model.chat(textTurn('Hello, who are you?'), { ...GOLDEN_SEARCH, maxNewTokens: 1 });
+      const aborted = await model.chat(textTurn('Hello, who are we?'), { ...GOLDEN_SEARCH, signal: AbortSignal.abort() });
+      expect(aborted.promptTokenIds.length).toBe(previous.promptTokenIds.length);
+      expect(numbers(aborted.promptTokenIds)).not.toEqual(numbers(previous.promptTokenIds));
+      const afterAbort = await run(model, continuation(textTurn('Hello, who are we?')));
+      expect(afterAbort.result.cachedPromptTokens).toBe(0);
+      await expectFreshAnswer(afterAbort, continuation(textTurn('Hello, who are we?')));
+    } finally {
+      await fresh.dispose();
+    }
   });
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '@qwen-vl/builder';
-import { MODEL_DIR, goldenImage } from './golden.js';
+import { MODEL_DIR, goldenImage } from '@qwen-vl/test-support';
 import { typeScriptBlocks } from './helpers/readme-code.js';
 import type { CodeBlock } from './helpers/readme-code.js';
 import { useTempDir } from './helpers/temp-dir.js';

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, maxAbsDiff, numbers, readNpy } from '@qwen-vl/test-support';
 import { onnxruntimeNodeBackend } from '../src/index.js';
-import { GOLDEN_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, numbers } from './golden.js';
 import { runCli } from './helpers/cli.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -40,12 +39,10 @@ describe('qwen-vl run', () => {
     expect(json.timings.steps).toBeGreaterThan(0);
 
     expect(await readdir(dump)).toEqual(['logits.npy']);
-    const logits = decodeNpy(await readFile(join(dump, 'logits.npy')), 'logits.npy');
+    const logits = readNpy(join(dump, 'logits.npy'));
     const golden = goldenArray('one_image', 'logits');
     expect([logits.type, logits.dims]).toEqual(['float32', golden.dims]);
-    let maxDiff = 0;
-    for (let i = 0; i < golden.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs((logits.data[i] as number) - (golden.data[i] as number)));
-    expect(maxDiff).toBeLessThanOrEqual(GOLDEN_TOLERANCE);
+    expect(maxAbsDiff(logits.data as Float32Array, golden.data as Float32Array)).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
 
   it('--video of two copies of the golden image gives the golden one_image tokens; --fps 0 is a usage error', async () => {
@@ -135,5 +132,6 @@ describe('qwen-vl run', () => {
     const result = await runCli(['run', '--model', model, '--prompt', 'x', '--top-p', '1.5']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--top-p: must be in \(0, 1\]/);
+    expect(result.stderr).not.toContain('search option');
   });
 });

@@ -9,8 +9,8 @@ import { buildModelFolder } from '@qwen-vl/builder';
 import { VISION_PART } from '@qwen-vl/builder';
 import { openLocalCheckpoint } from '@qwen-vl/builder';
 import { writeTinyModelFolder } from '@qwen-vl/builder';
+import { MODEL_DIR, maxAbsDiff } from '@qwen-vl/test-support';
 import { openVisionEncoder } from '../src/vision-runner.js';
-import { MODEL_DIR } from './golden.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -37,13 +37,6 @@ function randomPixels(count: number): Float32Array {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return (state / 2 ** 32) * 4 - 2; // the range of normalised pixels
   });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
 }
 
 const dir = useTempDir('qwen-vl-vision-ref-');

@@ -30,11 +30,12 @@ export class ConversationCache {
 
   /**
    * The cache after a call on `promptIds` (with `images`) generated `generated`, of which the
-   * session holds `cachedLength` positions; undefined when the prompt itself is not all
-   * cached (the call ended before its prefill).
+   * session holds `cachedLength` positions; undefined when the call ended before its prefill
+   * (aborted first): it generated nothing, and what the session holds, whatever its length,
+   * is an earlier conversation.
    */
   static after(promptIds: Int32Array, images: readonly PromptImage[], generated: readonly number[], cachedLength: number): ConversationCache | undefined {
-    if (cachedLength < promptIds.length || cachedLength > promptIds.length + generated.length) return undefined;
+    if (generated.length === 0 || cachedLength < promptIds.length || cachedLength > promptIds.length + generated.length) return undefined;
     const tokenIds = new Int32Array(cachedLength);
     tokenIds.set(promptIds);
     tokenIds.set(generated.slice(0, cachedLength - promptIds.length), promptIds.length);

@@ -24,8 +24,11 @@ describe('ConversationCache', () => {
 
   it('holds the prompt and the generated tokens the session cached', () => {
     expect(Array.from(cache.tokenIds)).toEqual([1, 2, 3, 4, 5]);
-    // A call that ended before its prefill leaves no cache to reuse.
+    // A call that ended before its prefill leaves no cache to reuse...
     expect(ConversationCache.after(ids(1, 2, 3), images, [], 2)).toBeUndefined();
+    // ...also when the session still holds an earlier conversation exactly as long as this prompt:
+    // a prefill always produces a token, so no token means the prompt never ran.
+    expect(ConversationCache.after(ids(1, 2, 3), images, [], 3)).toBeUndefined();
   });
 
   it('serves a prompt that continues it with the same images, and at least one new token', () => {

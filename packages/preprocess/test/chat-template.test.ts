@@ -1,17 +1,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isQwenVLError } from '@qwen-vl/core';
 import type { QwenVLErrorCode } from '@qwen-vl/core';
 import { ChatTemplate } from '../src/chat-template.js';
 import type { ChatMessage } from '../src/messages.js';
-import { TINY_MODEL, fsModelFolder } from './helpers/fs-model-folder.js';
+import { MODEL_DIR } from '@qwen-vl/test-support';
+import { fsModelFolder } from './helpers/fs-model-folder.js';
 
 const DEFAULT_SYSTEM = '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n';
 const IMAGE_BLOCK = '<|vision_start|><|image_pad|><|vision_end|>';
 const VIDEO_BLOCK = '<|vision_start|><|video_pad|><|vision_end|>';
 const ASSISTANT_OPEN = '<|im_start|>assistant\n';
 
-const tokenizerConfig = JSON.parse(readFileSync(new URL('tokenizer_config.json', TINY_MODEL), 'utf8')) as Record<string, unknown>;
+const tokenizerConfig = JSON.parse(readFileSync(join(MODEL_DIR, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(() => undefined, (e: unknown) => e);
@@ -25,7 +27,7 @@ function expectQwenError(error: unknown, code: QwenVLErrorCode, ...mentions: str
 describe('ChatTemplate with the golden model template', () => {
   let template: ChatTemplate;
   beforeAll(async () => {
-    template = await ChatTemplate.fromFolder(fsModelFolder(TINY_MODEL));
+    template = await ChatTemplate.fromFolder(fsModelFolder(MODEL_DIR));
   });
 
   it('renders one image plus text exactly as the algorithms.md §2.1 example', () => {
@@ -89,7 +91,7 @@ describe('ChatTemplate.fromFolder sources and errors', () => {
   const withTemplate = (chatTemplate: unknown) => JSON.stringify({ ...tokenizerConfig, chat_template: chatTemplate });
 
   it('falls back to the chat_template string of tokenizer_config.json', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': null, 'tokenizer_config.json': withTemplate('[{{ messages[0].content }}]') });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.json': null, 'tokenizer_config.json': withTemplate('[{{ messages[0].content }}]') });
     const template = await ChatTemplate.fromFolder(folder);
     expect(template.render([{ role: 'user', content: 'x' }])).toBe('[x]');
   });
@@ -99,34 +101,34 @@ describe('ChatTemplate.fromFolder sources and errors', () => {
       { name: 'tool_use', template: 'tools' },
       { name: 'default', template: 'default:{{ messages | length }}' },
     ];
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': null, 'tokenizer_config.json': withTemplate(named) });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.json': null, 'tokenizer_config.json': withTemplate(named) });
     expect((await ChatTemplate.fromFolder(folder)).render([{ role: 'user', content: 'x' }])).toBe('default:1');
   });
 
   it('prefers chat_template.json over tokenizer_config.json', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'tokenizer_config.json': withTemplate('from tokenizer_config') });
+    const folder = fsModelFolder(MODEL_DIR, { 'tokenizer_config.json': withTemplate('from tokenizer_config') });
     expect((await ChatTemplate.fromFolder(folder)).text).toContain('<|vision_start|><|image_pad|><|vision_end|>');
   });
 
   it('prefers chat_template.jinja, the template as plain text, over chat_template.json', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.jinja': '<{{ messages[0].content }}|{{ add_generation_prompt }}>' });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.jinja': '<{{ messages[0].content }}|{{ add_generation_prompt }}>' });
     expect((await ChatTemplate.fromFolder(folder)).render([{ role: 'user', content: 'x' }])).toBe('<x|true>');
-    const broken = fsModelFolder(TINY_MODEL, { 'chat_template.jinja': '{% for %}' });
+    const broken = fsModelFolder(MODEL_DIR, { 'chat_template.jinja': '{% for %}' });
     expectQwenError(await caught(ChatTemplate.fromFolder(broken)), 'INVALID_TEMPLATE', 'chat_template.jinja', 'does not parse');
   });
 
   it('reports a folder without any template, naming every place it looked', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': null });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.json': null });
     expectQwenError(await caught(ChatTemplate.fromFolder(folder)), 'INVALID_TEMPLATE', 'chat_template.jinja', 'chat_template.json', 'tokenizer_config.json');
   });
 
   it('reports a chat_template.json whose chat_template is not text', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': '{"chat_template": 3}' });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.json': '{"chat_template": 3}' });
     expectQwenError(await caught(ChatTemplate.fromFolder(folder)), 'INVALID_TEMPLATE', 'chat_template.json field "chat_template"');
   });
 
   it('reports a template that does not parse, naming its file', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'chat_template.json': JSON.stringify({ chat_template: '{% if %}' }) });
+    const folder = fsModelFolder(MODEL_DIR, { 'chat_template.json': JSON.stringify({ chat_template: '{% if %}' }) });
     expectQwenError(await caught(ChatTemplate.fromFolder(folder)), 'INVALID_TEMPLATE', 'chat_template.json', 'does not parse');
   });
 

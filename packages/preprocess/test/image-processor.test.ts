@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy, isQwenVLError, parsePreprocessorConfig } from '@qwen-vl/core';
+import { isQwenVLError, parsePreprocessorConfig } from '@qwen-vl/core';
 import type { PreprocessorConfig } from '@qwen-vl/core';
+import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { toRgb } from '../src/image.js';
 import type { RawImage } from '../src/image.js';
 import { processImages, processVideo, processVideos } from '../src/image-processor.js';
@@ -10,20 +12,15 @@ import type { VisionBatch } from '../src/image-processor.js';
 import { resizeBicubic } from '../src/resize-bicubic.js';
 import { smartResize } from '../src/smart-resize.js';
 
-const golden = new URL('../../../testdata/golden/', import.meta.url);
-const checkpoint = parsePreprocessorConfig(JSON.parse(readFileSync(new URL('tiny/model/preprocessor_config.json', golden), 'utf8')));
+const checkpoint = parsePreprocessorConfig(JSON.parse(readFileSync(join(MODEL_DIR, 'preprocessor_config.json'), 'utf8')));
 /** Rescale and normalize are the identity here, so pixel values are the 8-bit samples themselves. */
 const raw: PreprocessorConfig = { ...checkpoint, imageMean: [0, 0, 0], imageStd: [1, 1, 1], rescaleFactor: 1 };
 /** Budget that leaves any image whose sides are multiples of 28 at its size. */
 const keepSize = { minPixels: 28 * 28, maxPixels: 12845056 };
 
 async function decode(name: string): Promise<RawImage> {
-  const { data, info } = await sharp(new URL(`images/${name}`, golden).pathname).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(goldenImage(name)).raw().toBuffer({ resolveWithObject: true });
   return toRgb({ width: info.width, height: info.height, channels: info.channels as RawImage['channels'], data });
-}
-
-function npy(name: string) {
-  return decodeNpy(readFileSync(new URL(`cases/${name}`, golden)), name);
 }
 
 /** An RGB image whose R is the column, G the row and B a constant, so positions can be read back. */
@@ -44,22 +41,16 @@ function value(batch: VisionBatch, row: number, column: number): number {
 }
 
 describe('processImages against the golden Hugging Face outputs', () => {
-  it.each([
-    ['one_image', ['gradient_300x200.png']],
-    ['two_images', ['gradient_300x200.png', 'noise_rgba_50x70.png']],
-    ['jpeg_downscale', ['checker_640x480.jpg']],
-  ])('%s', async (name, files) => {
+  it.each(GOLDEN_CASES.filter((goldenCase) => goldenCase.images.length > 0))('$name', async ({ name, images: files }) => {
     const images = await Promise.all(files.map(decode));
     const batch = processImages(images, checkpoint);
-    const expected = npy(`${name}/pixel_values.npy`);
-    const grid = npy(`${name}/grid_thw.npy`);
-    expect(batch.gridThw.flat()).toEqual(Array.from(grid.data as BigInt64Array, Number));
+    const expected = goldenArray(name, 'pixel_values');
+    const grid = goldenArray(name, 'grid_thw');
+    expect(batch.gridThw.flat()).toEqual(numbers(grid.data));
     expect([batch.patchCount, batch.rowSize]).toEqual(expected.dims);
     expect(batch.pixelValues.length).toBe(expected.data.length);
-    let maxDiff = 0;
-    (expected.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - batch.pixelValues[i]))));
     // Bit-exact: the resize reproduces Pillow's integers and the table NumPy's float32 steps.
-    expect(maxDiff).toBe(0);
+    expect(maxAbsDiff(batch.pixelValues, expected.data as Float32Array)).toBe(0);
   });
 });
 

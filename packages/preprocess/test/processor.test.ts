@@ -1,12 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { isQwenVLError } from '@qwen-vl/core';
 import type { QwenVLErrorCode } from '@qwen-vl/core';
 import type { RawImage } from '../src/image.js';
 import type { ChatMessage } from '../src/messages.js';
 import { QwenVLProcessor } from '../src/processor.js';
-import { GOLDEN, TINY_MODEL, fsModelFolder, readGoldenCase } from './helpers/fs-model-folder.js';
+import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenGrids, goldenImage, goldenJson, numbers } from '@qwen-vl/test-support';
+import { fsModelFolder } from './helpers/fs-model-folder.js';
 
 const IM_START = 151644;
 const IM_END = 151645;
@@ -23,7 +23,7 @@ const HELLO_WHO_ARE_YOU = [9707, 11, 879, 525, 498, 30];
 const YOU_ARE_A_HELPFUL_ASSISTANT = [2610, 525, 264, 10950, 17847, 13];
 
 async function loadImage(name: string): Promise<RawImage> {
-  const { data, info } = await sharp(fileURLToPath(new URL(`images/${name}`, GOLDEN))).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(goldenImage(name)).raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: info.channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
@@ -45,28 +45,26 @@ function expectQwenError(error: unknown, code: QwenVLErrorCode, ...mentions: str
   for (const text of mentions) expect((error as Error).message).toContain(text);
 }
 
-/** The golden cases: images first in the user turn, then the text (golden README). */
-const CASES: Record<string, { images: string[]; text: string }> = {
-  one_image: { images: ['gradient_300x200.png'], text: 'Describe this image.' },
-  two_images: { images: ['gradient_300x200.png', 'noise_rgba_50x70.png'], text: 'Compare the two images.' },
-  jpeg_downscale: { images: ['checker_640x480.jpg'], text: 'What is in the picture?' },
-  text_only: { images: [], text: 'Hello, who are you?' },
-};
-
+/** A golden case's conversation: images first in the user turn, then the text (golden README). */
 function caseMessages(name: string): ChatMessage[] {
-  const { images, text } = CASES[name];
-  return [{ role: 'user', content: [...images.map((image) => ({ type: 'image' as const, image })), { type: 'text', text }] }];
+  const { images, prompt } = GOLDEN_CASES.find((goldenCase) => goldenCase.name === name)!;
+  return [{ role: 'user', content: [...images.map((image) => ({ type: 'image' as const, image })), { type: 'text', text: prompt }] }];
+}
+
+/** A golden case's input ids, image grids and patch count. */
+function readGoldenCase(name: string) {
+  return { inputIds: numbers(goldenArray(name, 'input_ids').data), gridThw: goldenGrids(name), patchCount: goldenJson(name).pixel_values_shape[0] };
 }
 
 describe('QwenVLProcessor on the golden cases', () => {
   let processor: QwenVLProcessor;
   const images = new Map<string, RawImage[]>();
   beforeAll(async () => {
-    processor = await QwenVLProcessor.fromFolder(fsModelFolder(TINY_MODEL));
-    for (const [name, { images: files }] of Object.entries(CASES)) images.set(name, await Promise.all(files.map(loadImage)));
+    processor = await QwenVLProcessor.fromFolder(fsModelFolder(MODEL_DIR));
+    for (const { name, images: files } of GOLDEN_CASES) images.set(name, await Promise.all(files.map(loadImage)));
   });
 
-  it.each(Object.keys(CASES))('%s: input ids, grids and patch count equal the golden files', (name) => {
+  it.each(GOLDEN_CASES.map((goldenCase) => goldenCase.name))('%s: input ids, grids and patch count equal the golden files', (name) => {
     const golden = readGoldenCase(name);
     const prepared = processor.prepare(caseMessages(name), { images: images.get(name) });
     expect(prepared.inputIds.dims).toEqual([1, golden.inputIds.length]);
@@ -114,7 +112,7 @@ describe('QwenVLProcessor on the golden cases', () => {
 describe('QwenVLProcessor prompts, media and errors', () => {
   let processor: QwenVLProcessor;
   beforeAll(async () => {
-    processor = await QwenVLProcessor.fromFolder(fsModelFolder(TINY_MODEL));
+    processor = await QwenVLProcessor.fromFolder(fsModelFolder(MODEL_DIR));
   });
 
   it('uses an explicit system message', () => {
@@ -196,7 +194,7 @@ describe('QwenVLProcessor prompts, media and errors', () => {
   });
 
   it('reports a missing tokenizer.json by name', async () => {
-    const error = await QwenVLProcessor.fromFolder(fsModelFolder(TINY_MODEL, { 'tokenizer.json': null })).then(
+    const error = await QwenVLProcessor.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer.json': null })).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -1,9 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isQwenVLError } from '@qwen-vl/core';
 import type { QwenVLErrorCode } from '@qwen-vl/core';
 import { QwenTokenizer } from '../src/tokenizer.js';
-import { TINY_MODEL, fsModelFolder, readGoldenCase } from './helpers/fs-model-folder.js';
+import { MODEL_DIR, goldenArray, numbers } from '@qwen-vl/test-support';
+import { fsModelFolder } from './helpers/fs-model-folder.js';
+
+const goldenInputIds = (name: string) => numbers(goldenArray(name, 'input_ids').data);
 
 const TEXT_ONLY_PROMPT =
   '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello, who are you?<|im_end|>\n<|im_start|>assistant\n';
@@ -17,7 +21,7 @@ async function expectQwenError(promise: Promise<unknown>, code: QwenVLErrorCode,
 describe('QwenTokenizer', () => {
   let tokenizer: QwenTokenizer;
   beforeAll(async () => {
-    tokenizer = await QwenTokenizer.fromFolder(fsModelFolder(TINY_MODEL));
+    tokenizer = await QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR));
   });
 
   it('encodes the reference pieces of algorithms.md §2.1', () => {
@@ -29,7 +33,7 @@ describe('QwenTokenizer', () => {
   it('encodes the whole text_only golden prompt to its input_ids', () => {
     const ids = tokenizer.encode(TEXT_ONLY_PROMPT);
     expect(ids).toBeInstanceOf(Int32Array);
-    expect(Array.from(ids)).toEqual(readGoldenCase('text_only').inputIds);
+    expect(Array.from(ids)).toEqual(goldenInputIds('text_only'));
   });
 
   it.each([
@@ -37,7 +41,7 @@ describe('QwenTokenizer', () => {
     ['two_images', 'Compare the two images.'],
     ['jpeg_downscale', 'What is in the picture?'],
   ])('encodes the user text of %s to the golden ids between <|vision_end|> and <|im_end|>', (name, text) => {
-    const golden = readGoldenCase(name).inputIds;
+    const golden = goldenInputIds(name);
     const start = golden.lastIndexOf(151653) + 1;
     const end = golden.indexOf(151645, start);
     expect(Array.from(tokenizer.encode(text))).toEqual(golden.slice(start, end));
@@ -71,7 +75,7 @@ describe('QwenTokenizer', () => {
   });
 
   it('decodes with and without special tokens', () => {
-    const ids = readGoldenCase('text_only').inputIds;
+    const ids = goldenInputIds('text_only');
     expect(tokenizer.decode(ids)).toBe(TEXT_ONLY_PROMPT);
     expect(tokenizer.decode(Int32Array.from(ids), { skipSpecialTokens: true })).toBe(
       'system\nYou are a helpful assistant.\nuser\nHello, who are you?\nassistant\n',
@@ -93,32 +97,32 @@ describe('QwenTokenizer', () => {
 });
 
 describe('QwenTokenizer.fromFolder errors', () => {
-  const tokenizerConfig = readFileSync(new URL('tokenizer_config.json', TINY_MODEL), 'utf8');
+  const tokenizerConfig = readFileSync(join(MODEL_DIR, 'tokenizer_config.json'), 'utf8');
 
   it('names a missing tokenizer.json', async () => {
-    await expectQwenError(QwenTokenizer.fromFolder(fsModelFolder(TINY_MODEL, { 'tokenizer.json': null })), 'MISSING_FILE', 'tokenizer.json');
+    await expectQwenError(QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer.json': null })), 'MISSING_FILE', 'tokenizer.json');
   });
 
   it('names a missing tokenizer_config.json', async () => {
     await expectQwenError(
-      QwenTokenizer.fromFolder(fsModelFolder(TINY_MODEL, { 'tokenizer_config.json': null })),
+      QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer_config.json': null })),
       'MISSING_FILE',
       'tokenizer_config.json',
     );
   });
 
   it('names a tokenizer.json that is not JSON', async () => {
-    await expectQwenError(QwenTokenizer.fromFolder(fsModelFolder(TINY_MODEL, { 'tokenizer.json': '{"model": ' })), 'INVALID_CONFIG', 'tokenizer.json');
+    await expectQwenError(QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer.json': '{"model": ' })), 'INVALID_CONFIG', 'tokenizer.json');
   });
 
   it('names a tokenizer.json without a model', async () => {
-    const folder = fsModelFolder(TINY_MODEL, { 'tokenizer.json': '{"added_tokens": []}' });
+    const folder = fsModelFolder(MODEL_DIR, { 'tokenizer.json': '{"added_tokens": []}' });
     await expectQwenError(QwenTokenizer.fromFolder(folder), 'INVALID_CONFIG', 'tokenizer.json');
   });
 
   it('names a malformed special token field', async () => {
     const config = { ...(JSON.parse(tokenizerConfig) as object), eos_token: 7 };
-    const folder = fsModelFolder(TINY_MODEL, { 'tokenizer_config.json': JSON.stringify(config) });
+    const folder = fsModelFolder(MODEL_DIR, { 'tokenizer_config.json': JSON.stringify(config) });
     await expectQwenError(QwenTokenizer.fromFolder(folder), 'INVALID_CONFIG', 'tokenizer_config.json field "eos_token"');
   });
 });

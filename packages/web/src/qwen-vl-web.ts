@@ -105,7 +105,7 @@ export async function decodeChatImage<Image extends BrowserImageInput, Decoded>(
     return await decode(image, options);
   } catch (error) {
     // A URL names itself; anything else is named by its message item, the decoder's description kept.
-    if (!(error instanceof QwenVLError) || typeof image === 'string' || error.source === undefined) throw error;
-    throw new QwenVLError(error.code, error.message, { source: where, cause: error });
+    if (!(error instanceof QwenVLError) || typeof image === 'string') throw error;
+    throw error.withSource(error.source === undefined ? where : `${where} (${error.source})`);
   }
 }

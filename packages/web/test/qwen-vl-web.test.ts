@@ -1,29 +1,21 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
 import { VisionLanguageModel } from '@qwen-vl/pipeline';
 import type { ChatOptions } from '@qwen-vl/pipeline';
 import { QwenVL, decodeImage } from '@qwen-vl/node';
 import { buildModelFolder, writeTinyModelFolder } from '@qwen-vl/builder';
 import { QwenVLWeb, UrlModelFolder, decodeBrowserImage, onnxruntimeWebBackend, openUrlModel } from '../src/index.js';
 import type { LoadProgress } from '../src/index.js';
-import { maxAbsDiff } from './browser/golden-cases.js';
+import { GOLDEN_SEARCH as GOLDEN_RUN, GOLDEN_STEPS, MODEL_DIR, goldenArray, goldenImage, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { serveFolder } from './helpers/folder-server.js';
 import type { FolderServer } from './helpers/folder-server.js';
 
-const golden = new URL('../../../testdata/golden/', import.meta.url);
-const MODEL_DIR = fileURLToPath(new URL('tiny/model', golden));
 /** As in the golden cases: greedy on raw logits, 8 tokens through EOS. */
-const GOLDEN_SEARCH: ChatOptions = { greedy: true, repetitionPenalty: 1, maxNewTokens: 8, ignoreEos: true };
+const GOLDEN_SEARCH: ChatOptions = { ...GOLDEN_RUN, maxNewTokens: GOLDEN_STEPS };
 
-function goldenNumbers(caseName: string, array: string): number[] {
-  const path = new URL(`cases/${caseName}/${array}.npy`, golden);
-  return Array.from(decodeNpy(readFileSync(path), fileURLToPath(path)).data as ArrayLike<number | bigint>, Number);
-}
+const goldenNumbers = (caseName: string, array: string): number[] => numbers(goldenArray(caseName, array).data);
 
 let dir: string;
 let modelDir: string;
@@ -79,7 +71,7 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
       backend: onnxruntimeWebBackend,
     });
     try {
-      const image = fileURLToPath(new URL('images/gradient_300x200.png', golden));
+      const image = goldenImage('gradient_300x200.png');
       const result = await model.chat([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] }], GOLDEN_SEARCH);
       expect(Array.from(result.promptTokenIds)).toEqual(goldenNumbers('one_image', 'input_ids'));
       expect(result.tokens).toEqual(goldenNumbers('one_image', 'tokens'));

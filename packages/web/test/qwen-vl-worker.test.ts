@@ -9,7 +9,7 @@ import type { ChatChunk, ChatOptions } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { QwenVLWorker, serveQwenVLWorker } from '../src/index.js';
 import type { LoadProgress, WebChatMessage } from '../src/index.js';
-import { LOGITS_TOLERANCE, maxAbsDiff } from './browser/golden-cases.js';
+import { LOGITS_TOLERANCE, maxAbsDiff } from '@qwen-vl/test-support';
 import { serveFolder } from './helpers/folder-server.js';
 import type { FolderServer } from './helpers/folder-server.js';
 

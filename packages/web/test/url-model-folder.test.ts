@@ -1,19 +1,19 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { ChatTemplate } from '@qwen-vl/preprocess';
+import { MODEL_DIR } from '@qwen-vl/test-support';
 import { UrlModelFolder } from '../src/index.js';
 import type { DownloadProgress } from '../src/index.js';
 import { serveFolder } from './helpers/folder-server.js';
 import type { FolderServer } from './helpers/folder-server.js';
 
-const modelDir = new URL('../../../testdata/golden/tiny/model/', import.meta.url);
 let server: FolderServer;
 let base = '';
 
 beforeAll(async () => {
-  server = await serveFolder(() => fileURLToPath(modelDir));
+  server = await serveFolder(() => MODEL_DIR);
   base = server.base;
 });
 afterAll(() => server.close());
@@ -40,7 +40,7 @@ describe('UrlModelFolder', () => {
     const events: DownloadProgress[] = [];
     const folder = new UrlModelFolder(`${base}/`, { onProgress: (p) => events.push(p) });
     const bytes = await folder.readBytes('tokenizer.json');
-    const expected = await readFile(new URL('tokenizer.json', modelDir));
+    const expected = await readFile(join(MODEL_DIR, 'tokenizer.json'));
     expect(Buffer.from(bytes).equals(expected)).toBe(true);
     expect(events.length).toBeGreaterThan(1);
     expect(events.every((e) => e.file === 'tokenizer.json' && e.total === expected.byteLength)).toBe(true);

@@ -50,17 +50,17 @@ export type WorkerReply =
 
 /** An error as it crosses: structured cloning keeps neither a QwenVLError's class nor its code and source. */
 export type PostedError =
-  | { readonly kind: 'qwen-vl'; readonly code: QwenVLErrorCode; readonly detail: string; readonly source: string | undefined }
+  | { readonly kind: 'qwen-vl'; readonly code: QwenVLErrorCode; readonly reason: string; readonly source: string | undefined }
   | { readonly kind: 'other'; readonly name: string; readonly message: string };
 
 export function postedError(error: unknown): PostedError {
-  if (error instanceof QwenVLError) return { kind: 'qwen-vl', code: error.code, detail: error.detail, source: error.source };
+  if (error instanceof QwenVLError) return { kind: 'qwen-vl', code: error.code, reason: error.reason, source: error.source };
   return error instanceof Error ? { kind: 'other', name: error.name, message: error.message } : { kind: 'other', name: 'Error', message: String(error) };
 }
 
 /** The error the worker reported, as the page's own: a QwenVLError keeps its code, source and message. */
 export function receivedError(posted: PostedError): Error {
-  if (posted.kind === 'qwen-vl') return new QwenVLError(posted.code, posted.detail, { source: posted.source });
+  if (posted.kind === 'qwen-vl') return new QwenVLError(posted.code, posted.reason, { source: posted.source });
   const error = new Error(posted.message);
   error.name = posted.name;
   return error;

@@ -1,18 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '@qwen-vl/core';
-import type { HostTensor } from '@qwen-vl/core';
-import { QwenVL } from '@qwen-vl/node';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Device } from '@qwen-vl/core';
+import { QwenVL, onnxruntimeNodeBackend } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
-import type { Browser, Page, Request } from 'playwright-core';
+import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, goldenImage, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import type { Request } from 'playwright-core';
 import type { WebDevice } from '../../src/qwen-vl-web.js';
 import { startStaticServer } from '../../demo/static-server.js';
-import type { StaticServer } from '../../demo/static-server.js';
-import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, IMAGE_INPUT_KINDS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, maxAbsDiff } from './golden-cases.js';
-import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './golden-cases.js';
+import { IMAGE_INPUT_KINDS } from './conformance-outcomes.js';
+import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './conformance-outcomes.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
@@ -20,10 +19,11 @@ import type { Precision } from './harness.js';
 /**
  * Cross-backend conformance: every backend answers the golden cases through its public chat
  * API (greedy, eos ignored) and must give the golden tokens, with each step's logits within
- * 1e-3 of the golden ones. One table row per backend × precision.
+ * 1e-3 of the golden ones. One test and one table row per backend × precision: a row that
+ * cannot run here is a skipped test whose name says why, never a pass.
  */
 
-type Status = 'pass' | 'FAIL' | 'unsupported';
+type Status = 'pass' | 'FAIL' | 'skipped';
 interface Row {
   backend: string;
   precision: Precision;
@@ -43,71 +43,37 @@ const COLUMNS: ReadonlyArray<[keyof Row, string]> = [
 ];
 
 const rows: Row[] = [];
-const goldenTokens = new Map<string, number[]>();
-const goldenLogits = new Map<string, HostTensor>();
+/** backend × precision in the order the tests are declared, which the table follows. */
+const rowOrder: string[] = [];
+const golden = new Map(GOLDEN_CASES.map((goldenCase) => [goldenCase.name, goldenSteps(goldenCase.name)]));
 
-async function readNpy(caseName: string, file: string): Promise<HostTensor> {
-  const path = join(GOLDEN_FOLDER, 'cases', caseName, file);
-  return decodeNpy(new Uint8Array(await readFile(path)), path);
-}
-
-/** One row from the cases' outcomes; GOLDEN_STEPS new tokens were asked for in each case. */
-function judge(backend: string, precision: Precision, outcomes: readonly CaseOutcome[], elapsedMs: number): Row {
-  let tokensEqual = 0;
-  let maxDiff = 0;
+/**
+ * What is wrong with a backend's outcomes: every golden case, in order, with the golden
+ * tokens and GOLDEN_STEPS steps of logits each within LOGITS_TOLERANCE. Empty when it conforms.
+ */
+function problemsOf(outcomes: readonly CaseOutcome[]): string[] {
   const problems: string[] = [];
+  const names = outcomes.map((outcome) => outcome.name);
+  if (names.join() !== GOLDEN_CASES.map((goldenCase) => goldenCase.name).join()) problems.push(`cases [${names.join(', ')}], expected every golden case`);
   for (const outcome of outcomes) {
-    const expected = goldenTokens.get(outcome.name)!;
-    if (outcome.tokens.length === expected.length && outcome.tokens.every((token, i) => token === expected[i])) tokensEqual++;
-    else problems.push(`${outcome.name}: tokens [${outcome.tokens.join(',')}] ≠ golden [${expected.join(',')}]`);
+    const expected = golden.get(outcome.name)!.tokens;
+    if (outcome.tokens.join() !== expected.join()) problems.push(`${outcome.name}: tokens [${outcome.tokens.join(',')}] ≠ golden [${expected.join(',')}]`);
     if (outcome.maxLogitDiffPerStep.length !== GOLDEN_STEPS) problems.push(`${outcome.name}: logits of ${outcome.maxLogitDiffPerStep.length} steps, expected ${GOLDEN_STEPS}`);
-    const caseMax = Math.max(...outcome.maxLogitDiffPerStep.map((diff) => (Number.isNaN(diff) ? Infinity : diff)));
-    if (!(caseMax <= LOGITS_TOLERANCE)) problems.push(`${outcome.name}: max |Δlogit| ${caseMax.toExponential(2)}`);
-    maxDiff = Math.max(maxDiff, caseMax);
+    const caseMax = caseMaxDiff(outcome);
+    if (!(caseMax <= LOGITS_TOLERANCE)) problems.push(`${outcome.name}: max |Δlogit| ${caseMax.toExponential(2)} > ${LOGITS_TOLERANCE}`);
   }
-  const passed = problems.length === 0 && outcomes.length === GOLDEN_CASES.length;
-  return {
-    backend,
-    precision,
-    status: passed ? 'pass' : 'FAIL',
-    tokens: `${tokensEqual}/${outcomes.length} cases equal`,
-    maxLogitDiff: maxDiff.toExponential(2),
-    note: [`${(elapsedMs / 1000).toFixed(1)} s`, ...problems].join('; '),
-  };
+  return problems;
 }
 
-/** A row passes or is unsupported here (no WebGPU adapter or Vulkan driver); it never fails. */
-function expectPassOrUnsupported(row: Row): void {
-  if (row.status !== 'unsupported') expect(row.status, row.note).toBe('pass');
-}
-
-function unsupported(backend: string, precision: Precision, reason: string): Row {
-  return { backend, precision, status: 'unsupported', tokens: '–', maxLogitDiff: '–', note: reason };
-}
-
-async function runNodeCases(model: QwenVL): Promise<CaseOutcome[]> {
-  const outcomes: CaseOutcome[] = [];
-  for (const goldenCase of GOLDEN_CASES) {
-    const golden = goldenLogits.get(goldenCase.name)!;
-    const vocab = golden.dims[1];
-    const maxLogitDiffPerStep: number[] = [];
-    const result = await model.chat(
-      [{ role: 'user', content: [...goldenCase.images.map((name) => ({ type: 'image' as const, image: join(GOLDEN_FOLDER, 'images', name) })), { type: 'text' as const, text: goldenCase.prompt }] }],
-      {
-        ...GOLDEN_SEARCH,
-        maxNewTokens: GOLDEN_STEPS,
-        onStepLogits: (step, logits) => {
-          maxLogitDiffPerStep[step] = maxAbsDiff(logits, (golden.data as Float32Array).subarray(step * vocab, (step + 1) * vocab));
-        },
-      },
-    );
-    outcomes.push({ name: goldenCase.name, tokens: result.tokens, maxLogitDiffPerStep });
-  }
-  return outcomes;
+/** A case's largest step difference; a missing step or a NaN counts as Infinity. */
+function caseMaxDiff(outcome: CaseOutcome): number {
+  return Math.max(...Array.from({ length: Math.max(GOLDEN_STEPS, outcome.maxLogitDiffPerStep.length) }, (_, step) => outcome.maxLogitDiffPerStep[step] ?? Infinity).map((diff) => (Number.isNaN(diff) ? Infinity : diff)));
 }
 
 function printTable(): void {
-  const cells = [COLUMNS.map(([, title]) => title), ...rows.map((row) => COLUMNS.map(([key]) => row[key]))];
+  const position = (row: Row) => rowOrder.indexOf(`${row.backend} ${row.precision}`);
+  const ordered = [...rows].sort((a, b) => position(a) - position(b));
+  const cells = [COLUMNS.map(([, title]) => title), ...ordered.map((row) => COLUMNS.map(([key]) => row[key]))];
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)));
   const format = (line: string[]) => `| ${line.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
   const [header, ...body] = cells.map(format);
@@ -121,102 +87,132 @@ function printTable(): void {
   );
 }
 
-describe('conformance of every backend with the golden outputs', () => {
-  const models = new Map<Precision, string>();
-  let pageFolder: string | undefined;
-  let server: StaticServer | undefined;
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  let webGpu: WebGpuProbe = { unavailable: 'not probed', shaderF16: false };
+// Set up before the tests are declared: whether a row can run here decides whether its test
+// is skipped, and the browser's WebGPU adapter is only known once a page has asked for it.
+const models = new Map<Precision, string>([
+  ['fp32', await ensureGoldenModel('fp32')],
+  ['fp16', await ensureGoldenModel('fp16')],
+]);
+const pageFolder = await buildPage(fileURLToPath(new URL('./conformance-page/', import.meta.url)), { configFile: false });
+const server = await startStaticServer({
+  '/page/': pageFolder,
+  '/golden/': GOLDEN_FOLDER,
+  '/models/fp32/': models.get('fp32')!,
+  '/models/fp16/': models.get('fp16')!,
+});
+const browser = await launchChromium();
+const page = await browser.newPage();
+page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+await page.goto(`${server.origin}/page/`);
+await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+const webGpu: WebGpuProbe = await page.evaluate(() => window.conformance.probeWebGpu());
 
-  beforeAll(async () => {
+/** fp16 shaders need the adapter's shader-f16 feature; SwiftShader has none. */
+const noShaderF16 = webGpu.shaderF16 ? undefined : `the WebGPU adapter (${webGpu.adapter ?? 'none'}) has no shader-f16`;
+
+/** Why onnxruntime-node cannot run on `device` here, or undefined when it can. */
+async function nodeDeviceMissing(device: Device): Promise<string | undefined> {
+  const driver = process.env.VK_ICD_FILENAMES;
+  if (device === 'webgpu' && driver !== undefined && !existsSync(driver)) return `no Vulkan driver: ${driver} is missing (apt-get install chromium provides SwiftShader)`;
+  const availability = await onnxruntimeNodeBackend.availability(device);
+  return availability.available ? undefined : availability.reason;
+}
+const nodeMissing: Record<'cuda' | 'dml' | 'webgpu', string | undefined> = {
+  cuda: await nodeDeviceMissing('cuda'),
+  dml: await nodeDeviceMissing('dml'),
+  webgpu: await nodeDeviceMissing('webgpu'),
+};
+
+async function runNodeCases(device: NodeDevice, precision: Precision): Promise<CaseOutcome[]> {
+  const model = await QwenVL.load(models.get(precision)!, { device });
+  try {
+    const outcomes: CaseOutcome[] = [];
     for (const goldenCase of GOLDEN_CASES) {
-      goldenTokens.set(goldenCase.name, Array.from((await readNpy(goldenCase.name, 'tokens.npy')).data as BigInt64Array, Number));
-      goldenLogits.set(goldenCase.name, await readNpy(goldenCase.name, 'logits.npy'));
+      const { logits } = golden.get(goldenCase.name)!;
+      const maxLogitDiffPerStep: number[] = [];
+      const result = await model.chat(
+        [{ role: 'user', content: [...goldenCase.images.map((name) => ({ type: 'image' as const, image: goldenImage(name) })), { type: 'text' as const, text: goldenCase.prompt }] }],
+        { ...GOLDEN_SEARCH, maxNewTokens: GOLDEN_STEPS, onStepLogits: (step, stepLogits) => (maxLogitDiffPerStep[step] = maxAbsDiff(stepLogits, logits(step))) },
+      );
+      outcomes.push({ name: goldenCase.name, tokens: result.tokens, maxLogitDiffPerStep });
     }
-    models.set('fp32', await ensureGoldenModel('fp32'));
-    models.set('fp16', await ensureGoldenModel('fp16'));
-    pageFolder = await buildPage(fileURLToPath(new URL('./conformance-page/', import.meta.url)), { configFile: false });
-    server = await startStaticServer({
-      '/page/': pageFolder,
-      '/golden/': GOLDEN_FOLDER,
-      '/models/fp32/': models.get('fp32')!,
-      '/models/fp16/': models.get('fp16')!,
-    });
-    browser = await launchChromium();
-    page = await browser.newPage();
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-    await page.goto(`${server.origin}/page/`);
-    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
-    webGpu = await page.evaluate(() => window.conformance.probeWebGpu());
-  });
+    return outcomes;
+  } finally {
+    await model.dispose();
+  }
+}
 
-  afterAll(async () => {
-    // Listed so that the table says what was not checked; never counted as passing.
-    for (const precision of ['fp32', 'fp16'] as const) {
-      record(unsupported('node-cuda', precision, 'unsupported here: no CUDA device (nor the CUDA provider libraries) on this machine'));
-      record(unsupported('node-dml', precision, 'unsupported here: DirectML exists only on Windows'));
+function runWebCases(device: WebDevice, precision: Precision): Promise<CaseOutcome[]> {
+  return page.evaluate(
+    ([modelUrl, webDevice, cases, stepCount]) => window.conformance.runCases(modelUrl, webDevice, '../golden/', cases, stepCount),
+    [`../models/${precision}/`, device, GOLDEN_CASES, GOLDEN_STEPS] as const,
+  );
+}
+
+interface RowPlan {
+  backend: string;
+  precision: Precision;
+  /** Why the row cannot run here; undefined when it must run and pass. */
+  skip: string | undefined;
+  run: () => Promise<CaseOutcome[]>;
+}
+
+function nodeRow(device: NodeDevice, precision: Precision, skip = device === 'cpu' ? undefined : nodeMissing[device]): RowPlan {
+  return { backend: `node-${device}`, precision, skip, run: () => runNodeCases(device, precision) };
+}
+
+function webRow(device: WebDevice, precision: Precision, skip?: string): RowPlan {
+  return { backend: `web-${device}`, precision, skip, run: () => runWebCases(device, precision) };
+}
+
+/**
+ * One test per row: it records the row for the table, then asserts that every case gave the
+ * golden tokens with logits within tolerance. A row that cannot run is skipped with the reason
+ * in its name (and listed as skipped in the table).
+ */
+function conformanceTest(plan: RowPlan): void {
+  const title = `${plan.backend} ${plan.precision} gives the golden tokens and logits`;
+  rowOrder.push(`${plan.backend} ${plan.precision}`);
+  if (plan.skip !== undefined) rows.push({ backend: plan.backend, precision: plan.precision, status: 'skipped', tokens: '–', maxLogitDiff: '–', note: plan.skip });
+  it.skipIf(plan.skip !== undefined)(plan.skip === undefined ? title : `${title} (skipped here: ${plan.skip})`, async () => {
+    const started = performance.now();
+    const outcomes = await plan.run();
+    const problems = problemsOf(outcomes);
+    const equal = outcomes.filter((outcome) => outcome.tokens.join() === golden.get(outcome.name)?.tokens.join()).length;
+    const row: Row = {
+      backend: plan.backend,
+      precision: plan.precision,
+      status: problems.length === 0 ? 'pass' : 'FAIL',
+      tokens: `${equal}/${outcomes.length} cases equal`,
+      maxLogitDiff: Math.max(0, ...outcomes.map(caseMaxDiff)).toExponential(2),
+      note: [`${((performance.now() - started) / 1000).toFixed(1)} s`, ...problems].join('; '),
+    };
+    rows.push(row);
+    expect(problems, `${plan.backend} ${plan.precision}`).toEqual([]);
+    for (const outcome of outcomes) {
+      expect(outcome.tokens, `${outcome.name} tokens`).toEqual(golden.get(outcome.name)!.tokens);
+      expect(caseMaxDiff(outcome), `${outcome.name} max |Δlogit|`).toBeLessThanOrEqual(LOGITS_TOLERANCE);
     }
+  });
+}
+
+describe('conformance of every backend with the golden outputs', () => {
+  afterAll(async () => {
     printTable();
-    await browser?.close();
-    await server?.close();
+    await browser.close();
+    await server.close();
     await removeFolder(pageFolder);
   });
 
-  async function nodeRow(device: NodeDevice, precision: Precision): Promise<Row> {
-    const backend = `node-${device}`;
-    const started = performance.now();
-    let model: QwenVL;
-    try {
-      model = await QwenVL.load(models.get(precision)!, { device });
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === 'BACKEND_UNAVAILABLE') return unsupported(backend, precision, (error as Error).message);
-      throw error;
-    }
-    try {
-      return judge(backend, precision, await runNodeCases(model), performance.now() - started);
-    } finally {
-      await model.dispose();
-    }
-  }
-
-  async function webRow(device: WebDevice, precision: Precision): Promise<Row> {
-    const backend = `web-${device}`;
-    const started = performance.now();
-    const outcomes = await page!.evaluate(
-      ([modelUrl, webDevice, cases, stepCount]) => window.conformance.runCases(modelUrl, webDevice, '../golden/', cases, stepCount),
-      [`../models/${precision}/`, device, GOLDEN_CASES, GOLDEN_STEPS] as const,
-    );
-    return judge(backend, precision, outcomes, performance.now() - started);
-  }
-
-  /** fp16 shaders need the adapter's shader-f16 feature; SwiftShader has none. */
-  function fp16WebGpuReason(): string {
-    return `the WebGPU adapter (${webGpu.adapter ?? 'none'}) has no shader-f16: fp16 on it is untested here, not compared`;
-  }
-
-  function record(row: Row): Row {
-    rows.push(row);
-    return row;
-  }
-
-  it('node-cpu fp32 and fp16 give the golden tokens and logits', async () => {
-    const fp32 = record(await nodeRow('cpu', 'fp32'));
-    const fp16 = record(await nodeRow('cpu', 'fp16'));
-    expect([fp32.status, fp16.status]).toEqual(['pass', 'pass']);
-  });
-
-  it('node-webgpu (onnxruntime-node webgpu EP) gives the golden tokens and logits', async () => {
-    const driver = process.env.VK_ICD_FILENAMES;
-    const row =
-      driver !== undefined && !existsSync(driver)
-        ? unsupported('node-webgpu', 'fp32', `no Vulkan driver: ${driver} is missing (apt-get install chromium provides SwiftShader)`)
-        : await nodeRow('webgpu', 'fp32');
-    record(row);
-    record(unsupported('node-webgpu', 'fp16', fp16WebGpuReason()));
-    expectPassOrUnsupported(row);
-  });
+  conformanceTest(nodeRow('cpu', 'fp32'));
+  conformanceTest(nodeRow('cpu', 'fp16'));
+  // onnxruntime-node's WebGPU EP on SwiftShader (the script points VK_ICD_FILENAMES at Chromium's driver).
+  conformanceTest(nodeRow('webgpu', 'fp32'));
+  conformanceTest(nodeRow('webgpu', 'fp16', nodeMissing.webgpu ?? noShaderF16));
+  conformanceTest(nodeRow('cuda', 'fp32'));
+  conformanceTest(nodeRow('cuda', 'fp16'));
+  conformanceTest(nodeRow('dml', 'fp32'));
+  conformanceTest(nodeRow('dml', 'fp16'));
 
   it('the browser preprocesses PNG images from a Blob, File, ImageBitmap, HTMLImageElement or URL into the golden pixel_values', async () => {
     const pngCases = GOLDEN_CASES.filter((goldenCase) => PNG_CASES.includes(goldenCase.name));
@@ -232,9 +228,9 @@ describe('conformance of every backend with the golden outputs', () => {
   it('the browser takes a video (two frames of the one_image picture) and gives the golden one_image answer', async () => {
     const oneImage = GOLDEN_CASES.find((goldenCase) => goldenCase.name === 'one_image')!;
     const outcome: CaseOutcome = await page!.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
-    const maxDiff = Math.max(...outcome.maxLogitDiffPerStep);
+    const maxDiff = caseMaxDiff(outcome);
     console.log(`web ${outcome.name}: tokens [${outcome.tokens.join(',')}], max |Δlogit| ${maxDiff.toExponential(2)}`);
-    expect(outcome.tokens).toEqual(goldenTokens.get('one_image'));
+    expect(outcome.tokens).toEqual(golden.get('one_image')!.tokens);
     expect(outcome.maxLogitDiffPerStep).toHaveLength(GOLDEN_STEPS);
     expect(maxDiff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
@@ -242,9 +238,12 @@ describe('conformance of every backend with the golden outputs', () => {
   it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
     const outcomes: ImageErrorOutcome[] = await page!.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([
-      { what: 'corrupt file', code: 'INVALID_IMAGE', message: expect.stringMatching(/^messages\[0\]\.content\[1\]\.image.*file "broken\.png".*cannot decode image/) },
-      { what: 'missing URL', code: 'MISSING_FILE', message: expect.stringMatching(/missing-image\.png.*HTTP 404/) },
+      // A file is named by its message item, the decoder's description of it kept.
+      { what: 'corrupt file', code: 'INVALID_IMAGE', source: 'messages[0].content[1].image (file "broken.png")', reason: expect.stringMatching(/^cannot decode image \(.+\)$/), message: expect.any(String) },
+      // A URL names itself.
+      { what: 'missing URL', code: 'MISSING_FILE', source: expect.stringMatching(/\/missing-image\.png$/), reason: expect.stringMatching(/^could not be fetched \(HTTP 404\b/), message: expect.any(String) },
     ]);
+    for (const outcome of outcomes) expect(outcome.message).toBe(`${outcome.source}: ${outcome.reason}`);
   });
 
   it('loads the model from URLs with byte progress up to the folder total, then again from the Cache API without downloading', async () => {
@@ -278,16 +277,8 @@ describe('conformance of every backend with the golden outputs', () => {
     }
   });
 
-  it('web-wasm fp32 and fp16 give the golden tokens and logits', async () => {
-    const fp32 = record(await webRow('wasm', 'fp32'));
-    const fp16 = record(await webRow('wasm', 'fp16'));
-    expect([fp32.status, fp16.status]).toEqual(['pass', 'pass']);
-  });
-
-  it('web-webgpu (onnxruntime-web/webgpu) gives the golden tokens and logits', async () => {
-    const row = webGpu.unavailable !== undefined ? unsupported('web-webgpu', 'fp32', webGpu.unavailable) : await webRow('webgpu', 'fp32');
-    record(row);
-    record(webGpu.shaderF16 ? await webRow('webgpu', 'fp16') : unsupported('web-webgpu', 'fp16', fp16WebGpuReason()));
-    expectPassOrUnsupported(row);
-  });
+  conformanceTest(webRow('wasm', 'fp32'));
+  conformanceTest(webRow('wasm', 'fp16'));
+  conformanceTest(webRow('webgpu', 'fp32', webGpu.unavailable));
+  conformanceTest(webRow('webgpu', 'fp16', webGpu.unavailable ?? noShaderF16));
 });

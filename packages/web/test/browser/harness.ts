@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
+import { GOLDEN_DIR, MODEL_DIR } from '@qwen-vl/test-support';
 import type { BuildManifest } from '@qwen-vl/pipeline';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
@@ -17,7 +18,7 @@ import type { InlineConfig } from 'vite';
 /** Shared set-up of the browser tests: the golden model build, Vite builds, Chromium. */
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-export const GOLDEN_FOLDER = join(REPOSITORY_ROOT, 'testdata/golden');
+export const GOLDEN_FOLDER = GOLDEN_DIR;
 export const WEB_PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -41,7 +42,7 @@ export async function ensureGoldenModel(precision: Precision): Promise<string> {
   const folder = join(cache, `golden-${precision}`);
   if (!(await isCurrentBuild(folder, precision))) {
     await mkdir(cache, { recursive: true });
-    await buildModelFolder(join(GOLDEN_FOLDER, 'tiny/model'), folder, { precision, force: true });
+    await buildModelFolder(MODEL_DIR, folder, { precision, force: true });
   }
   return folder;
 }

@@ -5,8 +5,10 @@ import type { BrowserImageInput } from '../../../src/decode-browser-image.js';
 import type { LoadProgress, WebChatMessage, WebDevice } from '../../../src/qwen-vl-web.js';
 import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
-import { GOLDEN_SEARCH, IMAGE_INPUT_KINDS, maxAbsDiff } from '../golden-cases.js';
-import type { CaseOutcome, GoldenCase, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome } from '../golden-cases.js';
+import { GOLDEN_SEARCH, caseArrayFile, maxAbsDiff } from '@qwen-vl/test-support/golden-cases';
+import type { GoldenCase } from '@qwen-vl/test-support/golden-cases';
+import { IMAGE_INPUT_KINDS } from '../conformance-outcomes.js';
+import type { CaseOutcome, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome } from '../conformance-outcomes.js';
 
 /**
  * The browser half of the conformance suite, driven by playwright-core through
@@ -59,7 +61,7 @@ async function probeWebGpu(): Promise<WebGpuProbe> {
 
 /** One user turn of `media` then the case's prompt, greedy as the golden run, each step's logits compared with the case's golden ones. */
 async function chatAgainstGolden(model: QwenVLWeb, goldenUrl: string, goldenCase: GoldenCase, media: Exclude<WebChatMessage['content'], string>, steps: number): Promise<Omit<CaseOutcome, 'name'>> {
-  const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/logits.npy`);
+  const golden = await fetchFloat32Npy(`${goldenUrl}${caseArrayFile(goldenCase.name, 'logits')}`);
   const vocab = golden.dims[1];
   const maxLogitDiffPerStep: number[] = [];
   const result = await model.chat([{ role: 'user', content: [...media, { type: 'text', text: goldenCase.prompt }] }], {
@@ -125,7 +127,7 @@ async function checkPixelValues(modelUrl: string, goldenUrl: string, cases: read
   const outcomes: PixelValuesOutcome[] = [];
   for (const goldenCase of cases) {
     const blobs = await fetchImages(goldenUrl, goldenCase.images);
-    const golden = await fetchFloat32Npy(`${goldenUrl}cases/${goldenCase.name}/pixel_values.npy`);
+    const golden = await fetchFloat32Npy(`${goldenUrl}${caseArrayFile(goldenCase.name, 'pixel_values')}`);
     for (const input of IMAGE_INPUT_KINDS) {
       const sources = await Promise.all(goldenCase.images.map((name, i) => IMAGE_INPUTS[input](blobs[i], name, new URL(`${goldenUrl}images/${name}`, location.href).href)));
       const batch = processImages(await Promise.all(sources.map((source) => decodeBrowserImage(source))), config);
@@ -153,9 +155,10 @@ async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> 
     for (const [what, image] of Object.entries(images)) {
       try {
         await model.chat([{ role: 'user', content: [{ type: 'text', text: 'Describe' }, { type: 'image', image }] }], { maxNewTokens: 1 });
-        outcomes.push({ what, code: 'none', message: 'no error' });
+        outcomes.push({ what, code: 'none', source: undefined, reason: undefined, message: 'no error' });
       } catch (error) {
-        outcomes.push({ what, code: String((error as { code?: unknown }).code), message: (error as Error).message });
+        const { code, source, reason } = error as { code?: unknown; source?: string; reason?: string };
+        outcomes.push({ what, code: String(code), source, reason, message: (error as Error).message });
       }
     }
     return outcomes;

@@ -1,0 +1,2 @@
+export * from './golden-cases.js';
+export * from './golden.js';
