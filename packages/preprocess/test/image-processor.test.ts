@@ -19,7 +19,7 @@ const keepSize = { minPixels: 28 * 28, maxPixels: 12845056 };
 
 async function decode(name: string): Promise<RawImage> {
   const { data, info } = await sharp(new URL(`images/${name}`, golden).pathname).raw().toBuffer({ resolveWithObject: true });
-  return toRgb({ width: info.width, height: info.height, channels: info.channels as RawImage['channels'], data });
+  return toRgb({ width: info.width, height: info.height, channels: info.channels, data });
 }
 
 function npy(name: string) {

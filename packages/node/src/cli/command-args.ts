@@ -4,8 +4,8 @@ import { UsageError, isParseArgsError } from './usage-error.js';
 
 /** Where a command writes: the process's streams, or a test's buffers. */
 export interface CliOutput {
-  stdout(text: string): void;
-  stderr(text: string): void;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
 }
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -28,7 +28,7 @@ export function parseCommandArgs<const T extends OptionsConfig>(args: readonly s
     if (isParseArgsError(error)) throw new UsageError(error.message);
     throw error;
   }
-  return (values as { help?: boolean }).help === true ? undefined : (values as OptionValues<T>);
+  return (values as { help?: boolean }).help === true ? undefined : values;
 }
 
 export type Subcommand = (args: readonly string[], output: CliOutput) => Promise<void>;
