@@ -93,7 +93,10 @@ const only = process.argv.slice(2);
 const packages = publishablePackages().filter((pkg) => only.length === 0 || only.includes(pkg.name));
 const work = tempDir('lint-packages');
 try {
-  const tarballs = packPackages(packages.map((pkg) => pkg.name), join(work, 'packs'));
+  const tarballs = packPackages(
+    packages.map((pkg) => pkg.name),
+    join(work, 'packs'),
+  );
   const reports = await pool(
     packages.map((pkg) => async () => {
       const tarball = tarballs.get(pkg.name);

@@ -134,7 +134,7 @@ function consumerSource(packages) {
     'declare const console: { log(...values: unknown[]): void };',
     `const modules: Record<string, object> = { ${names.map(({ name, local }) => `'${name}': ${local}`).join(', ')} };`,
     'for (const [name, exports] of Object.entries(modules)) {',
-    "  if (Object.keys(exports).length === 0) throw new Error(`${name} exports nothing`);",
+    '  if (Object.keys(exports).length === 0) throw new Error(`${name} exports nothing`);',
     '}',
     "console.log(Object.entries(modules).map(([name, exports]) => `${name}: ${Object.keys(exports).length} exports`).join(', '));",
     '',
