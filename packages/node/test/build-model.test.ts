@@ -66,7 +66,7 @@ describe('buildModelFolder', () => {
       try {
         const ids = hostTensor('int32', Int32Array.from(prompt.ids), [1, prompt.ids.length]);
         const positions = Int32Array.from({ length: 3 * prompt.ids.length }, (_, i) => i % prompt.ids.length);
-        return (await decoder.prefill({ inputsEmbeds: await decoder.embed(ids), attentionMask: hostTensor('int32', new Int32Array(prompt.ids.length).fill(1), ids.dims), positions: { positionIds: positions, ropeDeltas: [0] } })).data as Float32Array;
+        return (await decoder.prefill({ inputsEmbeds: await decoder.embed(ids), attentionMask: hostTensor('int32', new Int32Array(prompt.ids.length).fill(1), ids.dims), positions: { positionIds: positions, ropeDeltas: [0] } })).data;
       } finally {
         await decoder.dispose();
       }

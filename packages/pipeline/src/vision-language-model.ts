@@ -302,7 +302,7 @@ export class VisionLanguageModel<Image> {
 function checkChatOptions(options: ChatOptions): void {
   const { signal, system } = options as { signal?: unknown; system?: unknown };
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof (signal as { aborted?: unknown }).aborted !== 'boolean')) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be an AbortSignal, got ${typeof signal === 'object' ? JSON.stringify(signal) : String(signal)}`, { source: 'options.signal' });
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an AbortSignal, got ${signal === null ? 'null' : typeof signal === 'object' ? 'an object without a boolean "aborted"' : `${typeof signal} ${JSON.stringify(signal)}`}`, { source: 'options.signal' });
   }
   if (system !== undefined) {
     if (typeof system !== 'string') throw new QwenVLError('INVALID_ARGUMENT', `must be a string, got ${typeof system}`, { source: 'options.system' });

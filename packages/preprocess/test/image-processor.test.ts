@@ -20,7 +20,7 @@ const keepSize = { minPixels: 28 * 28, maxPixels: 12845056 };
 
 async function decode(name: string): Promise<RawImage> {
   const { data, info } = await sharp(goldenImage(name)).raw().toBuffer({ resolveWithObject: true });
-  return toRgb({ width: info.width, height: info.height, channels: info.channels as RawImage['channels'], data });
+  return toRgb({ width: info.width, height: info.height, channels: info.channels, data });
 }
 
 /** An RGB image whose R is the column, G the row and B a constant, so positions can be read back. */

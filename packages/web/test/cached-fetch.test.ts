@@ -18,8 +18,9 @@ function fakeCaches(): { opened: string[]; stored: Map<string, Response> } {
 /** A network stand-in that counts the requests reaching it. */
 function countingFetch(calls: string[]): typeof fetch {
   return async (input, init) => {
-    calls.push(`${init?.method ?? 'GET'} ${String(input)}`);
-    if (String(input).endsWith('/absent')) return new Response(null, { status: 404 });
+    const url = input instanceof Request ? input.url : String(input);
+    calls.push(`${init?.method ?? 'GET'} ${url}`);
+    if (url.endsWith('/absent')) return new Response(null, { status: 404 });
     const body = new Uint8Array([1, 2, 3, 4, 5]);
     return new Response(init?.method === 'HEAD' ? null : body, { headers: { 'content-length': '5' } });
   };

@@ -30,6 +30,9 @@ export function int64Field(value: number | bigint): Int64Field {
   const bits = BigInt.asUintN(64, value);
   const low = Number(bits & 0xffffffffn);
   const high = Number(bits >> 32n);
+  // Int64Field names protobufjs' global Long, which this package's types (node only) leave
+  // unresolved, so the linter sees the cast as unnecessary; where Long resolves it is needed.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   return { low: low | 0, high: high | 0, unsigned: false } as unknown as Int64Field;
 }
 

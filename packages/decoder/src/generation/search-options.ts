@@ -124,7 +124,7 @@ function resolveDoSample(user: SearchOptionsInput, config: GenerationConfig, nam
  */
 function resolveLengths(user: SearchOptionsInput, config: GenerationConfig, contextLength: number | undefined, names: SearchOptionNames) {
   if (contextLength !== undefined && !isPositiveInteger(contextLength)) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${contextLength}`, { source: 'resolveSearchOptions contextLength' });
+    throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${String(contextLength)}`, { source: 'resolveSearchOptions contextLength' });
   }
   const userSetsLength = user.maxLength !== undefined || user.maxNewTokens !== undefined;
   const unsetOrPositive = (value: number | undefined) => value === undefined || isPositiveInteger(value);

@@ -66,7 +66,7 @@ function progressText(p: BuildProgress): string {
  * On a terminal, one line rewritten in place; otherwise (a log file, CI) a plain line at
  * every quarter of the bytes, so logs stay short.
  */
-export function progressDisplay(write: (text: string) => void, isTTY: boolean): { update(progress: BuildProgress): void; end(): void } {
+export function progressDisplay(write: (text: string) => void, isTTY: boolean): { update: (progress: BuildProgress) => void; end: () => void } {
   let quartersShown = 0;
   let shownOnTerminal = false;
   return {

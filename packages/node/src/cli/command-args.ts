@@ -4,8 +4,8 @@ import { UsageError, isParseArgsError } from './usage-error.js';
 
 /** Where a command writes (the process's streams, or a test's buffers), and what stops it. */
 export interface CliOutput {
-  stdout(text: string): void;
-  stderr(text: string): void;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
   /**
    * Aborted on Ctrl-C or SIGTERM: the command stops at the next safe point and removes what
    * it had half-written (its temporary folders), then fails with ABORTED.
@@ -62,7 +62,7 @@ function parseCommandArgs<const T extends OptionsConfig>(args: readonly string[]
     if (isParseArgsError(error)) throw new UsageError(error.message);
     throw error;
   }
-  return (values as { help?: boolean }).help === true ? undefined : (values as OptionValues<T>);
+  return (values as { help?: boolean }).help === true ? undefined : values;
 }
 
 export interface Subcommand {
