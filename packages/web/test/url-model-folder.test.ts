@@ -28,7 +28,7 @@ describe('UrlModelFolder', () => {
 
   it('fetches nothing outside the folder, whatever name a manifest gives', async () => {
     const fetched: string[] = [];
-    const folder = new UrlModelFolder(base, { fetch: (input, init) => (fetched.push(String(input)), fetch(input, init)) });
+    const folder = new UrlModelFolder(base, { fetch: (input, init) => (fetched.push(input instanceof Request ? input.url : input.toString()), fetch(input, init)) });
     for (const name of ['../../x.bin', 'https://other.example/x.bin', '/x.bin', '//other.example/x.bin']) {
       await expect(folder.readBytes(name)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`) });
       await expect(folder.exists(name)).rejects.toMatchObject({ code: 'INVALID_MODEL' });

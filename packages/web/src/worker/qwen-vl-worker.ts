@@ -98,7 +98,7 @@ export class QwenVLWorker {
     const abort = () => this.worker.postMessage({ type: 'abort', id } satisfies WorkerRequest);
     const request = new PendingRequest(this.worker, { type: 'chat', id, model: this.id, messages: posted, options: postable, stepLogits: onStepLogits !== undefined }, transfer);
     // An AbortSignal stops the worker at once; a plain flag is read as each token arrives.
-    const signalTarget = signal as (typeof signal & Partial<Pick<AbortSignal, 'addEventListener' | 'removeEventListener'>>) | undefined;
+    const signalTarget = signal;
     signalTarget?.addEventListener?.('abort', abort);
     let ended = false;
     try {

@@ -216,7 +216,7 @@ describe('conformance of every backend with the golden outputs', () => {
 
   it('the browser preprocesses PNG images from a Blob, File, ImageBitmap, HTMLImageElement or URL into the golden pixel_values', async () => {
     const pngCases = GOLDEN_CASES.filter((goldenCase) => PNG_CASES.includes(goldenCase.name));
-    const outcomes: PixelValuesOutcome[] = await page!.evaluate(([cases]) => window.conformance.checkPixelValues('../models/fp32/', '../golden/', cases), [pngCases] as const);
+    const outcomes: PixelValuesOutcome[] = await page.evaluate(([cases]) => window.conformance.checkPixelValues('../models/fp32/', '../golden/', cases), [pngCases] as const);
     console.log(outcomes.map((outcome) => `web pixel_values ${outcome.name} from ${outcome.input}: [${outcome.shape.join(',')}], max |Δ| ${outcome.maxAbsDiff.toExponential(2)}`).join('\n'));
     expect(outcomes.map((outcome) => `${outcome.name} ${outcome.input}`)).toEqual(pngCases.flatMap((goldenCase) => IMAGE_INPUT_KINDS.map((kind) => `${goldenCase.name} ${kind}`)));
     for (const outcome of outcomes) {
@@ -227,7 +227,7 @@ describe('conformance of every backend with the golden outputs', () => {
 
   it('the browser takes a video (two frames of the one_image picture) and gives the golden one_image answer', async () => {
     const oneImage = GOLDEN_CASES.find((goldenCase) => goldenCase.name === 'one_image')!;
-    const outcome: CaseOutcome = await page!.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
+    const outcome: CaseOutcome = await page.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
     const maxDiff = caseMaxDiff(outcome);
     console.log(`web ${outcome.name}: tokens [${outcome.tokens.join(',')}], max |Δlogit| ${maxDiff.toExponential(2)}`);
     expect(outcome.tokens).toEqual(golden.get('one_image')!.tokens);
@@ -236,7 +236,7 @@ describe('conformance of every backend with the golden outputs', () => {
   });
 
   it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
-    const outcomes: ImageErrorOutcome[] = await page!.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
+    const outcomes: ImageErrorOutcome[] = await page.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([
       // A file is named by its message item, the decoder's description of it kept.
       { what: 'corrupt file', code: 'INVALID_IMAGE', source: 'messages[0].content[1].image (file "broken.png")', reason: expect.stringMatching(/^cannot decode image \(.+\)$/), message: expect.any(String) },
@@ -251,11 +251,11 @@ describe('conformance of every backend with the golden outputs', () => {
     const onRequest = (request: Request) => {
       if (new URL(request.url()).pathname.startsWith('/models/fp32/')) modelRequests.push(`${request.method()} ${request.url()}`);
     };
-    page!.on('request', onRequest);
+    page.on('request', onRequest);
     try {
-      const first: LoadOutcome = await page!.evaluate(() => window.conformance.loadCached('../models/fp32/', true));
+      const first: LoadOutcome = await page.evaluate(() => window.conformance.loadCached('../models/fp32/', true));
       const firstRequests = modelRequests.splice(0);
-      const again: LoadOutcome = await page!.evaluate(() => window.conformance.loadCached('../models/fp32/', false));
+      const again: LoadOutcome = await page.evaluate(() => window.conformance.loadCached('../models/fp32/', false));
       const sizes = await Promise.all(first.cachedFiles.map(async (file) => (await stat(join(models.get('fp32')!, file))).size));
       const folderBytes = sizes.reduce((sum, size) => sum + size, 0);
       console.log(`web load: ${first.events} progress events up to ${first.last.loaded} of ${first.last.total} bytes, ${firstRequests.length} requests, ${first.cachedFiles.length} files cached; from the cache: ${modelRequests.length} requests [${modelRequests.join(", ")}]`);
@@ -273,7 +273,7 @@ describe('conformance of every backend with the golden outputs', () => {
         expect(existsSync(join(models.get('fp32')!, new URL(request.slice('HEAD '.length)).pathname.split('/').pop()!))).toBe(false);
       }
     } finally {
-      page!.off('request', onRequest);
+      page.off('request', onRequest);
     }
   });
 
