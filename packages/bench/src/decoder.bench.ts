@@ -5,11 +5,9 @@ import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/co
 import type { OnnxModel } from '@qwen-vl/builder';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
-import { buildDecoderModel, buildEmbedModel, textTensors } from '@qwen-vl/builder';
+import { buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
-import { onnxruntimeNodeBackend } from '@qwen-vl/node';
-import { writeOnnxModel } from '@qwen-vl/builder';
-import { NodeModelFolder } from '@qwen-vl/node';
+import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
 import { timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';

@@ -3,13 +3,12 @@ import { Checkpoint } from '../src/safetensors/checkpoint.js';
 import { float16ToFloat32 } from '../src/safetensors/half-float.js';
 import { generateTinyCheckpoint } from '../src/checkpoint/tiny-checkpoint.js';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
-import { parseModelConfig } from '@qwen-vl/core';
+import { parseModelConfig, isQwenVLError } from '@qwen-vl/core';
 import { streamModel } from '../src/onnx/serialize.js';
 import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js';
 import type { VisionConfig } from '@qwen-vl/core';
 import { buildVisionGraph } from '../src/vision/export-vision.js';
 import { FULL_ATTENTION_QUERY_CHUNKS, visionInputNames } from '@qwen-vl/vision';
-import { isQwenVLError } from '@qwen-vl/core';
 import { visionTensors } from '../src/checkpoint/layout.js';
 import type { WeightSource } from '../src/graph/graph-weights.js';
 

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseGenerationConfig, parseModelConfig, parsePreprocessorConfig } from '@qwen-vl/core';
-import { isQwenVLError } from '@qwen-vl/core';
+import { parseGenerationConfig, parseModelConfig, parsePreprocessorConfig, isQwenVLError } from '@qwen-vl/core';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
 import { float32ToBf16 } from '../src/safetensors/half-float.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';

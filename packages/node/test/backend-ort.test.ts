@@ -1,11 +1,10 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder, float16ToFloat32, float32ToFloat16, serializeModel } from '@qwen-vl/builder';
+import { GraphBuilder, float16ToFloat32, float32ToFloat16, serializeModel, writeOnnxModel } from '@qwen-vl/builder';
 import { createSession, hostTensor, isQwenVLError } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, ModelSource } from '@qwen-vl/core';
 import type { OnnxModel } from '@qwen-vl/builder';
-import { writeOnnxModel } from '@qwen-vl/builder';
 import { onnxruntimeNodeBackend } from '../src/index.js';
 import { useTempDir } from './helpers/temp-dir.js';
 

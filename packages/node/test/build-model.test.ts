@@ -4,15 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { hostTensor, parseModelConfig } from '@qwen-vl/core';
 import type { DecoderSession } from '@qwen-vl/decoder';
 import { ChatTemplate } from '@qwen-vl/preprocess';
-import { visionTensors } from '@qwen-vl/builder';
-import { buildModelFolder } from '@qwen-vl/builder';
+import { visionTensors, buildModelFolder, VISION_PART, openLocalCheckpoint, writeTinyModelFolder } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenModelConfig, maxAbsDiff } from '@qwen-vl/test-support';
 import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '@qwen-vl/builder';
-import { VISION_PART } from '@qwen-vl/builder';
 import { progressDisplay } from '../src/cli/build-command.js';
-import { openLocalCheckpoint } from '@qwen-vl/builder';
-import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { exportTextModels, openDecoder } from './decoder-fixtures.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 

@@ -1,16 +1,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpoint, memoryByteSource } from '@qwen-vl/builder';
+import { Checkpoint, memoryByteSource, buildDecoderModel, buildEmbedModel, writeOnnxModel } from '@qwen-vl/builder';
 import { createSession, hostTensor } from '@qwen-vl/core';
-import type { CheckpointFolder } from '@qwen-vl/builder';
+import type { CheckpointFolder, TextExportOptions } from '@qwen-vl/builder';
 import type { HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, mergeVisionFeatures } from '@qwen-vl/decoder';
-import { buildDecoderModel, buildEmbedModel } from '@qwen-vl/builder';
 import type { DecoderSessionOptions } from '@qwen-vl/decoder';
-import type { TextExportOptions } from '@qwen-vl/builder';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
-import { writeOnnxModel } from '@qwen-vl/builder';
 // Registers onnxruntime-node, which createSession below finds.
 import '../src/index.js';
 import { MODEL_DIR, goldenModelConfig } from '@qwen-vl/test-support';

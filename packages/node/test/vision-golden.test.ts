@@ -1,14 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamModel } from '@qwen-vl/builder';
+import { streamModel, buildVisionGraph, buildModelFolder, VISION_PART, openLocalCheckpoint } from '@qwen-vl/builder';
 import type { VisionConfig } from '@qwen-vl/core';
 import { VisionEncoder } from '@qwen-vl/vision';
-import { buildVisionGraph } from '@qwen-vl/builder';
 import type { AttentionLayout } from '@qwen-vl/vision';
-import { buildModelFolder } from '@qwen-vl/builder';
-import { VISION_PART } from '@qwen-vl/builder';
-import { openLocalCheckpoint } from '@qwen-vl/builder';
 import { GOLDEN_VISION_CASES, MODEL_DIR, goldenVisionCase, maxAbsDiff } from '@qwen-vl/test-support';
 import { onnxruntimeNodeBackend } from '../src/backend/ort-backend.js';
 import { openVisionEncoder } from '../src/vision-runner.js';

@@ -3,14 +3,8 @@ import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelF
 import { DEFAULT_VIDEO_FPS, QwenVLProcessor, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
-import { Generator } from '@qwen-vl/decoder';
-import { defaultClock } from '@qwen-vl/decoder';
-import type { GenerationTimings } from '@qwen-vl/decoder';
-import { resolveSearchOptions } from '@qwen-vl/decoder';
-import type { SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
-import type { AbortFlag, FinishReason } from '@qwen-vl/decoder';
-import { mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { DecoderSession } from '@qwen-vl/decoder';
+import { Generator, defaultClock, resolveSearchOptions, mergeVisionFeatures } from '@qwen-vl/decoder';
+import type { GenerationTimings, SearchOptions, SearchOptionsInput, AbortFlag, FinishReason, DecoderSession } from '@qwen-vl/decoder';
 import { BUILT_MODEL_FILES, checkGraphShape, manifestDataFiles, readBuildManifest } from './built-model-files.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';

@@ -1,5 +1,4 @@
-import { parseModelConfig } from '@qwen-vl/core';
-import { QwenVLError } from '@qwen-vl/core';
+import { parseModelConfig, QwenVLError } from '@qwen-vl/core';
 import { float32ToBf16 } from '../safetensors/half-float.js';
 import { concatBytes, encodeSafetensors } from '../safetensors/writer.js';
 import type { SafetensorsTensorInput } from '../safetensors/writer.js';

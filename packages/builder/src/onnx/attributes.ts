@@ -1,5 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
-import { elementCount } from '@qwen-vl/core';
+import { QwenVLError, elementCount } from '@qwen-vl/core';
 import type { TensorDataMap, TensorDataType } from '@qwen-vl/core';
 import { encodeUtf8 } from '../safetensors/utf8.js';
 import { ELEMENT_TYPES, bytesOf, int64Field, onnx } from './proto.js';

@@ -1,5 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
-import { elementCount } from '@qwen-vl/core';
+import { QwenVLError, elementCount } from '@qwen-vl/core';
 import type { TensorDataMap, TensorDataType } from '@qwen-vl/core';
 import { encodeAttribute } from './attributes.js';
 import type { Attributes } from './attributes.js';

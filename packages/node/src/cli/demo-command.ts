@@ -1,10 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { buildModelFolder } from '@qwen-vl/builder';
+import { buildModelFolder, MODEL_PARTS, writeTinyModelFolder } from '@qwen-vl/builder';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import type { BuildManifest } from '@qwen-vl/pipeline';
-import { MODEL_PARTS } from '@qwen-vl/builder';
-import { writeTinyModelFolder } from '@qwen-vl/builder';
 import { runRun } from './run-command.js';
 import { subcommand } from './command-args.js';
 import type { OptionValues } from './command-args.js';

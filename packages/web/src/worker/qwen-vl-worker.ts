@@ -98,8 +98,8 @@ export class QwenVLWorker {
     const abort = () => this.worker.postMessage({ type: 'abort', id } satisfies WorkerRequest);
     const request = new PendingRequest(this.worker, { type: 'chat', id, model: this.id, messages: posted, options: postable, stepLogits: onStepLogits !== undefined }, transfer);
     // An AbortSignal stops the worker at once; a plain flag is read as each token arrives.
-    const signalTarget = signal;
-    signalTarget?.addEventListener?.('abort', abort);
+    const signalTarget = isAbortSignal(signal) ? signal : undefined;
+    signalTarget?.addEventListener('abort', abort);
     let ended = false;
     try {
       if (signal?.aborted === true) abort();
@@ -116,7 +116,7 @@ export class QwenVLWorker {
         }
       }
     } finally {
-      signalTarget?.removeEventListener?.('abort', abort);
+      signalTarget?.removeEventListener('abort', abort);
       request.close();
       // The caller left the loop early (or a callback threw): the worker stops generating, which
       // frees the model for the next call. After the worker's own error this is a no-op.
@@ -212,4 +212,9 @@ async function postableMessages(messages: readonly WebChatMessage[], options: Ch
 
 function isElement(image: unknown): image is HTMLImageElement | HTMLCanvasElement {
   return (typeof HTMLImageElement === 'function' && image instanceof HTMLImageElement) || (typeof HTMLCanvasElement === 'function' && image instanceof HTMLCanvasElement);
+}
+
+/** An AbortSignal (an event target), as opposed to a plain `{ aborted }` flag. */
+function isAbortSignal(signal: unknown): signal is Pick<AbortSignal, 'addEventListener' | 'removeEventListener'> {
+  return typeof (signal as { addEventListener?: unknown } | undefined)?.addEventListener === 'function';
 }
