@@ -15,7 +15,6 @@ import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { ROOT, formatBytes, packPackages, publishablePackages, tempDir } from './lib/packages.mjs';
 
-
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const NODE_ONLY = ['onnxruntime-node', 'sharp'];
 const HEAVY = ['protobufjs', 'onnx-proto', 'long', 'onnxruntime-common', 'onnxruntime-node', 'onnxruntime-web', 'sharp'];

@@ -39,7 +39,15 @@ const textConfig = (sizes: Record<string, unknown>): TextConfig =>
 const MODELS: BenchModel[] = [
   {
     label: 'tiny (golden shape)',
-    text: textConfig({ hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64, rope_scaling: { type: 'mrope', mrope_section: [2, 3, 3] }, tie_word_embeddings: false }),
+    text: textConfig({
+      hidden_size: 32,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 64,
+      rope_scaling: { type: 'mrope', mrope_section: [2, 3, 3] },
+      tie_word_embeddings: false,
+    }),
     promptTokens: 128,
     newTokens: 64,
     followUpTokens: 32,
@@ -48,7 +56,15 @@ const MODELS: BenchModel[] = [
   {
     // Qwen2.5-VL-3B's text model (config.json on the Hub) cut to 4 of its 36 layers.
     label: '3B-shaped, 4 layers',
-    text: textConfig({ hidden_size: 2048, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 2, intermediate_size: 11008, rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] }, tie_word_embeddings: true }),
+    text: textConfig({
+      hidden_size: 2048,
+      num_hidden_layers: 4,
+      num_attention_heads: 16,
+      num_key_value_heads: 2,
+      intermediate_size: 11008,
+      rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
+      tie_word_embeddings: true,
+    }),
     promptTokens: 128,
     newTokens: 16,
     followUpTokens: 32,
@@ -181,7 +197,14 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
       if (next.done === true) {
         const end = performance.now();
         const steps = tokens - 1;
-        return { ttftMs: first - begin, decodeMs: end - first, steps, outsideRunMs: end - first - (clock.ms - runAtFirst), outsideSessionMs: next.value.timings.overheadMsPerToken, tokens: next.value.rows[0].tokens };
+        return {
+          ttftMs: first - begin,
+          decodeMs: end - first,
+          steps,
+          outsideRunMs: end - first - (clock.ms - runAtFirst),
+          outsideSessionMs: next.value.timings.overheadMsPerToken,
+          tokens: next.value.rows[0].tokens,
+        };
       }
       if (tokens++ === 0) {
         first = performance.now();
@@ -238,7 +261,9 @@ export async function runDecoderBench(): Promise<void> {
   for (const model of MODELS) {
     rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, tokenizer, dir)));
   }
-  console.log(`\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`);
+  console.log(
+    `\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
+  );
   console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
   console.table(
     rows.map((row) => ({

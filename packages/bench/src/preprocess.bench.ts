@@ -37,7 +37,7 @@ function syntheticPixels(width: number, height: number): Uint8Array {
   let seed = 12345;
   const noise = () => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 24) % 33 - 16;
+    return ((seed >>> 24) % 33) - 16;
   };
   const clamp = (v: number) => Math.min(255, Math.max(0, Math.round(v)));
   for (let y = 0, i = 0; y < height; y++) {
@@ -52,7 +52,9 @@ function syntheticPixels(width: number, height: number): Uint8Array {
 
 async function writeJpeg(dir: string, { width, height }: BenchImage): Promise<string> {
   const path = join(dir, `bench_${width}x${height}.jpg`);
-  const jpeg = await sharp(syntheticPixels(width, height), { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const jpeg = await sharp(syntheticPixels(width, height), { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   await writeFile(path, jpeg);
   return path;
 }
@@ -98,5 +100,8 @@ function printStageTable(rows: Row[]): void {
   const ms = ({ wallMs, cpuMs }: Timing) => `${wallMs.toFixed(1)} / ${cpuMs.toFixed(1)}`;
   const header = ['image (JPEG q90 → resized)', 'decode', 'resize', 'normalize+patchify', 'resize+patchify', 'end-to-end', 'target (wall)'];
   console.log('file → pixel_values: median wall / CPU time in ms');
-  printTable(header, rows.map((r) => [r.image, ms(r.decode), ms(r.resize), ms(r.patchify), ms(r.resizeAndPatchify), ms(r.endToEnd), r.target]));
+  printTable(
+    header,
+    rows.map((r) => [r.image, ms(r.decode), ms(r.resize), ms(r.patchify), ms(r.resizeAndPatchify), ms(r.endToEnd), r.target]),
+  );
 }

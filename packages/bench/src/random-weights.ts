@@ -18,7 +18,7 @@ export function randomWeight({ name, shape, kind }: TensorSpec): Float32Array {
     state ^= state << 13;
     state ^= state >>> 17;
     state ^= state << 5;
-    values[i] = ((state >>> 0) / 2 ** 32 * 2 - 1) * bound;
+    values[i] = (((state >>> 0) / 2 ** 32) * 2 - 1) * bound;
   }
   return values;
 }

@@ -56,8 +56,8 @@ interface Row {
 async function benchLayout(dir: string, layout: AttentionLayout): Promise<{ row: Row; warmupFeatures: Float32Array }> {
   const path = join(dir, `vision-${layout}.onnx`);
   const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, { attention: layout })));
-  const { result: encoder, seconds: loadS } = await timeOnce(async () =>
-    new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: layout }),
+  const { result: encoder, seconds: loadS } = await timeOnce(
+    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: layout }),
   );
   try {
     const { result: warmup, seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
@@ -100,5 +100,8 @@ export async function runVisionBench(): Promise<void> {
 
 function printLayoutTable(rows: Row[], patches: number): void {
   const header = ['attention', 'build+write (s)', 'weights (GB)', 'load (s)', 'warm-up 224² (s)', `${patches} patches (s)`, 'CPU (s)', 'patches/s'];
-  printTable(header, rows.map((r) => [r.layout, r.buildS.toFixed(1), r.fileGB.toFixed(2), r.loadS.toFixed(1), r.warmupS.toFixed(1), r.runS.toFixed(1), r.cpuS.toFixed(1), (patches / r.runS).toFixed(1)]));
+  printTable(
+    header,
+    rows.map((r) => [r.layout, r.buildS.toFixed(1), r.fileGB.toFixed(2), r.loadS.toFixed(1), r.warmupS.toFixed(1), r.runS.toFixed(1), r.cpuS.toFixed(1), (patches / r.runS).toFixed(1)]),
+  );
 }

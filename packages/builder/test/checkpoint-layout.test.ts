@@ -45,7 +45,13 @@ describe('checkpoint layout', () => {
     expect(shape('lm_head.weight')).toBeUndefined();
     expect(textTensors({ ...CONFIG_3B.text, tieWordEmbeddings: false }).at(-1)).toEqual({ name: 'lm_head.weight', shape: [151936, 2048], kind: 'weight' });
     const kinds = new Map(checkpointTensors(CONFIG_3B).map((spec) => [spec.name, spec.kind]));
-    expect([kinds.get('visual.blocks.0.norm1.weight'), kinds.get('visual.merger.ln_q.weight'), kinds.get('model.norm.weight'), kinds.get('visual.blocks.0.attn.qkv.bias'), kinds.get('model.embed_tokens.weight')]).toEqual(['norm', 'norm', 'norm', 'bias', 'weight']);
+    expect([
+      kinds.get('visual.blocks.0.norm1.weight'),
+      kinds.get('visual.merger.ln_q.weight'),
+      kinds.get('model.norm.weight'),
+      kinds.get('visual.blocks.0.attn.qkv.bias'),
+      kinds.get('model.embed_tokens.weight'),
+    ]).toEqual(['norm', 'norm', 'norm', 'bias', 'weight']);
   });
 
   it('spells every canonical name in both key namings and reads either back to it', () => {

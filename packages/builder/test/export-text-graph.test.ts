@@ -72,7 +72,10 @@ describe('buildDecoderModel', () => {
     // Every layer adds the same causal + padding bias before its softmax.
     expect(new Set(maskAdds.map((node) => node.input?.[1])).size).toBe(1);
     for (let i = 0; i < 3; i++) {
-      for (const [part, past] of [['key', `past_key_values.${i}.key`], ['value', `past_key_values.${i}.value`]]) {
+      for (const [part, past] of [
+        ['key', `past_key_values.${i}.key`],
+        ['value', `past_key_values.${i}.value`],
+      ]) {
         const concat = graphNodes.find((n) => n.output?.includes(`present.${i}.${part}`));
         expect(concat?.opType).toBe('Concat');
         expect(intAttribute(concat!, 'axis')).toBe(2);

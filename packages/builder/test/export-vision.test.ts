@@ -67,15 +67,24 @@ describe('buildVisionGraph', () => {
       }
     }
     expect(visionInputNames(config, 'segmented')).toEqual([
-      'pixel_values', 'window_index', 'reverse_index', 'rotary_cos', 'rotary_sin',
-      'window_gather', 'window_mask', 'window_scatter', 'full_gather', 'full_mask', 'full_scatter',
+      'pixel_values',
+      'window_index',
+      'reverse_index',
+      'rotary_cos',
+      'rotary_sin',
+      'window_gather',
+      'window_mask',
+      'window_scatter',
+      'full_gather',
+      'full_mask',
+      'full_scatter',
     ]);
     const output = buildVisionGraph(checkpoint, config).proto.graph?.output?.[0];
     expect(output?.name).toBe('image_features');
     expect(output?.type?.tensorType?.shape?.dim?.map((d) => d.dimParam || d.dimValue)).toEqual(['tokens', 12]);
   });
 
-  it('scores a full block\'s queries in FULL_ATTENTION_QUERY_CHUNKS chunks and a windowed block\'s at once', () => {
+  it("scores a full block's queries in FULL_ATTENTION_QUERY_CHUNKS chunks and a windowed block's at once", () => {
     const softmaxes = (model: OnnxModel) => (model.proto.graph?.node ?? []).filter((node) => node.opType === 'Softmax').length;
     // Block 0 windowed, block 1 full.
     expect(softmaxes(buildVisionGraph(checkpoint, config))).toBe(1 + FULL_ATTENTION_QUERY_CHUNKS);
@@ -96,7 +105,11 @@ describe('buildVisionGraph', () => {
     const model = buildVisionGraph(source, config);
     expect(reads.size).toBe(0);
     await writeAll(model);
-    expect([...reads.keys()].sort()).toEqual(visionTensors(config).map((spec) => spec.name).sort());
+    expect([...reads.keys()].sort()).toEqual(
+      visionTensors(config)
+        .map((spec) => spec.name)
+        .sort(),
+    );
     expect([...reads.values()].every((count) => count === 1)).toBe(true);
   });
 

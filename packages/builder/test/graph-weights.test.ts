@@ -35,7 +35,10 @@ describe('GraphWeights', () => {
     const model = graph.build({ producer: 'test' });
     const [init] = model.initializers;
     expect([init.type, init.byteLength]).toEqual(['float16', 8]);
-    expect(model.proto.graph?.node?.map((node) => [node.opType, node.name])).toEqual([['Cast', 'w/cast'], ['Identity', 'Identity']]);
+    expect(model.proto.graph?.node?.map((node) => [node.opType, node.name])).toEqual([
+      ['Cast', 'w/cast'],
+      ['Identity', 'Identity'],
+    ]);
     expect(Array.from(new Uint16Array((await readSource(init.data as TensorBytesSource)).slice().buffer))).toEqual([0x3e00, 0xc000, 0x7bff, 0]);
   });
 
@@ -48,7 +51,9 @@ describe('GraphWeights', () => {
     expect([init.type, init.dims]).toEqual(['float32', [2, 4]]);
     expect(model.proto.graph?.node?.map((node) => node.opType)).toEqual(['Identity']);
     expect(Array.from(new Float32Array((await readSource(init.data as TensorBytesSource)).slice().buffer))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(() => new GraphWeights(checkpoint, [weight('conv', 2, 1, 2, 2)], 'fp32').stored(new GraphBuilder('h'), 'conv', [3, 3])).toThrow('tensor "conv": cannot be viewed as [3, 3]: it has shape [2, 1, 2, 2]');
+    expect(() => new GraphWeights(checkpoint, [weight('conv', 2, 1, 2, 2)], 'fp32').stored(new GraphBuilder('h'), 'conv', [3, 3])).toThrow(
+      'tensor "conv": cannot be viewed as [3, 3]: it has shape [2, 1, 2, 2]',
+    );
   });
 
   it('refuses to store a weight beyond float16 range as fp16, naming the tensor', async () => {
@@ -87,7 +92,9 @@ describe('GraphWeights', () => {
     })();
     expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);
     expect((error as Error).message).toBe('tensor "w": has shape [2, 3], but config.json implies [3, 2]');
-    expect(() => new GraphWeights(checkpoint, [weight('w', 2, 3), weight('missing', 1)], 'fp32')).toThrow(expect.objectContaining({ code: 'INVALID_WEIGHTS', message: expect.stringContaining('missing') }));
+    expect(() => new GraphWeights(checkpoint, [weight('w', 2, 3), weight('missing', 1)], 'fp32')).toThrow(
+      expect.objectContaining({ code: 'INVALID_WEIGHTS', message: expect.stringContaining('missing') }),
+    );
     expect(() => new GraphWeights(checkpoint, [weight('w', 2, 3)], 'fp32').shape('other')).toThrow('tensor "other": is not in the layout this part was exported with');
   });
 

@@ -24,7 +24,11 @@ function ramp(length: number, seed: number): Float32Array {
 function threeWeightModel(weights: { a: Float32Array | TensorBytesSource; b: Float32Array | TensorBytesSource; c: Float32Array | TensorBytesSource }): OnnxModel {
   const g = new GraphBuilder('weights');
   let x = g.input('x', 'float32', [1]);
-  for (const [name, count] of [['a', 300], ['b', 1000], ['c', 10]] as const) {
+  for (const [name, count] of [
+    ['a', 300],
+    ['b', 1000],
+    ['c', 10],
+  ] as const) {
     x = g.op('Add', [x, g.op('ReduceSum', [g.initializer(name, 'float32', [count], weights[name])], { keepdims: 0 })]);
   }
   g.output(x, 'y', 'float32', [1]);
@@ -166,7 +170,10 @@ describe('streamModel', () => {
   it('fails when a source produces more or fewer bytes than it declares', async () => {
     const short: TensorBytesSource = { byteLength: 1200, chunks: () => [new Uint8Array(1000)] };
     const long: TensorBytesSource = { byteLength: 1200, chunks: () => [new Uint8Array(1000), new Uint8Array(1000)] };
-    for (const [source, produced] of [[short, '1000'], [long, 'more than 1200']] as const) {
+    for (const [source, produced] of [
+      [short, '1000'],
+      [long, 'more than 1200'],
+    ] as const) {
       const streamed = await streamModel(threeWeightModel({ a: source, b, c }), options);
       const error = await collect(streamed.externalData).catch((e: unknown) => e);
       expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);

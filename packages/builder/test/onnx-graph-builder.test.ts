@@ -101,20 +101,25 @@ describe('GraphBuilder', () => {
   it('types attributes by their values', () => {
     const g = new GraphBuilder('attrs');
     const x = g.input('x', 'float32', [1]);
-    const y = g.op('Custom', [x], {
-      int: 7,
-      big: 2n ** 63n - 1n,
-      real: 0.5,
-      whole: float(1),
-      text: 'tanh',
-      ints: [1, -2, 3],
-      empty: [],
-      reals: [0.25, 1],
-      wholes: floats([1, 2]),
-      words: ['a', 'bc'],
-      tensor: tensorAttribute('int32', [2], new Int32Array([5, -6])),
-      skipped: undefined,
-    }, { domain: 'com.microsoft' });
+    const y = g.op(
+      'Custom',
+      [x],
+      {
+        int: 7,
+        big: 2n ** 63n - 1n,
+        real: 0.5,
+        whole: float(1),
+        text: 'tanh',
+        ints: [1, -2, 3],
+        empty: [],
+        reals: [0.25, 1],
+        wholes: floats([1, 2]),
+        words: ['a', 'bc'],
+        tensor: tensorAttribute('int32', [2], new Int32Array([5, -6])),
+        skipped: undefined,
+      },
+      { domain: 'com.microsoft' },
+    );
     g.output(y, y, 'float32', [1]);
     const attrs = Object.fromEntries(decodeModel(serializeModel(g.build({ producer: 't' })).model).graph.node[0].attribute.map((a) => [a.name, a]));
     expect(Object.keys(attrs)).not.toContain('skipped');

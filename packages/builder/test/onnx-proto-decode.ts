@@ -7,13 +7,7 @@ export const onnx = onnxProto.onnx;
  * protobufjs' message types mark every field optional, but decoded messages carry a default
  * for each (empty arrays, 0, ""); this view lets tests read them without null checks.
  */
-export type Decoded<T> = T extends Uint8Array
-  ? T
-  : T extends readonly (infer U)[]
-    ? Decoded<U>[]
-    : T extends object
-      ? { [K in keyof T]-?: Decoded<NonNullable<T[K]>> }
-      : T;
+export type Decoded<T> = T extends Uint8Array ? T : T extends readonly (infer U)[] ? Decoded<U>[] : T extends object ? { [K in keyof T]-?: Decoded<NonNullable<T[K]>> } : T;
 
 export function decodeModel(bytes: Uint8Array): Decoded<onnxProto.onnx.IModelProto> {
   return onnx.ModelProto.decode(bytes) as unknown as Decoded<onnxProto.onnx.IModelProto>;

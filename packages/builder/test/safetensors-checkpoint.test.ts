@@ -23,9 +23,7 @@ function memoryFolder(files: Record<string, Uint8Array | string>): CheckpointFol
 
 /** A safetensors file whose tensor `k` holds the float32 values `[k.length, i]` for its index i. */
 function fileWith(...names: string[]): Uint8Array {
-  return concatBytes(
-    encodeSafetensors(names.map((name, i) => ({ name, dtype: 'F32', shape: [2], data: new Uint8Array(new Float32Array([name.length, i]).buffer) }))),
-  );
+  return concatBytes(encodeSafetensors(names.map((name, i) => ({ name, dtype: 'F32', shape: [2], data: new Uint8Array(new Float32Array([name.length, i]).buffer) }))));
 }
 
 async function rejection(promise: Promise<unknown>, code: QwenVLErrorCode): Promise<string> {

@@ -58,7 +58,12 @@ describe('encodeSafetensors', () => {
     };
     const four = new Uint8Array(4);
     expect(bad('size', [{ name: 'w', dtype: 'F32', shape: [2], data: four }])).toBe('tensor "w": shape [2] of F32 needs 8 bytes, got 4');
-    expect(bad('dup', [{ name: 'w', dtype: 'F32', shape: [1], data: four }, { name: 'w', dtype: 'F32', shape: [1], data: four }])).toBe('tensor "w": is given twice');
+    expect(
+      bad('dup', [
+        { name: 'w', dtype: 'F32', shape: [1], data: four },
+        { name: 'w', dtype: 'F32', shape: [1], data: four },
+      ]),
+    ).toBe('tensor "w": is given twice');
     expect(bad('reserved', [{ name: '__metadata__', dtype: 'F32', shape: [1], data: four }])).toBe('tensor "__metadata__": is a reserved header key');
   });
 });

@@ -57,12 +57,8 @@ describe('generateTinyCheckpoint with default sizes', () => {
     const { files, file } = open();
     expect([...files.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'preprocessor_config.json']);
     expect(parseModelConfig(JSON.parse(text(files, 'config.json')))).toEqual(parseModelConfig(JSON.parse(golden('config.json').toString())));
-    expect(parsePreprocessorConfig(JSON.parse(text(files, 'preprocessor_config.json')))).toEqual(
-      parsePreprocessorConfig(JSON.parse(golden('preprocessor_config.json').toString())),
-    );
-    expect(parseGenerationConfig(JSON.parse(text(files, 'generation_config.json')))).toEqual(
-      parseGenerationConfig(JSON.parse(golden('generation_config.json').toString())),
-    );
+    expect(parsePreprocessorConfig(JSON.parse(text(files, 'preprocessor_config.json')))).toEqual(parsePreprocessorConfig(JSON.parse(golden('preprocessor_config.json').toString())));
+    expect(parseGenerationConfig(JSON.parse(text(files, 'generation_config.json')))).toEqual(parseGenerationConfig(JSON.parse(golden('generation_config.json').toString())));
     const generated = await file;
     const reference = await SafetensorsFile.open(memoryByteSource('golden', new Uint8Array(golden('model.safetensors'))));
     expect(shapes(generated)).toEqual(shapes(reference));

@@ -221,9 +221,14 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   const windowSize = vision.positiveInt('window_size', 112);
   // Hugging Face windows hold window_size // merge // patch merge units a side: 0 would leave no window.
   if (Math.floor(windowSize / spatialMergeSize / patchSize) < 1) {
-    throw new QwenVLError('INVALID_CONFIG', `must be at least patch_size × spatial_merge_size = ${patchSize * spatialMergeSize}, got ${windowSize}`, { source: `${file} field "vision_config.window_size"` });
+    throw new QwenVLError('INVALID_CONFIG', `must be at least patch_size × spatial_merge_size = ${patchSize * spatialMergeSize}, got ${windowSize}`, {
+      source: `${file} field "vision_config.window_size"`,
+    });
   }
-  const fullAttBlockIndexes = vision.intList('fullatt_block_indexes', [7, 15, 23, 31].filter((i) => i < depth));
+  const fullAttBlockIndexes = vision.intList(
+    'fullatt_block_indexes',
+    [7, 15, 23, 31].filter((i) => i < depth),
+  );
   const beyond = fullAttBlockIndexes.find((i) => i >= depth);
   if (beyond !== undefined) {
     throw new QwenVLError('INVALID_CONFIG', `names block ${beyond}, but the vision tower has ${depth} blocks (depth)`, { source: `${file} field "vision_config.fullatt_block_indexes"` });

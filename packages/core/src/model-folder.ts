@@ -45,9 +45,7 @@ export async function loadModelConfigs(folder: ModelFolder): Promise<ModelConfig
   const path = (name: string) => `${folder.location}/${name}`;
   const model = parseModelConfig(await readJson(folder, MODEL_FILES.config), path(MODEL_FILES.config));
   const preprocessor = parsePreprocessorConfig(await readJson(folder, MODEL_FILES.preprocessor), path(MODEL_FILES.preprocessor));
-  const generationJson = (await folder.exists(MODEL_FILES.generation))
-    ? await readJson(folder, MODEL_FILES.generation)
-    : { eos_token_id: model.eosTokenId };
+  const generationJson = (await folder.exists(MODEL_FILES.generation)) ? await readJson(folder, MODEL_FILES.generation) : { eos_token_id: model.eosTokenId };
   const generation = parseGenerationConfig(generationJson, path(MODEL_FILES.generation));
   return { model, preprocessor, generation };
 }

@@ -46,7 +46,11 @@ export function decodeNpy(bytes: Uint8Array, source = 'npy'): HostTensor {
   if (descr === undefined || shapeText === undefined || /'fortran_order':\s*True/.test(header)) {
     throw new Error(`${source}: unsupported .npy header ${header.trim()}`);
   }
-  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const dims = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   const type = (Object.keys(DESCR) as TensorDataType[]).find((t) => DESCR[t] === descr);
   if (type === undefined) throw new Error(`${source}: unsupported dtype ${descr}`);
   const start = headerStart + headerLength;
@@ -58,12 +62,17 @@ export function decodeNpy(bytes: Uint8Array, source = 'npy'): HostTensor {
   const count = dims.reduce((a, b) => a * b, 1);
   const data = (() => {
     switch (type) {
-      case 'float32': return new Float32Array(buffer, 0, count);
-      case 'float16': return new Uint16Array(buffer, 0, count);
-      case 'int32': return new Int32Array(buffer, 0, count);
-      case 'int64': return new BigInt64Array(buffer, 0, count);
+      case 'float32':
+        return new Float32Array(buffer, 0, count);
+      case 'float16':
+        return new Uint16Array(buffer, 0, count);
+      case 'int32':
+        return new Int32Array(buffer, 0, count);
+      case 'int64':
+        return new BigInt64Array(buffer, 0, count);
       case 'uint8':
-      case 'bool': return new Uint8Array(buffer, 0, count);
+      case 'bool':
+        return new Uint8Array(buffer, 0, count);
     }
   })();
   return { type, dims, data };

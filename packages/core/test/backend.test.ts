@@ -48,7 +48,7 @@ describe('backend registry', () => {
     expect(node.created).toEqual([]);
   });
 
-  it('lists every backend\'s reason when none has the device', async () => {
+  it("lists every backend's reason when none has the device", async () => {
     registry.registerBackend('web', fakeBackend('web', ['wasm']), 10);
     registry.registerBackend('node', fakeBackend('node', ['cpu']), 100);
     const error = await registry.createSession({ model: 'm.onnx' }, { device: 'cuda' }).catch((e: unknown) => e);

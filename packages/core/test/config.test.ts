@@ -21,12 +21,28 @@ describe('parseModelConfig', () => {
   it('reads the golden tiny model (text fields at the top level)', () => {
     const config = parseModelConfig(readJson('config.json'));
     expect(config.text).toMatchObject({
-      hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1, headDim: 16,
-      mropeSection: [2, 3, 3], vocabSize: 151936, tieWordEmbeddings: false, rmsNormEps: 1e-6, ropeTheta: 1e6,
+      hiddenSize: 32,
+      numHiddenLayers: 2,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      headDim: 16,
+      mropeSection: [2, 3, 3],
+      vocabSize: 151936,
+      tieWordEmbeddings: false,
+      rmsNormEps: 1e-6,
+      ropeTheta: 1e6,
     });
     expect(config.vision).toMatchObject({
-      depth: 4, hiddenSize: 32, numHeads: 2, intermediateSize: 64, windowSize: 112,
-      fullAttBlockIndexes: [1, 3], tokensPerSecond: 2, outHiddenSize: 32, patchSize: 14, spatialMergeSize: 2,
+      depth: 4,
+      hiddenSize: 32,
+      numHeads: 2,
+      intermediateSize: 64,
+      windowSize: 112,
+      fullAttBlockIndexes: [1, 3],
+      tokensPerSecond: 2,
+      outHiddenSize: 32,
+      patchSize: 14,
+      spatialMergeSize: 2,
     });
     expect(config.imageTokenId).toBe(151655);
     expect(config.eosTokenId).toEqual([151645]);
@@ -52,9 +68,18 @@ describe('parseModelConfig', () => {
     const vision = base.vision_config as Record<string, unknown>;
     for (const theta of [0, -10000]) expectConfigError(() => parseModelConfig({ ...base, rope_theta: theta }, 'c.json'), `c.json field "rope_theta": must be greater than 0, got ${theta}`);
     expectConfigError(() => parseModelConfig({ ...base, rms_norm_eps: -1e-6 }, 'c.json'), 'field "rms_norm_eps": must be greater than 0');
-    expectConfigError(() => parseModelConfig({ ...base, rope_scaling: { mrope_section: [-2, 5, 5] } }, 'c.json'), 'c.json field "rope_scaling.mrope_section": must be 3 non-negative integers, got [-2,5,5]');
-    expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, window_size: 15 } }, 'c.json'), 'c.json field "vision_config.window_size": must be at least patch_size × spatial_merge_size = 28, got 15');
-    expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, fullatt_block_indexes: [1, 4] } }, 'c.json'), 'c.json field "vision_config.fullatt_block_indexes": names block 4, but the vision tower has 4 blocks (depth)');
+    expectConfigError(
+      () => parseModelConfig({ ...base, rope_scaling: { mrope_section: [-2, 5, 5] } }, 'c.json'),
+      'c.json field "rope_scaling.mrope_section": must be 3 non-negative integers, got [-2,5,5]',
+    );
+    expectConfigError(
+      () => parseModelConfig({ ...base, vision_config: { ...vision, window_size: 15 } }, 'c.json'),
+      'c.json field "vision_config.window_size": must be at least patch_size × spatial_merge_size = 28, got 15',
+    );
+    expectConfigError(
+      () => parseModelConfig({ ...base, vision_config: { ...vision, fullatt_block_indexes: [1, 4] } }, 'c.json'),
+      'c.json field "vision_config.fullatt_block_indexes": names block 4, but the vision tower has 4 blocks (depth)',
+    );
     expectConfigError(() => parseModelConfig({ ...base, vision_config: { ...vision, tokens_per_second: 0 } }, 'c.json'), 'field "vision_config.tokens_per_second": must be greater than 0');
   });
 
@@ -91,7 +116,13 @@ describe('parsePreprocessorConfig', () => {
 describe('parseGenerationConfig', () => {
   it('reads the golden defaults', () => {
     expect(parseGenerationConfig(readJson('generation_config.json'))).toMatchObject({
-      doSample: true, temperature: 1e-6, repetitionPenalty: 1.05, eosTokenId: [151645, 151643], padTokenId: 151643, topK: 50, topP: 1,
+      doSample: true,
+      temperature: 1e-6,
+      repetitionPenalty: 1.05,
+      eosTokenId: [151645, 151643],
+      padTokenId: 151643,
+      topK: 50,
+      topP: 1,
     });
   });
 

@@ -8,7 +8,11 @@ const config = { imageTokenId: IMAGE, videoTokenId: VIDEO };
 
 /** Embedding of token position p, feature h: 100·p + h, so every value names its origin. */
 function embeds(batch: number, length: number, hidden: number) {
-  return hostTensor('float32', Float32Array.from({ length: batch * length * hidden }, (_, i) => 100 * Math.floor(i / hidden) + (i % hidden)), [batch, length, hidden]);
+  return hostTensor(
+    'float32',
+    Float32Array.from({ length: batch * length * hidden }, (_, i) => 100 * Math.floor(i / hidden) + (i % hidden)),
+    [batch, length, hidden],
+  );
 }
 
 describe('mergeVisionFeatures', () => {

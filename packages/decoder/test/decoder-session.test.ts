@@ -153,7 +153,9 @@ describe('DecoderSession', () => {
 
   it('drops a half-prefilled sequence when a chunk fails, and refuses a chunk size below 1', async () => {
     const decoder = fakeDecoder();
-    const session = new DecoderSession(fakeEmbed(), { ...decoder, run: (feeds) => (decoder.feeds.length === 1 ? Promise.reject(new Error('out of memory')) : decoder.run(feeds)) }, text, { prefillChunkTokens: 2 });
+    const session = new DecoderSession(fakeEmbed(), { ...decoder, run: (feeds) => (decoder.feeds.length === 1 ? Promise.reject(new Error('out of memory')) : decoder.run(feeds)) }, text, {
+      prefillChunkTokens: 2,
+    });
     await expect(session.prefill(prefillInput())).rejects.toThrow('out of memory');
     expect(session.pastLength).toBe(0);
     await expect(session.step([1, 2])).rejects.toThrow('needs a prefill() first');
@@ -181,10 +183,12 @@ describe('DecoderSession', () => {
     await session.step([1, 1]);
     // Cache position 5 plus the new deltas.
     expectTables(decoder.feeds[2], [15, 25]);
-    const oneRow = { inputsEmbeds: hostTensor('float32', new Float32Array(4), [1, 2, 2]), attentionMask: hostTensor('int32', Int32Array.of(1, 1), [1, 2]), positions: { positionIds: new Int32Array(6), ropeDeltas: [0] } };
-    await expect(session.extend(oneRow)).rejects.toThrow(
-      'DecoderSession.extend inputsEmbeds: has 1 rows, the cached sequence 2',
-    );
+    const oneRow = {
+      inputsEmbeds: hostTensor('float32', new Float32Array(4), [1, 2, 2]),
+      attentionMask: hostTensor('int32', Int32Array.of(1, 1), [1, 2]),
+      positions: { positionIds: new Int32Array(6), ropeDeltas: [0] },
+    };
+    await expect(session.extend(oneRow)).rejects.toThrow('DecoderSession.extend inputsEmbeds: has 1 rows, the cached sequence 2');
   });
 
   it('counts only real tokens against max_position_embeddings, for the prompt and for each step', async () => {
@@ -193,9 +197,7 @@ describe('DecoderSession', () => {
     await session.prefill(prefillInput());
     const error = await session.step([1, 1]).catch((e: unknown) => e);
     expect(isQwenVLError(error, 'PROMPT_TOO_LONG')).toBe(true);
-    expect((error as Error).message).toBe(
-      "DecoderSession.step: the prompt with the generated tokens reaches 4 tokens, more than the model's max_position_embeddings (3, config.json)",
-    );
+    expect((error as Error).message).toBe("DecoderSession.step: the prompt with the generated tokens reaches 4 tokens, more than the model's max_position_embeddings (3, config.json)");
 
     const short = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 2 });
     const tooLong = await short.prefill(prefillInput()).catch((e: unknown) => e);

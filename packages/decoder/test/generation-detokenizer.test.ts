@@ -27,11 +27,19 @@ describe('IncrementalDetokenizer', () => {
   // é€ = C3 | A9 E2 | 82 AC, where the middle token ends one character and starts the next.
   const tokens = [
     [0x61], // 0 'a'
-    [0xf0], [0x9f], [0x98], [0x80], // 1-4 😀
+    [0xf0],
+    [0x9f],
+    [0x98],
+    [0x80], // 1-4 😀
     [0x20], // 5 ' '
-    [0xe4], [0xbd], [0xa0], // 6-8 你
-    [0xe5, 0xa5], [0xbd], // 9-10 好
-    [0xc3], [0xa9, 0xe2], [0x82, 0xac], // 11-13 é€
+    [0xe4],
+    [0xbd],
+    [0xa0], // 6-8 你
+    [0xe5, 0xa5],
+    [0xbd], // 9-10 好
+    [0xc3],
+    [0xa9, 0xe2],
+    [0x82, 0xac], // 11-13 é€
     [0x21], // 14 '!'
   ];
   const decode = byteTokenizer(tokens);
@@ -61,7 +69,11 @@ describe('IncrementalDetokenizer', () => {
   it('decodes new tokens after the previous ones, so a decoder that strips a leading space keeps inner spaces', () => {
     // Like a SentencePiece decoder: the first token of any decoded list loses its leading space.
     const words = ['Hello', ' world', ' again'];
-    const stripLeading: DecodeTokens = (ids) => ids.map((id) => words[id]).join('').replace(/^ /, '');
+    const stripLeading: DecodeTokens = (ids) =>
+      ids
+        .map((id) => words[id])
+        .join('')
+        .replace(/^ /, '');
     const { pieces } = stream(stripLeading, [0, 1, 2]);
     expect(pieces).toEqual(['Hello', ' world', ' again']);
   });

@@ -57,7 +57,11 @@ describe('applyTemperature', () => {
   });
 
   it('tends to greedy, not NaN, at a temperature that overflows float32 (1e-300 used to pick the last id)', () => {
-    for (const logits of [[1, 3, 2, NEG], [-5, -2, -4, -3], [3, 3, 1, 0]]) {
+    for (const logits of [
+      [1, 3, 2, NEG],
+      [-5, -2, -4, -3],
+      [3, 3, 1, 0],
+    ]) {
       const scaled = applyTemperature(f32(logits), 1e-300);
       expect([...scaled].some(Number.isNaN)).toBe(false);
       const probabilities = softmax(scaled);

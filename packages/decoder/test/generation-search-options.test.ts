@@ -54,7 +54,7 @@ describe('resolveSearchOptions', () => {
     expectError(() => resolveSearchOptions({ temperature: -1, doSample: true }, hfDefaults), 'INVALID_ARGUMENT', 'search option "temperature"');
   });
 
-  it('words its errors in the caller\'s names when given them, hint included; config errors still name the config field', () => {
+  it("words its errors in the caller's names when given them, hint included; config errors still name the config field", () => {
     const flags: SearchOptionNames = { option: (name) => `--${name}`, greedy: '--greedy' };
     expectError(() => resolveSearchOptions({ temperature: 0 }, qwenConfig, undefined, flags), 'INVALID_ARGUMENT', '--temperature');
     expect(() => resolveSearchOptions({ temperature: 0 }, qwenConfig, undefined, flags)).toThrow('--temperature: must be > 0 when sampling, got 0; use --greedy for deterministic decoding');

@@ -4,7 +4,11 @@ import type { RowProgress, StoppingOptions } from '../src/index.js';
 
 const options: StoppingOptions = { eosTokenIds: [151645, 151643], ignoreEos: false, maxNewTokens: 8, maxLength: 20 };
 const progress = (overrides: Partial<RowProgress>): RowProgress => ({
-  tokenId: 42, promptLength: 10, generatedLength: 3, stopStringMatched: false, ...overrides,
+  tokenId: 42,
+  promptLength: 10,
+  generatedLength: 3,
+  stopStringMatched: false,
+  ...overrides,
 });
 
 describe('finishReason', () => {

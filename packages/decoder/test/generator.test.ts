@@ -43,8 +43,7 @@ function scriptedSession(script: (step: number, row: number) => number[], clock?
   const prefills: PrefillInput[] = [];
   const extensions: PrefillInput[] = [];
   let batch = 0;
-  const logits = (step: number): HostTensor<'float32'> =>
-    hostTensor('float32', Float32Array.from(Array.from({ length: batch }, (_, row) => script(step, row)).flat()), [batch, VOCAB]);
+  const logits = (step: number): HostTensor<'float32'> => hostTensor('float32', Float32Array.from(Array.from({ length: batch }, (_, row) => script(step, row)).flat()), [batch, VOCAB]);
   const session: GenerationSession = {
     async prefill(input) {
       prefills.push(input);
@@ -103,18 +102,29 @@ describe('Generator', () => {
     // Row 0 says 1, 2, EOS; row 1 says 3, 4, 5, 3, ... until maxNewTokens.
     const { session, fed, prefills } = scriptedSession((step, row) => peaked(row === 0 ? [1, 2, EOS][Math.min(step, 2)] : [3, 4, 5][step % 3]));
     const generator = new Generator(session, letters, { padTokenId: PAD });
-    const input = prompt([[0, 1], [2, 3, 4]]);
+    const input = prompt([
+      [0, 1],
+      [2, 3, 4],
+    ]);
     const { events, result } = await collect(generator.stream(input, searchOptions({ maxNewTokens: 5 })));
 
     expect(prefills[0].inputsEmbeds).toBe(input.inputsEmbeds);
     expect(prefills[0].positions).toEqual(input.positions);
     expect(prefills[0].positions.positionIds).toBe(input.positions.positionIds);
     // 5 tokens for row 1: prefill + 4 steps; row 0 feeds its tokens until EOS ends it, then the pad.
-    expect(fed).toEqual([[1, 3], [2, 4], [PAD, 5], [PAD, 3]]);
+    expect(fed).toEqual([
+      [1, 3],
+      [2, 4],
+      [PAD, 5],
+      [PAD, 3],
+    ]);
     expect(events.map((e) => [e.row, e.tokenId, e.text])).toEqual([
-      [0, 1, 'b'], [1, 3, 'd'],
-      [0, 2, 'c'], [1, 4, 'e'],
-      [0, EOS, ''], [1, 5, 'f'],
+      [0, 1, 'b'],
+      [1, 3, 'd'],
+      [0, 2, 'c'],
+      [1, 4, 'e'],
+      [0, EOS, ''],
+      [1, 5, 'f'],
       [1, 3, 'd'],
       [1, 4, 'e'],
     ]);
@@ -171,7 +181,7 @@ describe('Generator', () => {
     expect(result.rows[0].logprobs).toEqual([]);
   });
 
-  it('processes each row on its own, leaving the session\'s logits untouched', async () => {
+  it("processes each row on its own, leaving the session's logits untouched", async () => {
     // Row 0's prompt holds token 3: penalty 4 takes its 4 down to 1, under token 2's 2. Row 1 has
     // no 3 in its prompt and keeps it. If the rows shared processed logits, or the penalty wrote
     // into the session's array, one of them would pick the other's token.
@@ -264,7 +274,10 @@ describe('Generator', () => {
     const options = searchOptions({ maxNewTokens: 10, stopStrings: ['bx'] });
     const { events, result } = await collect(generator.stream(prompt([[0], [0]]), options, { signal }), () => (signal.aborted = true));
     expect(fed).toHaveLength(0);
-    expect(events.map((e) => [e.row, e.tokenId, e.text])).toEqual([[0, 1, ''], [1, 1, '']]);
+    expect(events.map((e) => [e.row, e.tokenId, e.text])).toEqual([
+      [0, 1, ''],
+      [1, 1, ''],
+    ]);
     expect(result.rows.map(({ tokens, text, finishReason }) => ({ tokens, text, finishReason }))).toEqual([
       { tokens: [1], text: '', finishReason: 'aborted' },
       { tokens: [1], text: '', finishReason: 'aborted' },
@@ -276,7 +289,7 @@ describe('Generator', () => {
     expect(early.rows[0]).toMatchObject({ tokens: [], text: '', finishReason: 'aborted', generatedTokens: 0 });
   });
 
-  it('hands each step\'s raw logits to onStepLogits, step 0 being the prefill', async () => {
+  it("hands each step's raw logits to onStepLogits, step 0 being the prefill", async () => {
     const { session } = scriptedSession((step) => peaked(step + 1));
     const seen: [number, number[], number[]][] = [];
     await new Generator(session, letters).generate(prompt([[0]]), searchOptions({ maxNewTokens: 3 }), {
@@ -289,7 +302,7 @@ describe('Generator', () => {
     ]);
   });
 
-  it('times its own work: prefill and steps inside the session, the consumer\'s time left out', async () => {
+  it("times its own work: prefill and steps inside the session, the consumer's time left out", async () => {
     const clock = { t: 0 };
     const { session } = scriptedSession(() => peaked(1), clock);
     const generator = new Generator(session, letters, { now: () => clock.t });
@@ -321,7 +334,13 @@ describe('Generator', () => {
 
   it('rejects positions that are not [3, B, L] of the whole prompt', async () => {
     const { session } = scriptedSession(() => peaked(1));
-    const bad = { ...prompt([[0, 1], [2, 3]]), positions: { positionIds: new Int32Array(6), ropeDeltas: [0, 0] } };
+    const bad = {
+      ...prompt([
+        [0, 1],
+        [2, 3],
+      ]),
+      positions: { positionIds: new Int32Array(6), ropeDeltas: [0, 0] },
+    };
     await expect(new Generator(session, letters).generate(bad, searchOptions())).rejects.toThrow("prompt positions.positionIds: holds 6 values; the prompt's [3, 2, 2] needs 12");
   });
 });

@@ -70,7 +70,13 @@ describe('getRopeIndex, images', () => {
   it('places two images one after the other, each starting after the previous maximum', () => {
     // Grids [1,4,6] (2×3 merged) and [1,2,2] (1 merged token).
     const inputIds = [...text(2), ...visionBlock(IMAGE, 6), ...text(1), ...visionBlock(IMAGE, 1), ...text(1)];
-    const result = run({ inputIds: [inputIds], imageGridThw: [[1, 4, 6], [1, 2, 2]] });
+    const result = run({
+      inputIds: [inputIds],
+      imageGridThw: [
+        [1, 4, 6],
+        [1, 2, 2],
+      ],
+    });
     // text 0 1, vs 2, image at base 3 (h 3..4, w 3..5), ve 6, text 7, vs 8, image base 9, ve 10, text 11.
     expect(rowsOf(result)).toEqual([
       [0, 1, 2, 3, 3, 3, 3, 3, 3, 6, 7, 8, 9, 10, 11],
@@ -88,7 +94,10 @@ describe('getRopeIndex, padded batch', () => {
   const batch = run({
     inputIds: [rowA, [...Array<number>(padding).fill(PAD), ...rowB]],
     attentionMask: [rowA.map(() => 1), [...Array<number>(padding).fill(0), ...rowB.map(() => 1)]],
-    imageGridThw: [[1, 4, 6], [1, 2, 2]],
+    imageGridThw: [
+      [1, 4, 6],
+      [1, 2, 2],
+    ],
   });
 
   it('gives each row the positions it has alone, with padded slots at 1', () => {
@@ -112,7 +121,15 @@ describe('getRopeIndex, padded batch', () => {
   it('walks the image grids across rows with one global counter', () => {
     // Swapping the grids makes row A's 6 placeholders meet the 1-token grid.
     expectError(
-      () => run({ inputIds: [rowA, [...Array<number>(padding).fill(PAD), ...rowB]], attentionMask: [rowA.map(() => 1), [...Array<number>(padding).fill(0), ...rowB.map(() => 1)]], imageGridThw: [[1, 2, 2], [1, 4, 6]] }),
+      () =>
+        run({
+          inputIds: [rowA, [...Array<number>(padding).fill(PAD), ...rowB]],
+          attentionMask: [rowA.map(() => 1), [...Array<number>(padding).fill(0), ...rowB.map(() => 1)]],
+          imageGridThw: [
+            [1, 2, 2],
+            [1, 4, 6],
+          ],
+        }),
       'PLACEHOLDER_MISMATCH',
       /row 0: image 0 has 6 <\|image_pad\|> tokens but its grid \[1, 2, 2\] needs 1/,
     );
@@ -122,8 +139,7 @@ describe('getRopeIndex, padded batch', () => {
 describe('getRopeIndex, videos', () => {
   // Grid [t, 4, 4]: 2×2 merged tokens per temporal step.
   const video = (t: number) => [...text(1), ...visionBlock(VIDEO, 4 * t), ...text(1)];
-  const tRow = (grid: Grid, secondPerGridT?: number[], tokensPerSecond = 2) =>
-    rowsOf(run({ inputIds: [video(grid[0])], videoGridThw: [grid], secondPerGridT, tokensPerSecond }))[0];
+  const tRow = (grid: Grid, secondPerGridT?: number[], tokensPerSecond = 2) => rowsOf(run({ inputIds: [video(grid[0])], videoGridThw: [grid], secondPerGridT, tokensPerSecond }))[0];
 
   it('spaces temporal steps by second_per_grid_t · tokens_per_second', () => {
     // Base 2 (text 0, vision_start 1); each step holds 4 tokens.
@@ -150,7 +166,15 @@ describe('getRopeIndex, videos', () => {
 
   it('mixes images and a video in one prompt, each from its own grid list', () => {
     const inputIds = [...visionBlock(IMAGE, 1), ...visionBlock(VIDEO, 2), ...visionBlock(IMAGE, 2)];
-    const result = run({ inputIds: [inputIds], imageGridThw: [[1, 2, 2], [1, 2, 4]], videoGridThw: [[2, 2, 2]], secondPerGridT: [1.0] });
+    const result = run({
+      inputIds: [inputIds],
+      imageGridThw: [
+        [1, 2, 2],
+        [1, 2, 4],
+      ],
+      videoGridThw: [[2, 2, 2]],
+      secondPerGridT: [1.0],
+    });
     // vs 0, image (1,1,1), ve 2, vs 3, video base 4 with T 0 and 2, ve 7, vs 8, image base 9 (w 9,10), ve 11.
     expect(rowsOf(result)).toEqual([
       [0, 1, 2, 3, 4, 6, 7, 8, 9, 9, 11],
@@ -169,7 +193,13 @@ describe('getRopeIndex, text only', () => {
   });
 
   it('is cumsum(mask) − 1 with padded slots at 1', () => {
-    const result = run({ inputIds: [text(5), text(5)], attentionMask: [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]] });
+    const result = run({
+      inputIds: [text(5), text(5)],
+      attentionMask: [
+        [1, 1, 1, 1, 1],
+        [0, 0, 1, 1, 1],
+      ],
+    });
     expect(rowsOf(result, 1)[2]).toEqual([1, 1, 0, 1, 2]);
     expect(Array.from(result.ropeDeltas)).toEqual([0, 3 - 5]);
   });

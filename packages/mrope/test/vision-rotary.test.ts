@@ -23,13 +23,27 @@ describe('visionRotaryAngles', () => {
   it('lists h angles then w angles per patch in merge-block order (4×4 grid, head dim 16)', () => {
     // Head dim 16 → 8 rotary columns, frequencies 1, 0.1, 0.01, 0.001.
     const angles = visionRotaryAngles([[1, 4, 4]], { headDim: 16, spatialMergeSize: 2 });
-    expectRows(angles, H_4X4.map((h, i) => expectedRow(h, W_4X4[i], 16)));
+    expectRows(
+      angles,
+      H_4X4.map((h, i) => expectedRow(h, W_4X4[i], 16)),
+    );
   });
 
   it('repeats a grid per temporal step and concatenates grids (head dim 80)', () => {
-    const angles = visionRotaryAngles([[2, 4, 4], [1, 2, 2]], { headDim: 80, spatialMergeSize: 2 });
+    const angles = visionRotaryAngles(
+      [
+        [2, 4, 4],
+        [1, 2, 2],
+      ],
+      { headDim: 80, spatialMergeSize: 2 },
+    );
     const grid4 = H_4X4.map((h, i) => expectedRow(h, W_4X4[i], 80));
-    const grid2 = [[0, 0], [0, 1], [1, 0], [1, 1]].map(([h, w]) => expectedRow(h, w, 80));
+    const grid2 = [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ].map(([h, w]) => expectedRow(h, w, 80));
     expectRows(angles, [...grid4, ...grid4, ...grid2]);
   });
 

@@ -40,7 +40,10 @@ describe('windowIndex', () => {
   it('windows each temporal slice and each image separately, offsetting token ids', () => {
     // A video of 2 slices of 4×12 patches (2×6 merged: windows of 2×4 and 2×2 tokens) and an
     // 8×8-patch image (4×4 merged: one full window plus empty padding windows).
-    const grids: Grid[] = [[2, 4, 12], [1, 8, 8]];
+    const grids: Grid[] = [
+      [2, 4, 12],
+      [1, 8, 8],
+    ];
     const result = windowIndex(grids, opts);
     const slice = (offset: number) => [...windowTokens(6, [0, 1], range(0, 4), offset), ...windowTokens(6, [0, 1], [4, 5], offset)];
     expect(Array.from(result.windowIndex)).toEqual([...slice(0), ...slice(12), ...range(24, 16)]);
@@ -49,12 +52,26 @@ describe('windowIndex', () => {
   });
 
   it('splits full attention per temporal slice: video t=2 and two images', () => {
-    const { cuSeqlens } = windowIndex([[2, 16, 16], [1, 4, 6], [1, 34, 46]], opts);
+    const { cuSeqlens } = windowIndex(
+      [
+        [2, 16, 16],
+        [1, 4, 6],
+        [1, 34, 46],
+      ],
+      opts,
+    );
     expect(Array.from(cuSeqlens)).toEqual([0, 256, 512, 536, 536 + 1564]);
   });
 
   it('has reverseIndex ∘ windowIndex = identity', () => {
-    for (const grids of [[[1, 34, 46]], [[2, 16, 16], [1, 4, 6]], [[3, 20, 12]]] as Grid[][]) {
+    for (const grids of [
+      [[1, 34, 46]],
+      [
+        [2, 16, 16],
+        [1, 4, 6],
+      ],
+      [[3, 20, 12]],
+    ] as Grid[][]) {
       const { windowIndex: order, reverseIndex } = windowIndex(grids, opts);
       expect(Array.from(order, (token) => reverseIndex[token])).toEqual(range(0, order.length));
       expect(Array.from(reverseIndex, (position) => order[position])).toEqual(range(0, order.length));

@@ -56,6 +56,9 @@ async function refuseOversized(image: Sharp, maxPixels: number, source: string):
 
 /** libvips reports one problem over several repeated lines; an error message wants one line. */
 function oneLine(message: string): string {
-  const lines = message.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
   return [...new Set(lines)].join('; ');
 }

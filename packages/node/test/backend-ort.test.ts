@@ -100,7 +100,10 @@ async function runProbs(source: ModelSource): Promise<HostTensor> {
 }
 
 async function expectQwenVLError(promise: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isQwenVLError(error)).toBe(true);
   expect((error as { code: string }).code).toBe(code);
   expect((error as Error).message).toMatch(pattern);

@@ -28,10 +28,9 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     expect(result.stderr).toMatch(/^building \w+: \d+\/\d+ tensors, .* \(100%\)\n$/m);
     const onnxFiles = MODEL_PARTS.flatMap((part) => [part.file, `${part.file}.data`]);
     expect(onnxFiles).toContain('vision.onnx');
-    expect((await readdir(built)).sort()).toEqual([
-      'chat_template.json', 'config.json', 'generation_config.json', 'preprocessor_config.json', 'qwen-vl.json',
-      'tokenizer.json', 'tokenizer_config.json', ...onnxFiles,
-    ].sort());
+    expect((await readdir(built)).sort()).toEqual(
+      ['chat_template.json', 'config.json', 'generation_config.json', 'preprocessor_config.json', 'qwen-vl.json', 'tokenizer.json', 'tokenizer_config.json', ...onnxFiles].sort(),
+    );
     expect(JSON.parse(await readFile(join(built, 'qwen-vl.json'), 'utf8'))).toMatchObject({
       format: 'qwen-vl',
       formatVersion: 2,
@@ -45,12 +44,27 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
   it('prepare --dump on the built folder also writes the golden image features', async () => {
     const out = join(dir(), 'dump');
     const result = await runCli([
-      'prepare', '--model', built, '--image', goldenImage('gradient_300x200.png'), '--image', goldenImage('noise_rgba_50x70.png'),
-      '--prompt', 'Compare the two images.', '--dump', out,
+      'prepare',
+      '--model',
+      built,
+      '--image',
+      goldenImage('gradient_300x200.png'),
+      '--image',
+      goldenImage('noise_rgba_50x70.png'),
+      '--prompt',
+      'Compare the two images.',
+      '--dump',
+      out,
     ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ image_grid_thw: [[1, 14, 22], [1, 4, 4]], image_features_shape: [81, 32] });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      image_grid_thw: [
+        [1, 14, 22],
+        [1, 4, 4],
+      ],
+      image_features_shape: [81, 32],
+    });
     const features = readNpy(join(out, 'image_features.npy'));
     expect([features.type, features.dims]).toEqual(['float32', [81, 32]]);
     expect(maxAbsDiff(features.data as Float32Array, goldenVisionCase('two_images').features)).toBeLessThan(1e-3);

@@ -38,7 +38,7 @@ describe('buildModelFolder', () => {
     expect(template.render([{ role: 'user', content: 'hi' }])).toBe('[user:hi]');
   });
 
-  it('stores a tied checkpoint\'s embedding table once: decoder.onnx reads its lm_head from embed.onnx.data, with the same logits', async () => {
+  it("stores a tied checkpoint's embedding table once: decoder.onnx reads its lm_head from embed.onnx.data, with the same logits", async () => {
     const checkpoint = join(await newFolder(dir(), 'tied-checkpoint'), 'hf');
     await writeTinyModelFolder(checkpoint, MODEL_DIR, { seed: 3, text: { tieWordEmbeddings: true } });
     const built = await buildModelFolder(checkpoint, join(await newFolder(dir(), 'tied-built'), 'out'));
@@ -62,7 +62,13 @@ describe('buildModelFolder', () => {
       try {
         const ids = hostTensor('int32', Int32Array.from(prompt.ids), [1, prompt.ids.length]);
         const positions = Int32Array.from({ length: 3 * prompt.ids.length }, (_, i) => i % prompt.ids.length);
-        return (await decoder.prefill({ inputsEmbeds: await decoder.embed(ids), attentionMask: hostTensor('int32', new Int32Array(prompt.ids.length).fill(1), ids.dims), positions: { positionIds: positions, ropeDeltas: [0] } })).data;
+        return (
+          await decoder.prefill({
+            inputsEmbeds: await decoder.embed(ids),
+            attentionMask: hostTensor('int32', new Int32Array(prompt.ids.length).fill(1), ids.dims),
+            positions: { positionIds: positions, ropeDeltas: [0] },
+          })
+        ).data;
       } finally {
         await decoder.dispose();
       }
@@ -120,11 +126,7 @@ describe('build progress display', () => {
     display.update(progress(500));
     display.update(progress(1000));
     display.end();
-    expect(written).toEqual([
-      '\r\x1b[Kbuilding vision: 50/100 tensors, 0.0 MB of 0.0 MB (50%)',
-      '\r\x1b[Kbuilding vision: 100/100 tensors, 0.0 MB of 0.0 MB (100%)',
-      '\n',
-    ]);
+    expect(written).toEqual(['\r\x1b[Kbuilding vision: 50/100 tensors, 0.0 MB of 0.0 MB (50%)', '\r\x1b[Kbuilding vision: 100/100 tensors, 0.0 MB of 0.0 MB (100%)', '\n']);
   });
 
   it('prints a plain line per quarter elsewhere', () => {

@@ -11,7 +11,9 @@ const ROOT_README = new URL('../../../README.md', import.meta.url);
  * names: its `pnpm qwen-vl COMMAND ...` lines, `\` continuations joined, comments dropped.
  */
 function readmeSummaryFlags(): Map<string, string[]> {
-  const section = readFileSync(ROOT_README, 'utf8').split(/^## /m).find((text) => text.startsWith('The CLI\n'));
+  const section = readFileSync(ROOT_README, 'utf8')
+    .split(/^## /m)
+    .find((text) => text.startsWith('The CLI\n'));
   const block = /^```sh\n([\s\S]*?)^```$/m.exec(section ?? '')?.[1];
   if (block === undefined) throw new Error('README.md has no sh block under "## The CLI"');
   const summary = new Map<string, string[]>();
@@ -31,8 +33,15 @@ describe('qwen-vl', () => {
     }
   });
 
-  it('the root README\'s CLI summary names every command and exactly the flags its parser takes', () => {
-    const parsers = new Map([...COMMANDS].map(([name, command]) => [name, Object.keys(command.options).map((option) => `--${option}`).sort()]));
+  it("the root README's CLI summary names every command and exactly the flags its parser takes", () => {
+    const parsers = new Map(
+      [...COMMANDS].map(([name, command]) => [
+        name,
+        Object.keys(command.options)
+          .map((option) => `--${option}`)
+          .sort(),
+      ]),
+    );
     expect(parsers.get('run')).toContain('--repetition-penalty');
     expect(readmeSummaryFlags()).toEqual(parsers);
   });
@@ -44,7 +53,7 @@ describe('qwen-vl', () => {
     ['--top-k -1', ['run', '--model', 'm', '--prompt', 'x', '--top-k', '-1'], '--top-k must be an integer ≥ 0, got "-1"'],
     ['--fps -.5', ['run', '--model', 'm', '--prompt', 'x', '--fps', '-.5'], '--fps must be a positive number, got "-.5"'],
     ['--min-pixels -5', ['prepare', '--model', 'm', '--prompt', 'x', '--min-pixels', '-5'], '--min-pixels must be a positive integer, got "-5"'],
-  ])('takes the negative number after a flag as its value and refuses it by the flag\'s rule: %s', async (_name, args, message) => {
+  ])("takes the negative number after a flag as its value and refuses it by the flag's rule: %s", async (_name, args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(`qwen-vl: ${message} (see "qwen-vl ${args[0]} --help")\n`);

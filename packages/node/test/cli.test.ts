@@ -22,9 +22,7 @@ async function expectNothingWritten(parent: string): Promise<void> {
 describe('qwen-vl prepare', () => {
   it('prints the summary and dumps the golden one_image inputs as .npy', async () => {
     const out = join(dir(), 'one_image');
-    const result = await runCli([
-      'prepare', '--model', MODEL_DIR, '--image', goldenImage('gradient_300x200.png'), '--prompt', 'Describe this image.', '--dump', out,
-    ]);
+    const result = await runCli(['prepare', '--model', MODEL_DIR, '--image', goldenImage('gradient_300x200.png'), '--prompt', 'Describe this image.', '--dump', out]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const length = goldenJson('one_image').input_ids.length;

@@ -71,7 +71,12 @@ describe('decodeImage', () => {
 
   it('expands a palette PNG to RGB', async () => {
     // Four colours fit a palette exactly, so the round trip is lossless.
-    const colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]];
+    const colours = [
+      [255, 0, 0],
+      [0, 255, 0],
+      [0, 0, 255],
+      [10, 20, 30],
+    ];
     const pixels = Uint8Array.from({ length: W * H * 3 }, (_, i) => colours[Math.floor(i / 3) % 4][i % 3]);
     const png = await raw(pixels, 3).png({ palette: true, colours: 4, dither: 0 }).toBuffer();
     expect((await sharp(png).metadata()).isPalette).toBe(true);
@@ -121,7 +126,9 @@ describe('decodeImage', () => {
     const red = [255, 0, 0];
     const blue = [0, 0, 255];
     const frames = Uint8Array.from({ length: W * H * 2 * 3 }, (_, i) => (i < W * H * 3 ? red : blue)[i % 3]);
-    const gif = await raw(frames, 3, W, H * 2, H).gif().toBuffer();
+    const gif = await raw(frames, 3, W, H * 2, H)
+      .gif()
+      .toBuffer();
     expect((await sharp(gif).metadata()).pages).toBe(2);
     const image = await decodeImage(gif);
     expect(image).toMatchObject({ width: W, height: H });
@@ -132,7 +139,10 @@ describe('decodeImage', () => {
   it('converts CMYK to sRGB', async () => {
     const white = new Uint8Array(W * H * 3).fill(255);
     const black = new Uint8Array(W * H * 3);
-    for (const [pixels, expected] of [[white, 255], [black, 0]] as const) {
+    for (const [pixels, expected] of [
+      [white, 255],
+      [black, 0],
+    ] as const) {
       const jpeg = await raw(pixels, 3).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer();
       expect((await sharp(jpeg).metadata()).space).toBe('cmyk');
       const image = await decodeImage(jpeg);

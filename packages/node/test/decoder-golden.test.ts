@@ -118,7 +118,12 @@ describe('text decoder export against the golden cases', () => {
         attention_mask: hostTensor('int64', toBigInt64(attentionMask.data), attentionMask.dims),
         ...rotaryFeeds(positions.positionIds, 1, ids.length, config.text),
         num_logits_to_keep: hostTensor('int64', BigInt64Array.of(BigInt(keep)), []),
-        ...Object.fromEntries(Array.from({ length: config.text.numHiddenLayers }, (_, i) => [[pastKeyName(i), emptyPast], [pastValueName(i), emptyPast]]).flat()),
+        ...Object.fromEntries(
+          Array.from({ length: config.text.numHiddenLayers }, (_, i) => [
+            [pastKeyName(i), emptyPast],
+            [pastValueName(i), emptyPast],
+          ]).flat(),
+        ),
       };
       return (await decoder.run(feeds, ['logits'])).logits;
     };

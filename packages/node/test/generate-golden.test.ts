@@ -95,7 +95,7 @@ describe('Generator on the golden tiny model', () => {
     expect(result.timings.steps).toBe(STEPS - 1);
   });
 
-  it('applies Hugging Face\'s repetition penalty over the prompt and the generated ids at every step', async () => {
+  it("applies Hugging Face's repetition penalty over the prompt and the generated ids at every step", async () => {
     const penalty = 1.3;
     const prompt = await prepare(['one_image']);
     const promptIds = goldenPrompt('one_image').ids;
@@ -193,7 +193,10 @@ describe('processor → getRopeIndex → Generator, with no conversion', () => {
   }
 
   it('gives each of a batch of 3 conversations (two images, text, one image; left-padded) the golden ids, positions and tokens it has alone', async () => {
-    const inputs = processor.prepareBatch(cases.map((c) => requestMessages({ prompt: c.prompt, images: c.images })), media);
+    const inputs = processor.prepareBatch(
+      cases.map((c) => requestMessages({ prompt: c.prompt, images: c.images })),
+      media,
+    );
     const batch = await generateFrom(inputs, NAMES);
     const [rows, length] = inputs.inputIds.dims;
     expect(rows).toBe(3);
@@ -236,4 +239,3 @@ describe('processor → getRopeIndex → Generator, with no conversion', () => {
     expect(inputs.imageGridThw).toEqual(NAMES.flatMap(goldenGrids));
   });
 });
-

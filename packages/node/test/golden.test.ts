@@ -26,9 +26,12 @@ describe('golden cases through the Node input path', () => {
     expect(diff).toBeLessThanOrEqual(1e-5);
   });
 
-  it('prepares a left-padded batch of every case with each row\'s golden ids and positions past its padding', async () => {
+  it("prepares a left-padded batch of every case with each row's golden ids and positions past its padding", async () => {
     const media = await Promise.all(GOLDEN_CASES.map(async ({ images }) => ({ images: await Promise.all(images.map((file) => decodeImage(goldenImage(file)))) })));
-    const batch = preparer.prepareBatch(GOLDEN_CASES.map(({ images, prompt }) => requestMessages({ images, prompt })), media);
+    const batch = preparer.prepareBatch(
+      GOLDEN_CASES.map(({ images, prompt }) => requestMessages({ images, prompt })),
+      media,
+    );
     const [rows, length] = batch.inputIds.dims;
     expect(rows).toBe(GOLDEN_CASES.length);
     GOLDEN_CASES.forEach(({ name }, b) => {

@@ -81,10 +81,16 @@ describe('hostile chat calls', () => {
   it('refuses, naming the argument, what used to run or fail far away', async () => {
     const user = [{ role: 'user' as const, content: 'hi' }];
     await expect(model.chat([])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'messages: must hold at least one message' });
-    await expect(model.chat([{ role: 'user', content: 'x\uD800' }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^messages\[0\]\.content: holds an unpaired UTF-16 surrogate/) });
+    await expect(model.chat([{ role: 'user', content: 'x\uD800' }])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/^messages\[0\]\.content: holds an unpaired UTF-16 surrogate/),
+    });
     await expect(model.chat(user, { system: 'be \uDC00 brief' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^options\.system: holds an unpaired/) });
     for (const signal of ['yes', {}, 1]) {
-      await expect(model.chat(user, { signal: signal as unknown as AbortSignal })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^options\.signal: must be an AbortSignal/) });
+      await expect(model.chat(user, { signal: signal as unknown as AbortSignal })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/^options\.signal: must be an AbortSignal/),
+      });
     }
     // Still usable afterwards.
     expect((await model.chat(user, { greedy: true, maxNewTokens: 2 })).tokens).toHaveLength(2);

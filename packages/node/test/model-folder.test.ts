@@ -16,7 +16,10 @@ describe('NodeModelFolder', () => {
   it('refuses names that lead outside the folder, as a hostile manifest could give', async () => {
     const folder = new NodeModelFolder(join(MODEL_DIR, 'nested-not-used'));
     for (const name of ['../config.json', '/etc/hostname', 'a/../../config.json']) {
-      await expect(folder.readBytes(name)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`) });
+      await expect(folder.readBytes(name)).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`),
+      });
       await expect(folder.exists(name)).rejects.toMatchObject({ code: 'INVALID_MODEL' });
     }
   });

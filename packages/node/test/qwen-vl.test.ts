@@ -29,7 +29,15 @@ afterAll(async () => {
 });
 
 function describeImage(image: ImageInput): QwenVLMessage[] {
-  return [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] }];
+  return [
+    {
+      role: 'user',
+      content: [
+        { type: 'image', image },
+        { type: 'text', text: 'Describe this image.' },
+      ],
+    },
+  ];
 }
 
 /** Image pads per golden image: one per merged 2×2 patch of its grid. */
@@ -89,14 +97,28 @@ describe('QwenVL', () => {
     expect(fromUrlString.tokens).toEqual(fromPath.tokens);
   });
 
-  it('keeps the first turn\'s image in the context of the second turn', async () => {
-    const first: QwenVLMessage[] = [{ role: 'user', content: [{ type: 'image', image: GRADIENT }, { type: 'text', text: 'Describe this image.' }] }];
+  it("keeps the first turn's image in the context of the second turn", async () => {
+    const first: QwenVLMessage[] = [
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: GRADIENT },
+          { type: 'text', text: 'Describe this image.' },
+        ],
+      },
+    ];
     const answer = await model.chat(first, { maxNewTokens: 4 });
     expect(count(answer.promptTokenIds, IMAGE_PAD_ID)).toBe(imageTokens('two_images', 0));
     const second: QwenVLMessage[] = [
       ...first,
       { role: 'assistant', content: answer.text },
-      { role: 'user', content: [{ type: 'image', image: NOISE }, { type: 'text', text: 'And this one?' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: NOISE },
+          { type: 'text', text: 'And this one?' },
+        ],
+      },
     ];
     const followUp = await model.chat(second, { maxNewTokens: 4 });
     expect(count(followUp.promptTokenIds, IMAGE_PAD_ID)).toBe(imageTokens('two_images', 0) + imageTokens('two_images', 1));
@@ -105,12 +127,18 @@ describe('QwenVL', () => {
     expect(numbers(followUp.promptTokenIds).slice(0, firstTurnEnd + 1)).toEqual(numbers(answer.promptTokenIds).slice(0, firstTurnEnd + 1));
   });
 
-  it('continues a conversation from the previous call\'s cache: the same logits as a fresh model, its image not encoded again', async () => {
+  it("continues a conversation from the previous call's cache: the same logits as a fresh model, its image not encoded again", async () => {
     const firstTurn = describeImage(GRADIENT);
     // One new token: the cache then holds exactly the first prompt, which the second one begins with.
     const first = await model.chat(firstTurn, { ...GOLDEN_SEARCH, maxNewTokens: 1 });
     const secondTurn = (image: ImageInput): QwenVLMessage[] => [
-      { role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image },
+          { type: 'text', text: 'Describe this image.' },
+        ],
+      },
       { role: 'assistant', content: 'A smooth gradient.' },
       { role: 'user', content: 'Which colours does it have?' },
     ];
@@ -128,7 +156,9 @@ describe('QwenVL', () => {
       expect(numbers(continued.result.promptTokenIds)).toEqual(numbers(reference.result.promptTokenIds));
       expect(continued.result.tokens).toEqual(reference.result.tokens);
       const diff = Math.max(...continued.logits.map((step, i) => maxAbsDiff(step, reference.logits[i])));
-      console.info(`second turn over the cached first (${first.promptTokenIds.length} of ${continued.result.promptTokenIds.length} tokens cached): max |logit diff| vs a fresh model ${diff.toExponential(2)}; vision ${continued.result.timings.visionMs.toFixed(1)} ms vs ${reference.result.timings.visionMs.toFixed(1)} ms`);
+      console.info(
+        `second turn over the cached first (${first.promptTokenIds.length} of ${continued.result.promptTokenIds.length} tokens cached): max |logit diff| vs a fresh model ${diff.toExponential(2)}; vision ${continued.result.timings.visionMs.toFixed(1)} ms vs ${reference.result.timings.visionMs.toFixed(1)} ms`,
+      );
       expect(diff).toBeLessThanOrEqual(1e-5);
 
       // The same words about another image: nothing reused, and still the fresh model's answer.
@@ -144,7 +174,15 @@ describe('QwenVL', () => {
   it('takes a video of two identical frames as the image itself: the golden one_image tokens and logits', async () => {
     // Hugging Face repeats an image to the 2-frame temporal patch, so both give the same patches, grid and positions.
     const steps: Float32Array[] = [];
-    const messages: QwenVLMessage[] = [{ role: 'user', content: [{ type: 'video', video: [GRADIENT, GRADIENT] }, { type: 'text', text: 'Describe this image.' }] }];
+    const messages: QwenVLMessage[] = [
+      {
+        role: 'user',
+        content: [
+          { type: 'video', video: [GRADIENT, GRADIENT] },
+          { type: 'text', text: 'Describe this image.' },
+        ],
+      },
+    ];
     const result = await model.chat(messages, { ...GOLDEN_SEARCH, onStepLogits: (_step, logits) => steps.push(logits) });
     const goldenIds = numbers(goldenArray('one_image', 'input_ids').data);
     expect(numbers(result.promptTokenIds)).toEqual(goldenIds.map((id) => (id === IMAGE_PAD_ID ? VIDEO_PAD_ID : id)));
@@ -156,11 +194,14 @@ describe('QwenVL', () => {
     expect(diff).toBeLessThanOrEqual(1e-3);
   });
 
-  it('spaces a video\'s temporal steps by second_per_grid_t · tokens_per_second in the t positions (fps 2: 2, fps 1: 4)', async () => {
+  it("spaces a video's temporal steps by second_per_grid_t · tokens_per_second in the t positions (fps 2: 2, fps 1: 4)", async () => {
     const preparer = await InputPreparer.load(join(dir(), 'model'));
     const frame = await decodeImage(GRADIENT);
     const messages = [{ role: 'user' as const, content: [{ type: 'video' as const }, { type: 'text' as const, text: 'What happens?' }] }];
-    for (const [fps, step] of [[2, 2], [1, 4]]) {
+    for (const [fps, step] of [
+      [2, 2],
+      [1, 4],
+    ]) {
       const prepared = preparer.prepareMessages(messages, { videos: [[frame, frame, frame, frame]] }, { fps });
       expect(prepared.videoGridThw).toEqual([[2, 14, 22]]);
       const first = Array.from(prepared.inputIds.data).indexOf(VIDEO_PAD_ID);
@@ -171,8 +212,19 @@ describe('QwenVL', () => {
       // h and w start over at each temporal step.
       expect([position(1, first + perStep), position(2, first + perStep)]).toEqual([position(1, first), position(2, first)]);
     }
-    const result = await model.chat([{ role: 'user', content: [{ type: 'video', video: [GRADIENT, GRADIENT, NOISE, NOISE], fps: 1 }, { type: 'text', text: 'What happens?' }] }], { ...GOLDEN_SEARCH, maxNewTokens: 2 });
-    expect(count(result.promptTokenIds, VIDEO_PAD_ID)).toBe(2 * (14 * 22) / 4);
+    const result = await model.chat(
+      [
+        {
+          role: 'user',
+          content: [
+            { type: 'video', video: [GRADIENT, GRADIENT, NOISE, NOISE], fps: 1 },
+            { type: 'text', text: 'What happens?' },
+          ],
+        },
+      ],
+      { ...GOLDEN_SEARCH, maxNewTokens: 2 },
+    );
+    expect(count(result.promptTokenIds, VIDEO_PAD_ID)).toBe((2 * (14 * 22)) / 4);
     expect(result.tokens).toHaveLength(2);
   });
 
@@ -187,10 +239,24 @@ describe('QwenVL', () => {
   it('puts the system option in front as the system message', async () => {
     const withDefault = await model.chat([{ role: 'user', content: 'Hi' }], { maxNewTokens: 1 });
     const withSystem = await model.chat([{ role: 'user', content: 'Hi' }], { maxNewTokens: 1, system: 'Be brief.' });
-    const withMessage = await model.chat([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { maxNewTokens: 1 });
+    const withMessage = await model.chat(
+      [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      { maxNewTokens: 1 },
+    );
     expect(numbers(withSystem.promptTokenIds)).toEqual(numbers(withMessage.promptTokenIds));
     expect(numbers(withSystem.promptTokenIds)).not.toEqual(numbers(withDefault.promptTokenIds));
-    await expect(model.chat([{ role: 'system', content: 'A' }, { role: 'user', content: 'Hi' }], { system: 'B' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      model.chat(
+        [
+          { role: 'system', content: 'A' },
+          { role: 'user', content: 'Hi' },
+        ],
+        { system: 'B' },
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('reports the raw logits of every step to onStepLogits', async () => {
@@ -200,7 +266,6 @@ describe('QwenVL', () => {
     expect(steps).toHaveLength(GOLDEN_STEPS);
     steps.forEach((row, k) => expect(maxAbsDiff(row, golden.logits(k)), `step ${k}`).toBeLessThanOrEqual(LOGITS_TOLERANCE));
   });
-
 
   it('rejects bad input naming the message item or option', async () => {
     await expect(model.chat(describeImage('https://example.com/cat.jpg'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'messages[0].content[0].image' });
@@ -262,7 +327,7 @@ describe('QwenVL chat with an abort signal', () => {
     expect(numbers(result.promptTokenIds)).toEqual(numbers(goldenArray('one_image', 'input_ids').data));
   });
 
-  it('aborted while a step runs: that step\'s token is still emitted, nothing runs after it, the streamed tokens and text are the answer', async () => {
+  it("aborted while a step runs: that step's token is still emitted, nothing runs after it, the streamed tokens and text are the answer", async () => {
     const controller = new AbortController();
     const steps: number[] = [];
     const stream = model.chatStream(describeImage(GRADIENT), {

@@ -65,20 +65,26 @@ async function linkWorkspacePackages(stageDir: string): Promise<void> {
 
 /** Type-checks the examples as one ES module each and writes their JavaScript beside them. */
 function compileExamples(stageDir: string): void {
-  const program = ts.createProgram(runnable.map((example) => join(stageDir, example.source)), {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2022,
-    strict: true,
-    skipLibCheck: true,
-    types: ['node'],
-    typeRoots: [join(REPO, 'node_modules/@types')],
-  });
+  const program = ts.createProgram(
+    runnable.map((example) => join(stageDir, example.source)),
+    {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+      strict: true,
+      skipLibCheck: true,
+      types: ['node'],
+      typeRoots: [join(REPO, 'node_modules/@types')],
+    },
+  );
   // Reported as `examples/<readme>_<fence line>.ts(<line in the block>,<column>): error ...`.
   const host = { getCanonicalFileName: (name: string) => name, getCurrentDirectory: () => stageDir, getNewLine: () => '\n' };
   for (const example of runnable) {
     const diagnostics = ts.getPreEmitDiagnostics(program, program.getSourceFile(join(stageDir, example.source)));
-    typeErrors.set(example.source, diagnostics.map((diagnostic) => ts.formatDiagnostic(diagnostic, host).trim()));
+    typeErrors.set(
+      example.source,
+      diagnostics.map((diagnostic) => ts.formatDiagnostic(diagnostic, host).trim()),
+    );
   }
   program.emit();
 }

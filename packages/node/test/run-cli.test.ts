@@ -57,10 +57,7 @@ describe('qwen-vl run', () => {
   });
 
   it('streams to stdout exactly the text the --json run reports', async () => {
-    const [streamed, json] = await Promise.all([
-      runCli(['run', '--model', model, ...ONE_IMAGE, ...GOLDEN_SEARCH]),
-      runCli(['run', '--model', model, ...ONE_IMAGE, ...GOLDEN_SEARCH, '--json']),
-    ]);
+    const [streamed, json] = await Promise.all([runCli(['run', '--model', model, ...ONE_IMAGE, ...GOLDEN_SEARCH]), runCli(['run', '--model', model, ...ONE_IMAGE, ...GOLDEN_SEARCH, '--json'])]);
     expect(streamed.code).toBe(0);
     expect(json.code).toBe(0);
     const text = JSON.parse(json.stdout).text as string;

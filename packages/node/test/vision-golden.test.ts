@@ -40,7 +40,7 @@ describe('exported golden tiny vision encoder on onnxruntime-node CPU', { timeou
     expect(diff).toBeLessThan(1e-3);
   });
 
-  it.each(GOLDEN_VISION_CASES)('fp16 weights %s: close to golden, within the weights\' rounding', async (name) => {
+  it.each(GOLDEN_VISION_CASES)("fp16 weights %s: close to golden, within the weights' rounding", async (name) => {
     const { pixels, grids, features } = goldenVisionCase(name);
     const diff = maxAbsDiff((await fp16.encode(pixels, grids)).features, features);
     console.info(`fp16 ${name}: max |Δ| vs golden = ${diff.toExponential(2)}`);

@@ -25,7 +25,10 @@ const { encodeVision } = (await import(referencePath)) as { encodeVision: Encode
  */
 const VISION = { hiddenSize: 48, heads: 3, depth: 3, intermediateSize: 96, windowSize: 56, fullAttBlockIndexes: [0, 2], outHiddenSize: 40 };
 // Several windows per frame, partial windows, two images of different sizes, one of two frames.
-const GRIDS: Grid[] = [[1, 12, 16], [2, 6, 8]];
+const GRIDS: Grid[] = [
+  [1, 12, 16],
+  [2, 6, 8],
+];
 const PATCHES = 12 * 16 + 2 * 6 * 8;
 
 function randomPixels(count: number): Float32Array {

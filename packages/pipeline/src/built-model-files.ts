@@ -110,7 +110,9 @@ export async function readBuildManifest(folder: ModelFolder): Promise<BuildManif
   const version = manifest?.formatVersion;
   if (manifest?.format !== 'qwen-vl' || version !== FORMAT_VERSION) {
     const found = manifest?.format !== 'qwen-vl' ? 'is not a qwen-vl build manifest' : `was written for format version ${JSON.stringify(version)}`;
-    throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
+    throw new QwenVLError('INVALID_MODEL', `${found}; this version of qwen-vl reads format ${FORMAT_VERSION}: run "qwen-vl build" on the checkpoint again`, {
+      source: `${folder.location}/${MANIFEST_FILE}`,
+    });
   }
   const malformed = (field: string, what: string) =>
     new QwenVLError('INVALID_MODEL', `field "${field}" must be ${what}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });

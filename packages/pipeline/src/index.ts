@@ -1,20 +1,22 @@
 export { VisionLanguageModel } from './vision-language-model.js';
 export { HostedChatModel } from './hosted-chat-model.js';
-export type {
-  ChatChunk,
-  ChatOptions,
-  ChatResult,
-  ChatStream,
-  ChatTimings,
-  HostChatMessage,
-  ImageDecodeOptions,
-  VisionLanguageModelHost,
-} from './vision-language-model.js';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, HostChatMessage, ImageDecodeOptions, VisionLanguageModelHost } from './vision-language-model.js';
 export { PromptPreparer } from './prompt-preparer.js';
 export type { PreparedModelInputs } from './prompt-preparer.js';
 export { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 export type { ChatImageItem, ChatMediaItems, ChatVideoItem } from './chat-messages.js';
-export { BUILT_MODEL_FILES, FORMAT_VERSION, MANIFEST_FILE, WEIGHT_PRECISIONS, checkGraphShape, graphShape, externalDataFile, isPlainFileName, manifestDataFiles, readBuildManifest } from './built-model-files.js';
+export {
+  BUILT_MODEL_FILES,
+  FORMAT_VERSION,
+  MANIFEST_FILE,
+  WEIGHT_PRECISIONS,
+  checkGraphShape,
+  graphShape,
+  externalDataFile,
+  isPlainFileName,
+  manifestDataFiles,
+  readBuildManifest,
+} from './built-model-files.js';
 export type { BuildManifest, ManifestPart, WeightPrecision } from './built-model-files.js';
 export { openTextModel, openVisionModel } from './model-sessions.js';
 export type { ModelSessionOptions } from './model-sessions.js';

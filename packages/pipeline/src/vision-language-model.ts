@@ -233,11 +233,11 @@ export class VisionLanguageModel<Image> {
       const embedDone = this.clock();
 
       // The prepared inputs go in as they are, with their positions; the generator feeds the part not cached.
-      const stream = this.generator.stream(
-        { ...prepared, cachedTokens, inputsEmbeds },
-        searchOptions,
-        { signal, logprobs: logprobs === true, ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }) },
-      );
+      const stream = this.generator.stream({ ...prepared, cachedTokens, inputsEmbeds }, searchOptions, {
+        signal,
+        logprobs: logprobs === true,
+        ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }),
+      });
       let firstToken: number | undefined;
       for (;;) {
         const next = await stream.next();
@@ -282,7 +282,9 @@ export class VisionLanguageModel<Image> {
   private async encode(pixelValues: Float32Array, grids: readonly (readonly [number, number, number])[]): Promise<HostTensor<'float32'> | undefined> {
     if (grids.length === 0) return undefined;
     if (this.vision === undefined) {
-      throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images or videos; rebuild the folder with "qwen-vl build"', { source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}` });
+      throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images or videos; rebuild the folder with "qwen-vl build"', {
+        source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}`,
+      });
     }
     const { features, dims } = await this.vision.encode(pixelValues, grids);
     return hostTensor('float32', features, dims);
@@ -296,7 +298,11 @@ export class VisionLanguageModel<Image> {
 function checkChatOptions(options: ChatOptions): void {
   const { signal, system } = options as { signal?: unknown; system?: unknown };
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof (signal as { aborted?: unknown }).aborted !== 'boolean')) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be an AbortSignal, got ${signal === null ? 'null' : typeof signal === 'object' ? 'an object without a boolean "aborted"' : `${typeof signal} ${JSON.stringify(signal)}`}`, { source: 'options.signal' });
+    throw new QwenVLError(
+      'INVALID_ARGUMENT',
+      `must be an AbortSignal, got ${signal === null ? 'null' : typeof signal === 'object' ? 'an object without a boolean "aborted"' : `${typeof signal} ${JSON.stringify(signal)}`}`,
+      { source: 'options.signal' },
+    );
   }
   if (system !== undefined) {
     if (typeof system !== 'string') throw new QwenVLError('INVALID_ARGUMENT', `must be a string, got ${typeof system}`, { source: 'options.system' });

@@ -6,9 +6,22 @@ import { chatMediaItems, withSystemPrompt } from '../src/index.js';
 describe('chatMediaItems', () => {
   it('lists images and videos in the order they appear, each named by its place', () => {
     const media = chatMediaItems([
-      { role: 'user', content: [{ type: 'image', image: 'a.png' }, { type: 'text', text: 'and' }, { type: 'video', video: ['f0.png', 'f1.png'], fps: 1 }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: 'a.png' },
+          { type: 'text', text: 'and' },
+          { type: 'video', video: ['f0.png', 'f1.png'], fps: 1 },
+        ],
+      },
       { role: 'assistant', content: 'ok' },
-      { role: 'user', content: [{ type: 'video', video: ['g0.png', 'g1.png'] }, { type: 'image', image: 'b.png' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'video', video: ['g0.png', 'g1.png'] },
+          { type: 'image', image: 'b.png' },
+        ],
+      },
     ]);
     expect(media.images).toEqual([
       { image: 'a.png', where: 'messages[0].content[0].image' },
@@ -30,7 +43,10 @@ describe('chatMediaItems', () => {
 
 describe('withSystemPrompt', () => {
   it('puts the system prompt first, and refuses a second one', () => {
-    expect(withSystemPrompt([{ role: 'user', content: 'hi' }], 'Be brief.')).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }]);
+    expect(withSystemPrompt([{ role: 'user', content: 'hi' }], 'Be brief.')).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'hi' },
+    ]);
     expect(() => withSystemPrompt([{ role: 'system', content: 'A' }], 'B')).toThrow('chat option "system"');
   });
 });

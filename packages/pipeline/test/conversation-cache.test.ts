@@ -10,7 +10,14 @@ const image = (grid: [number, number, number], fill: number): PromptImage => ({ 
 describe('promptImages', () => {
   it('gives each image its own rows of pixelValues, by its grid', () => {
     const pixelValues = Float32Array.from({ length: (4 + 8) * 3 }, (_, i) => i);
-    const [first, second] = promptImages({ pixelValues, imageGridThw: [[1, 2, 2], [2, 2, 2]], rowSize: 3 });
+    const [first, second] = promptImages({
+      pixelValues,
+      imageGridThw: [
+        [1, 2, 2],
+        [2, 2, 2],
+      ],
+      rowSize: 3,
+    });
     expect(first.grid).toEqual([1, 2, 2]);
     expect(Array.from(first.pixels)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(Array.from(second.pixels)).toEqual(Array.from({ length: 24 }, (_, i) => 12 + i));

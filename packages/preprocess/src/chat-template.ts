@@ -99,7 +99,7 @@ export class ChatTemplate {
       return new ChatTemplate(await folder.readText(MODEL_FILES.chatTemplateJinja), path(MODEL_FILES.chatTemplateJinja), specialTokens);
     }
     if (await folder.exists(MODEL_FILES.chatTemplate)) {
-      const text = (await readJson(folder, MODEL_FILES.chatTemplate) as { chat_template?: unknown } | null)?.chat_template;
+      const text = ((await readJson(folder, MODEL_FILES.chatTemplate)) as { chat_template?: unknown } | null)?.chat_template;
       const source = `${path(MODEL_FILES.chatTemplate)} field "chat_template"`;
       if (typeof text !== 'string') throw new QwenVLError('INVALID_TEMPLATE', 'must be the template text', { source });
       return new ChatTemplate(text, source, specialTokens);

@@ -40,7 +40,10 @@ export const DEFAULT_VIDEO_FPS = 2;
 function resizeBudget(config: PreprocessorConfig, options: ResizeOptions): SmartResizeOptions {
   const minPixels = options.minPixels ?? config.minPixels;
   const maxPixels = options.maxPixels ?? config.maxPixels;
-  for (const [name, value] of [['minPixels', minPixels], ['maxPixels', maxPixels]] as const) {
+  for (const [name, value] of [
+    ['minPixels', minPixels],
+    ['maxPixels', maxPixels],
+  ] as const) {
     if (!Number.isInteger(value) || value <= 0) {
       throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${value}`, { source: `options.${name}` });
     }
@@ -106,11 +109,7 @@ function encode(visuals: readonly Visual[], config: PreprocessorConfig, options:
   const geometry = { patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.mergeSize };
   const rowSize = patchRowSize(geometry);
   const planned = visuals.map((visual) => plan(visual, config, budget));
-  const gridThw = planned.map((v): [number, number, number] => [
-    v.paddedFrames / config.temporalPatchSize,
-    v.height / config.patchSize,
-    v.width / config.patchSize,
-  ]);
+  const gridThw = planned.map((v): [number, number, number] => [v.paddedFrames / config.temporalPatchSize, v.height / config.patchSize, v.width / config.patchSize]);
   const patchCount = gridThw.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
   const pixelValues = new Float32Array(patchCount * rowSize);
   const table = normalizationTable(config);
@@ -173,9 +172,7 @@ export function processVideos(
   if (typeof fps !== 'number' && fps.length !== videos.length) {
     throw new QwenVLError('INVALID_ARGUMENT', `has ${fps.length} entries for ${videos.length} videos`, { source: 'options.fps' });
   }
-  const secondPerGridT = videos.map((_, i) =>
-    typeof fps === 'number' ? secondsPerGrid(config, fps, 'options.fps') : secondsPerGrid(config, fps[i], `options.fps[${i}]`),
-  );
+  const secondPerGridT = videos.map((_, i) => (typeof fps === 'number' ? secondsPerGrid(config, fps, 'options.fps') : secondsPerGrid(config, fps[i], `options.fps[${i}]`)));
   const batch = encode(
     videos.map((frames, i) => ({ frames, source: `videos[${i}]` })),
     config,
@@ -189,11 +186,7 @@ export function processVideos(
  * repeating the last, every frame is resized to the size smart_resize gives for frame 0,
  * and grid_t = frames / temporal_patch_size; second_per_grid_t = temporal_patch_size / fps.
  */
-export function processVideo(
-  frames: readonly RawImage[],
-  config: PreprocessorConfig,
-  options: VideoOptions = {},
-): VisionBatch & { secondPerGridT: number } {
+export function processVideo(frames: readonly RawImage[], config: PreprocessorConfig, options: VideoOptions = {}): VisionBatch & { secondPerGridT: number } {
   const { secondPerGridT, ...batch } = processVideos([frames], config, options);
   return { ...batch, secondPerGridT: secondPerGridT[0] };
 }

@@ -138,11 +138,7 @@ export class QwenVLProcessor {
     const rows = prompts.map((prompt, i) => {
       const imageCount = mediaOf(i).images?.length ?? 0;
       const videoCount = mediaOf(i).videos?.length ?? 0;
-      const row = this.encodePrompt(
-        prompt,
-        vision.imageGridThw.slice(firstImage, firstImage + imageCount),
-        vision.videoGridThw.slice(firstVideo, firstVideo + videoCount),
-      );
+      const row = this.encodePrompt(prompt, vision.imageGridThw.slice(firstImage, firstImage + imageCount), vision.videoGridThw.slice(firstVideo, firstVideo + videoCount));
       firstImage += imageCount;
       firstVideo += videoCount;
       return row;
@@ -161,11 +157,9 @@ export class QwenVLProcessor {
     for (const { token, noun, given } of checks) {
       const placeholders = countOccurrences(prompt, token);
       if (placeholders !== given) {
-        throw new QwenVLError(
-          'PLACEHOLDER_MISMATCH',
-          `the prompt has ${plural(placeholders, `${noun} placeholder`)} but ${plural(given, noun)} ${given === 1 ? 'was' : 'were'} given`,
-          { source: argument },
-        );
+        throw new QwenVLError('PLACEHOLDER_MISMATCH', `the prompt has ${plural(placeholders, `${noun} placeholder`)} but ${plural(given, noun)} ${given === 1 ? 'was' : 'were'} given`, {
+          source: argument,
+        });
       }
     }
     return prompt;

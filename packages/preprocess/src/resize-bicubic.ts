@@ -137,56 +137,55 @@ function resamplePass(source: PassSource, dst: Uint8ClampedArray, coefficients: 
     }
     const end = s + lines * srcLineStride;
     if (count === 4) {
-      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3];
+      const w0 = weights[w],
+        w1 = weights[w + 1],
+        w2 = weights[w + 2],
+        w3 = weights[w + 3];
       for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
-        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
+        const p0 = words.getInt32(s, true),
+          p1 = words.getInt32((s + t1) | 0, true),
+          p2 = words.getInt32((s + t2) | 0, true),
+          p3 = words.getInt32((s + t3) | 0, true);
         dst[d] = (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3)) >> PRECISION_BITS;
-        dst[d + 1] =
-          (ROUNDING_HALF + Math.imul((p0 >> 8) & 255, w0) + Math.imul((p1 >> 8) & 255, w1) + Math.imul((p2 >> 8) & 255, w2) + Math.imul((p3 >> 8) & 255, w3)) >>
-          PRECISION_BITS;
-        dst[d + 2] =
-          (ROUNDING_HALF + Math.imul((p0 >> 16) & 255, w0) + Math.imul((p1 >> 16) & 255, w1) + Math.imul((p2 >> 16) & 255, w2) + Math.imul((p3 >> 16) & 255, w3)) >>
-          PRECISION_BITS;
+        dst[d + 1] = (ROUNDING_HALF + Math.imul((p0 >> 8) & 255, w0) + Math.imul((p1 >> 8) & 255, w1) + Math.imul((p2 >> 8) & 255, w2) + Math.imul((p3 >> 8) & 255, w3)) >> PRECISION_BITS;
+        dst[d + 2] = (ROUNDING_HALF + Math.imul((p0 >> 16) & 255, w0) + Math.imul((p1 >> 16) & 255, w1) + Math.imul((p2 >> 16) & 255, w2) + Math.imul((p3 >> 16) & 255, w3)) >> PRECISION_BITS;
       }
     } else if (count === 5) {
-      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3], w4 = weights[w + 4];
+      const w0 = weights[w],
+        w1 = weights[w + 1],
+        w2 = weights[w + 2],
+        w3 = weights[w + 3],
+        w4 = weights[w + 4];
       for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
-        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
+        const p0 = words.getInt32(s, true),
+          p1 = words.getInt32((s + t1) | 0, true),
+          p2 = words.getInt32((s + t2) | 0, true),
+          p3 = words.getInt32((s + t3) | 0, true);
         const p4 = words.getInt32((s + t4) | 0, true);
-        dst[d] =
-          (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3) + Math.imul(p4 & 255, w4)) >>
-          PRECISION_BITS;
+        dst[d] = (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3) + Math.imul(p4 & 255, w4)) >> PRECISION_BITS;
         dst[d + 1] =
-          (ROUNDING_HALF +
-            Math.imul((p0 >> 8) & 255, w0) +
-            Math.imul((p1 >> 8) & 255, w1) +
-            Math.imul((p2 >> 8) & 255, w2) +
-            Math.imul((p3 >> 8) & 255, w3) +
-            Math.imul((p4 >> 8) & 255, w4)) >>
+          (ROUNDING_HALF + Math.imul((p0 >> 8) & 255, w0) + Math.imul((p1 >> 8) & 255, w1) + Math.imul((p2 >> 8) & 255, w2) + Math.imul((p3 >> 8) & 255, w3) + Math.imul((p4 >> 8) & 255, w4)) >>
           PRECISION_BITS;
         dst[d + 2] =
-          (ROUNDING_HALF +
-            Math.imul((p0 >> 16) & 255, w0) +
-            Math.imul((p1 >> 16) & 255, w1) +
-            Math.imul((p2 >> 16) & 255, w2) +
-            Math.imul((p3 >> 16) & 255, w3) +
-            Math.imul((p4 >> 16) & 255, w4)) >>
+          (ROUNDING_HALF + Math.imul((p0 >> 16) & 255, w0) + Math.imul((p1 >> 16) & 255, w1) + Math.imul((p2 >> 16) & 255, w2) + Math.imul((p3 >> 16) & 255, w3) + Math.imul((p4 >> 16) & 255, w4)) >>
           PRECISION_BITS;
       }
     } else if (count === 6) {
-      const w0 = weights[w], w1 = weights[w + 1], w2 = weights[w + 2], w3 = weights[w + 3], w4 = weights[w + 4], w5 = weights[w + 5];
+      const w0 = weights[w],
+        w1 = weights[w + 1],
+        w2 = weights[w + 2],
+        w3 = weights[w + 3],
+        w4 = weights[w + 4],
+        w5 = weights[w + 5];
       for (; s < end; s = (s + srcLineStride) | 0, d = (d + dstLineStride) | 0) {
-        const p0 = words.getInt32(s, true), p1 = words.getInt32((s + t1) | 0, true), p2 = words.getInt32((s + t2) | 0, true), p3 = words.getInt32((s + t3) | 0, true);
-        const p4 = words.getInt32((s + t4) | 0, true), p5 = words.getInt32((s + t5) | 0, true);
+        const p0 = words.getInt32(s, true),
+          p1 = words.getInt32((s + t1) | 0, true),
+          p2 = words.getInt32((s + t2) | 0, true),
+          p3 = words.getInt32((s + t3) | 0, true);
+        const p4 = words.getInt32((s + t4) | 0, true),
+          p5 = words.getInt32((s + t5) | 0, true);
         dst[d] =
-          (ROUNDING_HALF +
-            Math.imul(p0 & 255, w0) +
-            Math.imul(p1 & 255, w1) +
-            Math.imul(p2 & 255, w2) +
-            Math.imul(p3 & 255, w3) +
-            Math.imul(p4 & 255, w4) +
-            Math.imul(p5 & 255, w5)) >>
-          PRECISION_BITS;
+          (ROUNDING_HALF + Math.imul(p0 & 255, w0) + Math.imul(p1 & 255, w1) + Math.imul(p2 & 255, w2) + Math.imul(p3 & 255, w3) + Math.imul(p4 & 255, w4) + Math.imul(p5 & 255, w5)) >> PRECISION_BITS;
         dst[d + 1] =
           (ROUNDING_HALF +
             Math.imul((p0 >> 8) & 255, w0) +
@@ -229,17 +228,7 @@ function resamplePass(source: PassSource, dst: Uint8ClampedArray, coefficients: 
 }
 
 /** One sample and one tap at a time, reading no byte past the window: lines from sample `s` of the source and `d` of the destination. */
-function convolveBytewise(
-  src: Uint8ClampedArray,
-  dst: Uint8ClampedArray,
-  weights: Int32Array,
-  w: number,
-  count: number,
-  s: number,
-  d: number,
-  lines: number,
-  layout: PassLayout,
-): void {
+function convolveBytewise(src: Uint8ClampedArray, dst: Uint8ClampedArray, weights: Int32Array, w: number, count: number, s: number, d: number, lines: number, layout: PassLayout): void {
   const { srcLineStride, dstLineStride, tapStep } = layout;
   for (let line = 0; line < lines; line++, s += srcLineStride, d += dstLineStride) {
     for (let c = 0; c < CHANNELS; c++) {
@@ -319,11 +308,9 @@ export class BicubicResampler {
 
   constructor(image: RawImage, width: number, height: number) {
     if (image.channels !== CHANNELS || image.data.length !== image.width * image.height * CHANNELS) {
-      throw new QwenVLError(
-        'INVALID_IMAGE',
-        `must be 8-bit RGB with ${image.width}×${image.height}×3 bytes, got ${image.channels} channels and ${image.data.length} bytes`,
-        { source: 'resizeBicubic image' },
-      );
+      throw new QwenVLError('INVALID_IMAGE', `must be 8-bit RGB with ${image.width}×${image.height}×3 bytes, got ${image.channels} channels and ${image.data.length} bytes`, {
+        source: 'resizeBicubic image',
+      });
     }
     if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0) {
       throw new QwenVLError('INVALID_ARGUMENT', `target size must be positive integers, got ${width}×${height}`, { source: 'resizeBicubic' });

@@ -16,7 +16,10 @@ const ASSISTANT_OPEN = '<|im_start|>assistant\n';
 const tokenizerConfig = JSON.parse(readFileSync(join(MODEL_DIR, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(() => undefined, (e: unknown) => e);
+  return promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 function expectQwenError(error: unknown, code: QwenVLErrorCode, ...mentions: string[]): void {
@@ -32,7 +35,13 @@ describe('ChatTemplate with the golden model template', () => {
 
   it('renders one image plus text exactly as the algorithms.md §2.1 example', () => {
     const messages: ChatMessage[] = [
-      { role: 'user', content: [{ type: 'image', image: 'gradient.png' }, { type: 'text', text: 'Describe this image.' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: 'gradient.png' },
+          { type: 'text', text: 'Describe this image.' },
+        ],
+      },
     ];
     expect(template.render(messages)).toBe(
       '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n',
@@ -40,15 +49,11 @@ describe('ChatTemplate with the golden model template', () => {
   });
 
   it('renders a plain string message', () => {
-    expect(template.render([{ role: 'user', content: 'Hello, who are you?' }])).toBe(
-      `${DEFAULT_SYSTEM}<|im_start|>user\nHello, who are you?<|im_end|>\n${ASSISTANT_OPEN}`,
-    );
+    expect(template.render([{ role: 'user', content: 'Hello, who are you?' }])).toBe(`${DEFAULT_SYSTEM}<|im_start|>user\nHello, who are you?<|im_end|>\n${ASSISTANT_OPEN}`);
   });
 
   it('renders two images and a video in order, with vision ids on request', () => {
-    const messages: ChatMessage[] = [
-      { role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'and' }, { type: 'image' }, { type: 'video' }, { type: 'text', text: '?' }] },
-    ];
+    const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'and' }, { type: 'image' }, { type: 'video' }, { type: 'text', text: '?' }] }];
     expect(template.render(messages)).toBe(`${DEFAULT_SYSTEM}<|im_start|>user\n${IMAGE_BLOCK}and${IMAGE_BLOCK}${VIDEO_BLOCK}?<|im_end|>\n${ASSISTANT_OPEN}`);
     expect(template.render(messages, { addVisionId: true })).toBe(
       `${DEFAULT_SYSTEM}<|im_start|>user\nPicture 1: ${IMAGE_BLOCK}andPicture 2: ${IMAGE_BLOCK}Video 1: ${VIDEO_BLOCK}?<|im_end|>\n${ASSISTANT_OPEN}`,
@@ -77,11 +82,10 @@ describe('ChatTemplate with the golden model template', () => {
 
 describe('ChatTemplate variables', () => {
   it('passes the special tokens and hides media payloads from the template', () => {
-    const template = new ChatTemplate(
-      '{{ eos_token }}|{{ pad_token }}|{{ bos_token is defined }}|{{ messages[0].content[0].type }}|{{ messages[0].content[0].image is defined }}',
-      'test template',
-      { eos_token: '<|im_end|>', pad_token: '<|endoftext|>' },
-    );
+    const template = new ChatTemplate('{{ eos_token }}|{{ pad_token }}|{{ bos_token is defined }}|{{ messages[0].content[0].type }}|{{ messages[0].content[0].image is defined }}', 'test template', {
+      eos_token: '<|im_end|>',
+      pad_token: '<|endoftext|>',
+    });
     const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'image', image: new Uint8Array(16) }] }];
     expect(template.render(messages)).toBe('<|im_end|>|<|endoftext|>|false|image|false');
   });
@@ -143,7 +147,9 @@ describe('ChatTemplate.fromFolder sources and errors', () => {
     // range(1e9) used to kill the process (V8 out of memory at 2.8 GB); nested ranges would spin.
     for (const text of ['{% for i in range(1000000000) %}x{% endfor %}', '{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}']) {
       const template = new ChatTemplate(text, 'hostile.jinja');
-      expect(() => template.render([{ role: 'user', content: 'x' }])).toThrow(/hostile\.jinja: rendering the chat template failed \(range\(\) would make \d+ numbers; a chat template may make 100000 in all\)/);
+      expect(() => template.render([{ role: 'user', content: 'x' }])).toThrow(
+        /hostile\.jinja: rendering the chat template failed \(range\(\) would make \d+ numbers; a chat template may make 100000 in all\)/,
+      );
     }
   });
 });

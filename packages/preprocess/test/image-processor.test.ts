@@ -113,7 +113,10 @@ describe('processImages', () => {
     const both = processImages([a, b], raw, keepSize);
     const first = processImages([a], raw, keepSize);
     const second = processImages([b], raw, keepSize);
-    expect(both.gridThw).toEqual([[1, 4, 6], [1, 2, 2]]);
+    expect(both.gridThw).toEqual([
+      [1, 4, 6],
+      [1, 2, 2],
+    ]);
     expect(both.patchCount).toBe(24 + 4);
     expect(both.pixelValues).toEqual(Float32Array.from([...first.pixelValues, ...second.pixelValues]));
   });
@@ -185,7 +188,10 @@ describe('processVideos', () => {
     const a = [solid(28, 28, [1, 1, 1]), solid(28, 28, [2, 2, 2])];
     const b = [solid(56, 28, [3, 3, 3])];
     const batch = processVideos([a, b], raw, { ...keepSize, fps: [2, 1] });
-    expect(batch.gridThw).toEqual([[1, 2, 2], [1, 2, 4]]);
+    expect(batch.gridThw).toEqual([
+      [1, 2, 2],
+      [1, 2, 4],
+    ]);
     expect(batch.secondPerGridT).toEqual([1, 2]);
     expect(batch.pixelValues).toEqual(Float32Array.from([...processVideo(a, raw, keepSize).pixelValues, ...processVideo(b, raw, keepSize).pixelValues]));
     expect(() => processVideos([a, b], raw, { fps: [2] })).toThrow(/options.fps/);
@@ -282,7 +288,10 @@ describe('band-by-band resize and patchify', () => {
     // patch 5, merge 2: bands of 10 rows, patch rows of 5 pixels (an odd one after the pairs).
     const odd: PreprocessorConfig = { ...raw, patchSize: 5, mergeSize: 2 };
     const budget = { minPixels: 100, maxPixels: 10000 };
-    for (const [width, height] of [[63, 47], [40, 20]]) {
+    for (const [width, height] of [
+      [63, 47],
+      [40, 20],
+    ]) {
       const image = noise(width, height, 3, width);
       expect(firstMismatch(processImages([image], odd, budget).pixelValues, composed([image], odd, budget))).toBe(-1);
     }

@@ -16,7 +16,14 @@ describe('collectMediaParts', () => {
   it('lists image and video items across turns in order, keeping their payloads', () => {
     const messages: ChatMessage<string, string[]>[] = [
       { role: 'system', content: 'Be brief.' },
-      { role: 'user', content: [{ type: 'image', image: 'a.png' }, { type: 'video', video: ['f0.png', 'f1.png'] }, { type: 'text', text: 'and' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: 'a.png' },
+          { type: 'video', video: ['f0.png', 'f1.png'] },
+          { type: 'text', text: 'and' },
+        ],
+      },
       { role: 'assistant', content: 'ok' },
       { role: 'user', content: [{ type: 'image', image: 'b.png' }] },
     ];
@@ -28,7 +35,12 @@ describe('collectMediaParts', () => {
 
 describe('validateMessages', () => {
   it('accepts string and content-array messages', () => {
-    expect(validationError([{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'x' }, { type: 'image' }] }])).toBeUndefined();
+    expect(
+      validationError([
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'text', text: 'x' }, { type: 'image' }] },
+      ]),
+    ).toBeUndefined();
   });
 
   it.each([
@@ -39,7 +51,14 @@ describe('validateMessages', () => {
     ['a text part without text', [{ role: 'user', content: [{ type: 'image' }, { type: 'text' }] }], 'messages[0].content[1].text'],
     // These three used to be accepted: an empty prompt ran, and lone surrogates became U+FFFD.
     ['an empty conversation', [], 'messages'],
-    ['string content with a lone surrogate', [{ role: 'user', content: 'ok' }, { role: 'assistant', content: 'a\uD800b' }], 'messages[1].content'],
+    [
+      'string content with a lone surrogate',
+      [
+        { role: 'user', content: 'ok' },
+        { role: 'assistant', content: 'a\uD800b' },
+      ],
+      'messages[1].content',
+    ],
     ['a text part with a lone low surrogate', [{ role: 'user', content: [{ type: 'text', text: 'x\uDC00' }] }], 'messages[0].content[0].text'],
   ])('rejects %s, naming where', (_, messages, where) => {
     const error = validationError(messages);
@@ -49,6 +68,8 @@ describe('validateMessages', () => {
 
   it('accepts surrogate pairs (emoji) and names the index of a lone one', () => {
     expect(validationError([{ role: 'user', content: 'sail ⛵ 😀' }])).toBeUndefined();
-    expect((validationError([{ role: 'user', content: 'ab\uD83D' }]) as Error).message).toBe('messages[0].content: holds an unpaired UTF-16 surrogate (\\ud83d) at index 2; text must be valid Unicode');
+    expect((validationError([{ role: 'user', content: 'ab\uD83D' }]) as Error).message).toBe(
+      'messages[0].content: holds an unpaired UTF-16 surrogate (\\ud83d) at index 2; text must be valid Unicode',
+    );
   });
 });

@@ -121,8 +121,16 @@ describe('QwenVLProcessor prompts, media and errors', () => {
       { role: 'user', content: 'You are a helpful assistant.' },
     ];
     expect(Array.from(processor.prepare(messages).inputIds.data)).toEqual([
-      IM_START, 8948, NEWLINE, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
-      ...USER_OPEN, ...YOU_ARE_A_HELPFUL_ASSISTANT, IM_END, NEWLINE,
+      IM_START,
+      8948,
+      NEWLINE,
+      ...HELLO_WHO_ARE_YOU,
+      IM_END,
+      NEWLINE,
+      ...USER_OPEN,
+      ...YOU_ARE_A_HELPFUL_ASSISTANT,
+      IM_END,
+      NEWLINE,
       ...ASSISTANT_OPEN,
     ]);
   });
@@ -138,9 +146,23 @@ describe('QwenVLProcessor prompts, media and errors', () => {
     expect(prepared.imageGridThw).toEqual([[1, 4, 4]]);
     expect(Array.from(prepared.inputIds.data)).toEqual([
       ...SYSTEM_TURN,
-      ...USER_OPEN, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
-      ...ASSISTANT_OPEN, ...YOU_ARE_A_HELPFUL_ASSISTANT, IM_END, NEWLINE,
-      ...USER_OPEN, VISION_START, IMAGE_PAD, IMAGE_PAD, IMAGE_PAD, IMAGE_PAD, VISION_END, IM_END, NEWLINE,
+      ...USER_OPEN,
+      ...HELLO_WHO_ARE_YOU,
+      IM_END,
+      NEWLINE,
+      ...ASSISTANT_OPEN,
+      ...YOU_ARE_A_HELPFUL_ASSISTANT,
+      IM_END,
+      NEWLINE,
+      ...USER_OPEN,
+      VISION_START,
+      IMAGE_PAD,
+      IMAGE_PAD,
+      IMAGE_PAD,
+      IMAGE_PAD,
+      VISION_END,
+      IM_END,
+      NEWLINE,
     ]);
   });
 
@@ -156,7 +178,13 @@ describe('QwenVLProcessor prompts, media and errors', () => {
     expect(prepared.imageGridThw).toEqual([]);
     expect(Array.from(prepared.inputIds.data)).toEqual([
       ...SYSTEM_TURN,
-      ...USER_OPEN, VISION_START, ...new Array<number>(12).fill(VIDEO_PAD), VISION_END, ...HELLO_WHO_ARE_YOU, IM_END, NEWLINE,
+      ...USER_OPEN,
+      VISION_START,
+      ...new Array<number>(12).fill(VIDEO_PAD),
+      VISION_END,
+      ...HELLO_WHO_ARE_YOU,
+      IM_END,
+      NEWLINE,
       ...ASSISTANT_OPEN,
     ]);
   });
@@ -175,7 +203,11 @@ describe('QwenVLProcessor prompts, media and errors', () => {
 
   it('rejects a video placeholder without a video', () => {
     const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'video' }] }];
-    expectQwenError(caught(() => processor.prepare(messages)), 'PLACEHOLDER_MISMATCH', '1 video placeholder but 0 videos were given');
+    expectQwenError(
+      caught(() => processor.prepare(messages)),
+      'PLACEHOLDER_MISMATCH',
+      '1 video placeholder but 0 videos were given',
+    );
   });
 
   it('names the conversation whose media do not match in a batch', () => {
@@ -190,7 +222,11 @@ describe('QwenVLProcessor prompts, media and errors', () => {
 
   it('rejects a malformed message, naming it', () => {
     const messages = [{ role: 'robot', content: 'hi' }] as unknown as ChatMessage[];
-    expectQwenError(caught(() => processor.prepare(messages)), 'INVALID_ARGUMENT', 'messages[0].role');
+    expectQwenError(
+      caught(() => processor.prepare(messages)),
+      'INVALID_ARGUMENT',
+      'messages[0].role',
+    );
   });
 
   it('reports a missing tokenizer.json by name', async () => {

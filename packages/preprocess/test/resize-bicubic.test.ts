@@ -90,7 +90,12 @@ describe('resizeBicubic', () => {
 
   it('keeps a constant image constant when scaling up and down', () => {
     const image = rgb(7, 5, Array.from({ length: 7 * 5 }, () => [0, 137, 255]).flat());
-    for (const [w, h] of [[20, 13], [3, 2], [1, 1], [7, 11]]) {
+    for (const [w, h] of [
+      [20, 13],
+      [3, 2],
+      [1, 1],
+      [7, 11],
+    ]) {
       const resized = resizeBicubic(image, w, h);
       expect(resized.data).toEqual(Uint8Array.from(Array.from({ length: w * h }, () => [0, 137, 255]).flat()));
     }
@@ -149,7 +154,12 @@ describe('resizeBicubic', () => {
     const buffer = new Uint8Array(image.data.length + 9).fill(255);
     buffer.set(image.data, 5);
     const view: RawImage = { ...image, data: buffer.subarray(5, 5 + image.data.length) };
-    for (const [w, h] of [[56, 28], [28, 14], [41, 30], [50, 23]]) {
+    for (const [w, h] of [
+      [56, 28],
+      [28, 14],
+      [41, 30],
+      [50, 23],
+    ]) {
       expect(resizeBicubic(view, w, h).data).toEqual(referenceResize(image, w, h));
     }
   });
@@ -202,7 +212,14 @@ describe('BicubicResampler', () => {
     const expected = referenceResize(image, 56, 56);
     const rowSamples = 56 * 3;
     const dst = new Uint8ClampedArray(20 * rowSamples);
-    for (const [start, end] of [[28, 48], [0, 20], [10, 30], [10, 30], [36, 56], [29, 31]]) {
+    for (const [start, end] of [
+      [28, 48],
+      [0, 20],
+      [10, 30],
+      [10, 30],
+      [36, 56],
+      [29, 31],
+    ]) {
       resampler.resampleRows(start, end, dst);
       expect(Array.from(dst.subarray(0, (end - start) * rowSamples))).toEqual(Array.from(expected.subarray(start * rowSamples, end * rowSamples)));
     }

@@ -9,11 +9,13 @@ import { fsModelFolder } from './helpers/fs-model-folder.js';
 
 const goldenInputIds = (name: string) => numbers(goldenArray(name, 'input_ids').data);
 
-const TEXT_ONLY_PROMPT =
-  '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello, who are you?<|im_end|>\n<|im_start|>assistant\n';
+const TEXT_ONLY_PROMPT = '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello, who are you?<|im_end|>\n<|im_start|>assistant\n';
 
 async function expectQwenError(promise: Promise<unknown>, code: QwenVLErrorCode, mentions: string): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isQwenVLError(error, code), `expected ${code}, got ${String(error)}`).toBe(true);
   expect((error as Error).message).toContain(mentions);
 }
@@ -48,9 +50,7 @@ describe('QwenTokenizer', () => {
   });
 
   it('keeps special tokens atomic and adds no BOS', () => {
-    expect(Array.from(tokenizer.encode('<|im_start|>user\n<|vision_start|><|image_pad|><|image_pad|><|vision_end|>'))).toEqual([
-      151644, 872, 198, 151652, 151655, 151655, 151653,
-    ]);
+    expect(Array.from(tokenizer.encode('<|im_start|>user\n<|vision_start|><|image_pad|><|image_pad|><|vision_end|>'))).toEqual([151644, 872, 198, 151652, 151655, 151655, 151653]);
     expect(tokenizer.encode('').length).toBe(0);
   });
 
@@ -77,9 +77,7 @@ describe('QwenTokenizer', () => {
   it('decodes with and without special tokens', () => {
     const ids = goldenInputIds('text_only');
     expect(tokenizer.decode(ids)).toBe(TEXT_ONLY_PROMPT);
-    expect(tokenizer.decode(Int32Array.from(ids), { skipSpecialTokens: true })).toBe(
-      'system\nYou are a helpful assistant.\nuser\nHello, who are you?\nassistant\n',
-    );
+    expect(tokenizer.decode(Int32Array.from(ids), { skipSpecialTokens: true })).toBe('system\nYou are a helpful assistant.\nuser\nHello, who are you?\nassistant\n');
   });
 
   it('round-trips non-ASCII text through byte-level BPE', () => {
@@ -104,11 +102,7 @@ describe('QwenTokenizer.fromFolder errors', () => {
   });
 
   it('names a missing tokenizer_config.json', async () => {
-    await expectQwenError(
-      QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer_config.json': null })),
-      'MISSING_FILE',
-      'tokenizer_config.json',
-    );
+    await expectQwenError(QwenTokenizer.fromFolder(fsModelFolder(MODEL_DIR, { 'tokenizer_config.json': null })), 'MISSING_FILE', 'tokenizer_config.json');
   });
 
   it('names a tokenizer.json that is not JSON', async () => {

@@ -36,7 +36,10 @@ function fakeSession(inputNames: readonly string[], outputDims?: (tokens: number
 }
 
 describe('VisionEncoder', () => {
-  const grids = [[1, 4, 4], [2, 2, 6]] as const; // 16 + 24 patches → 4 + 6 tokens
+  const grids = [
+    [1, 4, 4],
+    [2, 2, 6],
+  ] as const; // 16 + 24 patches → 4 + 6 tokens
 
   it('runs all images at once with the pixel rows and the index tables', async () => {
     const { session, feeds } = fakeSession(visionInputNames(config, 'segmented'));

@@ -23,7 +23,10 @@ const config: VisionConfig = {
 
 // Image 1: 2×3 merged tokens → windows {0,1,3,4} (16 patches) and {2,5} (8 patches);
 // image 2: 1 merged token (4 patches). 28 patches in all.
-const grids = [[1, 4, 6], [1, 2, 2]] as const;
+const grids = [
+  [1, 4, 6],
+  [1, 2, 2],
+] as const;
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const repeat = (value: number, count: number) => Array<number>(count).fill(value);
 const numbers = (data: ArrayLike<number | bigint>) => Array.from(data, Number);
@@ -95,7 +98,10 @@ describe('visionFeeds', () => {
     const angles16 = [0, 0, 0, 0, 4, 0.4, 0.04, 0.004];
     // Row 19 is that token's last patch: patch row 1, column 5.
     const angles19 = [1, 0.1, 0.01, 0.001, 5, 0.5, 0.05, 0.005];
-    for (const [r, angles] of [[16, angles16], [19, angles19]] as const) {
+    for (const [r, angles] of [
+      [16, angles16],
+      [19, angles19],
+    ] as const) {
       const twice = [...angles, ...angles];
       row('rotary_cos', r).forEach((v, d) => expect(v).toBeCloseTo(Math.cos(twice[d]), 6));
       row('rotary_sin', r).forEach((v, d) => expect(v).toBeCloseTo(Math.sin(twice[d]), 6));

@@ -73,11 +73,7 @@ async function loadOn(device: WebDevice): Promise<QwenVLWorker> {
       const { loaded, total } = progress;
       ui.progress.value = total > 0 ? loaded / total : 0;
       // Creating the sessions takes seconds once every byte is in; say so rather than look stuck.
-      showStatus(
-        progress.stage === 'downloading'
-          ? `loading on ${device}: ${megabytes(loaded)} of ${megabytes(total)} MB`
-          : `creating sessions on ${device} (${megabytes(total)} MB downloaded)…`,
-      );
+      showStatus(progress.stage === 'downloading' ? `loading on ${device}: ${megabytes(loaded)} of ${megabytes(total)} MB` : `creating sessions on ${device} (${megabytes(total)} MB downloaded)…`);
     },
   });
 }
@@ -112,10 +108,7 @@ async function ask(loaded: QwenVLWorker): Promise<void> {
   ui.submit.disabled = true;
   ui.answer.textContent = '';
   ui.statTtft.textContent = ui.statTps.textContent = ui.statTokens.textContent = '…';
-  const content = [
-    ...(image !== undefined ? [{ type: 'image' as const, image }] : []),
-    { type: 'text' as const, text: ui.prompt.value },
-  ];
+  const content = [...(image !== undefined ? [{ type: 'image' as const, image }] : []), { type: 'text' as const, text: ui.prompt.value }];
   const started = performance.now();
   try {
     const stream = loaded.chatStream([{ role: 'user', content }], { maxNewTokens: Number(ui.maxNewTokens.value) });

@@ -26,7 +26,11 @@ export type CachedFetch = typeof fetch & {
  */
 export function cachedFetch(cacheName: string = MODEL_CACHE_NAME, fetchImpl: typeof fetch = (input, init) => fetch(input, init)): CachedFetch {
   let opened: Promise<CacheLike | undefined> | undefined;
-  const open = (): Promise<CacheLike | undefined> => (opened ??= cacheStorage()?.open(cacheName).catch(() => undefined) ?? Promise.resolve(undefined));
+  const open = (): Promise<CacheLike | undefined> =>
+    (opened ??=
+      cacheStorage()
+        ?.open(cacheName)
+        .catch(() => undefined) ?? Promise.resolve(undefined));
   const writes = new Set<Promise<void>>();
   const cachingFetch: typeof fetch = async (input, init) => {
     const method = (init?.method ?? 'GET').toUpperCase();

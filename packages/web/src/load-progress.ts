@@ -6,8 +6,7 @@ import type { DownloadProgress } from './url-model-folder.js';
  * is in, creating the runtime sessions from them, which takes seconds without a byte moving.
  */
 export type LoadProgress =
-  | { readonly stage: 'downloading'; readonly file: string; readonly loaded: number; readonly total: number }
-  | { readonly stage: 'creating-sessions'; readonly loaded: number; readonly total: number };
+  { readonly stage: 'downloading'; readonly file: string; readonly loaded: number; readonly total: number } | { readonly stage: 'creating-sessions'; readonly loaded: number; readonly total: number };
 
 /**
  * Sums per-file download progress into one figure for the folder. `sizes` are the files

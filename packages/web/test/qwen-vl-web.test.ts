@@ -72,7 +72,18 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
     });
     try {
       const image = goldenImage('gradient_300x200.png');
-      const result = await model.chat([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Describe this image.' }] }], GOLDEN_SEARCH);
+      const result = await model.chat(
+        [
+          {
+            role: 'user',
+            content: [
+              { type: 'image', image },
+              { type: 'text', text: 'Describe this image.' },
+            ],
+          },
+        ],
+        GOLDEN_SEARCH,
+      );
       expect(Array.from(result.promptTokenIds)).toEqual(goldenNumbers('one_image', 'input_ids'));
       expect(result.tokens).toEqual(goldenNumbers('one_image', 'tokens'));
     } finally {
@@ -80,7 +91,7 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
     }
   });
 
-  it('loads a tied checkpoint\'s folder, whose decoder reads its lm_head from embed.onnx.data, with the logits of onnxruntime-node', async () => {
+  it("loads a tied checkpoint's folder, whose decoder reads its lm_head from embed.onnx.data, with the logits of onnxruntime-node", async () => {
     const checkpoint = join(dir, 'tied-checkpoint');
     await writeTinyModelFolder(checkpoint, MODEL_DIR, { seed: 5, text: { tieWordEmbeddings: true } });
     const tied = (await buildModelFolder(checkpoint, join(dir, 'tied'))).output;

@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe('QwenVLWorker', () => {
-  it('loads in the worker with the progress of QwenVLWeb.load, and has the model\'s configs', () => {
+  it("loads in the worker with the progress of QwenVLWeb.load, and has the model's configs", () => {
     expect(model.device).toBe('wasm');
     expect(model.baseUrl).toBe(server.base);
     expect(model.config.vision.fullAttBlockIndexes).toEqual([1, 3]);
@@ -63,7 +63,7 @@ describe('QwenVLWorker', () => {
     expect(loadEvents.at(-1)).toEqual({ stage: 'creating-sessions', loaded: total, total });
   });
 
-  it('streams the golden text_only answer token by token, with each step\'s logits', async () => {
+  it("streams the golden text_only answer token by token, with each step's logits", async () => {
     const chunks: ChatChunk[] = [];
     const logits: Float32Array[] = [];
     const stream = model.chatStream(TEXT_ONLY, { ...GOLDEN_SEARCH, logprobs: true, onStepLogits: (step, values) => (logits[step] = values) });
@@ -107,7 +107,7 @@ describe('QwenVLWorker', () => {
     expect(postedTokens).toBeLessThan(10 + GOLDEN_SEARCH.maxNewTokens!);
   });
 
-  it('gives the worker\'s errors as QwenVLErrors with their code, source and message', async () => {
+  it("gives the worker's errors as QwenVLErrors with their code, source and message", async () => {
     const missing = await QwenVLWorker.load(channel.port2, `${server.base}/absent`).catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(QwenVLError);
     expect(missing).toMatchObject({

@@ -30,7 +30,10 @@ describe('UrlModelFolder', () => {
     const fetched: string[] = [];
     const folder = new UrlModelFolder(base, { fetch: (input, init) => (fetched.push(input instanceof Request ? input.url : input.toString()), fetch(input, init)) });
     for (const name of ['../../x.bin', 'https://other.example/x.bin', '/x.bin', '//other.example/x.bin']) {
-      await expect(folder.readBytes(name)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`) });
+      await expect(folder.readBytes(name)).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        message: expect.stringContaining(`names ${JSON.stringify(name)}, which is not a file inside the model folder`),
+      });
       await expect(folder.exists(name)).rejects.toMatchObject({ code: 'INVALID_MODEL' });
     }
     expect(fetched).toEqual([]);
@@ -79,7 +82,15 @@ describe('UrlModelFolder on a server that answers missing files with its web pag
     expect(await folder.size('chat_template.jinja')).toBeUndefined();
     expect(await folder.exists('chat_template.json')).toBe(true);
     const template = await ChatTemplate.fromFolder(folder);
-    const prompt = template.render([{ role: 'user', content: [{ type: 'image', image: 'picture' }, { type: 'text', text: 'What is in this picture?' }] }]);
+    const prompt = template.render([
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: 'picture' },
+          { type: 'text', text: 'What is in this picture?' },
+        ],
+      },
+    ]);
     expect(prompt).toContain('<|vision_start|><|image_pad|><|vision_end|>What is in this picture?');
   });
 
@@ -89,9 +100,7 @@ describe('UrlModelFolder on a server that answers missing files with its web pag
     expect(error).toBeInstanceOf(QwenVLError);
     expect((error as QwenVLError).code).toBe('MISSING_FILE');
     expect((error as QwenVLError).source).toBe(`${base}/chat_template.jinja`);
-    expect((error as Error).message).toBe(
-      `${base}/chat_template.jinja: could not be fetched: the server answered with a web page (text/html), as servers of single-page apps do for a missing file`,
-    );
+    expect((error as Error).message).toBe(`${base}/chat_template.jinja: could not be fetched: the server answered with a web page (text/html), as servers of single-page apps do for a missing file`);
   });
 
   it('still reads a file whose name says it is a web page', async () => {

@@ -31,7 +31,7 @@ describe('onnxruntime-web backend, wasm device (in Node)', () => {
     expect(values(out.twice)).toEqual([2, 4, 6]);
   });
 
-  it('keeps outputs as device tensors and takes them back as feeds, refusing another runtime\'s', async () => {
+  it("keeps outputs as device tensors and takes them back as feeds, refusing another runtime's", async () => {
     const run = session.runWithDeviceTensors!.bind(session);
     const first = await run({ x: hostTensor('float32', Float32Array.of(1, 2, 3), [3]) }, ['plus_one', 'twice'], { keepOnDevice: ['plus_one'] });
     expect(first.plus_one).toMatchObject({ kind: 'device', type: 'float32', dims: [3] });
@@ -42,13 +42,16 @@ describe('onnxruntime-web backend, wasm device (in Node)', () => {
     const nodeSession = await onnxruntimeNodeBackend.createSession({ model: deviceModel(), name: 'node.onnx' }, { device: 'cpu', deviceOutputs: ['plus_one'] });
     try {
       const fromNode = await nodeSession.runWithDeviceTensors!({ x: hostTensor('float32', Float32Array.of(1), [1]) }, ['plus_one'], { keepOnDevice: ['plus_one'] });
-      await expect(run({ x: fromNode.plus_one }, ['twice'], { keepOnDevice: [] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('is a device tensor of another backend; onnxruntime-web takes only its own') });
+      await expect(run({ x: fromNode.plus_one }, ['twice'], { keepOnDevice: [] })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('is a device tensor of another backend; onnxruntime-web takes only its own'),
+      });
     } finally {
       await nodeSession.dispose();
     }
   });
 
-  it('is what core\'s registry picks for wasm once @qwen-vl/web is imported', async () => {
+  it("is what core's registry picks for wasm once @qwen-vl/web is imported", async () => {
     const viaRegistry = await createSession({ model: deviceModel() }, { device: 'wasm' });
     try {
       expect(values((await viaRegistry.run({ x: hostTensor('float32', Float32Array.of(5), [1]) })).twice)).toEqual([10]);
@@ -66,6 +69,9 @@ describe('onnxruntime-web backend, wasm device (in Node)', () => {
   });
 
   it('names the model it cannot load', async () => {
-    await expect(onnxruntimeWebBackend.createSession({ model: new Uint8Array([1, 2, 3]), name: 'broken.onnx' }, { device: 'wasm' })).rejects.toMatchObject({ code: 'INVALID_MODEL', source: 'broken.onnx' });
+    await expect(onnxruntimeWebBackend.createSession({ model: new Uint8Array([1, 2, 3]), name: 'broken.onnx' }, { device: 'wasm' })).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+      source: 'broken.onnx',
+    });
   });
 });

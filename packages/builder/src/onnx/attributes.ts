@@ -28,16 +28,7 @@ export interface TensorAttribute {
   readonly data: TensorDataMap[TensorDataType];
 }
 
-export type AttributeValue =
-  | number
-  | bigint
-  | string
-  | readonly number[]
-  | readonly bigint[]
-  | readonly string[]
-  | FloatAttribute
-  | FloatsAttribute
-  | TensorAttribute;
+export type AttributeValue = number | bigint | string | readonly number[] | readonly bigint[] | readonly string[] | FloatAttribute | FloatsAttribute | TensorAttribute;
 
 export type Attributes = Readonly<Record<string, AttributeValue | undefined>>;
 

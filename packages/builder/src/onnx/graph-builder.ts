@@ -131,7 +131,11 @@ export class GraphBuilder {
   /** An int64 constant: a scalar for a single value, 1-D for a list (shapes, axes, Slice bounds). */
   constInt64(values: number | bigint | readonly (number | bigint)[]): string {
     const list = typeof values === 'object' ? values : [values];
-    return this.constant('int64', typeof values === 'object' ? [list.length] : [], BigInt64Array.from(list, (v) => BigInt(v)));
+    return this.constant(
+      'int64',
+      typeof values === 'object' ? [list.length] : [],
+      BigInt64Array.from(list, (v) => BigInt(v)),
+    );
   }
 
   /** A float32 constant: a scalar for a single value, 1-D for a list. */

@@ -45,15 +45,28 @@ export function attentionContext(graph: GraphBuilder, inputsEmbeds: string, atte
   const queryPositions = graph.op('Range', [past, totalScalar, graph.constInt64(1)], {}, { name: 'attention/query_positions' });
   const causal = graph.op(
     'LessOrEqual',
-    [graph.op('Unsqueeze', [keyPositions, graph.constInt64([0])], {}, { name: 'attention/key_row' }), graph.op('Unsqueeze', [queryPositions, graph.constInt64([1])], {}, { name: 'attention/query_column' })],
+    [
+      graph.op('Unsqueeze', [keyPositions, graph.constInt64([0])], {}, { name: 'attention/key_row' }),
+      graph.op('Unsqueeze', [queryPositions, graph.constInt64([1])], {}, { name: 'attention/query_column' }),
+    ],
     {},
     { name: 'attention/causal' },
   );
-  const realKeys = graph.op('Unsqueeze', [graph.op('Cast', [attentionMask], { to: ELEMENT_TYPES.bool.code }, { name: 'attention/real_keys' }), graph.constInt64([1])], {}, { name: 'attention/real_keys_b1t' });
+  const realKeys = graph.op(
+    'Unsqueeze',
+    [graph.op('Cast', [attentionMask], { to: ELEMENT_TYPES.bool.code }, { name: 'attention/real_keys' }), graph.constInt64([1])],
+    {},
+    { name: 'attention/real_keys_b1t' },
+  );
   const visible = graph.op('And', [causal, realKeys], {}, { name: 'attention/visible' });
   const bias = graph.op('Where', [visible, graph.constFloat(0), graph.constFloat(MASKED_BIAS)], {}, { name: 'attention/bias_bst' });
   const groups = text.numAttentionHeads / text.numKeyValueHeads;
-  const scoreBias = graph.op('Tile', [graph.op('Unsqueeze', [bias, graph.constInt64([1])], {}, { name: 'attention/bias_b1st' }), graph.constInt64([1, 1, groups, 1])], {}, { name: 'attention/score_bias' });
+  const scoreBias = graph.op(
+    'Tile',
+    [graph.op('Unsqueeze', [bias, graph.constInt64([1])], {}, { name: 'attention/bias_b1st' }), graph.constInt64([1, 1, groups, 1])],
+    {},
+    { name: 'attention/score_bias' },
+  );
 
   return {
     rotary,

@@ -100,5 +100,9 @@ export function attention(ctx: VisionGraphContext, x: string, prefix: string, in
 function attendInChunks(ctx: VisionGraphContext, qb: string, bounds: AttentionBatches['queryChunks'], attend: (queries: string) => string): string {
   const g = ctx.graph;
   const lengthAxis = g.constInt64([2]);
-  return g.op('Concat', bounds.map(([start, end]) => attend(g.op('Slice', [qb, start, end, lengthAxis]))), { axis: 2 });
+  return g.op(
+    'Concat',
+    bounds.map(([start, end]) => attend(g.op('Slice', [qb, start, end, lengthAxis]))),
+    { axis: 2 },
+  );
 }

@@ -216,20 +216,34 @@ export function encodeVision(pixels: Float32Array, grids: readonly Grid[], weigh
   for (let block = 0; block < config.depth; block++) {
     const p = `visual.blocks.${block}.`;
     const cu = config.fullAttBlockIndexes.includes(block) ? windows.cuSeqlens : windows.cuWindowSeqlens;
-    addInPlace(x, visionAttention(rmsNorm(x, rows, hidden, float64(`${p}norm1.weight`)), rows, hidden, numHeads, {
-      qkvWeight: float64(`${p}attn.qkv.weight`),
-      qkvBias: float64(`${p}attn.qkv.bias`),
-      projWeight: float64(`${p}attn.proj.weight`),
-      projBias: float64(`${p}attn.proj.bias`),
-    }, rotary, cu));
-    addInPlace(x, mlp(rmsNorm(x, rows, hidden, float64(`${p}norm2.weight`)), rows, hidden, config.intermediateSize, {
-      gateWeight: float64(`${p}mlp.gate_proj.weight`),
-      gateBias: float64(`${p}mlp.gate_proj.bias`),
-      upWeight: float64(`${p}mlp.up_proj.weight`),
-      upBias: float64(`${p}mlp.up_proj.bias`),
-      downWeight: float64(`${p}mlp.down_proj.weight`),
-      downBias: float64(`${p}mlp.down_proj.bias`),
-    }));
+    addInPlace(
+      x,
+      visionAttention(
+        rmsNorm(x, rows, hidden, float64(`${p}norm1.weight`)),
+        rows,
+        hidden,
+        numHeads,
+        {
+          qkvWeight: float64(`${p}attn.qkv.weight`),
+          qkvBias: float64(`${p}attn.qkv.bias`),
+          projWeight: float64(`${p}attn.proj.weight`),
+          projBias: float64(`${p}attn.proj.bias`),
+        },
+        rotary,
+        cu,
+      ),
+    );
+    addInPlace(
+      x,
+      mlp(rmsNorm(x, rows, hidden, float64(`${p}norm2.weight`)), rows, hidden, config.intermediateSize, {
+        gateWeight: float64(`${p}mlp.gate_proj.weight`),
+        gateBias: float64(`${p}mlp.gate_proj.bias`),
+        upWeight: float64(`${p}mlp.up_proj.weight`),
+        upBias: float64(`${p}mlp.up_proj.bias`),
+        downWeight: float64(`${p}mlp.down_proj.weight`),
+        downBias: float64(`${p}mlp.down_proj.bias`),
+      }),
+    );
   }
 
   const merged = merger(x, rows, hidden, unit, outHiddenSize, {

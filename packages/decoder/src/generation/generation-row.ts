@@ -71,10 +71,7 @@ export class GenerationRow implements TokenHistory {
     this.seen.add(tokenId);
     const isEos = !this.options.ignoreEos && this.options.eosTokenIds.includes(tokenId);
     let piece = isEos ? '' : this.stops.push(this.detokenizer.push(tokenId));
-    this.reason = finishReason(
-      this.options,
-      { tokenId, promptLength: this.promptTokens, generatedLength: this.tokens.length, stopStringMatched: this.stops.stopped },
-    );
+    this.reason = finishReason(this.options, { tokenId, promptLength: this.promptTokens, generatedLength: this.tokens.length, stopStringMatched: this.stops.stopped });
     if (this.reason !== undefined && this.reason !== 'stop') piece += this.stops.push(this.detokenizer.flush()) + this.stops.flush();
     this.textSoFar += piece;
     return piece;

@@ -141,10 +141,7 @@ export class Generator {
         break;
       }
       this.requireLatest(generation);
-      const logits =
-        step === 0
-          ? await stopwatch.session(runPrompt, 'prefill')
-          : await stopwatch.session(() => this.session.step(nextInputs(rows, padTokenId)), 'step');
+      const logits = step === 0 ? await stopwatch.session(runPrompt, 'prefill') : await stopwatch.session(() => this.session.step(nextInputs(rows, padTokenId)), 'step');
       this.requireLatest(generation);
       const { onStepLogits } = control;
       if (onStepLogits !== undefined) stopwatch.caller(() => onStepLogits(step, logits));

@@ -50,12 +50,7 @@ export class Xoshiro128 implements RandomSource {
     }
     const low = seed >>> 0;
     const high = Math.floor(seed / 2 ** 32) >>> 0;
-    return new Xoshiro128([
-      splitMix32(low + GOLDEN_GAMMA),
-      splitMix32(low + 2 * GOLDEN_GAMMA),
-      splitMix32((high ^ 0x6a09e667) + GOLDEN_GAMMA),
-      splitMix32((high ^ 0x6a09e667) + 2 * GOLDEN_GAMMA),
-    ]);
+    return new Xoshiro128([splitMix32(low + GOLDEN_GAMMA), splitMix32(low + 2 * GOLDEN_GAMMA), splitMix32((high ^ 0x6a09e667) + GOLDEN_GAMMA), splitMix32((high ^ 0x6a09e667) + 2 * GOLDEN_GAMMA)]);
   }
 
   nextUint32(): number {

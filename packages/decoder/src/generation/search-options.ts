@@ -40,8 +40,19 @@ export interface SearchOptions {
 export type SearchOptionsInput = Partial<SearchOptions> & { greedy?: boolean };
 
 const INPUT_KEYS: ReadonlySet<string> = new Set<keyof SearchOptionsInput>([
-  'doSample', 'greedy', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'minLength', 'maxLength',
-  'maxNewTokens', 'randomSeed', 'stopStrings', 'eosTokenIds', 'ignoreEos',
+  'doSample',
+  'greedy',
+  'temperature',
+  'topK',
+  'topP',
+  'repetitionPenalty',
+  'minLength',
+  'maxLength',
+  'maxNewTokens',
+  'randomSeed',
+  'stopStrings',
+  'eosTokenIds',
+  'ignoreEos',
 ]);
 
 /**
@@ -80,9 +91,7 @@ class Chosen<T> {
   ) {}
 
   static of<T>(names: SearchOptionNames, userValue: T | undefined, userName: string, configValue: T, configName: string): Chosen<T> {
-    return userValue !== undefined
-      ? new Chosen(userValue, names, userName)
-      : new Chosen(configValue, undefined, configName);
+    return userValue !== undefined ? new Chosen(userValue, names, userName) : new Chosen(configValue, undefined, configName);
   }
 
   fail(message: string): never {
@@ -112,8 +121,7 @@ function resolveDoSample(user: SearchOptionsInput, config: GenerationConfig, nam
     throw userError(names, 'greedy', `greedy: ${user.greedy} contradicts doSample: ${user.doSample}; pass only one of them`);
   }
   const userChoice = user.greedy !== undefined ? !user.greedy : user.doSample;
-  return Chosen.of(names, userChoice, 'doSample', config.doSample, 'do_sample')
-    .check((value) => typeof value === 'boolean', 'true or false').value;
+  return Chosen.of(names, userChoice, 'doSample', config.doSample, 'do_sample').check((value) => typeof value === 'boolean', 'true or false').value;
 }
 
 /**
@@ -128,15 +136,12 @@ function resolveLengths(user: SearchOptionsInput, config: GenerationConfig, cont
   }
   const userSetsLength = user.maxLength !== undefined || user.maxNewTokens !== undefined;
   const unsetOrPositive = (value: number | undefined) => value === undefined || isPositiveInteger(value);
-  const maxNewTokens = Chosen.of(names, user.maxNewTokens, 'maxNewTokens', userSetsLength ? undefined : config.maxNewTokens, 'max_new_tokens')
-    .check(unsetOrPositive, 'an integer ≥ 1');
-  const maxLength = Chosen.of(names, user.maxLength, 'maxLength', userSetsLength ? undefined : config.maxLength, 'max_length')
-    .check(unsetOrPositive, 'an integer ≥ 1');
+  const maxNewTokens = Chosen.of(names, user.maxNewTokens, 'maxNewTokens', userSetsLength ? undefined : config.maxNewTokens, 'max_new_tokens').check(unsetOrPositive, 'an integer ≥ 1');
+  const maxLength = Chosen.of(names, user.maxLength, 'maxLength', userSetsLength ? undefined : config.maxLength, 'max_length').check(unsetOrPositive, 'an integer ≥ 1');
   if (contextLength !== undefined && maxLength.value !== undefined && maxLength.value > contextLength) {
     maxLength.fail(`${maxLength.value} exceeds the model's context length ${contextLength}`);
   }
-  const minLength = Chosen.of(names, user.minLength, 'minLength', config.minLength, 'min_length')
-    .check(isNonNegativeInteger, 'a non-negative integer');
+  const minLength = Chosen.of(names, user.minLength, 'minLength', config.minLength, 'min_length').check(isNonNegativeInteger, 'a non-negative integer');
   return {
     maxNewTokens: maxNewTokens.value,
     maxLength: maxLength.value ?? contextLength,
@@ -169,12 +174,7 @@ function resolveEosTokenIds(user: SearchOptionsInput, config: GenerationConfig, 
  * that is greedy in effect but still a sampling run in Hugging Face, and overriding it is
  * the caller's decision (`greedy: true`).
  */
-export function resolveSearchOptions(
-  user: SearchOptionsInput,
-  defaults: GenerationConfig,
-  contextLength?: number,
-  names: SearchOptionNames = API_NAMES,
-): SearchOptions {
+export function resolveSearchOptions(user: SearchOptionsInput, defaults: GenerationConfig, contextLength?: number, names: SearchOptionNames = API_NAMES): SearchOptions {
   for (const key of Object.keys(user)) {
     if (!INPUT_KEYS.has(key)) {
       throw userError(names, key, `is not a search option; known options are ${[...INPUT_KEYS].join(', ')}`);
@@ -182,17 +182,16 @@ export function resolveSearchOptions(
   }
   const doSample = resolveDoSample(user, defaults, names);
 
-  const temperature = Chosen.of(names, user.temperature, 'temperature', defaults.temperature, 'temperature')
-    .check(Number.isFinite, 'a finite number');
+  const temperature = Chosen.of(names, user.temperature, 'temperature', defaults.temperature, 'temperature').check(Number.isFinite, 'a finite number');
   if (doSample && temperature.value <= 0) {
     temperature.fail(`must be > 0 when sampling, got ${temperature.value}; use ${names.greedy} for deterministic decoding`);
   }
-  const topK = Chosen.of(names, user.topK, 'topK', defaults.topK, 'top_k')
-    .check(isNonNegativeInteger, 'a non-negative integer (0 disables top-k)');
-  const topP = Chosen.of(names, user.topP, 'topP', defaults.topP, 'top_p')
-    .check((value) => Number.isFinite(value) && value > 0 && value <= 1, 'in (0, 1] (1 disables top-p)');
-  const repetitionPenalty = Chosen.of(names, user.repetitionPenalty, 'repetitionPenalty', defaults.repetitionPenalty, 'repetition_penalty')
-    .check((value) => Number.isFinite(value) && value > 0, 'a number > 0 (1 disables the penalty)');
+  const topK = Chosen.of(names, user.topK, 'topK', defaults.topK, 'top_k').check(isNonNegativeInteger, 'a non-negative integer (0 disables top-k)');
+  const topP = Chosen.of(names, user.topP, 'topP', defaults.topP, 'top_p').check((value) => Number.isFinite(value) && value > 0 && value <= 1, 'in (0, 1] (1 disables top-p)');
+  const repetitionPenalty = Chosen.of(names, user.repetitionPenalty, 'repetitionPenalty', defaults.repetitionPenalty, 'repetition_penalty').check(
+    (value) => Number.isFinite(value) && value > 0,
+    'a number > 0 (1 disables the penalty)',
+  );
 
   if (user.randomSeed !== undefined && !isNonNegativeInteger(user.randomSeed)) {
     throw userError(names, 'randomSeed', `must be a non-negative integer (omit it for a random seed), got ${JSON.stringify(user.randomSeed)}`);

@@ -106,7 +106,13 @@ export class DecoderSession {
     const { batch } = checkPrefill(input, this.config.hiddenSize);
     const emptyPast = hostTensor('float32', new Float32Array(0), [batch, this.config.numKeyValueHeads, 0, this.config.headDim]);
     this.dropState();
-    const empty: SequenceState = { batch, past: Object.fromEntries(this.pastNames.map((name) => [name, emptyPast])), attentionMask: new BigInt64Array(0), ropeDeltas: new Int32Array(batch), longestRow: 0 };
+    const empty: SequenceState = {
+      batch,
+      past: Object.fromEntries(this.pastNames.map((name) => [name, emptyPast])),
+      attentionMask: new BigInt64Array(0),
+      ropeDeltas: new Int32Array(batch),
+      longestRow: 0,
+    };
     return this.appendPrompt(input, empty, 'prompt', 'the prompt');
   }
 

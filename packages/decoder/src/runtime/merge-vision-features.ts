@@ -24,15 +24,7 @@ export function mergeVisionFeatures(
   return hostTensor('float32', out, inputsEmbeds.dims);
 }
 
-function placeFeatures(
-  embeds: Float32Array,
-  ids: Int32Array,
-  hidden: number,
-  features: HostTensor<'float32'> | undefined,
-  tokenId: number,
-  kind: 'image' | 'video',
-  tokenText: string,
-): void {
+function placeFeatures(embeds: Float32Array, ids: Int32Array, hidden: number, features: HostTensor<'float32'> | undefined, tokenId: number, kind: 'image' | 'video', tokenText: string): void {
   const source = `mergeVisionFeatures ${kind}Features`;
   const rows = features?.dims[0] ?? 0;
   if (features !== undefined && (features.dims.length !== 2 || features.dims[1] !== hidden)) {

@@ -23,9 +23,7 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
   checkSessionOptions(options);
   const modelName = source.name ?? (typeof source.model === 'string' ? source.model : 'model bytes');
   if (typeof source.model === 'string') await requireFile(source.model);
-  const externalData = await Promise.all(
-    (source.externalData ?? []).map(async (file) => ({ path: file.path, data: typeof file.data === 'string' ? await readLocalFile(file.data) : file.data })),
-  );
+  const externalData = await Promise.all((source.externalData ?? []).map(async (file) => ({ path: file.path, data: typeof file.data === 'string' ? await readLocalFile(file.data) : file.data })));
   const deviceLocation = DEVICE_OUTPUT_LOCATION[executionProvider];
   const deviceOutputs = options.deviceOutputs ?? [];
   const ortOptions: InferenceSession.SessionOptions = {

@@ -103,11 +103,13 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
   } finally {
     display.end();
   }
-  output.stdout(`${JSON.stringify({
-    output: built.output,
-    precision: built.manifest.precision,
-    parts: built.manifest.parts.map((part) => part.name),
-    weight_bytes: built.totalBytes,
-    seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
-  })}\n`);
+  output.stdout(
+    `${JSON.stringify({
+      output: built.output,
+      precision: built.manifest.precision,
+      parts: built.manifest.parts.map((part) => part.name),
+      weight_bytes: built.totalBytes,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    })}\n`,
+  );
 });

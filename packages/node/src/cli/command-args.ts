@@ -75,12 +75,7 @@ export interface Subcommand {
  * A subcommand from its flags, what it makes of their values (throwing a UsageError for a
  * bad one) and its work: prints `help` to stdout when asked, runs the command otherwise.
  */
-export function subcommand<const T extends OptionsConfig, C>(
-  help: string,
-  options: T,
-  interpret: (values: OptionValues<T>) => C,
-  run: (command: C, output: CliOutput) => Promise<void>,
-): Subcommand {
+export function subcommand<const T extends OptionsConfig, C>(help: string, options: T, interpret: (values: OptionValues<T>) => C, run: (command: C, output: CliOutput) => Promise<void>): Subcommand {
   return {
     options,
     async run(args, output) {

@@ -97,18 +97,28 @@ export async function ensureDemoModel(cache: string, tokenizer: string, log: (li
   return model;
 }
 
-export const runDemo = subcommand(DEMO_HELP, DEMO_OPTIONS, (values) => demoCommand(values, process.env), async (command, output) => {
-  const model = await ensureDemoModel(command.cache, command.tokenizer, output.stderr);
-  output.stderr(`qwen-vl demo: random weights, so the answer is noise:\n`);
-  await runRun.run(
-    [
-      '--model', model,
-      '--image', command.image,
-      '--prompt', command.prompt,
-      '--max-new-tokens', command.maxNewTokens,
-      '--seed', String(DEMO_SEED),
-      ...(command.device !== undefined ? ['--device', command.device] : []),
-    ],
-    output,
-  );
-});
+export const runDemo = subcommand(
+  DEMO_HELP,
+  DEMO_OPTIONS,
+  (values) => demoCommand(values, process.env),
+  async (command, output) => {
+    const model = await ensureDemoModel(command.cache, command.tokenizer, output.stderr);
+    output.stderr(`qwen-vl demo: random weights, so the answer is noise:\n`);
+    await runRun.run(
+      [
+        '--model',
+        model,
+        '--image',
+        command.image,
+        '--prompt',
+        command.prompt,
+        '--max-new-tokens',
+        command.maxNewTokens,
+        '--seed',
+        String(DEMO_SEED),
+        ...(command.device !== undefined ? ['--device', command.device] : []),
+      ],
+      output,
+    );
+  },
+);

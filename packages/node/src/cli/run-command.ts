@@ -182,7 +182,13 @@ export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (comma
           ],
         },
       ],
-      { ...search, system: command.system, logprobs: command.json, signal: output.signal, ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }) },
+      {
+        ...search,
+        system: command.system,
+        logprobs: command.json,
+        signal: output.signal,
+        ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }),
+      },
     );
     for await (const chunk of stream) {
       if (!command.json && chunk.text !== '') output.stdout(chunk.text);

@@ -77,7 +77,7 @@ async function requestWebGpuAdapter(): Promise<WebGpuProbe> {
   const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
   if (gpu === undefined) {
     return unavailable(
-      'navigator.gpu is missing: this runtime has no WebGPU (it needs a browser with WebGPU enabled, e.g. Chrome or Edge 113+ over https or localhost; in Node, use @qwen-vl/node\'s webgpu device); use the wasm device instead',
+      "navigator.gpu is missing: this runtime has no WebGPU (it needs a browser with WebGPU enabled, e.g. Chrome or Edge 113+ over https or localhost; in Node, use @qwen-vl/node's webgpu device); use the wasm device instead",
     );
   }
   let adapter: GpuAdapterLike | null;

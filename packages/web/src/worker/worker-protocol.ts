@@ -26,8 +26,23 @@ export interface MessageEndpoint {
 }
 
 export type WorkerRequest =
-  | { readonly type: 'load'; readonly id: number; readonly baseUrl: string; readonly device: WebDevice | undefined; readonly cache: boolean | undefined; readonly intraOpThreads: number | undefined; readonly progress: boolean }
-  | { readonly type: 'chat'; readonly id: number; readonly model: number; readonly messages: readonly HostChatMessage<PostableImage>[]; readonly options: PostableChatOptions; readonly stepLogits: boolean }
+  | {
+      readonly type: 'load';
+      readonly id: number;
+      readonly baseUrl: string;
+      readonly device: WebDevice | undefined;
+      readonly cache: boolean | undefined;
+      readonly intraOpThreads: number | undefined;
+      readonly progress: boolean;
+    }
+  | {
+      readonly type: 'chat';
+      readonly id: number;
+      readonly model: number;
+      readonly messages: readonly HostChatMessage<PostableImage>[];
+      readonly options: PostableChatOptions;
+      readonly stepLogits: boolean;
+    }
   /** Ends the chat `id` early, as its signal would. */
   | { readonly type: 'abort'; readonly id: number }
   | { readonly type: 'dispose'; readonly id: number; readonly model: number };

@@ -67,7 +67,11 @@ function problemsOf(outcomes: readonly CaseOutcome[]): string[] {
 
 /** A case's largest step difference; a missing step or a NaN counts as Infinity. */
 function caseMaxDiff(outcome: CaseOutcome): number {
-  return Math.max(...Array.from({ length: Math.max(GOLDEN_STEPS, outcome.maxLogitDiffPerStep.length) }, (_, step) => outcome.maxLogitDiffPerStep[step] ?? Infinity).map((diff) => (Number.isNaN(diff) ? Infinity : diff)));
+  return Math.max(
+    ...Array.from({ length: Math.max(GOLDEN_STEPS, outcome.maxLogitDiffPerStep.length) }, (_, step) => outcome.maxLogitDiffPerStep[step] ?? Infinity).map((diff) =>
+      Number.isNaN(diff) ? Infinity : diff,
+    ),
+  );
 }
 
 function printTable(): void {
@@ -143,10 +147,12 @@ async function runNodeCases(device: NodeDevice, precision: Precision): Promise<C
 }
 
 function runWebCases(device: WebDevice, precision: Precision): Promise<CaseOutcome[]> {
-  return page.evaluate(
-    ([modelUrl, webDevice, cases, stepCount]) => window.conformance.runCases(modelUrl, webDevice, '../golden/', cases, stepCount),
-    [`../models/${precision}/`, device, GOLDEN_CASES, GOLDEN_STEPS] as const,
-  );
+  return page.evaluate(([modelUrl, webDevice, cases, stepCount]) => window.conformance.runCases(modelUrl, webDevice, '../golden/', cases, stepCount), [
+    `../models/${precision}/`,
+    device,
+    GOLDEN_CASES,
+    GOLDEN_STEPS,
+  ] as const);
 }
 
 interface RowPlan {
@@ -227,7 +233,10 @@ describe('conformance of every backend with the golden outputs', () => {
 
   it('the browser takes a video (two frames of the one_image picture) and gives the golden one_image answer', async () => {
     const oneImage = GOLDEN_CASES.find((goldenCase) => goldenCase.name === 'one_image')!;
-    const outcome: CaseOutcome = await page.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [oneImage, GOLDEN_STEPS] as const);
+    const outcome: CaseOutcome = await page.evaluate(([goldenCase, steps]) => window.conformance.runVideoOfImage('../models/fp32/', '../golden/', goldenCase, steps), [
+      oneImage,
+      GOLDEN_STEPS,
+    ] as const);
     const maxDiff = caseMaxDiff(outcome);
     console.log(`web ${outcome.name}: tokens [${outcome.tokens.join(',')}], max |Δlogit| ${maxDiff.toExponential(2)}`);
     expect(outcome.tokens).toEqual(golden.get('one_image')!.tokens);
@@ -239,9 +248,21 @@ describe('conformance of every backend with the golden outputs', () => {
     const outcomes: ImageErrorOutcome[] = await page.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([
       // A file is named by its message item, the decoder's description of it kept.
-      { what: 'corrupt file', code: 'INVALID_IMAGE', source: 'messages[0].content[1].image (file "broken.png")', reason: expect.stringMatching(/^cannot decode image \(.+\)$/), message: expect.any(String) },
+      {
+        what: 'corrupt file',
+        code: 'INVALID_IMAGE',
+        source: 'messages[0].content[1].image (file "broken.png")',
+        reason: expect.stringMatching(/^cannot decode image \(.+\)$/),
+        message: expect.any(String),
+      },
       // A URL names itself.
-      { what: 'missing URL', code: 'MISSING_FILE', source: expect.stringMatching(/\/missing-image\.png$/), reason: expect.stringMatching(/^could not be fetched \(HTTP 404\b/), message: expect.any(String) },
+      {
+        what: 'missing URL',
+        code: 'MISSING_FILE',
+        source: expect.stringMatching(/\/missing-image\.png$/),
+        reason: expect.stringMatching(/^could not be fetched \(HTTP 404\b/),
+        message: expect.any(String),
+      },
     ]);
     for (const outcome of outcomes) expect(outcome.message).toBe(`${outcome.source}: ${outcome.reason}`);
   });
@@ -258,7 +279,9 @@ describe('conformance of every backend with the golden outputs', () => {
       const again: LoadOutcome = await page.evaluate(() => window.conformance.loadCached('../models/fp32/', false));
       const sizes = await Promise.all(first.cachedFiles.map(async (file) => (await stat(join(models.get('fp32')!, file))).size));
       const folderBytes = sizes.reduce((sum, size) => sum + size, 0);
-      console.log(`web load: ${first.events} progress events up to ${first.last.loaded} of ${first.last.total} bytes, ${firstRequests.length} requests, ${first.cachedFiles.length} files cached; from the cache: ${modelRequests.length} requests [${modelRequests.join(", ")}]`);
+      console.log(
+        `web load: ${first.events} progress events up to ${first.last.loaded} of ${first.last.total} bytes, ${firstRequests.length} requests, ${first.cachedFiles.length} files cached; from the cache: ${modelRequests.length} requests [${modelRequests.join(', ')}]`,
+      );
 
       expect(first.cachedFiles).toEqual(expect.arrayContaining(['config.json', 'tokenizer.json', 'decoder.onnx', 'decoder.onnx.data', 'embed.onnx.data', 'vision.onnx.data']));
       expect(first.totals).toEqual([folderBytes]);

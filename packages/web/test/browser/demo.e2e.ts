@@ -153,7 +153,10 @@ describe('the demo, run as documented', () => {
     console.log(`demo page: sessions created in ${creatingMs.toFixed(0)} ms\n  first question: ${figures(first)}\n  second question: ${figures(second)}\n  screenshot ${SCREENSHOT}`);
 
     expect(pageErrors).toEqual([]);
-    for (const [generation, tokens] of [[first, FIRST_QUESTION_TOKENS], [second, SECOND_QUESTION_TOKENS]] as const) {
+    for (const [generation, tokens] of [
+      [first, FIRST_QUESTION_TOKENS],
+      [second, SECOND_QUESTION_TOKENS],
+    ] as const) {
       expect(generation.answer).not.toContain('[error');
       expect(generation.answer.trim().length).toBeGreaterThan(0);
       expect(generation.stats.tokens).toBe(`${tokens} (length)`);

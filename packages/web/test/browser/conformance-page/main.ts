@@ -154,7 +154,18 @@ async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> 
     const outcomes: ImageErrorOutcome[] = [];
     for (const [what, image] of Object.entries(images)) {
       try {
-        await model.chat([{ role: 'user', content: [{ type: 'text', text: 'Describe' }, { type: 'image', image }] }], { maxNewTokens: 1 });
+        await model.chat(
+          [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'Describe' },
+                { type: 'image', image },
+              ],
+            },
+          ],
+          { maxNewTokens: 1 },
+        );
         outcomes.push({ what, code: 'none', source: undefined, reason: undefined, message: 'no error' });
       } catch (error) {
         const { code, source, reason } = error as { code?: unknown; source?: string; reason?: string };
