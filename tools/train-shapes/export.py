@@ -38,7 +38,13 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     ck = torch.load(args.ckpt, map_location="cpu")
-    state = {k: v.to(torch.bfloat16) for k, v in ck["model"].items() if k != "lm_head.weight"}
+    state = dict(ck["model"])
+    if "model.embed_tokens.full" in state:  # train.py's TaskEmbedding: put the trained rows back
+        full = state.pop("model.embed_tokens.full").clone()
+        full[state.pop("model.embed_tokens.task_ids")] = state.pop("model.embed_tokens.task")
+        state.pop("model.embed_tokens.index")
+        state["model.embed_tokens.weight"] = full
+    state = {k: v.to(torch.bfloat16) for k, v in state.items() if k != "lm_head.weight"}
     os.makedirs(args.out, exist_ok=True)
     safetensors_io.save(state, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
     shutil.copyfile(os.path.join(HERE, "config.json"), os.path.join(args.out, "config.json"))
