@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { evaluateFolder, formatTable, score } from '../src/eval.js';
+import { KINDS, questionSet } from '../src/task.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const model = resolve(root, 'models/tiny-shapes');
+
+describe('models/tiny-shapes answers the shapes task', () => {
+  it('draws every kind, with answers of the stated form', () => {
+    const set = questionSet(1, 20);
+    expect(new Set(set.map((q) => q.kind))).toEqual(new Set(KINDS));
+    for (const q of set) {
+      if (q.kind === 'compare') expect(q.images).toHaveLength(2);
+      if (q.kind === 'motion') expect(q.video).toHaveLength(4);
+      if (q.kind === 'sum') expect(q.images).toHaveLength(0);
+      expect(q.answer).toMatch(/^(circle|square|triangle|red|green|blue|yellow|purple|black|left|right|first|second|\d{1,2})$/);
+    }
+  });
+
+  it('gets at least 90% of a fixed sample of 28 questions right on node CPU fp32', { skip: !existsSync(resolve(model, 'model.safetensors')) }, async () => {
+    const answers = await evaluateFolder(model, questionSet(42, 4), { precision: 'fp32', device: 'cpu' });
+    const rows = score(answers);
+    console.log(formatTable(rows, 'node cpu fp32, fixed sample'));
+    const overall = rows.find((r) => r.kind === 'overall')!;
+    expect(overall.accuracy).toBeGreaterThanOrEqual(0.9);
+  });
+});

@@ -1,0 +1,63 @@
+"""Writes a training checkpoint as a Hugging Face Qwen2.5-VL folder (models/tiny-shapes):
+bf16 model.safetensors (tied: no lm_head.weight), config.json, preprocessor_config.json,
+generation_config.json, and the real Qwen2.5 tokenizer files and chat template copied from
+testdata/golden/tiny/model.
+
+    python3 tools/train-shapes/export.py --ckpt /tmp/shapes-run/ckpt.pt --out models/tiny-shapes
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+
+import safetensors_io  # noqa: E402
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.json")
+GENERATION = {
+    "bos_token_id": 151643,
+    "pad_token_id": 151643,
+    "do_sample": False,
+    "eos_token_id": [151645, 151643],
+    "max_new_tokens": 8,
+    "repetition_penalty": 1.0,
+    "transformers_version": "4.49.0",
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    ck = torch.load(args.ckpt, map_location="cpu")
+    state = dict(ck["model"])
+    if "model.embed_tokens.full" in state:  # train.py's TaskEmbedding: put the trained rows back
+        full = state.pop("model.embed_tokens.full").clone()
+        full[state.pop("model.embed_tokens.task_ids")] = state.pop("model.embed_tokens.task")
+        state.pop("model.embed_tokens.index")
+        state["model.embed_tokens.weight"] = full
+    state = {k: v.to(torch.bfloat16) for k, v in state.items() if k != "lm_head.weight"}
+    os.makedirs(args.out, exist_ok=True)
+    safetensors_io.save(state, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    shutil.copyfile(os.path.join(HERE, "config.json"), os.path.join(args.out, "config.json"))
+    shutil.copyfile(os.path.join(HERE, "preprocessor_config.json"), os.path.join(args.out, "preprocessor_config.json"))
+    with open(os.path.join(args.out, "generation_config.json"), "w") as f:
+        json.dump(GENERATION, f, indent=2)
+        f.write("\n")
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(os.path.join(ROOT, "testdata", "golden", "tiny", "model", name), os.path.join(args.out, name))
+    n = sum(v.numel() for v in state.values())
+    size = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
+    print(f"wrote {args.out}: {n:,} parameters, step {ck['step']}, folder {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

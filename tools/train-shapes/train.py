@@ -1,0 +1,236 @@
+"""Trains the tiny Qwen2.5-VL of models/tiny-shapes on the shapes task.
+
+    OMP_NUM_THREADS=1 nice -n 19 /usr/bin/python3 tools/train-shapes/train.py --out /tmp/shapes-run --steps 10000 --save-every 200
+    (then) python3 tools/train-shapes/export.py --ckpt /tmp/shapes-run/ckpt.pt --out models/tiny-shapes
+
+Fixed seed: the model's initial weights come from --seed and the training batch of step s from
+random.Random(seed * 1_000_003 + s), so a run stopped and resumed (`--out` holding ckpt.pt)
+continues with exactly the batches it would have seen. Loss: cross-entropy over the full
+vocabulary (tied embeddings) on the answer tokens and the closing <|im_end|> only.
+Writes OUT/log.tsv (step, seconds, loss, lr, then per-kind teacher-forced exact-match rate
+on that batch) and OUT/ckpt.pt every --save-every steps.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import shapes_task  # noqa: E402
+from processor import Processor  # noqa: E402
+from qwen_vl import QwenVL, init_weights  # noqa: E402
+
+PAD = 151643
+
+CONFIG_PATH = os.path.join(HERE, "config.json")
+PREPROCESSOR_PATH = os.path.join(HERE, "preprocessor_config.json")
+
+# how often each question kind is drawn for training (the eval weighs kinds equally)
+KIND_WEIGHTS = {"shape": 1.5, "color": 2.0, "count": 2.0, "side": 2.0, "compare": 1.5, "sum": 1.0, "motion": 1.5}
+
+
+def load_config():
+    with open(CONFIG_PATH) as f:
+        return json.load(f)
+
+
+def draw_batch(rng, size):
+    kinds = list(KIND_WEIGHTS)
+    weights = [KIND_WEIGHTS[k] for k in kinds]
+    return [shapes_task.sample(rng, rng.choices(kinds, weights)[0]) for _ in range(size)]
+
+
+def collate(proc, samples):
+    enc = [proc.encode(s["images"], [s["video"]] if s["video"] else [], s["question"], s["answer"]) for s in samples]
+    length = max(len(e["ids"]) for e in enc)
+    ids = torch.full((len(enc), length), PAD, dtype=torch.long)
+    pos = torch.ones((3, len(enc), length), dtype=torch.long)
+    rows, grids, src_b, src_t, targets, owner = [], [], [], [], [], []
+    for b, e in enumerate(enc):
+        n = len(e["ids"])
+        ids[b, :n] = torch.tensor(e["ids"])
+        pos[:, b, :n] = e["positions"]
+        if e["pixels"] is not None:
+            rows.append(e["pixels"])
+            grids += e["grids"]
+        for t in range(e["prompt_len"], n):
+            src_b.append(b)
+            src_t.append(t - 1)
+            targets.append(e["ids"][t])
+            owner.append(b)
+    pixels = torch.from_numpy(np.concatenate(rows)) if rows else None
+    return dict(
+        ids=ids,
+        pos=pos,
+        pixels=pixels,
+        grids=grids,
+        src=(torch.tensor(src_b), torch.tensor(src_t)),
+        targets=torch.tensor(targets),
+        owner=torch.tensor(owner),
+        kinds=[s["kind"] for s in samples],
+    )
+
+
+class TaskEmbedding(nn.Module):
+    """The tied token table, split for speed: the rows of the tokens the task uses are trained,
+    every other row of the full Qwen vocabulary stays at its random initial value (those tokens
+    never occur in the task). `merged()` is the whole table as exported."""
+
+    def __init__(self, full, task_ids):
+        super().__init__()
+        self.register_buffer("full", full.detach().clone())
+        self.register_buffer("task_ids", task_ids)
+        self.task = nn.Parameter(full.detach()[task_ids].clone())
+        index = torch.full((full.shape[0],), -1, dtype=torch.long)
+        index[task_ids] = torch.arange(len(task_ids))
+        self.register_buffer("index", index)
+
+    def forward(self, ids):
+        i = self.index[ids]
+        return torch.where((i >= 0)[..., None], self.task[i.clamp(min=0)], self.full[ids])
+
+    def merged(self):
+        w = self.full.clone()
+        w[self.task_ids] = self.task.detach()
+        return w
+
+
+def task_token_ids(proc):
+    ids = {PAD, 151644, 151645, 151652, 151653, 151655, 151656}
+    for v in proc.tokens.values():
+        ids |= set(v)
+    return torch.tensor(sorted(ids))
+
+
+def forward_loss(model, batch, negatives=None):
+    """Cross-entropy of the answer tokens; with `negatives` (a 1-D tensor of token ids outside the
+    task), the softmax runs over the task tokens plus those sampled others instead of the whole
+    vocabulary (the same gradient for the task rows at a fraction of the cost)."""
+    h = model.hidden_states(batch["ids"], batch["pos"], batch["pixels"], batch["grids"])
+    h = h[batch["src"]]
+    emb = model.model.embed_tokens
+    if negatives is None:
+        logits = h @ emb.merged().t()
+        targets = batch["targets"]
+    else:
+        weight = torch.cat([emb.task, emb.full[negatives]])
+        logits = h @ weight.t()
+        targets = emb.index[batch["targets"]]
+    loss = F.cross_entropy(logits, targets)
+    right = (logits.argmax(-1) == targets).float()
+    n = len(batch["kinds"])
+    wrong_per_sample = torch.zeros(n).index_add_(0, batch["owner"], 1 - right)
+    return loss, (wrong_per_sample == 0).tolist()
+
+
+def lr_at(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def build_model(config, seed):
+    torch.manual_seed(seed)
+    model = QwenVL(config)
+    init_weights(model, seed=seed)
+    return model
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--negatives", type=int, default=2048, help="sampled non-task tokens per step in the softmax")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--max-seconds", type=float, default=0, help="stop (after saving) once this much time has passed")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    config = load_config()
+    proc = Processor(PREPROCESSOR_PATH)
+    model = build_model(config, args.seed)
+    task_ids = task_token_ids(proc)
+    model.model.embed_tokens = TaskEmbedding(model.model.embed_tokens.weight, task_ids)
+    others = torch.ones(config["vocab_size"], dtype=torch.bool)
+    others[task_ids] = False
+    others = others.nonzero()[:, 0]
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed_tokens" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed_tokens" not in n)]
+    # eps 1e-10, not 1e-8: the vision tower's gradients are tiny per element (they reach it
+    # through the decoder's RMSNorms), and eps 1e-8 damped its updates (a first run stalled at
+    # chance for 600 steps with vision features 300x the token embeddings' scale); weight decay
+    # 0.1 keeps that scale in check.
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98), eps=1e-10
+    )
+    ckpt_path = os.path.join(args.out, "ckpt.pt")
+    step, elapsed = 0, 0.0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        print(f"resumed at step {step} ({elapsed:.0f} s)", flush=True)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"parameters: {n_params:,}", flush=True)
+    log = open(os.path.join(args.out, "log.tsv"), "a")
+    if step == 0:
+        log.write("step\tseconds\tloss\tlr\t" + "\t".join(shapes_task.KINDS) + "\n")
+    model.train()
+    t_start = time.time() - elapsed
+
+    def save():
+        tmp = ckpt_path + ".tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t_start, "config": config}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    while step < args.steps:
+        rng = random.Random(args.seed * 1_000_003 + step)
+        batch = collate(proc, draw_batch(rng, args.batch))
+        lr = lr_at(step, args.steps, args.lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        negatives = others[torch.randint(len(others), (args.negatives,), generator=g)]
+        loss, exact = forward_loss(model, batch, negatives)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        per_kind = {k: [] for k in shapes_task.KINDS}
+        for k, ok in zip(batch["kinds"], exact):
+            per_kind[k].append(ok)
+        cols = [f"{sum(v) / len(v):.2f}" if v else "" for v in per_kind.values()]
+        log.write(f"{step}\t{time.time() - t_start:.1f}\t{loss.item():.4f}\t{lr:.2e}\t" + "\t".join(cols) + "\n")
+        if step % 10 == 0:
+            log.flush()
+            print(f"step {step} {time.time() - t_start:.0f}s loss {loss.item():.4f} exact {sum(exact) / len(exact):.2f}", flush=True)
+        if step % args.save_every == 0 or step == args.steps:
+            save()
+        if args.max_seconds and time.time() - t_start > args.max_seconds:
+            save()
+            print("time limit reached; resume with the same command", flush=True)
+            break
+    log.close()
+
+
+if __name__ == "__main__":
+    main()
