@@ -8,10 +8,7 @@ import { dirname, resolve } from 'node:path';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const { QwenTokenizer } = await import(resolve(root, 'packages/preprocess/dist/index.js'));
 const tokenizerDir = resolve(root, 'testdata/golden/tiny/model');
-const tokenizer = QwenTokenizer.fromJson(
-  JSON.parse(readFileSync(resolve(tokenizerDir, 'tokenizer.json'), 'utf8')),
-  JSON.parse(readFileSync(resolve(tokenizerDir, 'tokenizer_config.json'), 'utf8')),
-);
+const tokenizer = QwenTokenizer.fromJson(JSON.parse(readFileSync(resolve(tokenizerDir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(resolve(tokenizerDir, 'tokenizer_config.json'), 'utf8')));
 const [input, output] = process.argv.slice(2);
 const texts = JSON.parse(readFileSync(input, 'utf8'));
 const table = {};

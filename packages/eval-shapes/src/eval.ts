@@ -25,7 +25,11 @@ export interface KindScore {
 
 export async function png(picture: Picture): Promise<Uint8Array> {
   const { width, height, data } = picture;
-  return new Uint8Array(await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
+  return new Uint8Array(
+    await sharp(data, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 /** The one user turn of a question: its pictures, its video, then its text. */

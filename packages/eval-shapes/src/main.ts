@@ -33,8 +33,9 @@ if (values.help) {
   process.exit(0);
 }
 const devices = (values.device ?? ['cpu']) as NodeDevice[];
-const precisions = (values.precision ?? ['fp32']) as Precision[];
-for (const p of precisions) if (p !== 'fp32' && p !== 'fp16') usage(`--precision must be fp32 or fp16, got ${p}`);
+const precisionFlags = values.precision ?? ['fp32'];
+for (const p of precisionFlags) if (p !== 'fp32' && p !== 'fp16') usage(`--precision must be fp32 or fp16, got ${p}`);
+const precisions = precisionFlags as Precision[];
 for (const d of devices) if (!['cpu', 'cuda', 'dml', 'webgpu'].includes(d)) usage(`--device must be cpu, cuda, dml or webgpu, got ${d}`);
 const perKind = Number(values['per-kind']);
 const seed = Number(values.seed);
@@ -48,7 +49,7 @@ function usage(message: string): never {
 
 // pnpm runs package scripts in the package folder; paths given on the command line are the caller's.
 const cwd = process.env.INIT_CWD ?? process.cwd();
-const model = resolve(cwd, values.model!);
+const model = resolve(cwd, values.model);
 const questions = questionSet(seed, perKind);
 const report = [];
 for (const precision of precisions) {
