@@ -24,15 +24,28 @@ function isUrlString(value: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('file:');
 }
 
+function parseUrl(text: string, where: string): URL {
+  try {
+    return new URL(text);
+  } catch (cause) {
+    throw new QwenVLError('INVALID_ARGUMENT', `is not a valid URL: ${JSON.stringify(text)}`, { source: where, cause });
+  }
+}
+
 /** A path for decodeImage, or the bytes themselves; `where` names the message item for errors. */
 function imageSource(image: unknown, where: string): string | Uint8Array {
   if (image instanceof Uint8Array) return image;
-  const url = image instanceof URL ? image : typeof image === 'string' && isUrlString(image) ? new URL(image) : undefined;
+  const url = image instanceof URL ? image : typeof image === 'string' && isUrlString(image) ? parseUrl(image, where) : undefined;
   if (url !== undefined) {
     if (url.protocol !== 'file:') {
       throw new QwenVLError('INVALID_ARGUMENT', `is a ${url.protocol} URL; only file: URLs are read (download the image and pass its path or bytes)`, { source: where });
     }
-    return fileURLToPath(url);
+    try {
+      return fileURLToPath(url);
+    } catch (cause) {
+      // e.g. file://host/x: a file on another machine, which Node cannot open as a path.
+      throw new QwenVLError('INVALID_ARGUMENT', `is not a file: URL of this machine (${(cause as Error).message})`, { source: where, cause });
+    }
   }
   if (typeof image === 'string' && image.length > 0) return image;
   throw new QwenVLError('INVALID_ARGUMENT', `must be a file path, a file: URL or the image bytes (Uint8Array/Buffer), got ${image === undefined ? 'nothing' : typeof image}`, { source: where });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelConfigs } from '@qwen-vl/core';
 import { buildModelFolder } from '@qwen-vl/builder';
-import { InputPreparer, NodeModelFolder, QwenVL, decodeImage, onnxruntimeNodeBackend } from '../src/index.js';
+import { InputPreparer, NodeModelFolder, QwenVL, decodeImage, loadChatImages, onnxruntimeNodeBackend } from '../src/index.js';
 import type { PrepareRequest } from '../src/index.js';
 import { MODEL_DIR } from '@qwen-vl/test-support';
 import { useTempDir } from './helpers/temp-dir.js';
@@ -129,6 +129,19 @@ describe('prepare requests of the wrong shape', () => {
     ];
     for (const [request, message] of cases) {
       await expect(preparer.prepare(request as PrepareRequest)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message });
+    }
+  });
+});
+
+describe('image URLs in chat messages', () => {
+  it('are typed errors naming the message item, not raw TypeErrors', async () => {
+    const item = (image: string) => [{ role: 'user' as const, content: [{ type: 'image' as const, image }] }];
+    const cases: Array<[string, RegExp]> = [
+      ['http://[bad', /^messages\[0\]\.content\[0\]\.image: is not a valid URL: "http:\/\/\[bad"$/],
+      ['file://otherhost/x.png', /^messages\[0\]\.content\[0\]\.image: is not a file: URL of this machine \(/],
+    ];
+    for (const [image, message] of cases) {
+      await expect(loadChatImages(item(image))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) });
     }
   });
 });
