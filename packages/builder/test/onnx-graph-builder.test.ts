@@ -1,27 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { isQwenVLError } from '@qwen-vl/core';
 import { float, floats, tensorAttribute } from '../src/onnx/attributes.js';
 import { GraphBuilder } from '../src/onnx/graph-builder.js';
 import { serializeModel } from '../src/onnx/serialize.js';
 import { decodeModel, onnx, toBigInt, toNumber } from './onnx-proto-decode.js';
+import { expectQwenVLError } from '@qwen-vl/test-support';
 
 const { AttributeType } = onnx.AttributeProto;
 const { DataType } = onnx.TensorProto;
 
 function bytes(view: ArrayBufferView): number[] {
   return [...new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
-}
-
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (error) {
-    expect(isQwenVLError(error)).toBe(true);
-    expect((error as { code: string }).code).toBe(code);
-    expect((error as Error).message).toMatch(pattern);
-    return;
-  }
-  throw new Error('expected an error');
 }
 
 /** x[n,3] · w[3,2] + b → Softmax → com.microsoft Gelu → Reshape to 1-D. */
@@ -167,13 +155,13 @@ describe('GraphBuilder', () => {
   it('rejects graphs that would not be valid ONNX, naming the culprit', () => {
     const g = new GraphBuilder('bad');
     const x = g.input('x', 'float32', [2]);
-    expectError(() => g.op('Relu', ['y']), 'INVALID_ARGUMENT', /node "Relu".*input 0 "y" is not a graph input/);
-    expectError(() => g.input('x', 'float32', [2]), 'INVALID_ARGUMENT', /"x" is already used/);
-    expectError(() => g.op('Foo', [x], {}, { domain: 'org.example' }), 'INVALID_ARGUMENT', /domain "org.example" has no opset version/);
-    expectError(() => g.initializer('w', 'float16', [2], new Float32Array(2) as unknown as Uint16Array), 'INVALID_ARGUMENT', /initializer "w".*takes 4 bytes, the data has 8/);
-    expectError(() => g.input('z', 'float32', [-1]), 'INVALID_ARGUMENT', /dimension 0 must be a non-negative integer/);
-    expectError(() => g.op('Relu', [x], { bad: [1, 'a'] as unknown as string[] }), 'INVALID_ARGUMENT', /attribute "bad".*mixes value kinds/);
-    expectError(() => new GraphBuilder('empty').build({ producer: 't' }), 'INVALID_ARGUMENT', /graph "empty".*has no outputs/);
+    expectQwenVLError(() => g.op('Relu', ['y']), 'INVALID_ARGUMENT', /node "Relu".*input 0 "y" is not a graph input/);
+    expectQwenVLError(() => g.input('x', 'float32', [2]), 'INVALID_ARGUMENT', /"x" is already used/);
+    expectQwenVLError(() => g.op('Foo', [x], {}, { domain: 'org.example' }), 'INVALID_ARGUMENT', /domain "org.example" has no opset version/);
+    expectQwenVLError(() => g.initializer('w', 'float16', [2], new Float32Array(2) as unknown as Uint16Array), 'INVALID_ARGUMENT', /initializer "w".*takes 4 bytes, the data has 8/);
+    expectQwenVLError(() => g.input('z', 'float32', [-1]), 'INVALID_ARGUMENT', /dimension 0 must be a non-negative integer/);
+    expectQwenVLError(() => g.op('Relu', [x], { bad: [1, 'a'] as unknown as string[] }), 'INVALID_ARGUMENT', /attribute "bad".*mixes value kinds/);
+    expectQwenVLError(() => new GraphBuilder('empty').build({ producer: 't' }), 'INVALID_ARGUMENT', /graph "empty".*has no outputs/);
   });
 
   it('accepts other operator domains when given their opset', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isQwenVLError } from '@qwen-vl/core';
 import { getRopeIndex } from '../src/index.js';
 import type { Grid, RopeIndexConfig, RopeIndexInputs, TokenMatrix } from '../src/index.js';
+import { expectQwenVLError } from '@qwen-vl/test-support';
 
 // Token ids of the released checkpoints (and of the tiny golden model).
 const VISION_START = 151652;
@@ -38,18 +38,6 @@ function rowsOf(result: ReturnType<typeof getRopeIndex>, b = 0): number[][] {
 }
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
-
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (error) {
-    expect(isQwenVLError(error)).toBe(true);
-    expect((error as { code: string }).code).toBe(code);
-    expect((error as Error).message).toMatch(pattern);
-    return;
-  }
-  throw new Error('expected an error');
-}
 
 describe('getRopeIndex, images', () => {
   it('reproduces the worked example of the spec (476×644 image, delta −368)', () => {
@@ -120,7 +108,7 @@ describe('getRopeIndex, padded batch', () => {
 
   it('walks the image grids across rows with one global counter', () => {
     // Swapping the grids makes row A's 6 placeholders meet the 1-token grid.
-    expectError(
+    expectQwenVLError(
       () =>
         run({
           inputIds: [rowA, [...Array<number>(padding).fill(PAD), ...rowB]],
@@ -214,23 +202,23 @@ describe('getRopeIndex, text only', () => {
 describe('getRopeIndex, errors', () => {
   it('rejects more image placeholders than grids, naming both counts', () => {
     const inputIds = [...visionBlock(IMAGE, 1), ...visionBlock(IMAGE, 1)];
-    expectError(() => run({ inputIds: [inputIds], imageGridThw: [[1, 2, 2]] }), 'PLACEHOLDER_MISMATCH', /2 images .* but 1 image grids/);
+    expectQwenVLError(() => run({ inputIds: [inputIds], imageGridThw: [[1, 2, 2]] }), 'PLACEHOLDER_MISMATCH', /2 images .* but 1 image grids/);
   });
 
   it('rejects grids without placeholders', () => {
-    expectError(() => run({ inputIds: [text(3)], videoGridThw: [[1, 2, 2]] }), 'PLACEHOLDER_MISMATCH', /0 videos .* but 1 video grids/);
+    expectQwenVLError(() => run({ inputIds: [text(3)], videoGridThw: [[1, 2, 2]] }), 'PLACEHOLDER_MISMATCH', /0 videos .* but 1 video grids/);
   });
 
   it('rejects a pad run shorter than its grid', () => {
     const inputIds = [...visionBlock(IMAGE, 3)];
-    expectError(() => run({ inputIds: [inputIds], imageGridThw: [[1, 4, 4]] }), 'PLACEHOLDER_MISMATCH', /image 0 has 3 <\|image_pad\|> tokens but its grid \[1, 4, 4\] needs 4/);
+    expectQwenVLError(() => run({ inputIds: [inputIds], imageGridThw: [[1, 4, 4]] }), 'PLACEHOLDER_MISMATCH', /image 0 has 3 <\|image_pad\|> tokens but its grid \[1, 4, 4\] needs 4/);
   });
 
   it('rejects ids that do not fill [B, L], a mask of another shape, and odd grids', () => {
-    expectError(() => run({ inputIds: [text(3), text(4)] }), 'INVALID_ARGUMENT', /holds 7 values, its dims \[2, 3\] need 6/);
-    expectError(() => getRopeIndex({ inputIds: { dims: [6], data: text(6) } }, config), 'INVALID_ARGUMENT', /must be \[B, L\].*got \[6\]/);
-    expectError(() => run({ inputIds: [text(3), text(3)], attentionMask: [[1, 1, 1]] }), 'INVALID_ARGUMENT', /is \[1, 3\], inputIds is \[2, 3\]/);
-    expectError(() => run({ inputIds: [text(3)], attentionMask: [[1, 2, 1]] }), 'INVALID_ARGUMENT', /row 0 entry 1 is 2/);
-    expectError(() => run({ inputIds: [visionBlock(IMAGE, 1)], imageGridThw: [[1, 3, 2]] }), 'INVALID_ARGUMENT', /imageGridThw\[0\].*multiples of spatialMergeSize 2/);
+    expectQwenVLError(() => run({ inputIds: [text(3), text(4)] }), 'INVALID_ARGUMENT', /holds 7 values, its dims \[2, 3\] need 6/);
+    expectQwenVLError(() => getRopeIndex({ inputIds: { dims: [6], data: text(6) } }, config), 'INVALID_ARGUMENT', /must be \[B, L\].*got \[6\]/);
+    expectQwenVLError(() => run({ inputIds: [text(3), text(3)], attentionMask: [[1, 1, 1]] }), 'INVALID_ARGUMENT', /is \[1, 3\], inputIds is \[2, 3\]/);
+    expectQwenVLError(() => run({ inputIds: [text(3)], attentionMask: [[1, 2, 1]] }), 'INVALID_ARGUMENT', /row 0 entry 1 is 2/);
+    expectQwenVLError(() => run({ inputIds: [visionBlock(IMAGE, 1)], imageGridThw: [[1, 3, 2]] }), 'INVALID_ARGUMENT', /imageGridThw\[0\].*multiples of spatialMergeSize 2/);
   });
 });

@@ -1,2 +1,3 @@
 export * from './golden-cases.js';
 export * from './golden.js';
+export * from './errors.js';
