@@ -6,12 +6,13 @@ import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
 import { checkWeightPrecision } from '../graph/graph-weights.js';
 import { writeOnnxModel } from './write-onnx-model.js';
-import { openLocalCheckpoint, openLocalFolder } from './checkpoint-folder.js';
+import { openLocalFolder } from './checkpoint-folder.js';
+import { Checkpoint } from '../safetensors/checkpoint.js';
 import { FORMAT_VERSION, MANIFEST_FILE, graphShape } from '@qwen-vl/pipeline';
 import type { BuildManifest, WeightPrecision } from '@qwen-vl/pipeline';
 import { MODEL_PARTS } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
-import { assertOutputWritable, assertReplaceKeeps, writeFolderAtomically } from './output-folder.js';
+import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
 
 export interface BuildProgress {
@@ -122,14 +123,14 @@ export async function buildModelFolder(input: string, output: string, options: B
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
   if (input.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the Hugging Face model folder', { source: 'input' });
   const target = resolve(output);
-  await assertOutputWritable(target, force);
-  if (force) await assertReplaceKeeps(target, [{ path: input, what: 'the input model folder' }]);
+  const kept = [{ path: input, what: 'the input model folder' }];
+  await assertOutputWritable(target, force, kept);
   const folder = await openLocalFolder(input);
   for (const name of REQUIRED_FILES) {
     if (!(await folder.exists(name))) throw new QwenVLError('MISSING_FILE', 'is missing; a built model folder needs it', { source: join(input, name) });
   }
   const { model: config } = await loadModelConfigs(folder);
-  const checkpoint = await openLocalCheckpoint(input);
+  const checkpoint = await Checkpoint.open(folder);
   const parts = options.parts ?? MODEL_PARTS;
   const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precision) })));
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
@@ -138,15 +139,20 @@ export async function buildModelFolder(input: string, output: string, options: B
   const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
   const counter = new ProgressCounter(lazy.length, totalBytes, options.onProgress, options.signal);
   const manifest: BuildManifest = { format: 'qwen-vl', formatVersion: FORMAT_VERSION, producer: PRODUCER, precision, parts: [], graphShape: graphShape(config) };
-  await writeFolderAtomically(target, force, async (temp) => {
-    for (const { part, model } of models) {
-      const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
-      manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
-    }
-    for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
-      if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
-    }
-    await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  });
+  await writeFolderAtomically(
+    target,
+    force,
+    async (temp) => {
+      for (const { part, model } of models) {
+        const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
+        manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
+      }
+      for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
+        if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
+      }
+      await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    },
+    kept,
+  );
   return { output: target, manifest, totalBytes };
 }

@@ -40,9 +40,7 @@ export async function fileByteSource(path: string): Promise<ByteSource> {
  * A local Hugging Face folder as the builder reads it: configs and tokenizer files whole,
  * safetensors shards by range (`openBytes`), so a multi-gigabyte checkpoint is never held.
  */
-export interface LocalCheckpointFolder extends ModelFolder, CheckpointFolder {
-  readonly location: string;
-}
+export type LocalCheckpointFolder = ModelFolder & CheckpointFolder;
 
 /** Opens `directory`, failing with `MISSING_FILE` when it is not a folder. */
 export async function openLocalFolder(directory: string): Promise<LocalCheckpointFolder> {

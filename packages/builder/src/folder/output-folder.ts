@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
 
@@ -10,13 +10,6 @@ function siblingPath(target: string, what: string): string {
 
 async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
-}
-
-/** Fails unless `target` may be written: absent, or present and `replace` allowed. */
-export async function assertOutputWritable(target: string, replace: boolean): Promise<void> {
-  if (!replace && (await exists(target))) {
-    throw new QwenVLError('INVALID_ARGUMENT', 'already exists; remove it, choose another output folder, or pass --force to replace it', { source: target });
-  }
 }
 
 /**
@@ -33,13 +26,22 @@ function isSameOrInside(inner: string, outer: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
+/** A path replacing the output must never delete, and how errors call it. */
+export interface KeptPath {
+  readonly path: string;
+  readonly what: string;
+}
+
 /**
- * Refuses to replace `target` when that would delete something the user did not name as
- * output: one of `kept` (the build's input) or a folder holding one, or the current folder
- * or a parent of it. Only an existing `target` is deleted, so an absent one passes.
+ * Fails unless `target` may be written: absent, or present and `replace` allowed. Replacing
+ * it must not delete something the user did not name as output: one of `kept` (a build's
+ * input) or a folder holding one, or the current folder or a parent of it.
  */
-export async function assertReplaceKeeps(target: string, kept: readonly { path: string; what: string }[]): Promise<void> {
-  if ((await lstat(target).catch(() => undefined)) === undefined) return;
+export async function assertOutputWritable(target: string, replace: boolean, kept: readonly KeptPath[] = []): Promise<void> {
+  if (!(await exists(target))) return;
+  if (!replace) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'already exists; remove it, choose another output folder, or pass --force to replace it', { source: target });
+  }
   const deleted = await deletedPath(target);
   for (const { path, what } of [...kept, { path: process.cwd(), what: 'the current folder' }]) {
     const real = await realpath(path).catch(() => undefined);
@@ -54,10 +56,11 @@ export async function assertReplaceKeeps(target: string, kept: readonly { path: 
  * folder beside `target` (same file system, so the final rename is atomic), which becomes
  * `target` only when complete. Any failure removes the temporary folder and leaves an old
  * `target` as it was. With `replace`, an existing `target` is swapped out only after the new
- * folder is complete, then deleted.
+ * folder is complete, then deleted; `assertOutputWritable` guards `kept` and the current
+ * folder both before the work and right before that deletion.
  */
-export async function writeFolderAtomically(target: string, replace: boolean, fill: (folder: string) => Promise<void>): Promise<void> {
-  await assertOutputWritable(target, replace);
+export async function writeFolderAtomically(target: string, replace: boolean, fill: (folder: string) => Promise<void>, kept: readonly KeptPath[] = []): Promise<void> {
+  await assertOutputWritable(target, replace, kept);
   const temp = siblingPath(target, 'tmp');
   try {
     await mkdir(temp);
@@ -68,7 +71,7 @@ export async function writeFolderAtomically(target: string, replace: boolean, fi
   try {
     await fill(temp);
     if (await exists(target)) {
-      await assertOutputWritable(target, replace); // appeared while we worked
+      await assertOutputWritable(target, replace, kept); // appeared or changed while we worked
       old = siblingPath(target, 'old');
       await rename(target, old);
     }

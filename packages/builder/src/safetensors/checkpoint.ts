@@ -1,16 +1,13 @@
 import { QwenVLError } from '@qwen-vl/core';
+import type { ModelFolder } from '@qwen-vl/core';
 import type { ByteSource } from './byte-source.js';
 import { weightsError } from './header.js';
 import type { TensorInfo } from './header.js';
 import { SafetensorsFile } from './reader.js';
 import { canonicalTensorName } from '../checkpoint/layout.js';
 
-/** What a checkpoint needs from a model folder: Node and the browser implement it. */
-export interface CheckpointFolder {
-  /** Human-readable location, used in error messages. */
-  readonly location?: string;
-  exists(name: string): Promise<boolean>;
-  readText(name: string): Promise<string>;
+/** What a checkpoint needs from a model folder (a ModelFolder's lookups, plus files by range). */
+export interface CheckpointFolder extends Pick<ModelFolder, 'exists' | 'readText'>, Partial<Pick<ModelFolder, 'location'>> {
   openBytes(name: string): Promise<ByteSource>;
 }
 
