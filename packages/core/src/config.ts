@@ -79,6 +79,11 @@ export interface GenerationConfig {
  */
 export const MAX_PIXEL_BUDGET = 2 ** 26;
 
+/** What is wrong with a positive pixel budget (a config field or an option), or undefined. */
+export function pixelBudgetProblem(pixels: number): string | undefined {
+  return pixels > MAX_PIXEL_BUDGET ? `must be at most ${MAX_PIXEL_BUDGET} pixels (an 8192×8192 image), got ${pixels}` : undefined;
+}
+
 /**
  * The most pixels an image may declare for qwen-vl to decode it: 2^26 (an 8192×8192 image,
  * 256 MB as RGBA). A small file can declare 16000×16000 (768 MB decoded) and four of them
@@ -122,7 +127,8 @@ class FieldReader {
 
   pixelBudget(key: string, fallback: number): number {
     const value = this.positiveInt(key, fallback);
-    if (value > MAX_PIXEL_BUDGET) this.fail(key, `must be at most ${MAX_PIXEL_BUDGET} pixels (an 8192×8192 image), got ${value}`);
+    const problem = pixelBudgetProblem(value);
+    if (problem !== undefined) this.fail(key, problem);
     return value;
   }
 

@@ -1,4 +1,4 @@
-import { MAX_PIXEL_BUDGET, QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, pixelBudgetProblem } from '@qwen-vl/core';
 import type { PreprocessorConfig } from '@qwen-vl/core';
 import { assertValidImage, toRgb } from './image.js';
 import type { RawImage } from './image.js';
@@ -47,9 +47,8 @@ function resizeBudget(config: PreprocessorConfig, options: ResizeOptions): Smart
     if (!Number.isInteger(value) || value <= 0) {
       throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${value}`, { source: `options.${name}` });
     }
-    if (value > MAX_PIXEL_BUDGET) {
-      throw new QwenVLError('INVALID_ARGUMENT', `must be at most ${MAX_PIXEL_BUDGET} pixels (an 8192×8192 image), got ${value}`, { source: `options.${name}` });
-    }
+    const problem = pixelBudgetProblem(value);
+    if (problem !== undefined) throw new QwenVLError('INVALID_ARGUMENT', problem, { source: `options.${name}` });
   }
   if (minPixels > maxPixels) {
     throw new QwenVLError('INVALID_ARGUMENT', `minPixels ${minPixels} is larger than maxPixels ${maxPixels}`, { source: 'options' });
