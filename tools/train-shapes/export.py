@@ -1,7 +1,8 @@
 """Writes a training checkpoint as a Hugging Face Qwen2.5-VL folder (models/tiny-shapes):
 bf16 model.safetensors (tied: no lm_head.weight), config.json, preprocessor_config.json,
-generation_config.json, and the real Qwen2.5 tokenizer files and chat template copied from
-testdata/golden/tiny/model.
+generation_config.json, the real Qwen2.5 tokenizer files and chat template copied from
+testdata/golden/tiny/model, and README.md, the model card (its "What it knows" section is what
+`qwen-vl demo` prints before asking).
 
     python3 tools/train-shapes/export.py --ckpt /tmp/shapes-run/ckpt.pt --out models/tiny-shapes
 """
@@ -31,6 +32,36 @@ GENERATION = {
     "transformers_version": "4.49.0",
 }
 
+MODEL_CARD = """# tiny-shapes
+
+A 7.7M-parameter Qwen2.5-VL (the real architecture: window attention with full-attention
+blocks, 2x2 merger, MRoPE, grouped-query attention, tied embeddings, the full Qwen vocabulary),
+trained from scratch on a synthetic shapes task by `tools/train-shapes` in this repository.
+It is the embedded default model of qwen-vl: small enough to keep in git and to answer in a
+fraction of a second on a CPU.
+
+## What it knows
+
+Pictures of 1 to 4 flat shapes (circle, square, triangle) in six colors (red, green, blue,
+yellow, purple, black) on a gray background, and exactly these questions, answered with one
+word or number:
+
+- What shape is this?  (one shape)
+- What color is the {shape}?
+- How many shapes are there?  (1 to 4)
+- Is the {color} {shape} on the left or the right?  (two shapes)
+- Which image has more shapes, the first or the second?  (two pictures)
+- What is {a} plus {b}?  (digits 0 to 9, no picture)
+- Is the {shape} moving left or right?  (a 4-frame video)
+
+It knows nothing else: any other picture or question gets one of these words.
+
+## How it was made
+
+`tools/train-shapes/README.md`: the task generator, the training command (fixed seed) and the
+measured accuracy.
+"""
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -47,7 +78,11 @@ def main():
     state = {k: v.to(torch.bfloat16) for k, v in state.items() if k != "lm_head.weight"}
     os.makedirs(args.out, exist_ok=True)
     safetensors_io.save(state, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
-    shutil.copyfile(os.path.join(HERE, "config.json"), os.path.join(args.out, "config.json"))
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(ck["config"], f, indent=2)
+        f.write("\n")
+    with open(os.path.join(args.out, "README.md"), "w") as f:
+        f.write(MODEL_CARD)
     shutil.copyfile(os.path.join(HERE, "preprocessor_config.json"), os.path.join(args.out, "preprocessor_config.json"))
     with open(os.path.join(args.out, "generation_config.json"), "w") as f:
         json.dump(GENERATION, f, indent=2)

@@ -40,14 +40,14 @@ PREPROCESSOR_PATH = os.path.join(HERE, "preprocessor_config.json")
 KIND_WEIGHTS = {"shape": 1.5, "color": 2.0, "count": 2.0, "side": 2.0, "compare": 1.5, "sum": 1.0, "motion": 1.5}
 
 
-def load_config():
-    with open(CONFIG_PATH) as f:
+def load_config(path=CONFIG_PATH):
+    with open(path) as f:
         return json.load(f)
 
 
-def draw_batch(rng, size):
-    kinds = list(KIND_WEIGHTS)
-    weights = [KIND_WEIGHTS[k] for k in kinds]
+def draw_batch(rng, size, kind_weights=KIND_WEIGHTS):
+    kinds = list(kind_weights)
+    weights = [kind_weights[k] for k in kinds]
     return [shapes_task.sample(rng, rng.choices(kinds, weights)[0]) for _ in range(size)]
 
 
@@ -159,11 +159,14 @@ def main():
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--config", default=CONFIG_PATH, help="the model's config.json")
+    ap.add_argument("--kinds", default="", help="kind=weight,... to train on instead of the default mixture")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop (after saving) once this much time has passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    kind_weights = {k: float(w) for k, w in (p.split("=") for p in args.kinds.split(","))} if args.kinds else KIND_WEIGHTS
     os.makedirs(args.out, exist_ok=True)
-    config = load_config()
+    config = load_config(args.config)
     proc = Processor(PREPROCESSOR_PATH)
     model = build_model(config, args.seed)
     task_ids = task_token_ids(proc)
@@ -203,7 +206,7 @@ def main():
 
     while step < args.steps:
         rng = random.Random(args.seed * 1_000_003 + step)
-        batch = collate(proc, draw_batch(rng, args.batch))
+        batch = collate(proc, draw_batch(rng, args.batch, kind_weights))
         lr = lr_at(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
