@@ -100,6 +100,6 @@ describe('GraphWeights', () => {
 
   it('rejects an unknown precision', async () => {
     const checkpoint = await checkpointOf('w', [1], [1]);
-    expect(() => new GraphWeights(checkpoint, [], 'int4' as never)).toThrow('export option "precision": must be one of fp32, fp16, got "int4"');
+    expect(() => new GraphWeights(checkpoint, [], 'int3' as never)).toThrow('export option "precision": must be one of fp32, fp16, int4, int8, got "int3"');
   });
 });

@@ -184,8 +184,37 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
   });
 
   it('answers a malformed command line with exit code 2', async () => {
-    const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), '--precision', 'int4']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--precision must be fp32 or fp16, got "int4"');
+    const cases: [string[], string][] = [
+      [['--precision', 'int8'], '--precision must be fp32, fp16, int4, got "int8"'],
+      [['--vision-precision', 'int2'], '--vision-precision must be fp32, fp16, int8, int4, got "int2"'],
+      [['--accuracy-level', '5'], '--accuracy-level must be 0, 1, 2, 3, 4, got 5'],
+      [['--block-size', '0'], '--block-size must be a positive integer, got "0"'],
+    ];
+    for (const [flags, message] of cases) {
+      const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), ...flags]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  it('builds int4 text with int8 vision (into a folder whose parents do not exist yet), records it in the manifest, and the folder answers', async () => {
+    const out = join(dir(), 'not', 'yet', 'int4');
+    const result = await runCli(['build', '--input', MODEL_DIR, '--output', out, '--precision', 'int4', '--vision-precision', 'int8', '--block-size', '16', '--accuracy-level', '0']);
+    expect(result.stderr).not.toMatch(/error/i);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ precision: 'int4', vision_precision: 'int8', block_size: 16, accuracy_level: 0 });
+    expect(JSON.parse(await readFile(join(out, 'qwen-vl.json'), 'utf8'))).toMatchObject({ precision: 'int4', visionPrecision: 'int8', quantization: { blockSize: 16, accuracyLevel: 0 } });
+    // 4 bits per text weight instead of 32: the folder's weight files shrink accordingly.
+    const fp32Text = (await stat(join(built, 'decoder.onnx.data'))).size + (await stat(join(built, 'embed.onnx.data'))).size;
+    const int4Text = (await stat(join(out, 'decoder.onnx.data'))).size + (await stat(join(out, 'embed.onnx.data'))).size;
+    expect(int4Text).toBeLessThan(fp32Text / 5);
+    const run = await runCli(['run', '--model', out, '--image', goldenImage('gradient_300x200.png'), '--prompt', 'Describe this image.', '--greedy', '--max-new-tokens', '4', '--json']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).tokens).toHaveLength(4);
+  });
+  it('refuses a block size that is not a power of two, naming it', async () => {
+    const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'y'), '--precision', 'int4', '--block-size', '24']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('blockSize: must be a power of two of at least 16, got 24');
   });
 });

@@ -4,7 +4,7 @@ import { Checkpoint, memoryByteSource, buildDecoderModel, buildEmbedModel, write
 import { createSession, hostTensor } from '@qwen-vl/core';
 import type { CheckpointFolder, TextExportOptions } from '@qwen-vl/builder';
 import type { HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
-import { DecoderSession, mergeVisionFeatures } from '@qwen-vl/decoder';
+import { DecoderSession, argmax, mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { DecoderSessionOptions } from '@qwen-vl/decoder';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
@@ -102,4 +102,20 @@ export function stackFeatures(features: readonly (HostTensor<'float32'> | undefi
     offset += f.data.length;
   }
   return hostTensor('float32', data, [data.length / present[0].dims[1], present[0].dims[1]]);
+}
+
+/** Prefill over `prompts` (left-padded into one batch) and `steps − 1` greedy steps; logits per step and row. */
+export async function greedy(decoder: DecoderSession, prompts: readonly GoldenPrompt[], config: ModelConfig, steps: number): Promise<{ logits: Float32Array[][]; tokens: number[][] }> {
+  const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, prompts, config);
+  let logits = await decoder.prefill({ inputsEmbeds, attentionMask, positions });
+  const vocab = config.text.vocabSize;
+  const perStep: Float32Array[][] = [];
+  const tokens: number[][] = prompts.map(() => []);
+  for (let step = 0; step < steps; step++) {
+    const rows = prompts.map((_, b) => logits.data.slice(b * vocab, (b + 1) * vocab));
+    perStep.push(rows);
+    rows.forEach((row, b) => tokens[b].push(argmax(row)));
+    if (step < steps - 1) logits = await decoder.step(tokens.map((row) => row[step]));
+  }
+  return { logits: perStep, tokens };
 }

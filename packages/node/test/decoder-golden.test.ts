@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, hostTensor, isQwenVLError, toBigInt64 } from '@qwen-vl/core';
 import type { ModelConfig } from '@qwen-vl/core';
-import { DecoderSession, argmax, pastKeyName, pastValueName, rotaryFeeds } from '@qwen-vl/decoder';
+import { DecoderSession, pastKeyName, pastValueName, rotaryFeeds } from '@qwen-vl/decoder';
 import { GOLDEN_CASES, LOGITS_TOLERANCE, goldenPrompt, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
-import type { GoldenPrompt } from '@qwen-vl/test-support';
-import { embedPrompts, openDecoder, openGoldenDecoder } from './decoder-fixtures.js';
+import { embedPrompts, greedy, openDecoder, openGoldenDecoder } from './decoder-fixtures.js';
 import type { TextModelFiles } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -34,26 +33,10 @@ afterAll(async () => {
   await session?.dispose();
 });
 
-/** Prefill over `prompts` (left-padded into one batch) and `steps − 1` greedy steps; logits per step and row. */
-async function greedy(decoder: DecoderSession, prompts: readonly GoldenPrompt[], steps: number): Promise<{ logits: Float32Array[][]; tokens: number[][] }> {
-  const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, prompts, config);
-  let logits = await decoder.prefill({ inputsEmbeds, attentionMask, positions });
-  const vocab = config.text.vocabSize;
-  const perStep: Float32Array[][] = [];
-  const tokens: number[][] = prompts.map(() => []);
-  for (let step = 0; step < steps; step++) {
-    const rows = prompts.map((_, b) => logits.data.slice(b * vocab, (b + 1) * vocab));
-    perStep.push(rows);
-    rows.forEach((row, b) => tokens[b].push(argmax(row)));
-    if (step < steps - 1) logits = await decoder.step(tokens.map((row) => row[step]));
-  }
-  return { logits: perStep, tokens };
-}
-
 describe('text decoder export against the golden cases', () => {
   it.each(GOLDEN_CASES)('$name: 8 greedy steps through the KV cache give the golden tokens, logits within 1e-3', async ({ name }) => {
     const golden = goldenSteps(name);
-    const run = await greedy(session, [goldenPrompt(name)], STEPS);
+    const run = await greedy(session, [goldenPrompt(name)], config, STEPS);
     const diffs = run.logits.map(([row], step) => maxAbsDiff(row, golden.logits(step)));
     console.info(`${name}: max |logit diff| per step ${diffs.map((d) => d.toExponential(2)).join(' ')}`);
     expect(run.tokens[0]).toEqual(golden.tokens);
@@ -62,11 +45,11 @@ describe('text decoder export against the golden cases', () => {
 
   it.each(GOLDEN_CASES)('$name: each cached step equals a full recompute over the prompt and the tokens so far', async ({ name }) => {
     const prompt = goldenPrompt(name);
-    const cached = await greedy(session, [prompt], STEPS);
+    const cached = await greedy(session, [prompt], config, STEPS);
     const diffs: number[] = [];
     for (let step = 1; step < STEPS; step++) {
       const extended = { ...prompt, ids: [...prompt.ids, ...cached.tokens[0].slice(0, step)] };
-      const recomputed = await greedy(session, [extended], 1);
+      const recomputed = await greedy(session, [extended], config, 1);
       diffs.push(maxAbsDiff(recomputed.logits[0][0], cached.logits[step][0]));
     }
     console.info(`${name}: cached vs recomputed max |logit diff| ${Math.max(...diffs).toExponential(2)}`);
@@ -78,8 +61,8 @@ describe('text decoder export against the golden cases', () => {
     for (const chunk of [7, 50]) {
       const chunked = await openDecoder(files, config.text, { prefillChunkTokens: chunk });
       try {
-        const run = await greedy(chunked, names.map(goldenPrompt), STEPS);
-        const whole = await greedy(session, names.map(goldenPrompt), STEPS);
+        const run = await greedy(chunked, names.map(goldenPrompt), config, STEPS);
+        const whole = await greedy(session, names.map(goldenPrompt), config, STEPS);
         names.forEach((name, b) => {
           const diff = Math.max(...run.logits.map((rows, step) => maxAbsDiff(rows[b], whole.logits[step][b])));
           console.info(`chunks of ${chunk}, ${name} (${goldenPrompt(name).ids.length} tokens): max |logit diff| vs one run ${diff.toExponential(2)}`);
@@ -94,7 +77,7 @@ describe('text decoder export against the golden cases', () => {
 
   it('a left-padded batch of prompts of different lengths gives each prompt its own golden logits and tokens', async () => {
     const names = ['text_only', 'one_image', 'two_images'];
-    const run = await greedy(session, names.map(goldenPrompt), STEPS);
+    const run = await greedy(session, names.map(goldenPrompt), config, STEPS);
     names.forEach((name, b) => {
       const golden = goldenSteps(name);
       const diff = Math.max(...run.logits.map((rows, step) => maxAbsDiff(rows[b], golden.logits(step))));
@@ -147,12 +130,12 @@ describe('text decoder export against the golden cases', () => {
     const short = await openDecoder(files, { ...config.text, maxPositionEmbeddings: prompt.ids.length - 1 });
     const exact = await openDecoder(files, { ...config.text, maxPositionEmbeddings: prompt.ids.length });
     try {
-      const tooLong = await greedy(short, [prompt], 1).catch((e: unknown) => e);
+      const tooLong = await greedy(short, [prompt], config, 1).catch((e: unknown) => e);
       expect(isQwenVLError(tooLong, 'PROMPT_TOO_LONG')).toBe(true);
       expect((tooLong as Error).message).toContain(`${prompt.ids.length} tokens`);
       expect((tooLong as Error).message).toContain(`max_position_embeddings (${prompt.ids.length - 1}`);
 
-      const stepPast = await greedy(exact, [prompt], 2).catch((e: unknown) => e);
+      const stepPast = await greedy(exact, [prompt], config, 2).catch((e: unknown) => e);
       expect(isQwenVLError(stepPast, 'PROMPT_TOO_LONG')).toBe(true);
     } finally {
       await Promise.all([short.dispose(), exact.dispose()]);

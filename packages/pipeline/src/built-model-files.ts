@@ -17,12 +17,35 @@ export function externalDataFile(modelFile: string): string {
 }
 
 /**
- * How a folder's weights are stored. Activations are float32 either way: a float16 weight is
- * widened by a Cast node, so fp16 halves the files without changing the arithmetic.
+ * How a folder's text weights are stored. fp32; fp16, half the files, each weight widened by
+ * a Cast so that the arithmetic stays float32; int4, the decoder's linear layers as
+ * com.microsoft `MatMulNBits` and the embedding table as `GatherBlockQuantized` (4 bits, in
+ * blocks along the input dimension; a tied lm_head reads the table's bytes), the rest float32.
  */
-export type WeightPrecision = 'fp32' | 'fp16';
+export type WeightPrecision = 'fp32' | 'fp16' | 'int4';
 
-export const WEIGHT_PRECISIONS: readonly WeightPrecision[] = ['fp32', 'fp16'];
+export const WEIGHT_PRECISIONS: readonly WeightPrecision[] = ['fp32', 'fp16', 'int4'];
+
+/**
+ * How the vision tower's weights are stored: as the text's fp32 and fp16, or with its blocks'
+ * and merger's linear layers as `MatMulNBits` of 8 or 4 bits (the patch embedding, norms and
+ * biases stay float32).
+ */
+export type VisionPrecision = 'fp32' | 'fp16' | 'int8' | 'int4';
+
+export const VISION_PRECISIONS: readonly VisionPrecision[] = ['fp32', 'fp16', 'int8', 'int4'];
+
+/** `MatMulNBits`' `accuracy_level`: 0 computes in float32 on the dequantized weights, 4 lets the CPU use int8 arithmetic. */
+export type AccuracyLevel = 0 | 1 | 2 | 3 | 4;
+
+export const ACCURACY_LEVELS: readonly AccuracyLevel[] = [0, 1, 2, 3, 4];
+
+/** How the quantized weights of a folder were made, when some are. */
+export interface QuantizationSettings {
+  /** Consecutive input elements per scale (a power of two, at least 16). */
+  blockSize: number;
+  accuracyLevel: AccuracyLevel;
+}
 
 /** The file `qwen-vl build` writes into every model folder it makes. */
 export const MANIFEST_FILE = 'qwen-vl.json';
@@ -52,6 +75,10 @@ export interface BuildManifest {
   formatVersion: number;
   producer: string;
   precision: WeightPrecision;
+  /** The vision tower's; absent in folders built before it could differ from `precision`. */
+  visionPrecision?: VisionPrecision;
+  /** Present when some weights are quantized (int4 or int8). */
+  quantization?: QuantizationSettings;
   parts: ManifestPart[];
   /**
    * The config.json values the graphs were built for (`graphShape`), by field name; absent

@@ -10,6 +10,8 @@ export {
   FORMAT_VERSION,
   MANIFEST_FILE,
   WEIGHT_PRECISIONS,
+  VISION_PRECISIONS,
+  ACCURACY_LEVELS,
   checkGraphShape,
   graphShape,
   externalDataFile,
@@ -17,7 +19,7 @@ export {
   manifestDataFiles,
   readBuildManifest,
 } from './built-model-files.js';
-export type { BuildManifest, ManifestPart, WeightPrecision } from './built-model-files.js';
+export type { AccuracyLevel, BuildManifest, ManifestPart, QuantizationSettings, VisionPrecision, WeightPrecision } from './built-model-files.js';
 export { openTextModel, openVisionModel } from './model-sessions.js';
 export type { ModelSessionOptions } from './model-sessions.js';
 export { ResultStream } from './result-stream.js';

@@ -4,14 +4,15 @@ import { basename, join, resolve } from 'node:path';
 import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
-import { checkWeightPrecision } from '../graph/graph-weights.js';
+import { DEFAULT_QUANTIZATION, checkWeightPrecision, quantizedBits } from '../graph/graph-weights.js';
+import { checkBlockSize } from '../quantize/block-quantize.js';
 import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalFolder } from './checkpoint-folder.js';
 import { Checkpoint } from '../safetensors/checkpoint.js';
-import { FORMAT_VERSION, MANIFEST_FILE, graphShape } from '@qwen-vl/pipeline';
-import type { BuildManifest, WeightPrecision } from '@qwen-vl/pipeline';
+import { ACCURACY_LEVELS, FORMAT_VERSION, MANIFEST_FILE, VISION_PRECISIONS, WEIGHT_PRECISIONS, graphShape } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, BuildManifest, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import { MODEL_PARTS } from './model-parts.js';
-import type { ModelPart } from './model-parts.js';
+import type { BuildPrecisions, ModelPart } from './model-parts.js';
 import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
 
@@ -26,8 +27,14 @@ export interface BuildProgress {
 }
 
 export interface BuildModelOptions {
-  /** Storage type of the exported weights; default fp32. */
+  /** Storage type of the exported text weights (`WeightPrecision`); default fp32. */
   precision?: WeightPrecision;
+  /** The vision tower's (`VisionPrecision`); default fp16 when `precision` is fp16, else fp32. */
+  visionPrecision?: VisionPrecision;
+  /** Input elements per scale of the quantized weights (a power of two ≥ 16); default 32. */
+  blockSize?: number;
+  /** `MatMulNBits`' `accuracy_level` of the quantized weights; default 4. */
+  accuracyLevel?: AccuracyLevel;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
   /** What to export; default every part qwen-vl knows (`MODEL_PARTS`). */
@@ -109,6 +116,20 @@ function isLazy(data: OnnxModel['initializers'][number]['data']): data is Tensor
   return !ArrayBuffer.isView(data) && !isStoredTensor(data);
 }
 
+/** The build's precisions from its options, each checked and named in the error when wrong. */
+function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
+  const text = options.precision ?? 'fp32';
+  checkWeightPrecision(text, 'precision', WEIGHT_PRECISIONS);
+  const vision = options.visionPrecision ?? (text === 'fp16' ? 'fp16' : 'fp32');
+  checkWeightPrecision(vision, 'visionPrecision', VISION_PRECISIONS);
+  const quantization = { blockSize: options.blockSize ?? DEFAULT_QUANTIZATION.blockSize, accuracyLevel: options.accuracyLevel ?? DEFAULT_QUANTIZATION.accuracyLevel };
+  checkBlockSize(quantization.blockSize, 'blockSize');
+  if (!ACCURACY_LEVELS.includes(quantization.accuracyLevel)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${ACCURACY_LEVELS.join(', ')}, got ${JSON.stringify(quantization.accuracyLevel)}`, { source: 'accuracyLevel' });
+  }
+  return { text, vision, quantization };
+}
+
 /**
  * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a qwen-vl model folder (`output`):
  * one .onnx (+ .onnx.data) per part, the configs and tokenizer files, and the `qwen-vl.json`
@@ -116,8 +137,7 @@ function isLazy(data: OnnxModel['initializers'][number]['data']): data is Tensor
  * writes into a temporary folder that becomes `output` only when complete.
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
-  const precision = options.precision ?? 'fp32';
-  checkWeightPrecision(precision, 'precision');
+  const precisions = buildPrecisions(options);
   const force = options.force ?? false;
   // resolve('') is the current folder: an unset shell variable must not name it.
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
@@ -132,13 +152,23 @@ export async function buildModelFolder(input: string, output: string, options: B
   const { model: config } = await loadModelConfigs(folder);
   const checkpoint = await Checkpoint.open(folder);
   const parts = options.parts ?? MODEL_PARTS;
-  const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precision) })));
+  const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precisions) })));
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
   const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
   const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
   const counter = new ProgressCounter(lazy.length, totalBytes, options.onProgress, options.signal);
-  const manifest: BuildManifest = { format: 'qwen-vl', formatVersion: FORMAT_VERSION, producer: PRODUCER, precision, parts: [], graphShape: graphShape(config) };
+  const quantized = quantizedBits(precisions.text) !== undefined || quantizedBits(precisions.vision) !== undefined;
+  const manifest: BuildManifest = {
+    format: 'qwen-vl',
+    formatVersion: FORMAT_VERSION,
+    producer: PRODUCER,
+    precision: precisions.text,
+    visionPrecision: precisions.vision,
+    ...(quantized ? { quantization: precisions.quantization } : {}),
+    parts: [],
+    graphShape: graphShape(config),
+  };
   await writeFolderAtomically(
     target,
     force,

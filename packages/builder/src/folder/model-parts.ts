@@ -1,11 +1,18 @@
 import type { ModelConfig } from '@qwen-vl/core';
-import type { WeightPrecision } from '@qwen-vl/pipeline';
+import type { QuantizationSettings, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import { BUILT_MODEL_FILES } from '@qwen-vl/pipeline';
 import { buildDecoderModel } from '../text/decoder-graph.js';
 import { buildEmbedModel } from '../text/embed-graph.js';
 import { buildVisionGraph } from '../vision/export-vision.js';
 import type { WeightSource } from '../graph/graph-weights.js';
+
+/** The precisions a folder is built at: the text parts', the vision tower's, and how quantized weights are made. */
+export interface BuildPrecisions {
+  readonly text: WeightPrecision;
+  readonly vision: VisionPrecision;
+  readonly quantization: QuantizationSettings;
+}
 
 /**
  * One exported model of a built folder. `build` only lays out the graph; its weights are
@@ -17,27 +24,27 @@ export interface ModelPart {
   readonly name: string;
   /** File name of the .onnx in the output folder; its weights go to `<file>.data`. */
   readonly file: string;
-  build(weights: WeightSource, config: ModelConfig, precision: WeightPrecision): OnnxModel;
+  build(weights: WeightSource, config: ModelConfig, precisions: BuildPrecisions): OnnxModel;
 }
 
 export const VISION_PART: ModelPart = {
   name: 'vision',
   file: BUILT_MODEL_FILES.vision,
-  build: (weights, config, precision) => buildVisionGraph(weights, config.vision, { precision }),
+  build: (weights, config, { vision, quantization }) => buildVisionGraph(weights, config.vision, { precision: vision, quantization }),
 };
 
 /** Token ids → `inputs_embeds` (the embedding table alone). */
 export const EMBED_PART: ModelPart = {
   name: 'embed',
   file: BUILT_MODEL_FILES.embed,
-  build: (weights, config, precision) => buildEmbedModel(weights, config.text, { precision }),
+  build: (weights, config, { text, quantization }) => buildEmbedModel(weights, config.text, { precision: text, quantization }),
 };
 
 /** The language model with its KV cache: `inputs_embeds` → logits. */
 export const DECODER_PART: ModelPart = {
   name: 'decoder',
   file: BUILT_MODEL_FILES.decoder,
-  build: (weights, config, precision) => buildDecoderModel(weights, config.text, { precision }),
+  build: (weights, config, { text, quantization }) => buildDecoderModel(weights, config.text, { precision: text, quantization }),
 };
 
 /** What `qwen-vl build` exports, in order. */

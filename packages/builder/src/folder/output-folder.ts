@@ -57,12 +57,14 @@ export async function assertOutputWritable(target: string, replace: boolean, kep
  * `target` only when complete. Any failure removes the temporary folder and leaves an old
  * `target` as it was. With `replace`, an existing `target` is swapped out only after the new
  * folder is complete, then deleted; `assertOutputWritable` guards `kept` and the current
- * folder both before the work and right before that deletion.
+ * folder both before the work and right before that deletion. Missing parent folders of
+ * `target` are created, as `mkdir -p` would.
  */
 export async function writeFolderAtomically(target: string, replace: boolean, fill: (folder: string) => Promise<void>, kept: readonly KeptPath[] = []): Promise<void> {
   await assertOutputWritable(target, replace, kept);
   const temp = siblingPath(target, 'tmp');
   try {
+    await mkdir(dirname(target), { recursive: true });
     await mkdir(temp);
   } catch (cause) {
     throw new QwenVLError('MISSING_FILE', `cannot create a folder here (${(cause as Error).message})`, { source: dirname(target), cause });

@@ -13,7 +13,9 @@ export interface FolderModel {
  * writes to its external data replaced by a reference there (`StoredTensor`). A tied
  * checkpoint's embedding table is both embed.onnx's table and decoder.onnx's lm_head: it is
  * then stored once, in embed.onnx.data (1.24 GB of float32 for Qwen2.5-VL-3B). Weights match
- * by name, type and shape: in one folder a name is one checkpoint tensor, converted alike.
+ * by name, type and size: in one folder a name is one checkpoint tensor, converted alike,
+ * though two models may view it in different shapes (an int4 table is `[vocab, bytes]` to
+ * GatherBlockQuantized and `[vocab, blocks, blockBytes]` to MatMulNBits).
  */
 export function shareWrittenWeights(models: readonly FolderModel[]): FolderModel[] {
   const written = new Map<string, { readonly init: OnnxInitializer; readonly stored: StoredTensor }>();
@@ -39,5 +41,5 @@ export function externalDataFiles(model: OnnxModel, own: string | undefined): st
 }
 
 function sameTensor(a: OnnxInitializer, b: OnnxInitializer): boolean {
-  return a.type === b.type && a.byteLength === b.byteLength && a.dims.length === b.dims.length && a.dims.every((size, i) => size === b.dims[i]);
+  return a.type === b.type && a.byteLength === b.byteLength;
 }

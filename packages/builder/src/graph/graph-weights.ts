@@ -1,9 +1,11 @@
 import { QwenVLError } from '@qwen-vl/core';
-import { WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
-import type { WeightPrecision } from '@qwen-vl/pipeline';
+import { VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
+import type { QuantizationSettings, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { TensorSpec } from '../checkpoint/layout.js';
 import type { GraphBuilder, TensorBytesSource } from '../onnx/graph-builder.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
+import { checkBlockSize, quantizeBlockwise, zeroPointRow } from '../quantize/block-quantize.js';
+import type { BlockQuantized, QuantBits } from '../quantize/block-quantize.js';
 import { float32ToFloat16 } from '../safetensors/half-float.js';
 
 /**
@@ -20,11 +22,32 @@ export interface WeightSource {
 /** The largest finite float16; a weight beyond it would silently become infinity. */
 const FLOAT16_MAX = 65504;
 
-/** Fails with `INVALID_ARGUMENT` naming `source` unless `precision` is one the builder writes. */
-export function checkWeightPrecision(precision: WeightPrecision, source: string): void {
-  if (!WEIGHT_PRECISIONS.includes(precision)) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${WEIGHT_PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`, { source });
+/** A part's precision: the text's (`WeightPrecision`) or the vision tower's (`VisionPrecision`). */
+export type PartPrecision = WeightPrecision | VisionPrecision;
+
+/** What `qwen-vl build` quantizes with unless told otherwise. */
+export const DEFAULT_QUANTIZATION: QuantizationSettings = { blockSize: 32, accuracyLevel: 4 };
+
+/** Fails with `INVALID_ARGUMENT` naming `source` unless `precision` is one of `allowed`. */
+export function checkWeightPrecision(precision: PartPrecision, source: string, allowed: readonly PartPrecision[] = WEIGHT_PRECISIONS): void {
+  if (!allowed.includes(precision)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${allowed.join(', ')}, got ${JSON.stringify(precision)}`, { source });
   }
+}
+
+/** Bits of the quantized linear layers at `precision`; undefined when it keeps them float. */
+export function quantizedBits(precision: PartPrecision): QuantBits | undefined {
+  return precision === 'int4' ? 4 : precision === 'int8' ? 8 : undefined;
+}
+
+/** The three initializers of a block-quantized matrix, as MatMulNBits and GatherBlockQuantized take them. */
+export interface QuantizedInitializers {
+  readonly data: string;
+  readonly scales: string;
+  readonly zeroPoints: string;
+  readonly bits: QuantBits;
+  readonly blockSize: number;
+  readonly accuracyLevel: number;
 }
 
 /**
@@ -32,7 +55,7 @@ export function checkWeightPrecision(precision: WeightPrecision, source: string)
  * float16 for fp16. A value beyond float16's range is `INVALID_WEIGHTS` naming the tensor,
  * never an infinity in the file.
  */
-export function storedValues(values: Float32Array, precision: WeightPrecision, name: string): Float32Array | Uint16Array {
+export function storedValues(values: Float32Array, precision: 'fp32' | 'fp16', name: string): Float32Array | Uint16Array {
   // One pass for both checks: a NaN or infinite weight (a corrupt or diverged checkpoint)
   // would build and run, turning every logit into NaN and every answer into token 0.
   const limit = precision === 'fp16' ? FLOAT16_MAX : Infinity;
@@ -60,13 +83,24 @@ const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
  */
 export class GraphWeights {
   private readonly specs: ReadonlyMap<string, TensorSpec>;
+  /** How the weights that stay float are stored: float16 only in fp16 parts. */
+  private readonly float: 'fp32' | 'fp16';
+  /** Set when the part's linear layers are quantized (int8, int4). */
+  readonly quantization: (QuantizationSettings & { readonly bits: QuantBits }) | undefined;
+  /** Quantized matrices read for one of their initializers and not yet for the other (data, scales). */
+  private readonly pendingQuantized = new Map<string, { promise: Promise<BlockQuantized>; reads: number }>();
 
   constructor(
     private readonly source: WeightSource,
     layout: readonly TensorSpec[],
-    readonly precision: WeightPrecision,
+    readonly precision: PartPrecision,
+    quantization: QuantizationSettings = DEFAULT_QUANTIZATION,
   ) {
-    checkWeightPrecision(precision, 'export option "precision"');
+    checkWeightPrecision(precision, 'export option "precision"', [...new Set([...WEIGHT_PRECISIONS, ...VISION_PRECISIONS])]);
+    this.float = precision === 'fp16' ? 'fp16' : 'fp32';
+    const bits = quantizedBits(precision);
+    if (bits !== undefined) checkBlockSize(quantization.blockSize, 'export option "blockSize"');
+    this.quantization = bits === undefined ? undefined : { ...quantization, bits };
     for (const { name, shape } of layout) {
       const actual = source.info(name).shape;
       if (!sameShape(actual, shape)) {
@@ -99,13 +133,49 @@ export class GraphWeights {
     if (elements(dims) !== elements(shape)) {
       throw new QwenVLError('INVALID_ARGUMENT', `cannot be viewed as [${dims.join(', ')}]: it has shape [${shape.join(', ')}]`, { source: `tensor "${name}"` });
     }
-    const type = this.precision === 'fp16' ? 'float16' : 'float32';
+    const type = this.float === 'fp16' ? 'float16' : 'float32';
     return graph.initializer(name, type, dims, this.bytes(name, elements(shape) * ELEMENT_TYPES[type].bytes));
+  }
+
+  /**
+   * The 2-D weight `name` (`[rows, cols]`) quantized in blocks along `cols`, as three
+   * initializers: `name` (uint8; `[rows, blocks, blockBytes]` for MatMulNBits, or
+   * `[rows, blocks · blockBytes]` for GatherBlockQuantized: the same bytes), `name/scales`
+   * float32 and `name/zero_points` uint8. Only for a part exported at int8 or int4.
+   */
+  quantized(graph: GraphBuilder, name: string, view: 'matmul' | 'gather'): QuantizedInitializers {
+    const quantization = this.quantization;
+    const shape = this.shape(name);
+    if (quantization === undefined || shape.length !== 2) {
+      throw new QwenVLError('INVALID_ARGUMENT', `cannot be quantized: the part is ${this.precision} and the tensor has shape [${shape.join(', ')}]`, { source: `tensor "${name}"` });
+    }
+    const { bits, blockSize } = quantization;
+    const [rows, cols] = shape;
+    const blocks = Math.ceil(cols / blockSize);
+    const blockBytes = (blockSize * bits) / 8;
+    const zeroPointsOfRow = zeroPointRow(blocks, bits);
+    const data = graph.initializer(
+      name,
+      'uint8',
+      view === 'matmul' ? [rows, blocks, blockBytes] : [rows, blocks * blockBytes],
+      this.quantizedBytes(name, rows * blocks * blockBytes, (q) => q.data),
+    );
+    const scales = graph.initializer(
+      `${name}/scales`,
+      'float32',
+      view === 'matmul' ? [rows * blocks] : [rows, blocks],
+      this.quantizedBytes(name, rows * blocks * 4, (q) => q.scales),
+    );
+    // Every zero point is 2^(bits−1) (symmetric quantization): known without reading the weight.
+    const zeroPointData = new Uint8Array(rows * zeroPointsOfRow.length);
+    for (let row = 0; row < rows; row++) zeroPointData.set(zeroPointsOfRow, row * zeroPointsOfRow.length);
+    const zeroPoints = graph.initializer(`${name}/zero_points`, 'uint8', view === 'matmul' ? [zeroPointData.length] : [rows, zeroPointsOfRow.length], zeroPointData);
+    return { data, scales, zeroPoints, bits, blockSize, accuracyLevel: quantization.accuracyLevel };
   }
 
   /** `value` (from `stored`) as float32: itself for fp32 storage, a Cast for fp16. */
   widened(graph: GraphBuilder, value: string, nodeName: string): string {
-    return this.precision === 'fp16' ? graph.op('Cast', [value], { to: ELEMENT_TYPES.float32.code }, { name: nodeName }) : value;
+    return this.float === 'fp16' ? graph.op('Cast', [value], { to: ELEMENT_TYPES.float32.code }, { name: nodeName }) : value;
   }
 
   /**
@@ -117,13 +187,42 @@ export class GraphWeights {
   }
 
   private bytes(name: string, byteLength: number): TensorBytesSource {
-    const { source, precision } = this;
+    const { source, float } = this;
     return {
       byteLength,
       async *chunks() {
-        const stored = storedValues(await source.readFloat32(name), precision, name);
+        const stored = storedValues(await source.readFloat32(name), float, name);
         yield new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
       },
     };
+  }
+
+  /**
+   * One of a quantized matrix's byte arrays. The data and the scales come from one
+   * quantization: the first of the two to be written reads and quantizes the weight, the
+   * second takes the result and lets it go (they are written one after the other, so at most
+   * one matrix is held).
+   */
+  private quantizedBytes(name: string, byteLength: number, pick: (quantized: BlockQuantized) => ArrayBufferView): TensorBytesSource {
+    return {
+      byteLength,
+      chunks: async function* (this: GraphWeights) {
+        const view = pick(await this.takeQuantized(name));
+        yield new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      }.bind(this),
+    };
+  }
+
+  private takeQuantized(name: string): Promise<BlockQuantized> {
+    let pending = this.pendingQuantized.get(name);
+    if (pending === undefined) {
+      const { bits, blockSize } = this.quantization!;
+      const [rows, cols] = this.shape(name);
+      const promise = this.source.readFloat32(name).then((values) => quantizeBlockwise(storedValues(values, 'fp32', name) as Float32Array, rows, cols, bits, blockSize));
+      pending = { promise, reads: 0 };
+      this.pendingQuantized.set(name, pending);
+    }
+    if (++pending.reads === 2) this.pendingQuantized.delete(name);
+    return pending.promise;
   }
 }

@@ -1,6 +1,6 @@
 import { float } from '../onnx/attributes.js';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
-import type { GraphWeights } from './graph-weights.js';
+import type { GraphWeights, QuantizedInitializers } from './graph-weights.js';
 
 /**
  * The building blocks the vision tower and the language model share, on 2-D activations
@@ -11,17 +11,28 @@ import type { GraphWeights } from './graph-weights.js';
 /**
  * torch's Linear `name`: `x · Wᵀ + b`, the bias when the layout has one. One Gemm with
  * `transB = 1` on the weight as the checkpoint stores it, `[out, in]`: the export never
- * rewrites a matrix (each weight streams from the checkpoint to the file unchanged but for
- * its precision), and a later int4 quantizer (`MatMulNBits`) wants exactly that layout,
- * blocks running along the input dimension. A weight of more than two dimensions is viewed
- * as `[out, product of the rest]`: the patch embedding's Conv3d, whose kernel equals its
- * stride, is a Linear on the flattened patch.
+ * rewrites a float matrix (each weight streams from the checkpoint to the file unchanged but
+ * for its precision). In a quantized part (int8, int4) a 2-D weight is a com.microsoft
+ * `MatMulNBits` instead, on that same `[out, in]` layout with blocks along the input
+ * dimension, and the bias an Add. A weight of more than two dimensions (the patch
+ * embedding's Conv3d, whose kernel equals its stride: a Linear on the flattened patch) is
+ * viewed as `[out, product of the rest]` and stays float.
  */
 export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, name: string): string {
   const [out, ...inner] = weights.shape(`${name}.weight`);
+  const bias = weights.has(`${name}.bias`) ? weights.float32(graph, `${name}.bias`) : undefined;
+  if (weights.quantization !== undefined && inner.length === 1) {
+    const product = quantizedMatMul(graph, x, weights.quantized(graph, `${name}.weight`, 'matmul'), out, inner[0], name);
+    return bias === undefined ? product : graph.op('Add', [product, bias], {}, { name: `${name}/bias` });
+  }
   const inputs = [x, weights.float32(graph, `${name}.weight`, [out, inner.reduce((a, b) => a * b, 1)])];
-  if (weights.has(`${name}.bias`)) inputs.push(weights.float32(graph, `${name}.bias`));
+  if (bias !== undefined) inputs.push(bias);
   return graph.op('Gemm', inputs, { transB: 1 }, { name });
+}
+
+/** `x · Wᵀ` for a block-quantized `W` `[n, k]`: onnxruntime's `MatMulNBits`. */
+function quantizedMatMul(graph: GraphBuilder, x: string, w: QuantizedInitializers, n: number, k: number, name: string): string {
+  return graph.op('MatMulNBits', [x, w.data, w.scales, w.zeroPoints], { K: k, N: n, bits: w.bits, block_size: w.blockSize, accuracy_level: w.accuracyLevel }, { domain: 'com.microsoft', name });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import type { TextConfig } from '@qwen-vl/core';
-import type { WeightPrecision } from '@qwen-vl/pipeline';
+import type { QuantizationSettings, WeightPrecision } from '@qwen-vl/pipeline';
 import { outputProjection, textTensors } from '../checkpoint/layout.js';
 import { GraphWeights } from '../graph/graph-weights.js';
 import type { WeightSource } from '../graph/graph-weights.js';
@@ -13,6 +13,8 @@ import { rotaryInputs } from './rotary-graph.js';
 export interface TextExportOptions {
   /** Weight storage (default fp32); see `WeightPrecision`. */
   readonly precision?: WeightPrecision;
+  /** Block size and accuracy level of an int4 export (default `DEFAULT_QUANTIZATION`). */
+  readonly quantization?: QuantizationSettings;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -20,7 +22,10 @@ export const EXPORT_PRODUCER = '@qwen-vl/decoder';
 /** Slice's "to the end". */
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** Opset of the text graphs: the ONNX domain only; no contrib op, whose kernels differ between backends. */
+/**
+ * Opset of the text graphs' ONNX domain. fp32 and fp16 graphs use no contrib op (their
+ * kernels differ between backends); int4 ones add com.microsoft's quantized ops (opset 1).
+ */
 export const TEXT_OPSETS = { '': 21 } as const;
 
 /**
@@ -34,7 +39,7 @@ export const TEXT_OPSETS = { '': 21 } as const;
  * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
  */
 export function buildDecoderModel(source: WeightSource, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
-  const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32');
+  const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
 

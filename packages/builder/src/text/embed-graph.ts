@@ -12,15 +12,35 @@ import { EMBED_IO } from '@qwen-vl/decoder';
  * `embed.onnx`: `input_ids` int64 `[B, S]` → `inputs_embeds` float32 `[B, S, hidden]`, a
  * Gather on the embedding table. Image and video features are placed afterwards, outside
  * the graph (`mergeVisionFeatures`). With fp16 storage the rows are widened after the
- * Gather, so the table is never held in float32.
+ * Gather, so the table is never held in float32; with int4 the table is block-quantized
+ * and com.microsoft `GatherBlockQuantized` dequantizes only the rows it gathers (a tied
+ * lm_head reads the same bytes).
  */
 export function buildEmbedModel(source: WeightSource, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
   // The whole text layout, as for the decoder: a checkpoint that does not fit config.json is refused whichever part is built.
-  const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32');
+  const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const graph = new GraphBuilder('qwen2_5_vl_embed_tokens', { opsets: TEXT_OPSETS });
   const inputIds = graph.input(EMBED_IO.inputIds, 'int64', ['batch_size', 'sequence_length']);
-  const rows = graph.op('Gather', [weights.stored(graph, EMBEDDING_TABLE), inputIds], { axis: 0 }, { name: 'embed_tokens' });
-  const embeds = weights.widened(graph, rows, 'embed_tokens/cast');
+  const embeds = weights.quantization === undefined ? floatRows(graph, weights, inputIds) : quantizedRows(graph, weights, inputIds, text.hiddenSize);
   graph.output(embeds, EMBED_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', text.hiddenSize]);
   return graph.build({ producer: EXPORT_PRODUCER, docString: 'Qwen2.5-VL token embedding (input_ids → inputs_embeds)' });
+}
+
+function floatRows(graph: GraphBuilder, weights: GraphWeights, inputIds: string): string {
+  const rows = graph.op('Gather', [weights.stored(graph, EMBEDDING_TABLE), inputIds], { axis: 0 }, { name: 'embed_tokens' });
+  return weights.widened(graph, rows, 'embed_tokens/cast');
+}
+
+function quantizedRows(graph: GraphBuilder, weights: GraphWeights, inputIds: string, hiddenSize: number): string {
+  const table = weights.quantized(graph, EMBEDDING_TABLE, 'gather');
+  const rows = graph.op(
+    'GatherBlockQuantized',
+    [table.data, inputIds, table.scales, table.zeroPoints],
+    { gather_axis: 0, quantize_axis: 1, block_size: table.blockSize, bits: table.bits },
+    { domain: 'com.microsoft', name: 'embed_tokens' },
+  );
+  // Rows are stored in whole blocks (MatMulNBits' layout, shared with a tied lm_head): when
+  // the width is not a multiple of the block size, the gathered rows end in zeros to drop.
+  if (hiddenSize % table.blockSize === 0) return rows;
+  return graph.op('Slice', [rows, graph.constInt64([0]), graph.constInt64([hiddenSize]), graph.constInt64([-1])], {}, { name: 'embed_tokens/unpad' });
 }

@@ -3,7 +3,7 @@ import { attention, declareAttentionInputs } from './attention-graph.js';
 import type { AttentionBatches } from './attention-graph.js';
 import { VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
 import type { AttentionLayout } from '@qwen-vl/vision';
-import type { WeightPrecision } from '@qwen-vl/pipeline';
+import type { QuantizationSettings, VisionPrecision } from '@qwen-vl/pipeline';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import { visionTensors } from '../checkpoint/layout.js';
@@ -15,7 +15,9 @@ import type { VisionGraphContext } from './graph-layers.js';
 
 export interface VisionExportOptions {
   /** Storage type of the weights (default fp32); activations are float32 either way. */
-  precision?: WeightPrecision;
+  precision?: VisionPrecision;
+  /** Block size and accuracy level of an int8 or int4 export (default `DEFAULT_QUANTIZATION`). */
+  quantization?: QuantizationSettings;
   /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
   attention?: AttentionLayout;
 }
@@ -32,7 +34,7 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   const precision = options.precision ?? 'fp32';
   const layout = options.attention ?? 'segmented';
   const g = new GraphBuilder('qwen2_5_vl_vision');
-  const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision) };
+  const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision, options.quantization) };
   const { hiddenSize: hidden, spatialMergeSize: m } = config;
   const patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
   const unit = m * m;

@@ -1,12 +1,15 @@
 import { buildModelFolder } from '@qwen-vl/builder';
 import type { BuildProgress } from '@qwen-vl/builder';
-import { WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
-import type { WeightPrecision } from '@qwen-vl/pipeline';
+import { ACCURACY_LEVELS, VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import { subcommand } from './command-args.js';
+import { integerFlag, positiveIntegerFlag } from './flag-values.js';
 import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
 
-export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--precision fp32|fp16] [--force]
+export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--precision fp32|fp16|int4]
+                      [--vision-precision fp32|fp16|int8|int4] [--block-size N]
+                      [--accuracy-level 0-4] [--force]
 
 Exports a Hugging Face Qwen2.5-VL checkpoint to the ONNX models qwen-vl runs: writes
 vision.onnx, embed.onnx and decoder.onnx (each with its .onnx.data) into OUT_DIR, copies
@@ -18,8 +21,19 @@ Options:
                      with its shards); generation_config.json, chat_template.jinja,
                      chat_template.json and tokenizer_config.json are copied when present
   --output OUT_DIR   the folder to create; it appears only once complete
-  --precision P      fp32 (default) or fp16: how weights are stored (fp16 halves the
-                     files; computation stays float32)
+  --precision P      how the text weights are stored: fp32 (default); fp16 (half the
+                     files; computation stays float32); int4 (the decoder's linear layers
+                     and the embedding table in 4 bits, block-quantized: MatMulNBits and
+                     GatherBlockQuantized; a tied lm_head reads the same bytes)
+  --vision-precision P
+                     the vision tower's: fp32, fp16, int8 or int4 (its blocks' and
+                     merger's linear layers quantized); default fp16 with --precision
+                     fp16, else fp32
+  --block-size N     input elements per quantization scale, a power of two ≥ 16
+                     (default 32)
+  --accuracy-level N MatMulNBits' accuracy_level, 0-4: 0 computes in float32 on the
+                     dequantized weights (reproducible), 4 (default) lets the CPU use
+                     int8 arithmetic (fast)
   --force            replace an existing OUT_DIR (only after the new one is complete);
                      refused when OUT_DIR is HF_DIR, holds it, or holds the current folder
   -h, --help         show this help
@@ -29,6 +43,9 @@ export interface BuildCommand {
   input: string;
   output: string;
   precision: WeightPrecision;
+  visionPrecision: VisionPrecision | undefined;
+  blockSize: number | undefined;
+  accuracyLevel: AccuracyLevel | undefined;
   force: boolean;
 }
 
@@ -36,8 +53,17 @@ const BUILD_OPTIONS = {
   input: { type: 'string' },
   output: { type: 'string' },
   precision: { type: 'string' },
+  'vision-precision': { type: 'string' },
+  'block-size': { type: 'string' },
+  'accuracy-level': { type: 'string' },
   force: { type: 'boolean' },
 } as const;
+
+/** `value` when it is one of `allowed`, else a UsageError naming `flag`. */
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
 
 /** The command the flags given to `build` ask for. */
 function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand {
@@ -46,11 +72,19 @@ function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand 
   // An unset shell variable gives "": that would name the current folder.
   if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
   if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
-  const precision = values.precision ?? 'fp32';
-  if (!(WEIGHT_PRECISIONS as readonly string[]).includes(precision)) {
-    throw new UsageError(`--precision must be ${WEIGHT_PRECISIONS.join(' or ')}, got ${JSON.stringify(precision)}`);
+  const accuracyLevel = integerFlag(values['accuracy-level'], '--accuracy-level', 0);
+  if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
+    throw new UsageError(`--accuracy-level must be ${ACCURACY_LEVELS.join(', ')}, got ${accuracyLevel}`);
   }
-  return { input: values.input, output: values.output, precision: precision as WeightPrecision, force: values.force === true };
+  return {
+    input: values.input,
+    output: values.output,
+    precision: oneOf(values.precision ?? 'fp32', WEIGHT_PRECISIONS, '--precision'),
+    visionPrecision: values['vision-precision'] === undefined ? undefined : oneOf(values['vision-precision'], VISION_PRECISIONS, '--vision-precision'),
+    blockSize: positiveIntegerFlag(values['block-size'], '--block-size'),
+    accuracyLevel: accuracyLevel as AccuracyLevel | undefined,
+    force: values.force === true,
+  };
 }
 
 function gigabytes(bytes: number): string {
@@ -96,6 +130,9 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
   try {
     built = await buildModelFolder(command.input, command.output, {
       precision: command.precision,
+      visionPrecision: command.visionPrecision,
+      blockSize: command.blockSize,
+      accuracyLevel: command.accuracyLevel,
       force: command.force,
       onProgress: display.update,
       signal: output.signal,
@@ -107,6 +144,8 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
     `${JSON.stringify({
       output: built.output,
       precision: built.manifest.precision,
+      vision_precision: built.manifest.visionPrecision,
+      ...(built.manifest.quantization === undefined ? {} : { block_size: built.manifest.quantization.blockSize, accuracy_level: built.manifest.quantization.accuracyLevel }),
       parts: built.manifest.parts.map((part) => part.name),
       weight_bytes: built.totalBytes,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
