@@ -1,55 +1,67 @@
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { buildModelFolder, MODEL_PARTS, writeTinyModelFolder } from '@qwen-vl/builder';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { buildModelFolder, CHECKPOINT_FILES, MODEL_PARTS } from '@qwen-vl/builder';
+import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import type { BuildManifest } from '@qwen-vl/pipeline';
-import { runRun } from './run-command.js';
+import { NodeModelFolder } from '../model-folder.js';
+import { QwenVL } from '../qwen-vl.js';
+import type { NodeDevice } from '../qwen-vl.js';
 import { subcommand } from './command-args.js';
-import type { OptionValues } from './command-args.js';
+import type { CliOutput, OptionValues } from './command-args.js';
+import { integerFlag } from './flag-values.js';
+import { deviceFlag, printAnswer, runSearchOptions } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
-/** Seed of the demo's random checkpoint: every machine gets the same model, and the same answer. */
-export const DEMO_SEED = 42;
 /** The environment variable that moves the cache (the --cache flag wins over it). */
 export const CACHE_ENV = 'QWEN_VL_CACHE';
+/** The file beside an image that lists, by image file name, the questions the demo asks about it. */
+export const QUESTIONS_FILE = 'shapes.json';
+/** The file beside the build that records the checkpoint it was built from. */
+export const CHECKPOINT_STAMP = 'checkpoint.json';
+/** The checkpoint's files whose content the stamp records: a change to one of them means the build is stale. */
+export const STAMPED_FILES: readonly string[] = [CHECKPOINT_FILES.single, MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.generation];
+/** The model card section printed before the answers. */
+const CARD_SECTION = 'What it knows';
 
-const DEFAULT_PROMPT = 'What is in this picture?';
-const DEFAULT_MAX_NEW_TOKENS = '24';
+export const DEMO_HELP = `Usage: qwen-vl demo --checkpoint DIR --image PATH [--prompt TEXT ...] [options]
 
-export const DEMO_HELP = `Usage: qwen-vl demo --tokenizer DIR --image PATH [options]
-
-Runs the whole pipeline with no download: generates a tiny Qwen2.5-VL checkpoint with
-random weights (fixed seed), builds it as "qwen-vl build" does, and runs the image and a
-prompt through it as "qwen-vl run" does, streaming the answer. Random weights answer with
-random tokens: the output is noise; it shows the machinery works. The built model is
-cached, so only the first run generates and builds it.
+Builds the Hugging Face Qwen2.5-VL folder DIR as "qwen-vl build" does (once: the build is
+cached, and made again when DIR's weights or configs change), prints the "${CARD_SECTION}"
+section of DIR/README.md (the model card) when it has one, then asks each question about
+the image, each in a chat of its own, with greedy decoding, printing "Q: <question>" and
+streaming the answer. In this repository, "pnpm demo" runs it on models/tiny-shapes.
 
 Options:
-  --tokenizer DIR       a folder with the Qwen2.5 tokenizer files (tokenizer.json,
-                        tokenizer_config.json, chat_template.json), e.g. any
-                        Qwen2.5-VL checkpoint folder
+  --checkpoint DIR      a Hugging Face Qwen2.5-VL folder (model.safetensors, config.json,
+                        preprocessor_config.json, tokenizer files), e.g. models/tiny-shapes
   --image PATH          the image to ask about
-  --prompt TEXT         the question (default: "${DEFAULT_PROMPT}")
-  --max-new-tokens N    answer length (default ${DEFAULT_MAX_NEW_TOKENS})
-  --cache DIR           where the tiny model is kept (default: $${CACHE_ENV}, else
-                        .cache in the current folder); it goes to DIR/tiny-default
+  --prompt TEXT         a question; repeat for several (default: the questions listed for
+                        the image's file name in the ${QUESTIONS_FILE} beside it)
+  --max-new-tokens N    answer length (default: DIR's generation_config.json, else 512)
+  --cache DIR           where the build is kept (default: $${CACHE_ENV}, else .cache in
+                        the current folder); it goes to DIR/<checkpoint folder name>/model
   --device D            cpu (default), cuda, dml or webgpu
   -h, --help            show this help
 `;
 
 export interface DemoCommand {
-  tokenizer: string;
+  checkpoint: string;
   image: string;
-  prompt: string;
-  maxNewTokens: string;
+  /** The questions given with --prompt; none asks the ones of the image's questions file. */
+  prompts: string[];
+  maxNewTokens: number | undefined;
+  /** The checkpoint's folder in the cache: the build is its `model/`. */
   cache: string;
-  device: string | undefined;
+  device: NodeDevice;
 }
 
 const DEMO_OPTIONS = {
-  tokenizer: { type: 'string' },
+  checkpoint: { type: 'string' },
   image: { type: 'string' },
-  prompt: { type: 'string' },
+  prompt: { type: 'string', multiple: true },
   'max-new-tokens': { type: 'string' },
   cache: { type: 'string' },
   device: { type: 'string' },
@@ -57,17 +69,55 @@ const DEMO_OPTIONS = {
 
 /** The command the flags given to `demo` ask for, in the environment `env`. */
 function demoCommand(values: OptionValues<typeof DEMO_OPTIONS>, env: Readonly<Record<string, string | undefined>>): DemoCommand {
-  if (values.tokenizer === undefined) throw new UsageError('demo needs --tokenizer DIR (a folder with the Qwen2.5 tokenizer files)');
+  if (values.checkpoint === undefined) throw new UsageError('demo needs --checkpoint DIR (a Hugging Face Qwen2.5-VL folder, e.g. models/tiny-shapes)');
   if (values.image === undefined) throw new UsageError('demo needs --image PATH');
   const cacheRoot = values.cache ?? (env[CACHE_ENV] !== undefined && env[CACHE_ENV] !== '' ? env[CACHE_ENV] : '.cache');
   return {
-    tokenizer: values.tokenizer,
+    checkpoint: values.checkpoint,
     image: values.image,
-    prompt: values.prompt ?? DEFAULT_PROMPT,
-    maxNewTokens: values['max-new-tokens'] ?? DEFAULT_MAX_NEW_TOKENS,
-    cache: resolve(cacheRoot, 'tiny-default'),
-    device: values.device,
+    prompts: values.prompt ?? [],
+    maxNewTokens: integerFlag(values['max-new-tokens'], '--max-new-tokens', 1),
+    cache: resolve(cacheRoot, basename(resolve(values.checkpoint))),
+    device: deviceFlag(values.device),
   };
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/** The questions `QUESTIONS_FILE` beside `image` lists for it: `{"<file name>": [{"question": ...}, ...]}`; undefined without that file or entry. */
+export async function listedQuestions(image: string): Promise<string[] | undefined> {
+  const file = join(dirname(image), QUESTIONS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  let listed: unknown;
+  try {
+    listed = JSON.parse(text);
+  } catch (error) {
+    throw new QwenVLError('INVALID_ARGUMENT', `is not valid JSON (${(error as Error).message})`, { source: file, cause: error });
+  }
+  const name = basename(image);
+  if (typeof listed !== 'object' || listed === null || !Object.hasOwn(listed, name)) return undefined;
+  const entries = (listed as Record<string, unknown>)[name];
+  const questions = Array.isArray(entries) ? entries.map((entry) => (entry as { question?: unknown } | null)?.question) : [];
+  if (questions.length === 0 || !questions.every((question) => typeof question === 'string' && question !== '')) {
+    throw new QwenVLError('INVALID_ARGUMENT', `entry ${JSON.stringify(name)} must be a list of {"question": TEXT, ...}`, { source: file });
+  }
+  return questions as string[];
+}
+
+/** The demo's questions: --prompt's, else the listed ones; neither is a usage error naming --prompt. */
+async function demoQuestions(command: DemoCommand): Promise<string[]> {
+  if (command.prompts.length > 0) return command.prompts;
+  const listed = await listedQuestions(command.image);
+  if (listed === undefined) throw new UsageError(`demo needs --prompt TEXT: no ${QUESTIONS_FILE} beside ${command.image} lists questions for it`);
+  return listed;
 }
 
 /** Whether `model` is a complete build of what this version exports (a stale cache is rebuilt). */
@@ -81,20 +131,78 @@ async function isCurrentBuild(model: string): Promise<boolean> {
   }
 }
 
+/** The sha256 (hex) of each of the checkpoint's `STAMPED_FILES` that exists. */
+async function checkpointHashes(checkpoint: string): Promise<Record<string, string>> {
+  const hashes: Record<string, string> = {};
+  for (const name of STAMPED_FILES) {
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(join(checkpoint, name))) hash.update(chunk as Buffer);
+    } catch (error) {
+      if (isMissing(error)) continue;
+      throw error;
+    }
+    hashes[name] = hash.digest('hex');
+  }
+  return hashes;
+}
+
+/** The hashes the stamp in `cache` records, or undefined when there is no readable stamp. */
+async function stampedHashes(cache: string): Promise<Record<string, string> | undefined> {
+  try {
+    const stamp = JSON.parse(await readFile(join(cache, CHECKPOINT_STAMP), 'utf8')) as { sha256?: Record<string, string> };
+    return stamp.sha256;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameHashes(a: Record<string, string>, b: Record<string, string>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => a[name] === b[name]);
+}
+
 /**
- * The built tiny model in `cache`: `checkpoint/` (the generated Hugging Face folder) and
- * `model/` (its build), made on first use. The build is atomic, so an interrupted first run
- * is simply redone.
+ * The build of `checkpoint` in `cache` (its `model/`), made when there is none, when it is
+ * not a current build, or when the checkpoint's files differ from those it was built from
+ * (`CHECKPOINT_STAMP`, written once the build is complete). The build is atomic and the
+ * stamp comes after it, so an interrupted run is simply redone.
  */
-export async function ensureDemoModel(cache: string, tokenizer: string, log: (line: string) => void): Promise<string> {
+export async function ensureDemoModel(checkpoint: string, cache: string, output: CliOutput): Promise<string> {
+  await NodeModelFolder.open(checkpoint);
   const model = join(cache, 'model');
-  if (await isCurrentBuild(model)) return model;
-  const checkpoint = join(cache, 'checkpoint');
-  log(`qwen-vl demo: generating a tiny random checkpoint (seed ${DEMO_SEED}) in ${checkpoint}\n`);
-  await writeTinyModelFolder(checkpoint, tokenizer, { seed: DEMO_SEED });
-  log(`qwen-vl demo: building it into ${model}\n`);
-  await buildModelFolder(checkpoint, model, { force: true });
+  const hashes = await checkpointHashes(checkpoint);
+  const stamped = await stampedHashes(cache);
+  const current = await isCurrentBuild(model);
+  if (current && stamped !== undefined && sameHashes(stamped, hashes)) return model;
+  const why = current && stamped !== undefined ? `${checkpoint} changed since it was built; ` : '';
+  output.stderr(`qwen-vl demo: ${why}building ${checkpoint} into ${model}\n`);
+  await mkdir(cache, { recursive: true });
+  await buildModelFolder(checkpoint, model, { force: true, signal: output.signal });
+  await writeFile(join(cache, CHECKPOINT_STAMP), `${JSON.stringify({ checkpoint: resolve(checkpoint), sha256: hashes }, null, 2)}\n`);
   return model;
+}
+
+/** The `## What it knows` section of a model card (heading included, surrounding blank lines dropped), or undefined. */
+export function cardSection(card: string, title = CARD_SECTION): string | undefined {
+  const lines = card.split(/\r?\n/);
+  const start = lines.findIndex((line) => line.trim() === `## ${title}`);
+  if (start < 0) return undefined;
+  const length = lines.slice(start + 1).findIndex((line) => /^#{1,2}\s/.test(line));
+  return lines
+    .slice(start, length < 0 ? undefined : start + 1 + length)
+    .join('\n')
+    .trim();
+}
+
+/** The card section of the checkpoint's README.md, or undefined when it has no card or no such section. */
+async function whatItKnows(checkpoint: string): Promise<string | undefined> {
+  try {
+    return cardSection(await readFile(join(checkpoint, 'README.md'), 'utf8'));
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
 }
 
 export const runDemo = subcommand(
@@ -102,23 +210,33 @@ export const runDemo = subcommand(
   DEMO_OPTIONS,
   (values) => demoCommand(values, process.env),
   async (command, output) => {
-    const model = await ensureDemoModel(command.cache, command.tokenizer, output.stderr);
-    output.stderr(`qwen-vl demo: random weights, so the answer is noise:\n`);
-    await runRun.run(
-      [
-        '--model',
-        model,
-        '--image',
-        command.image,
-        '--prompt',
-        command.prompt,
-        '--max-new-tokens',
-        command.maxNewTokens,
-        '--seed',
-        String(DEMO_SEED),
-        ...(command.device !== undefined ? ['--device', command.device] : []),
-      ],
-      output,
-    );
+    const questions = await demoQuestions(command);
+    const model = await ensureDemoModel(command.checkpoint, command.cache, output);
+    const card = await whatItKnows(command.checkpoint);
+    if (card !== undefined) output.stderr(`${card}\n\n`);
+
+    const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(model));
+    const search = runSearchOptions({ ...(command.maxNewTokens !== undefined && { maxNewTokens: command.maxNewTokens }), greedy: true }, generation, config.text.maxPositionEmbeddings);
+    const qwen = await QwenVL.load(model, { device: command.device });
+    try {
+      for (const question of questions) {
+        output.stdout(`Q: ${question}\n`);
+        const stream = qwen.chatStream(
+          [
+            {
+              role: 'user',
+              content: [
+                { type: 'image', image: command.image },
+                { type: 'text', text: question },
+              ],
+            },
+          ],
+          { ...search, signal: output.signal },
+        );
+        await printAnswer(stream, output, 'demo');
+      }
+    } finally {
+      await qwen.dispose();
+    }
   },
 );

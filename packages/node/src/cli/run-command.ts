@@ -5,9 +5,9 @@ import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
-import type { ChatResult, NodeDevice } from '../qwen-vl.js';
+import type { ChatResult, ChatStream, NodeDevice } from '../qwen-vl.js';
 import { subcommand } from './command-args.js';
-import type { OptionValues } from './command-args.js';
+import type { CliOutput, OptionValues } from './command-args.js';
 import { decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
@@ -101,6 +101,13 @@ const RUN_OPTIONS = {
   dump: { type: 'string' },
 } as const;
 
+/** The --device flag's value: cpu when absent, one of the devices onnxruntime-node knows otherwise. */
+export function deviceFlag(value: string | undefined): NodeDevice {
+  const device = value ?? 'cpu';
+  if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(device)}`);
+  return device as NodeDevice;
+}
+
 /** The command the flags given to `run` ask for. */
 function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
   if (values.model === undefined) throw new UsageError('run needs --model DIR');
@@ -109,8 +116,7 @@ function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
   if (videos.some((frames) => frames.some((frame) => frame === ''))) throw new UsageError('--video must be frame files separated by commas, with none empty');
   const fps = decimalFlag(values.fps, '--fps');
   if (fps !== undefined && !(fps > 0)) throw new UsageError(`--fps must be a positive number, got ${JSON.stringify(values.fps)}`);
-  const device = values.device ?? 'cpu';
-  if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(device)}`);
+  const device = deviceFlag(values.device);
   const search: SearchOptionsInput = {
     maxNewTokens: integerFlag(values['max-new-tokens'], '--max-new-tokens', 1),
     temperature: decimalFlag(values.temperature, '--temperature'),
@@ -129,7 +135,7 @@ function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
     prompt: values.prompt,
     system: values.system,
     search: Object.fromEntries(Object.entries(search).filter(([, value]) => value !== undefined)),
-    device: device as NodeDevice,
+    device,
     json: values.json === true,
     dump: values.dump,
   };
@@ -163,6 +169,21 @@ export function resultJson(result: ChatResult): Record<string, unknown> {
   };
 }
 
+/**
+ * Writes the answer of `stream` to stdout: its text as it is generated, then a newline, or
+ * with `json` nothing until the end and then one JSON object. An answer stopped by the
+ * command's signal fails with ABORTED (about `command`) once what was generated is written.
+ */
+export async function printAnswer(stream: ChatStream, output: CliOutput, command: string, json = false): Promise<ChatResult> {
+  for await (const chunk of stream) {
+    if (!json && chunk.text !== '') output.stdout(chunk.text);
+  }
+  const result = await stream.result;
+  output.stdout(json ? `${JSON.stringify(resultJson(result))}\n` : '\n');
+  if (result.finishReason === 'aborted') throw new QwenVLError('ABORTED', 'stopped; the answer above is what was generated before', { source: command });
+  return result;
+}
+
 export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (command, output) => {
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
   const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
@@ -190,12 +211,7 @@ export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (comma
         ...(command.dump !== undefined && { onStepLogits: (_step: number, logits: Float32Array) => steps.push(logits.slice()) }),
       },
     );
-    for await (const chunk of stream) {
-      if (!command.json && chunk.text !== '') output.stdout(chunk.text);
-    }
-    const result = await stream.result;
-    output.stdout(command.json ? `${JSON.stringify(resultJson(result))}\n` : '\n');
-    if (result.finishReason === 'aborted') throw new QwenVLError('ABORTED', 'stopped; the answer above is what was generated before', { source: 'run' });
+    await printAnswer(stream, output, 'run', command.json);
     if (command.dump !== undefined) {
       const vocab = config.text.vocabSize;
       const logits = new Float32Array(steps.length * vocab);

@@ -13,7 +13,7 @@ Commands:
   build      export a Hugging Face checkpoint to the ONNX models qwen-vl runs
   run        answer a prompt about images with a built model, streaming the answer
   prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
-  demo       generate, build and run a tiny random-weight model (no download; noise output)
+  demo       build a checkpoint once (cached) and ask it questions about an image
 
 Run "qwen-vl <command> --help" for the options of a command, "qwen-vl --version" for the
 version of qwen-vl.
