@@ -7,11 +7,12 @@ import { ISOLATION_HEADERS, serveMounts } from './static-server.js';
 /**
  * The demo page. `vite build --config demo/vite.config.ts` writes demo/dist; `vite preview`
  * with this config serves it on 127.0.0.1 with the model folder under /models/tiny/:
- * $QWEN_VL_DEMO_MODEL, else the tiny random model `pnpm demo` builds in .cache/tiny-default/model.
+ * $QWEN_VL_DEMO_MODEL, else the trained tiny-shapes model (models/tiny-shapes) that `pnpm demo`
+ * builds in .cache/tiny-shapes/model.
  */
 
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const modelFolder = process.env.QWEN_VL_DEMO_MODEL ?? `${repositoryRoot}.cache/tiny-default/model`;
+const modelFolder = process.env.QWEN_VL_DEMO_MODEL ?? `${repositoryRoot}.cache/tiny-shapes/model`;
 
 function modelFolderPlugin(): Plugin {
   return {
@@ -19,7 +20,7 @@ function modelFolderPlugin(): Plugin {
     configurePreviewServer(server) {
       if (!existsSync(`${modelFolder}/qwen-vl.json`)) {
         server.config.logger.warn(
-          `no built model in ${modelFolder}: run \`pnpm build && pnpm demo\` at the repository root once (it builds the tiny model there), or set QWEN_VL_DEMO_MODEL to a folder made by \`qwen-vl build\``,
+          `no built model in ${modelFolder}: run \`pnpm build && pnpm demo\` at the repository root first (it builds models/tiny-shapes there), or set QWEN_VL_DEMO_MODEL to a folder made by \`qwen-vl build\``,
         );
       }
       server.middlewares.use(serveMounts({ '/models/tiny/': modelFolder }));

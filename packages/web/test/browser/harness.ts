@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import type { Browser } from 'playwright-core';
 import { build } from 'vite';
 import type { InlineConfig } from 'vite';
 
-/** Shared set-up of the browser tests: the golden model build, Vite builds, Chromium. */
+/** Shared set-up of the browser tests: the model builds, Vite builds, Chromium. */
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const GOLDEN_FOLDER = GOLDEN_DIR;
@@ -24,27 +24,50 @@ export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium'
 
 export type Precision = 'fp32' | 'fp16';
 
-async function isCurrentBuild(folder: string, precision: Precision): Promise<boolean> {
+/** Where the browser tests keep their model builds (and artifacts), across runs. */
+const CONFORMANCE_CACHE = join(REPOSITORY_ROOT, '.cache/conformance');
+
+/** The modification time of the newest file directly in `folder`, ms. */
+async function newestFileTime(folder: string): Promise<number> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const times = await Promise.all(entries.filter((entry) => entry.isFile()).map(async (entry) => (await stat(join(folder, entry.name))).mtimeMs));
+  return Math.max(0, ...times);
+}
+
+/** A build of this format version and precision, made after the last change to `source`'s files. */
+async function isCurrentBuild(folder: string, source: string, precision: Precision): Promise<boolean> {
   try {
-    const manifest = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as BuildManifest;
-    return manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision;
+    const manifestFile = join(folder, MANIFEST_FILE);
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as BuildManifest;
+    const current = manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision;
+    return current && (await stat(manifestFile)).mtimeMs >= (await newestFileTime(source));
   } catch {
     return false;
   }
 }
 
 /**
- * The golden tiny checkpoint built as `qwen-vl build` does, kept in .cache/conformance/ so
- * that later runs skip the build; a build by another format version is redone.
+ * The checkpoint in `source` built as `qwen-vl build` does into .cache/conformance/NAME, kept
+ * there so that later runs skip the build; one by another format version, in another precision
+ * or older than the checkpoint's files is redone. Returns the folder.
  */
-export async function ensureGoldenModel(precision: Precision): Promise<string> {
-  const cache = join(REPOSITORY_ROOT, '.cache/conformance');
-  const folder = join(cache, `golden-${precision}`);
-  if (!(await isCurrentBuild(folder, precision))) {
-    await mkdir(cache, { recursive: true });
-    await buildModelFolder(MODEL_DIR, folder, { precision, force: true });
+export async function ensureBuiltModel(source: string, name: string, precision: Precision): Promise<string> {
+  const folder = join(CONFORMANCE_CACHE, name);
+  if (!(await isCurrentBuild(folder, source, precision))) {
+    await mkdir(CONFORMANCE_CACHE, { recursive: true });
+    await buildModelFolder(source, folder, { precision, force: true });
   }
   return folder;
+}
+
+/** The golden tiny checkpoint (random weights), built into .cache/conformance/golden-{fp32,fp16}. */
+export function ensureGoldenModel(precision: Precision): Promise<string> {
+  return ensureBuiltModel(MODEL_DIR, `golden-${precision}`, precision);
+}
+
+/** The trained default model, models/tiny-shapes, built into .cache/conformance/shapes-fp32. */
+export function ensureShapesModel(): Promise<string> {
+  return ensureBuiltModel(join(REPOSITORY_ROOT, 'models/tiny-shapes'), 'shapes-fp32', 'fp32');
 }
 
 /** A Vite production build of the page in `root` into a new temporary folder; returns the folder. */
