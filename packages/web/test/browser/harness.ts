@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
@@ -15,10 +15,12 @@ import type { Browser } from 'playwright-core';
 import { build } from 'vite';
 import type { InlineConfig } from 'vite';
 
-/** Shared set-up of the browser tests: the golden model build, Vite builds, Chromium. */
+/** Shared set-up of the browser tests: the golden and shapes model builds, Vite builds, Chromium. */
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const GOLDEN_FOLDER = GOLDEN_DIR;
+/** The shapes model's Hugging Face folder (its trained weights: models/tiny-shapes/README.md). */
+export const SHAPES_MODEL_DIR = join(REPOSITORY_ROOT, 'models/tiny-shapes');
 export const WEB_PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -33,18 +35,49 @@ async function isCurrentBuild(folder: string, precision: Precision): Promise<boo
   }
 }
 
+/** Size and modification time of each file of a checkpoint folder: cheap to take, and changed when a file is replaced. */
+async function sourceStamp(source: string): Promise<string> {
+  const files = (await readdir(source, { withFileTypes: true }))
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name)
+    .sort();
+  const stamp: Record<string, { size: number; mtimeMs: number }> = {};
+  for (const file of files) {
+    const { size, mtimeMs } = await stat(join(source, file));
+    stamp[file] = { size, mtimeMs };
+  }
+  return JSON.stringify({ source: resolve(source), files: stamp }, null, 2);
+}
+
 /**
- * The golden tiny checkpoint built as `qwen-vl build` does, kept in .cache/conformance/ so
- * that later runs skip the build; a build by another format version is redone.
+ * The Hugging Face folder `source` built as `qwen-vl build` does into .cache/conformance/`name`,
+ * so that later runs skip the build. It is redone when the build there is of another format
+ * version or precision, or when a file of `source` changed size or modification time since
+ * (recorded in .cache/conformance/`name`.source.json).
  */
-export async function ensureGoldenModel(precision: Precision): Promise<string> {
+export async function ensureBuiltModel(source: string, name: string, precision: Precision): Promise<string> {
   const cache = join(REPOSITORY_ROOT, '.cache/conformance');
-  const folder = join(cache, `golden-${precision}`);
-  if (!(await isCurrentBuild(folder, precision))) {
+  const folder = join(cache, name);
+  const stampFile = join(cache, `${name}.source.json`);
+  const stamp = await sourceStamp(source);
+  const recorded = await readFile(stampFile, 'utf8').catch(() => undefined);
+  if (recorded !== stamp || !(await isCurrentBuild(folder, precision))) {
     await mkdir(cache, { recursive: true });
-    await buildModelFolder(MODEL_DIR, folder, { precision, force: true });
+    await rm(stampFile, { force: true });
+    await buildModelFolder(source, folder, { precision, force: true });
+    await writeFile(stampFile, stamp);
   }
   return folder;
+}
+
+/** The golden tiny checkpoint (testdata/golden/tiny/model), built into .cache/conformance/golden-`precision`. */
+export async function ensureGoldenModel(precision: Precision): Promise<string> {
+  return ensureBuiltModel(MODEL_DIR, `golden-${precision}`, precision);
+}
+
+/** The shapes model (models/tiny-shapes), built into .cache/conformance/shapes-`precision`. */
+export async function ensureShapesModel(precision: Precision): Promise<string> {
+  return ensureBuiltModel(SHAPES_MODEL_DIR, `shapes-${precision}`, precision);
 }
 
 /** A Vite production build of the page in `root` into a new temporary folder; returns the folder. */
