@@ -41,13 +41,17 @@ export async function questionMessages(question: Question): Promise<QwenVLMessag
   return [{ role: 'user', content }];
 }
 
+/** A reply to a question, scored: its trimmed text must equal the expected answer, and the generation must have ended with eos. */
+export function answerOf(question: Question, reply: { text: string; finishReason: string }): Answer {
+  const text = reply.text.trim();
+  return { question, text, correct: text === question.answer && reply.finishReason === 'eos' };
+}
+
 /** Greedy answers of a built model folder to the questions; an answer counts when it equals the expected one exactly. */
 export async function answerAll(model: QwenVL, questions: readonly Question[], onAnswer?: (answer: Answer, index: number) => void): Promise<Answer[]> {
   const answers: Answer[] = [];
   for (const [i, question] of questions.entries()) {
-    const result = await model.chat(await questionMessages(question), { greedy: true, repetitionPenalty: 1, maxNewTokens: 8 });
-    const text = result.text.trim();
-    const answer = { question, text, correct: text === question.answer && result.finishReason === 'eos' };
+    const answer = answerOf(question, await model.chat(await questionMessages(question), { greedy: true, repetitionPenalty: 1, maxNewTokens: 8 }));
     answers.push(answer);
     onAnswer?.(answer, i);
   }

@@ -43,3 +43,20 @@ export interface ImageErrorOutcome {
   reason: string | undefined;
   message: string;
 }
+
+/**
+ * A shapes question (@qwen-vl/eval-shapes) as the page takes it: the PNG files of its pictures
+ * and of its video's frames, base64, and its text.
+ */
+export interface QuestionInput {
+  question: string;
+  images: string[];
+  /** The frames of its one video (fps 2); absent when it has none. */
+  video?: string[];
+}
+
+/** What a backend answered to one question, untrimmed. */
+export interface AnswerOutcome {
+  text: string;
+  finishReason: string;
+}

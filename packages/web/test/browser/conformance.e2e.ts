@@ -6,14 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Device } from '@qwen-vl/core';
 import { QwenVL, onnxruntimeNodeBackend } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
+import { KINDS, answerAll, answerOf, png, questionSet, score } from '@qwen-vl/eval-shapes';
+import type { Answer, Question } from '@qwen-vl/eval-shapes';
 import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, goldenImage, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
 import type { Request } from 'playwright-core';
 import type { WebDevice } from '../../src/qwen-vl-web.js';
 import { startStaticServer } from '../../demo/static-server.js';
 import { IMAGE_INPUT_KINDS } from './conformance-outcomes.js';
-import type { CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome } from './conformance-outcomes.js';
+import type { AnswerOutcome, CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome, QuestionInput } from './conformance-outcomes.js';
 import type { WebGpuProbe } from './conformance-page/main.js';
-import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, launchChromium, removeFolder } from './harness.js';
+import { GOLDEN_FOLDER, SHAPES_MODEL_DIR, buildPage, ensureGoldenModel, ensureShapesModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
 
 /**
@@ -21,6 +23,10 @@ import type { Precision } from './harness.js';
  * API (greedy, eos ignored) and must give the golden tokens, with each step's logits within
  * 1e-3 of the golden ones. One test and one table row per backend × precision: a row that
  * cannot run here is a skipped test whose name says why, never a pass.
+ *
+ * Then every backend answers a fixed sample of shapes questions (@qwen-vl/eval-shapes) with
+ * the shapes model in fp32: node-cpu must get at least 90% right, and every other backend
+ * must give node-cpu's answers. One test and one row of a second table per backend.
  */
 
 type Status = 'pass' | 'FAIL' | 'skipped';
@@ -77,18 +83,24 @@ function caseMaxDiff(outcome: CaseOutcome): number {
 function printTable(): void {
   const position = (row: Row) => rowOrder.indexOf(`${row.backend} ${row.precision}`);
   const ordered = [...rows].sort((a, b) => position(a) - position(b));
-  const cells = [COLUMNS.map(([, title]) => title), ...ordered.map((row) => COLUMNS.map(([key]) => row[key]))];
-  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)));
-  const format = (line: string[]) => `| ${line.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
-  const [header, ...body] = cells.map(format);
   console.log(
     [
       `conformance against testdata/golden (tolerance ${LOGITS_TOLERANCE} on logits, ${GOLDEN_CASES.length} cases × ${GOLDEN_STEPS} steps, greedy, eos ignored)`,
-      header,
-      `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`,
-      ...body,
+      ...formatTable(
+        COLUMNS.map(([, title]) => title),
+        ordered.map((row) => COLUMNS.map(([key]) => row[key])),
+      ),
     ].join('\n'),
   );
+}
+
+/** A table's lines: the header, a rule, then one line per row, each column as wide as its widest cell. */
+function formatTable(titles: readonly string[], lines: readonly (readonly string[])[]): string[] {
+  const cells = [titles, ...lines];
+  const widths = titles.map((_, i) => Math.max(...cells.map((line) => line[i].length)));
+  const format = (line: readonly string[]) => `| ${line.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
+  const [header, ...body] = cells.map(format);
+  return [header, `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...body];
 }
 
 // Set up before the tests are declared: whether a row can run here decides whether its test
@@ -97,12 +109,16 @@ const models = new Map<Precision, string>([
   ['fp32', await ensureGoldenModel('fp32')],
   ['fp16', await ensureGoldenModel('fp16')],
 ]);
+/** The shapes checkpoint's weights are committed apart from the code; without them the answer rows are skipped. */
+const shapesMissing = existsSync(join(SHAPES_MODEL_DIR, 'model.safetensors')) ? undefined : `no shapes checkpoint: ${join(SHAPES_MODEL_DIR, 'model.safetensors')} is missing`;
+const shapesModel = shapesMissing === undefined ? await ensureShapesModel('fp32') : undefined;
 const pageFolder = await buildPage(fileURLToPath(new URL('./conformance-page/', import.meta.url)), { configFile: false });
 const server = await startStaticServer({
   '/page/': pageFolder,
   '/golden/': GOLDEN_FOLDER,
   '/models/fp32/': models.get('fp32')!,
   '/models/fp16/': models.get('fp16')!,
+  ...(shapesModel === undefined ? {} : { '/models/shapes-fp32/': shapesModel }),
 });
 const browser = await launchChromium();
 const page = await browser.newPage();
@@ -202,13 +218,14 @@ function conformanceTest(plan: RowPlan): void {
   });
 }
 
+afterAll(async () => {
+  await browser.close();
+  await server.close();
+  await removeFolder(pageFolder);
+});
+
 describe('conformance of every backend with the golden outputs', () => {
-  afterAll(async () => {
-    printTable();
-    await browser.close();
-    await server.close();
-    await removeFolder(pageFolder);
-  });
+  afterAll(() => printTable());
 
   conformanceTest(nodeRow('cpu', 'fp32'));
   conformanceTest(nodeRow('cpu', 'fp16'));
@@ -304,4 +321,157 @@ describe('conformance of every backend with the golden outputs', () => {
   conformanceTest(webRow('wasm', 'fp16'));
   conformanceTest(webRow('webgpu', 'fp32', webGpu.unavailable));
   conformanceTest(webRow('webgpu', 'fp16', webGpu.unavailable ?? noShaderF16));
+});
+
+/** The fixed sample: 2 questions of each kind, drawn by eval-shapes' own renderer from this seed. */
+const ANSWER_SAMPLE_SEED = 10;
+const SAMPLE: readonly Question[] = questionSet(ANSWER_SAMPLE_SEED, 2);
+/** node-cpu's share of right answers on the sample, exact trimmed text ended by eos (eval-shapes' `score`). */
+const MIN_ACCURACY = 0.9;
+const REFERENCE = 'node-cpu';
+
+interface AnswerRow {
+  backend: string;
+  status: Status;
+  correct: string;
+  detail: string;
+  time: string;
+}
+
+const ANSWER_COLUMNS: ReadonlyArray<[keyof AnswerRow, string]> = [
+  ['backend', 'backend'],
+  ['status', 'result'],
+  ['correct', 'correct'],
+  ['detail', `right per kind, or answers unlike ${REFERENCE}'s`],
+  ['time', 'time'],
+];
+const answerRows: AnswerRow[] = [];
+const answerRowOrder: string[] = [];
+
+/** Right answers per kind, as `shape 2/2, color 1/2, …`. */
+function perKind(answers: readonly Answer[]): string {
+  return score(answers)
+    .filter((row) => row.kind !== 'overall')
+    .map((row) => `${row.kind} ${row.correct}/${row.total}`)
+    .join(', ');
+}
+
+/** node-cpu's answers, computed once: by its own row, or by the first row that compares with it. */
+let reference: Promise<Answer[]> | undefined;
+const referenceAnswers = (): Promise<Answer[]> => (reference ??= answerOnNode('cpu'));
+
+function printAnswerTable(referenceList: readonly Answer[] | undefined): void {
+  const ordered = [...answerRows].sort((a, b) => answerRowOrder.indexOf(a.backend) - answerRowOrder.indexOf(b.backend));
+  const lines = [
+    `answers on a fixed shapes sample (questionSet(${ANSWER_SAMPLE_SEED}, 2) of @qwen-vl/eval-shapes: ${SAMPLE.length} questions, ${KINDS.length} kinds; shapes model fp32, greedy, at most 8 tokens): ${REFERENCE} ≥ ${100 * MIN_ACCURACY}% right, every other backend gives ${REFERENCE}'s answers`,
+    ...formatTable(
+      ANSWER_COLUMNS.map(([, title]) => title),
+      ordered.map((row) => ANSWER_COLUMNS.map(([key]) => row[key])),
+    ),
+  ];
+  if (referenceList !== undefined) {
+    lines.push(`${REFERENCE}'s answers:`);
+    for (const [i, answer] of referenceList.entries()) {
+      lines.push(
+        `  ${`#${i + 1}`.padEnd(3)} ${answer.question.kind.padEnd(7)} ${JSON.stringify(answer.question.question)} → ${JSON.stringify(answer.text)} (expected ${JSON.stringify(answer.question.answer)}) ${answer.correct ? 'right' : 'WRONG'}`,
+      );
+    }
+  }
+  console.log(lines.join('\n'));
+}
+
+async function answerOnNode(device: NodeDevice): Promise<Answer[]> {
+  const model = await QwenVL.load(shapesModel!, { device });
+  try {
+    return await answerAll(model, SAMPLE);
+  } finally {
+    await model.dispose();
+  }
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** The sample as the page takes it (PNG files encoded by eval-shapes' `png`, as its Node messages are), made once. */
+let questionInputs: Promise<QuestionInput[]> | undefined;
+const pageQuestions = (): Promise<QuestionInput[]> =>
+  (questionInputs ??= Promise.all(
+    SAMPLE.map(async (question) => ({
+      question: question.question,
+      images: await Promise.all(question.images.map(async (picture) => base64(await png(picture)))),
+      ...(question.video === undefined ? {} : { video: await Promise.all(question.video.map(async (frame) => base64(await png(frame)))) }),
+    })),
+  ));
+
+async function answerOnWeb(device: WebDevice): Promise<Answer[]> {
+  const questions = await pageQuestions();
+  const outcomes: AnswerOutcome[] = await page.evaluate(([modelUrl, webDevice, inputs]) => window.conformance.answerQuestions(modelUrl, webDevice, inputs), [
+    '../models/shapes-fp32/',
+    device,
+    questions,
+  ] as const);
+  expect(outcomes, 'one answer per question').toHaveLength(SAMPLE.length);
+  return outcomes.map((outcome, i) => answerOf(SAMPLE[i], outcome));
+}
+
+/** Each question whose answer text differs from the reference's, as `#3 count: "2", node-cpu "3"`. */
+function mismatches(answers: readonly Answer[], expected: readonly Answer[]): string[] {
+  return expected.flatMap((want, i) => (answers[i]?.text === want.text ? [] : [`#${i + 1} ${want.question.kind}: ${JSON.stringify(answers[i]?.text)}, ${REFERENCE} ${JSON.stringify(want.text)}`]));
+}
+
+interface AnswerPlan {
+  backend: string;
+  skip: string | undefined;
+  run: () => Promise<Answer[]>;
+}
+
+/**
+ * One test per backend: node-cpu (the reference) must get at least MIN_ACCURACY of the sample
+ * right; every other backend must give its answers, text for text. A row that cannot run is
+ * skipped with the reason in its name and in the table.
+ */
+function answersTest(plan: AnswerPlan): void {
+  const isReference = plan.backend === REFERENCE;
+  const title = isReference
+    ? `${plan.backend} fp32 gets at least ${100 * MIN_ACCURACY}% of the ${SAMPLE.length} shapes questions right`
+    : `${plan.backend} fp32 gives ${REFERENCE}'s answers to the ${SAMPLE.length} shapes questions`;
+  answerRowOrder.push(plan.backend);
+  if (plan.skip !== undefined) answerRows.push({ backend: plan.backend, status: 'skipped', correct: '–', detail: plan.skip, time: '–' });
+  it.skipIf(plan.skip !== undefined)(plan.skip === undefined ? title : `${title} (skipped here: ${plan.skip})`, async () => {
+    const started = performance.now();
+    const answers = await plan.run();
+    const time = `${((performance.now() - started) / 1000).toFixed(1)} s`;
+    const correct = answers.filter((answer) => answer.correct).length;
+    const expected = isReference ? undefined : await referenceAnswers();
+    const unlike = expected === undefined ? [] : mismatches(answers, expected);
+    const pass = isReference ? correct >= MIN_ACCURACY * SAMPLE.length : unlike.length === 0;
+    answerRows.push({
+      backend: plan.backend,
+      status: pass ? 'pass' : 'FAIL',
+      correct: `${correct}/${answers.length}`,
+      detail: unlike.length === 0 ? perKind(answers) : unlike.join('; '),
+      time,
+    });
+    if (isReference) expect(correct / SAMPLE.length, `${plan.backend}: share of right answers`).toBeGreaterThanOrEqual(MIN_ACCURACY);
+    else expect(answers.map((answer) => answer.text)).toEqual(expected!.map((answer) => answer.text));
+  });
+}
+
+describe(`every backend gives the same answers to a fixed sample of ${SAMPLE.length} shapes questions`, () => {
+  afterAll(async () => printAnswerTable(reference === undefined ? undefined : await reference.catch(() => undefined)));
+
+  const nodeAnswers = (device: NodeDevice, skip = device === 'cpu' ? undefined : nodeMissing[device]): AnswerPlan => ({
+    backend: `node-${device}`,
+    skip: shapesMissing ?? skip,
+    run: () => (device === 'cpu' ? referenceAnswers() : answerOnNode(device)),
+  });
+  const webAnswers = (device: WebDevice, skip?: string): AnswerPlan => ({ backend: `web-${device}`, skip: shapesMissing ?? skip, run: () => answerOnWeb(device) });
+
+  answersTest(nodeAnswers('cpu'));
+  answersTest(nodeAnswers('webgpu'));
+  answersTest(nodeAnswers('cuda'));
+  answersTest(nodeAnswers('dml'));
+  answersTest(webAnswers('wasm'));
+  answersTest(webAnswers('webgpu', webGpu.unavailable));
 });

@@ -174,7 +174,7 @@ describe('the demo, run as documented', () => {
     beforeAll(async () => {
       // Built from models/tiny-shapes as `pnpm demo` builds it; like that build it has no
       // chat_template.jinja: vite preview must not answer its probe with the page.
-      demo = await startDemo(await ensureShapesModel());
+      demo = await startDemo(await ensureShapesModel('fp32'));
     });
 
     afterAll(async () => {

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
@@ -15,59 +15,69 @@ import type { Browser } from 'playwright-core';
 import { build } from 'vite';
 import type { InlineConfig } from 'vite';
 
-/** Shared set-up of the browser tests: the model builds, Vite builds, Chromium. */
+/** Shared set-up of the browser tests: the golden and shapes model builds, Vite builds, Chromium. */
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const GOLDEN_FOLDER = GOLDEN_DIR;
+/** The shapes model's Hugging Face folder (its trained weights: models/tiny-shapes/README.md). */
+export const SHAPES_MODEL_DIR = join(REPOSITORY_ROOT, 'models/tiny-shapes');
 export const WEB_PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium';
 
 export type Precision = 'fp32' | 'fp16';
 
-/** Where the browser tests keep their model builds (and artifacts), across runs. */
-const CONFORMANCE_CACHE = join(REPOSITORY_ROOT, '.cache/conformance');
-
-/** The modification time of the newest file directly in `folder`, ms. */
-async function newestFileTime(folder: string): Promise<number> {
-  const entries = await readdir(folder, { withFileTypes: true });
-  const times = await Promise.all(entries.filter((entry) => entry.isFile()).map(async (entry) => (await stat(join(folder, entry.name))).mtimeMs));
-  return Math.max(0, ...times);
-}
-
-/** A build of this format version and precision, made after the last change to `source`'s files. */
-async function isCurrentBuild(folder: string, source: string, precision: Precision): Promise<boolean> {
+async function isCurrentBuild(folder: string, precision: Precision): Promise<boolean> {
   try {
-    const manifestFile = join(folder, MANIFEST_FILE);
-    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as BuildManifest;
-    const current = manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision;
-    return current && (await stat(manifestFile)).mtimeMs >= (await newestFileTime(source));
+    const manifest = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as BuildManifest;
+    return manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision;
   } catch {
     return false;
   }
 }
 
+/** Size and modification time of each file of a checkpoint folder: cheap to take, and changed when a file is replaced. */
+async function sourceStamp(source: string): Promise<string> {
+  const files = (await readdir(source, { withFileTypes: true }))
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name)
+    .sort();
+  const stamp: Record<string, { size: number; mtimeMs: number }> = {};
+  for (const file of files) {
+    const { size, mtimeMs } = await stat(join(source, file));
+    stamp[file] = { size, mtimeMs };
+  }
+  return JSON.stringify({ source: resolve(source), files: stamp }, null, 2);
+}
+
 /**
- * The checkpoint in `source` built as `qwen-vl build` does into .cache/conformance/NAME, kept
- * there so that later runs skip the build; one by another format version, in another precision
- * or older than the checkpoint's files is redone. Returns the folder.
+ * The Hugging Face folder `source` built as `qwen-vl build` does into .cache/conformance/`name`,
+ * so that later runs skip the build. It is redone when the build there is of another format
+ * version or precision, or when a file of `source` changed size or modification time since
+ * (recorded in .cache/conformance/`name`.source.json).
  */
 export async function ensureBuiltModel(source: string, name: string, precision: Precision): Promise<string> {
-  const folder = join(CONFORMANCE_CACHE, name);
-  if (!(await isCurrentBuild(folder, source, precision))) {
-    await mkdir(CONFORMANCE_CACHE, { recursive: true });
+  const cache = join(REPOSITORY_ROOT, '.cache/conformance');
+  const folder = join(cache, name);
+  const stampFile = join(cache, `${name}.source.json`);
+  const stamp = await sourceStamp(source);
+  const recorded = await readFile(stampFile, 'utf8').catch(() => undefined);
+  if (recorded !== stamp || !(await isCurrentBuild(folder, precision))) {
+    await mkdir(cache, { recursive: true });
+    await rm(stampFile, { force: true });
     await buildModelFolder(source, folder, { precision, force: true });
+    await writeFile(stampFile, stamp);
   }
   return folder;
 }
 
-/** The golden tiny checkpoint (random weights), built into .cache/conformance/golden-{fp32,fp16}. */
-export function ensureGoldenModel(precision: Precision): Promise<string> {
+/** The golden tiny checkpoint (testdata/golden/tiny/model), built into .cache/conformance/golden-`precision`. */
+export async function ensureGoldenModel(precision: Precision): Promise<string> {
   return ensureBuiltModel(MODEL_DIR, `golden-${precision}`, precision);
 }
 
-/** The trained default model, models/tiny-shapes, built into .cache/conformance/shapes-fp32. */
-export function ensureShapesModel(): Promise<string> {
-  return ensureBuiltModel(join(REPOSITORY_ROOT, 'models/tiny-shapes'), 'shapes-fp32', 'fp32');
+/** The shapes model (models/tiny-shapes), built into .cache/conformance/shapes-`precision`. */
+export async function ensureShapesModel(precision: Precision): Promise<string> {
+  return ensureBuiltModel(SHAPES_MODEL_DIR, `shapes-${precision}`, precision);
 }
 
 /** A Vite production build of the page in `root` into a new temporary folder; returns the folder. */

@@ -8,7 +8,7 @@ import { processImages } from '@qwen-vl/preprocess';
 import { GOLDEN_SEARCH, caseArrayFile, maxAbsDiff } from '@qwen-vl/test-support/golden-cases';
 import type { GoldenCase } from '@qwen-vl/test-support/golden-cases';
 import { IMAGE_INPUT_KINDS } from '../conformance-outcomes.js';
-import type { CaseOutcome, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome } from '../conformance-outcomes.js';
+import type { AnswerOutcome, CaseOutcome, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome, QuestionInput } from '../conformance-outcomes.js';
 
 /**
  * The browser half of the conformance suite, driven by playwright-core through
@@ -82,6 +82,34 @@ async function runCases(modelUrl: string, device: WebDevice, goldenUrl: string, 
       const images = await fetchImages(goldenUrl, goldenCase.images);
       const media = images.map((image) => ({ type: 'image' as const, image }));
       outcomes.push({ name: goldenCase.name, ...(await chatAgainstGolden(model, goldenUrl, goldenCase, media, steps)) });
+    }
+    return outcomes;
+  } finally {
+    await model.dispose();
+  }
+}
+
+function pngBlob(base64: string): Blob {
+  return new Blob([Uint8Array.from(atob(base64), (char) => char.charCodeAt(0))], { type: 'image/png' });
+}
+
+/**
+ * Answers shapes questions as @qwen-vl/eval-shapes asks them on Node (`questionMessages`,
+ * `answerAll`): one user turn of the pictures, then the video at 2 fps, then the text; greedy,
+ * no repetition penalty, at most 8 new tokens. The texts come back untrimmed.
+ */
+async function answerQuestions(modelUrl: string, device: WebDevice, questions: readonly QuestionInput[]): Promise<AnswerOutcome[]> {
+  const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device, cache: false });
+  try {
+    const outcomes: AnswerOutcome[] = [];
+    for (const question of questions) {
+      const content = [
+        ...question.images.map((image) => ({ type: 'image' as const, image: pngBlob(image) })),
+        ...(question.video === undefined ? [] : [{ type: 'video' as const, video: question.video.map(pngBlob), fps: 2 }]),
+        { type: 'text' as const, text: question.question },
+      ];
+      const result = await model.chat([{ role: 'user', content }], { greedy: true, repetitionPenalty: 1, maxNewTokens: 8 });
+      outcomes.push({ text: result.text, finishReason: result.finishReason });
     }
     return outcomes;
   } finally {
@@ -197,7 +225,7 @@ async function loadCached(modelUrl: string, fresh: boolean): Promise<LoadOutcome
   };
 }
 
-const conformance = { probeWebGpu, runCases, runVideoOfImage, checkPixelValues, checkImageErrors, loadCached };
+const conformance = { probeWebGpu, runCases, runVideoOfImage, answerQuestions, checkPixelValues, checkImageErrors, loadCached };
 export type ConformancePage = typeof conformance;
 declare global {
   interface Window {
