@@ -22,6 +22,11 @@ export interface SessionOptions {
    * Without it a kept output is still fed back without conversion, but lives in host memory.
    */
   readonly deviceOutputs?: readonly string[];
+  /**
+   * Settings of the device's execution provider, by onnxruntime-genai's names (e.g. cuda's
+   * `device_id`). Each backend knows the ones it honours and refuses the others, naming them.
+   */
+  readonly providerOptions?: Readonly<Record<string, string>>;
 }
 
 /**

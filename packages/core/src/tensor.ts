@@ -50,6 +50,12 @@ export interface DeviceTensor<T extends TensorDataType = TensorDataType> {
   readonly dims: readonly number[];
   /** Frees the memory now rather than at garbage collection; the tensor cannot be fed afterwards. Idempotent. */
   dispose(): void;
+  /**
+   * A copy of the contents in host memory; the tensor stays on the device and usable. For the
+   * rare reads of a kept tensor (rewinding the KV cache); a backend that cannot read its
+   * tensors back leaves it out.
+   */
+  download?(): Promise<HostTensor<T>>;
 }
 
 /** What a session run takes as a feed and may return. */

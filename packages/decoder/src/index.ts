@@ -1,5 +1,7 @@
 export { resolveSearchOptions } from './generation/search-options.js';
 export type { SearchOptionNames, SearchOptions, SearchOptionsInput } from './generation/search-options.js';
+export { TokenChooser } from './generation/token-chooser.js';
+export type { TokenHistory } from './generation/logits-processors.js';
 export { applyMinLength, applyRepetitionPenalty, applyTemperature, argmax, logSoftmax, processLogits, softmax, topKFilter, topPFilter } from './generation/logits-processors.js';
 export { Xoshiro128, createRandomSource, sampleToken } from './generation/sampler.js';
 export type { RandomSource } from './generation/sampler.js';

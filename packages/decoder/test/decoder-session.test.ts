@@ -191,6 +191,38 @@ describe('DecoderSession', () => {
     await expect(session.extend(oneRow)).rejects.toThrow('DecoderSession.extend inputsEmbeds: has 1 rows, the cached sequence 2');
   });
 
+  it('truncates the cache to its first positions and goes on from there with the new deltas', async () => {
+    const decoder = fakeDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder, text);
+    await session.prefill(prefillInput());
+    await session.step([1, 2]);
+    await session.step([1, 2]);
+    expect(session.pastLength).toBe(5);
+    await session.truncate(4, [0, 1]);
+    expect(session.pastLength).toBe(4);
+    await session.step([1, 2]);
+    const step = decoder.feeds[3];
+    for (const name of PAST) expect(step[name].dims).toEqual([2, 1, 4, 4]);
+    expect(numbers(step.attention_mask)).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    // Cache position 4 plus the new deltas.
+    expectTables(step, [4, 5]);
+    // Truncating to the whole cache only changes the deltas; to 0 ends the sequence.
+    await session.truncate(5, [2, 2]);
+    await session.step([1, 2]);
+    expectTables(decoder.feeds[4], [7, 7]);
+    await session.truncate(0, [0, 0]);
+    expect(session.pastLength).toBe(0);
+  });
+
+  it('rejects a truncation before prefill, beyond the cache or with the wrong number of deltas', async () => {
+    const session = new DecoderSession(fakeEmbed(), fakeDecoder(), text);
+    await expect(session.truncate(1, [0, 0])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'DecoderSession.truncate' });
+    await session.prefill(prefillInput());
+    await expect(session.truncate(4, [0, 0])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'DecoderSession.truncate length' });
+    await expect(session.truncate(2, [0])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'DecoderSession.truncate ropeDeltas' });
+    expect(session.pastLength).toBe(3);
+  });
+
   it('counts only real tokens against max_position_embeddings, for the prompt and for each step', async () => {
     const session = new DecoderSession(fakeEmbed(), fakeDecoder(), { ...text, maxPositionEmbeddings: 3 });
     // Row 0 has 2 tokens and one pad, row 1 has 3: the prompt fits exactly, the next token does not.
@@ -287,6 +319,30 @@ describe('DecoderSession with device tensors', () => {
     await expect(session.step([1, 2])).rejects.toThrow('run failed');
     expect(disposedFlags(decoder.presents[0])).toEqual([false, false, false, false]);
     expect(session.pastLength).toBe(3);
+  });
+
+  it('truncates a device cache by reading it back (download), disposing the device tensors; without download it refuses and keeps the cache', async () => {
+    const decoder = fakeDeviceDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder.session, text);
+    await session.prefill(prefillInput());
+    await expect(session.truncate(2, [0, 0])).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(disposedFlags(decoder.presents[0])).toEqual([false, false, false, false]);
+    expect(session.pastLength).toBe(3);
+
+    for (const name of PRESENT) {
+      decoder.presents[0][name].download = async () =>
+        hostTensor(
+          'float32',
+          Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i),
+          [2, 1, 3, 4],
+        );
+    }
+    await session.truncate(2, [0, 0]);
+    expect(disposedFlags(decoder.presents[0])).toEqual([true, true, true, true]);
+    await session.step([1, 2]);
+    const fed = decoder.calls[1].feeds[PAST[0]] as HostTensor;
+    expect(fed.dims).toEqual([2, 1, 2, 4]);
+    expect(numbers(fed)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19]);
   });
 
   it('names the presents as the outputs to keep on the device', () => {

@@ -8,6 +8,8 @@ export { writeNpyFolder } from './dump.js';
 export { QwenVL } from './qwen-vl.js';
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, NodeDevice, QwenVLLoadOptions } from './qwen-vl.js';
 export { decodeChatImage, loadChatImages } from './chat.js';
+export { Config, Images, Model, Tokenizer, TokenizerStream, NamedTensors, MultiModalProcessor, GeneratorParams, Generator, GENERATOR_OUTPUTS } from './genai.js';
+export type { ApplyChatTemplateOptions, DecodeOptions, GenaiSearchOptions, GeneratorOutputName, ProcessOptions, Provider, Tensor } from './genai.js';
 export type { ImageInput, QwenVLMessage } from './chat.js';
 export { ResultStream } from '@qwen-vl/pipeline';
 export { encodePreparedImages, hasVisionModel, openVisionEncoder } from './vision-runner.js';

@@ -1,11 +1,9 @@
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { QwenVLError } from '@qwen-vl/core';
 import type { ModelSource } from '@qwen-vl/core';
 import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/pipeline';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
 import { decodeChatImage } from './chat.js';
 import type { ImageInput } from './chat.js';
+import { requireBuiltFile } from './built-file.js';
 import { NodeModelFolder } from './model-folder.js';
 
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/pipeline';
@@ -47,19 +45,4 @@ export class QwenVL extends HostedChatModel<ImageInput> {
     });
     return new QwenVL(directory, model);
   }
-}
-
-/**
- * The path of a built folder's .onnx, or MISSING_FILE pointing at `qwen-vl build`: the usual
- * cause is a Hugging Face folder passed where a built one is needed.
- */
-async function requireBuiltFile(directory: string, file: string): Promise<string> {
-  const path = join(directory, file);
-  const info = await stat(path).catch(() => undefined);
-  if (info === undefined || !info.isFile()) {
-    throw new QwenVLError('MISSING_FILE', `not found; ${directory} is not a complete model folder made by "qwen-vl build" (run: qwen-vl build --input HF_DIR --output OUT_DIR, then use OUT_DIR)`, {
-      source: path,
-    });
-  }
-  return path;
 }

@@ -2,7 +2,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, float16ToFloat32, float32ToFloat16, serializeModel, writeOnnxModel } from '@qwen-vl/builder';
-import { createSession, hostTensor, isQwenVLError } from '@qwen-vl/core';
+import { createSession, hostTensor, isDeviceTensor, isQwenVLError } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, ModelSource } from '@qwen-vl/core';
 import type { OnnxModel } from '@qwen-vl/builder';
 import { onnxruntimeNodeBackend } from '../src/index.js';
@@ -189,6 +189,37 @@ describe('tensor conversion', () => {
     await expectQwenVLError(session.run({ ids, extra: ids }), 'INVALID_ARGUMENT', /feeds name\(s\) extra are not in the model \(it has ids\)/);
     await expectQwenVLError(session.run({ ids }, ['nope']), 'INVALID_ARGUMENT', /fetches name\(s\) nope are not in the model/);
     await expectQwenVLError(session.run({ ids: hostTensor('float32', new Float32Array([1]), [1]) }), 'INVALID_ARGUMENT', /types\.onnx: onnxruntime failed to run/);
+  });
+});
+
+describe('kept outputs and provider options', () => {
+  it('a kept output (a device tensor) is read back by download as a copy, and stays usable', async () => {
+    const g = new GraphBuilder('double');
+    const input = g.input('x', 'float32', ['n']);
+    g.output(g.op('Add', [input, input], {}, { output: 'y' }), 'y', 'float32', ['n']);
+    const session = await onnxruntimeNodeBackend.createSession({ model: serializeModel(g.build({ producer: 't' })).model, name: 'double.onnx' }, { device: 'cpu', deviceOutputs: ['y'] });
+    try {
+      const { y } = await session.runWithDeviceTensors!({ x: hostTensor('float32', Float32Array.of(1, 2, 3), [3]) }, ['y'], { keepOnDevice: ['y'] });
+      if (!isDeviceTensor(y) || y.download === undefined) throw new Error('expected a device tensor with download');
+      const host = await y.download();
+      expect(host).toMatchObject({ type: 'float32', dims: [3] });
+      expect(host.data).toEqual(Float32Array.of(2, 4, 6));
+      host.data[0] = 99;
+      const again = await session.runWithDeviceTensors!({ x: y }, ['y'], { keepOnDevice: [] });
+      expect((again.y as HostTensor).data).toEqual(Float32Array.of(4, 8, 12));
+      y.dispose();
+    } finally {
+      await session.dispose();
+    }
+  });
+
+  it('refuses a provider option onnxruntime-node would ignore, naming it (cpu takes none; cuda and dml take device_id)', async () => {
+    const model = { model: serializeModel(mlpModel('float32')).model, name: 'mlp.onnx' };
+    await expectQwenVLError(
+      onnxruntimeNodeBackend.createSession(model, { device: 'cpu', providerOptions: { device_id: '0' } }),
+      'INVALID_ARGUMENT',
+      /^provider option "device_id" of cpu: .*it takes none/,
+    );
   });
 });
 

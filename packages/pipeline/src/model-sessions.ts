@@ -6,10 +6,17 @@ export interface ModelSessionOptions {
   readonly device: Device;
   /** Threads per operator; the runtime picks when omitted. */
   readonly intraOpThreads?: number;
+  /** Settings of the device's execution provider (`SessionOptions.providerOptions`). */
+  readonly providerOptions?: Readonly<Record<string, string>>;
 }
 
 function sessionOptions(options: ModelSessionOptions, deviceOutputs: readonly string[] = []) {
-  return { device: options.device, deviceOutputs, ...(options.intraOpThreads !== undefined && { intraOpThreads: options.intraOpThreads }) };
+  return {
+    device: options.device,
+    deviceOutputs,
+    ...(options.intraOpThreads !== undefined && { intraOpThreads: options.intraOpThreads }),
+    ...(options.providerOptions !== undefined && { providerOptions: options.providerOptions }),
+  };
 }
 
 /** The text model (`embed.onnx` and `decoder.onnx`) as one DecoderSession, its KV cache kept on the device. */

@@ -1,15 +1,15 @@
-import { MODEL_FILES, QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
-import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelFolder, ModelSource } from '@qwen-vl/core';
-import { DEFAULT_VIDEO_FPS, QwenVLProcessor, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
+import { QwenVLError, hostTensor } from '@qwen-vl/core';
+import type { GenerationConfig, HostTensor, ModelConfig } from '@qwen-vl/core';
+import { DEFAULT_VIDEO_FPS, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
 import { Generator, defaultClock, resolveSearchOptions, mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { GenerationTimings, SearchOptions, SearchOptionsInput, AbortFlag, FinishReason, DecoderSession } from '@qwen-vl/decoder';
-import { BUILT_MODEL_FILES, checkGraphShape, manifestDataFiles, readBuildManifest } from './built-model-files.js';
+import { encodeVision, openBuiltModel } from './built-model.js';
+import type { BuiltModelHost } from './built-model.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
-import { openTextModel, openVisionModel } from './model-sessions.js';
-import { PromptPreparer } from './prompt-preparer.js';
+import type { PromptPreparer } from './prompt-preparer.js';
 import type { PreparedModelInputs } from './prompt-preparer.js';
 import { ResultStream } from './result-stream.js';
 import { TurnQueue } from './turn-queue.js';
@@ -84,31 +84,13 @@ export interface ChatResult {
 
 export type ChatStream = ResultStream<ChatChunk, ChatResult>;
 
-/** What a host (Node, the browser) supplies to run a built model folder. */
-export interface VisionLanguageModelHost<Image> {
-  /** The built folder: configs, tokenizer, and the .onnx files `openModel` reads. */
-  readonly folder: ModelFolder;
-  /**
-   * The runtime source of one of the folder's .onnx files (BUILT_MODEL_FILES): a path, or
-   * the bytes with their external data, which are in `externalData` as the folder's manifest
-   * lists them (undefined without a manifest: `<file>.data`, when there). Throws
-   * MISSING_FILE when the file is absent.
-   */
-  openModel(file: string, externalData: readonly string[] | undefined): Promise<ModelSource>;
+/** What a host (Node, the browser) supplies to run a built model folder with the chat API. */
+export interface VisionLanguageModelHost<Image> extends BuiltModelHost {
   /**
    * Decodes one image item's payload; `where` names the item for error messages. Untyped
    * callers can put anything in an item, so it checks what it is given.
    */
   decodeImage(image: Image, where: string, options: ImageDecodeOptions): Promise<RawImage>;
-  readonly device: Device;
-  readonly intraOpThreads?: number;
-  /** The backend to run on; by default the registered one `resolveBackend(device)` picks. */
-  readonly backend?: Backend;
-  /**
-   * Called once `openModel` has given every model, before the runtime sessions are made from
-   * them (which can take seconds, with nothing left to read).
-   */
-  readonly onCreatingSessions?: () => void;
 }
 
 /**
@@ -142,28 +124,8 @@ export class VisionLanguageModel<Image> {
 
   /** Loads the configs and tokenizer, then the text model and, when the folder has one, the vision encoder. */
   static async load<Image>(host: VisionLanguageModelHost<Image>): Promise<VisionLanguageModel<Image>> {
-    const { folder } = host;
-    const manifest = await readBuildManifest(folder);
-    const openModel = (file: string) => host.openModel(file, manifestDataFiles(manifest, file));
-    const { model, generation } = await loadModelConfigs(folder);
-    checkGraphShape(manifest, model, `${folder.location}/${MODEL_FILES.config}`);
-    const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
-    // Every model is read before any session is created: a missing text file fails before a
-    // (large) model is loaded, and a host that downloads them knows when downloading is over.
-    const embedSource = await openModel(BUILT_MODEL_FILES.embed);
-    const decoderSource = await openModel(BUILT_MODEL_FILES.decoder);
-    const visionSource = (await folder.exists(BUILT_MODEL_FILES.vision)) ? await openModel(BUILT_MODEL_FILES.vision) : undefined;
-    host.onCreatingSessions?.();
-    const backend = host.backend ?? (await resolveBackend(host.device));
-    const options = { device: host.device, intraOpThreads: host.intraOpThreads };
-    const decoder = await openTextModel(backend, embedSource, decoderSource, model.text, options);
-    try {
-      const vision = visionSource === undefined ? undefined : await openVisionModel(backend, visionSource, model.vision, options);
-      return new VisionLanguageModel(host, model, generation, preparer, decoder, vision);
-    } catch (error) {
-      await decoder.dispose();
-      throw error;
-    }
+    const { config, generationConfig, preparer, decoder, vision } = await openBuiltModel(host);
+    return new VisionLanguageModel(host, config, generationConfig, preparer, decoder, vision);
   }
 
   /**
@@ -279,15 +241,8 @@ export class VisionLanguageModel<Image> {
   }
 
   /** Vision features `[tokens, hidden]` of the patch rows of `grids`; undefined for no grid. */
-  private async encode(pixelValues: Float32Array, grids: readonly (readonly [number, number, number])[]): Promise<HostTensor<'float32'> | undefined> {
-    if (grids.length === 0) return undefined;
-    if (this.vision === undefined) {
-      throw new QwenVLError('MISSING_FILE', 'not found, and the conversation has images or videos; rebuild the folder with "qwen-vl build"', {
-        source: `${this.host.folder.location}/${BUILT_MODEL_FILES.vision}`,
-      });
-    }
-    const { features, dims } = await this.vision.encode(pixelValues, grids);
-    return hostTensor('float32', features, dims);
+  private encode(pixelValues: Float32Array, grids: readonly (readonly [number, number, number])[]): Promise<HostTensor<'float32'> | undefined> {
+    return encodeVision(this.vision, this.host.folder, pixelValues, grids);
   }
 }
 

@@ -11,5 +11,5 @@ export { QwenTokenizer } from './tokenizer.js';
 export type { SpecialTokensMap } from './tokenizer.js';
 export { ChatTemplate } from './chat-template.js';
 export type { RenderOptions } from './chat-template.js';
-export { QwenVLProcessor } from './processor.js';
+export { QwenVLProcessor, countMediaPlaceholders } from './processor.js';
 export type { MediaInputs, PrepareOptions, PreparedInputs, VisionInputs } from './processor.js';

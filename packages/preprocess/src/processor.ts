@@ -5,7 +5,7 @@ import type { RenderOptions } from './chat-template.js';
 import type { RawImage } from './image.js';
 import { processImages, processVideos } from './image-processor.js';
 import type { ResizeOptions } from './image-processor.js';
-import { validateMessages } from './messages.js';
+import { checkWellFormed, validateMessages } from './messages.js';
 import type { ChatMessage } from './messages.js';
 import { QwenTokenizer } from './tokenizer.js';
 
@@ -70,6 +70,33 @@ function expandPads(prompt: string, token: string, repeats: readonly number[]): 
   return prompt.split(token).reduce((out, piece, k) => out + token.repeat(repeats[k - 1]) + piece);
 }
 
+/** How many image and video placeholders (`<|image_pad|>`, `<|video_pad|>`) a rendered prompt holds. */
+export function countMediaPlaceholders(prompt: string): { images: number; videos: number } {
+  return { images: countOccurrences(prompt, IMAGE_PAD), videos: countOccurrences(prompt, VIDEO_PAD) };
+}
+
+function checkMediaEntries(media: readonly MediaInputs[], prompts: number): void {
+  if (media.length !== 0 && media.length !== prompts) {
+    throw new QwenVLError('INVALID_ARGUMENT', `has ${media.length} entries for ${plural(prompts, 'conversation')}`, { source: 'media' });
+  }
+}
+
+/** Checks that `prompt` has exactly one pad per image and per video of `media`; `argument` names it. */
+function checkPlaceholders(prompt: string, media: MediaInputs, argument: string): void {
+  const counts = countMediaPlaceholders(prompt);
+  const checks = [
+    { placeholders: counts.images, noun: 'image', given: media.images?.length ?? 0 },
+    { placeholders: counts.videos, noun: 'video', given: media.videos?.length ?? 0 },
+  ];
+  for (const { placeholders, noun, given } of checks) {
+    if (placeholders !== given) {
+      throw new QwenVLError('PLACEHOLDER_MISMATCH', `the prompt has ${plural(placeholders, `${noun} placeholder`)} but ${plural(given, noun)} ${given === 1 ? 'was' : 'were'} given`, {
+        source: argument,
+      });
+    }
+  }
+}
+
 /**
  * Right-aligns the rows so that the last real token of every row sits at the same column;
  * `padId` fills the columns before a shorter row's first token.
@@ -107,10 +134,8 @@ export class QwenVLProcessor {
 
   /** One conversation: a batch of one row, `[1, L]`, with no padding (so no pad token is needed). */
   prepare(messages: readonly ChatMessage[], media: MediaInputs = {}, options: PrepareOptions = {}): PreparedInputs {
-    const prompt = this.renderPrompt(messages, media, options, 'messages');
-    const vision = this.encodeMedia(media.images ?? [], media.videos ?? [], options);
-    const ids = this.encodePrompt(prompt, vision.imageGridThw, vision.videoGridThw);
-    return { prompts: [prompt], ...leftPad([ids], 0), ...vision };
+    const prompt = this.renderPrompt(messages, options, 'messages');
+    return this.fromPrompts([prompt], [media], options, ['messages'], 0);
   }
 
   /**
@@ -119,18 +144,56 @@ export class QwenVLProcessor {
    */
   prepareBatch(conversations: readonly (readonly ChatMessage[])[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedInputs {
     if (conversations.length === 0) throw new QwenVLError('INVALID_ARGUMENT', 'needs at least one conversation', { source: 'conversations' });
-    if (media.length !== 0 && media.length !== conversations.length) {
-      throw new QwenVLError('INVALID_ARGUMENT', `has ${media.length} entries for ${plural(conversations.length, 'conversation')}`, { source: 'media' });
-    }
+    checkMediaEntries(media, conversations.length);
+    const padId = this.requirePadTokenId();
+    const prompts = conversations.map((messages, i) => this.renderPrompt(messages, options, `conversations[${i}]`));
+    return this.fromPrompts(
+      prompts,
+      media,
+      options,
+      conversations.map((_, i) => `conversations[${i}]`),
+      padId,
+    );
+  }
+
+  /**
+   * Prompts already rendered (the chat template applied, or written by hand), each holding
+   * one `<|vision_start|><|image_pad|><|vision_end|>` per image and one `<|video_pad|>` per
+   * video of its `media` entry: Hugging Face's `processor(text=prompts, images=..., videos=...)`.
+   * One prompt is a row without padding; several are left-padded like `prepareBatch`.
+   */
+  preparePrompts(prompts: readonly string[], media: readonly MediaInputs[] = [], options: PrepareOptions = {}): PreparedInputs {
+    if (prompts.length === 0) throw new QwenVLError('INVALID_ARGUMENT', 'needs at least one prompt', { source: 'prompts' });
+    prompts.forEach((prompt, i) => {
+      if (typeof prompt !== 'string') throw new QwenVLError('INVALID_ARGUMENT', `must be a string, got ${typeof prompt}`, { source: `prompts[${i}]` });
+      checkWellFormed(prompt, `prompts[${i}]`);
+    });
+    checkMediaEntries(media, prompts.length);
+    return this.fromPrompts(
+      prompts,
+      media,
+      options,
+      prompts.map((_, i) => `prompts[${i}]`),
+      prompts.length === 1 ? 0 : this.requirePadTokenId(),
+    );
+  }
+
+  /** Id of the pad token, which a batch of several rows needs. */
+  private requirePadTokenId(): number {
     const padId = this.tokenizer.padTokenId;
     if (padId === undefined) {
       throw new QwenVLError('INVALID_CONFIG', 'is needed to pad a batch but is missing or not in the vocabulary', { source: 'tokenizer_config.json field "pad_token"' });
     }
+    return padId;
+  }
+
+  /** Rendered prompts → ids and vision inputs, rows left-padded with `padId`; `where[i]` names prompt i in errors. */
+  private fromPrompts(prompts: readonly string[], media: readonly MediaInputs[], options: PrepareOptions, where: readonly string[], padId: number): PreparedInputs {
     const mediaOf = (i: number): MediaInputs => media[i] ?? {};
-    const prompts = conversations.map((messages, i) => this.renderPrompt(messages, mediaOf(i), options, `conversations[${i}]`));
+    prompts.forEach((prompt, i) => checkPlaceholders(prompt, mediaOf(i), where[i]));
     const vision = this.encodeMedia(
-      conversations.flatMap((_, i) => mediaOf(i).images ?? []),
-      conversations.flatMap((_, i) => mediaOf(i).videos ?? []),
+      prompts.flatMap((_, i) => mediaOf(i).images ?? []),
+      prompts.flatMap((_, i) => mediaOf(i).videos ?? []),
       options,
     );
     let firstImage = 0;
@@ -143,26 +206,13 @@ export class QwenVLProcessor {
       firstVideo += videoCount;
       return row;
     });
-    return { prompts, ...leftPad(rows, padId), ...vision };
+    return { prompts: [...prompts], ...leftPad(rows, padId), ...vision };
   }
 
-  /** Renders the template and checks that it has exactly one pad per given image and video. */
-  private renderPrompt(messages: readonly ChatMessage[], media: MediaInputs, options: RenderOptions, argument: string): string {
+  /** Renders the chat template of one conversation; `argument` names it in errors. */
+  private renderPrompt(messages: readonly ChatMessage[], options: RenderOptions, argument: string): string {
     validateMessages(messages, argument);
-    const prompt = this.chatTemplate.render(messages, options);
-    const checks = [
-      { token: IMAGE_PAD, noun: 'image', given: media.images?.length ?? 0 },
-      { token: VIDEO_PAD, noun: 'video', given: media.videos?.length ?? 0 },
-    ];
-    for (const { token, noun, given } of checks) {
-      const placeholders = countOccurrences(prompt, token);
-      if (placeholders !== given) {
-        throw new QwenVLError('PLACEHOLDER_MISMATCH', `the prompt has ${plural(placeholders, `${noun} placeholder`)} but ${plural(given, noun)} ${given === 1 ? 'was' : 'were'} given`, {
-          source: argument,
-        });
-      }
-    }
-    return prompt;
+    return this.chatTemplate.render(messages, options);
   }
 
   private encodeMedia(images: readonly RawImage[], videos: readonly (readonly RawImage[])[], options: PrepareOptions): VisionInputs {

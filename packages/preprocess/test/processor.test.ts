@@ -109,6 +109,39 @@ describe('QwenVLProcessor on the golden cases', () => {
   });
 });
 
+describe('QwenVLProcessor.preparePrompts (prompts already rendered)', () => {
+  let processor: QwenVLProcessor;
+  beforeAll(async () => {
+    processor = await QwenVLProcessor.fromFolder(fsModelFolder(MODEL_DIR));
+  });
+
+  it('gives a rendered prompt the inputs of the messages it came from; several are left-padded like prepareBatch', async () => {
+    const two = await Promise.all(['gradient_300x200.png', 'noise_rgba_50x70.png'].map(loadImage));
+    const fromMessages = processor.prepare(caseMessages('two_images'), { images: two });
+    expect(processor.preparePrompts(fromMessages.prompts, [{ images: two }])).toEqual(fromMessages);
+    const batch = processor.prepareBatch([caseMessages('two_images'), caseMessages('text_only')], [{ images: two }, {}]);
+    expect(processor.preparePrompts(batch.prompts, [{ images: two }, {}])).toEqual(batch);
+  });
+
+  it('rejects a prompt whose placeholders do not match its media, naming it', () => {
+    expectQwenError(
+      caught(() => processor.preparePrompts(['<|vision_start|><|image_pad|><|vision_end|>Hi'], [])),
+      'PLACEHOLDER_MISMATCH',
+      'prompts[0]: the prompt has 1 image placeholder but 0 images were given',
+    );
+    expectQwenError(
+      caught(() => processor.preparePrompts([])),
+      'INVALID_ARGUMENT',
+      'prompts: needs at least one prompt',
+    );
+    expectQwenError(
+      caught(() => processor.preparePrompts(['a', 'b'], [{}])),
+      'INVALID_ARGUMENT',
+      'media: has 1 entries for 2 conversations',
+    );
+  });
+});
+
 describe('QwenVLProcessor prompts, media and errors', () => {
   let processor: QwenVLProcessor;
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-type TypedRows = Int32Array | BigInt64Array | Float32Array;
+type TypedRows = Int32Array | BigInt64Array | Float32Array | Uint16Array;
 
 /**
  * Columns `[start, end)` of `data` read as a row-major `[rows, length]` matrix: a slice of

@@ -170,6 +170,44 @@ export class DecoderSession {
     return this.run(inputsEmbeds, positionIds, { ...state, attentionMask, longestRow: state.longestRow + 1 });
   }
 
+  /** Rows of the current sequence; 0 before the first prefill. */
+  get batch(): number {
+    return this.state?.batch ?? 0;
+  }
+
+  /**
+   * Keeps the first `length` cached positions of every row and drops the rest, going on from
+   * there with `ropeDeltas` (one per row: what decoding adds to a cache position to get the
+   * MRoPE position of the next token). 0 ends the sequence. The cache is cut in host memory:
+   * a tensor the backend keeps is read back through `DeviceTensor.download`, and the cut one
+   * is fed back from the host at the next run. A failure leaves the cache as it was.
+   */
+  async truncate(length: number, ropeDeltas: ArrayLike<number>): Promise<void> {
+    const state = this.requireState('DecoderSession.truncate');
+    const past = this.pastLength;
+    if (!Number.isInteger(length) || length < 0 || length > past) {
+      throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 0 to ${past} (the cached positions), got ${length}`, { source: 'DecoderSession.truncate length' });
+    }
+    if (ropeDeltas.length !== state.batch) {
+      throw new QwenVLError('INVALID_ARGUMENT', `has ${ropeDeltas.length} entries for a batch of ${state.batch}`, { source: 'DecoderSession.truncate ropeDeltas' });
+    }
+    if (length === 0) {
+      this.dropState();
+      return;
+    }
+    const cut: Record<string, SessionTensor> = {};
+    if (length === past) Object.assign(cut, state.past);
+    else for (const [name, tensor] of Object.entries(state.past)) cut[name] = keepPositions(await readBack(tensor, name), length);
+    if (length !== past) disposeDeviceTensors(state.past);
+    this.state = {
+      batch: state.batch,
+      past: cut,
+      attentionMask: columnRange(state.attentionMask, state.batch, past, 0, length),
+      ropeDeltas: Int32Array.from(ropeDeltas),
+      longestRow: Math.min(state.longestRow, length),
+    };
+  }
+
   async dispose(): Promise<void> {
     this.dropState();
     await Promise.all([this.embedSession.dispose(), this.decoderSession.dispose()]);
@@ -225,6 +263,23 @@ export function decoderDeviceOutputs(config: Pick<TextConfig, 'numHiddenLayers'>
 
 function disposeDeviceTensors(tensors: Readonly<Record<string, SessionTensor>>): void {
   for (const tensor of Object.values(tensors)) if (isDeviceTensor(tensor)) tensor.dispose();
+}
+
+/** A cache tensor in host memory, read back from the device when it is kept there. */
+async function readBack(tensor: SessionTensor, name: string): Promise<HostTensor> {
+  if (!isDeviceTensor(tensor)) return tensor;
+  if (tensor.download === undefined) {
+    throw new QwenVLError('BACKEND_UNAVAILABLE', 'is kept on the device by a backend that cannot read it back, so the cache cannot be cut', { source: `DecoderSession cache "${name}"` });
+  }
+  return tensor.download();
+}
+
+/** The first `length` positions of a `[B, heads, past, headDim]` cache tensor. */
+function keepPositions(tensor: HostTensor, length: number): HostTensor {
+  const [batch, heads, past, headDim] = tensor.dims;
+  // float32, or float16 bits in a Uint16Array: columnRange keeps the array's own type.
+  const data = tensor.data as Float32Array;
+  return { type: tensor.type, dims: [batch, heads, length, headDim], data: columnRange(data, batch * heads, past * headDim, 0, length * headDim) };
 }
 
 function requireNames(session: InferenceSessionHandle, inputs: readonly string[], outputs: readonly string[], what: string): void {

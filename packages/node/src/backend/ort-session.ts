@@ -27,7 +27,7 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
   const deviceLocation = DEVICE_OUTPUT_LOCATION[executionProvider];
   const deviceOutputs = options.deviceOutputs ?? [];
   const ortOptions: InferenceSession.SessionOptions = {
-    executionProviders: [executionProvider],
+    executionProviders: [executionProviderConfig(executionProvider, options.providerOptions ?? {})],
     ...(deviceLocation !== undefined && deviceOutputs.length > 0 && { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((name) => [name, deviceLocation])) }),
     ...(options.intraOpThreads !== undefined && { intraOpNumThreads: options.intraOpThreads }),
     ...(options.graphOptimization !== undefined && { graphOptimizationLevel: options.graphOptimization }),
@@ -40,6 +40,39 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
     throw loadError(cause, modelName);
   }
   return OrtSessionAdapter.wrap(session, ONNXRUNTIME_NODE, modelName, deviceOutputs);
+}
+
+/**
+ * The provider options onnxruntime-node takes, by onnxruntime-genai's names: what the Node
+ * binding reads of each provider's settings (onnxruntime-node ignores any other key, so
+ * others are refused rather than silently dropped).
+ */
+const PROVIDER_OPTIONS: Readonly<Record<string, Readonly<Record<string, { readonly ort: string; readonly parse: (value: string) => number | undefined }>>>> = {
+  cuda: { device_id: { ort: 'deviceId', parse: parseDeviceId } },
+  dml: { device_id: { ort: 'deviceId', parse: parseDeviceId } },
+};
+
+function parseDeviceId(value: string): number | undefined {
+  return /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/** The execution provider with its options, as onnxruntime-node's `executionProviders` takes it. */
+function executionProviderConfig(provider: string, options: Readonly<Record<string, string>>): InferenceSession.ExecutionProviderConfig {
+  const known = PROVIDER_OPTIONS[provider] ?? {};
+  if (Object.keys(options).length === 0) return provider;
+  const config: Record<string, string | number> = { name: provider };
+  for (const [key, value] of Object.entries(options)) {
+    const source = `provider option "${key}" of ${provider}`;
+    const option = Object.hasOwn(known, key) ? known[key] : undefined;
+    if (option === undefined) {
+      const names = Object.keys(known);
+      throw new QwenVLError('INVALID_ARGUMENT', `is not an option onnxruntime-node takes for ${provider} (${names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`})`, { source });
+    }
+    const parsed = option.parse(value);
+    if (parsed === undefined) throw new QwenVLError('INVALID_ARGUMENT', `must be a non-negative integer, got ${JSON.stringify(value)}`, { source });
+    config[option.ort] = parsed;
+  }
+  return config as unknown as InferenceSession.ExecutionProviderConfig;
 }
 
 async function requireFile(path: string): Promise<void> {

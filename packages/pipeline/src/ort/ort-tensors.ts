@@ -77,6 +77,16 @@ export class OrtDeviceTensor<T extends OrtTensorLike = OrtTensorLike> implements
     this.tensor = undefined;
   }
 
+  /** A host copy of the contents; the runtime tensor stays where it is, still usable. */
+  async download(): Promise<HostTensor> {
+    const tensor = this.ortTensor('OrtDeviceTensor.download');
+    if (tensor.location === 'cpu') {
+      const view = fromOrtTensor(tensor, 'OrtDeviceTensor.download');
+      return { ...view, data: view.data.slice() };
+    }
+    return hostView(this.type, tensor.dims, (await tensor.getData(false)) as ArrayBufferView);
+  }
+
   /** The runtime tensor to feed; `source` names the feed in the error when it was disposed. */
   ortTensor(source: string): T {
     if (this.tensor === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'is a device tensor that was disposed', { source });
