@@ -367,6 +367,16 @@ describe('typed errors naming the argument', () => {
     await expectError(() => generator.appendTokens([1]), 'INVALID_ARGUMENT', 'Generator.appendTokens', /took over/);
   });
 
+  it('Generator: a second call while generateNextToken runs, and a new generator meanwhile, are refused', async () => {
+    const { generator } = await startCase('text_only');
+    const running = generator.generateNextToken();
+    await expectError(() => generator.generateNextToken(), 'INVALID_ARGUMENT', 'Generator.generateNextToken', /still running/);
+    await expectError(() => generator.rewindTo(0), 'INVALID_ARGUMENT', 'Generator.rewindTo', /still running/);
+    await expectError(() => Generator.create(model, goldenParams()), 'INVALID_ARGUMENT', 'Generator.create', /still running/);
+    await running;
+    expect(generator.getNextTokens()[0]).toBe(goldenSteps('text_only').tokens[0]);
+  });
+
   it('MultiModalProcessor and Images: placeholders and images that do not match, a bad messages JSON, a missing file', async () => {
     const two = goldenCase('two_images');
     await expectError(

@@ -58,7 +58,6 @@ export class Generator {
   private logits: HostTensor<'float32'> | undefined;
   private features: { image: Tensor; video: Tensor } | undefined;
   private nextTokens: Int32Array | undefined;
-  private busy = false;
 
   private constructor(
     private readonly model: Model,
@@ -75,6 +74,7 @@ export class Generator {
   static async create(model: Model, params: GeneratorParams): Promise<Generator> {
     const parts = modelParts(model, 'Generator.create model');
     if (params?.model !== model) throw new QwenVLError('INVALID_ARGUMENT', 'must be GeneratorParams of the same model', { source: 'Generator.create params' });
+    if (parts.running) throw new QwenVLError('INVALID_ARGUMENT', "another generator's generateNextToken() is still running on the model; await it first", { source: 'Generator.create' });
     const generator = new Generator(model, params, parts);
     parts.owner = generator;
     return generator;
@@ -157,12 +157,12 @@ export class Generator {
         source: 'Generator.generateNextToken',
       });
     }
-    this.busy = true;
+    parts.running = true;
     try {
       this.chooseTokens(await this.runPending(parts));
     } finally {
       this.cached = Math.min(this.cached, parts.decoder.pastLength);
-      this.busy = false;
+      parts.running = false;
     }
   }
 
@@ -257,7 +257,7 @@ export class Generator {
     if (parts.owner !== this) {
       throw new QwenVLError('INVALID_ARGUMENT', "a later Generator.create on the same model took over the model's KV cache; one generator per model runs at a time", { source });
     }
-    if (this.busy) throw new QwenVLError('INVALID_ARGUMENT', 'generateNextToken() is still running; await it first', { source });
+    if (parts.running) throw new QwenVLError('INVALID_ARGUMENT', 'generateNextToken() is still running; await it first', { source });
     return parts;
   }
 

@@ -27,7 +27,7 @@ export class Model {
     const device = config.provider;
     const built = await openBuiltModel({ ...host, device, providerOptions: config.providerOptions(device) });
     const model = new Model(built.config, built.generationConfig, device);
-    registerModelParts(model, { ...built, folder: host.folder, device, owner: undefined, disposed: false });
+    registerModelParts(model, { ...built, folder: host.folder, device, owner: undefined, running: false, disposed: false });
     return model;
   }
 
