@@ -146,7 +146,14 @@ export async function answerChatCompletion(endpoint: ChatEndpoint, body: unknown
     const { request } = admitted;
     const identity = completionIdentity(endpoint.modelId);
     const result = await endpoint.scheduler.run(
-      (signal) => generate(endpoint, admitted, signal, arrived, request.stream ? streamSink(events, identity, request) : { token: () => undefined, finished: (done, logprobs) => sendJson(response, 200, completion(identity, done, logprobs)) }),
+      (signal) =>
+        generate(
+          endpoint,
+          admitted,
+          signal,
+          arrived,
+          request.stream ? streamSink(events, identity, request) : { token: () => undefined, finished: (done, logprobs) => sendJson(response, 200, completion(identity, done, logprobs)) },
+        ),
       clientGone,
     );
     if (result.finishReason === 'aborted') {

@@ -180,7 +180,8 @@ function parseMessage(message: unknown, param: string): RequestMessage {
 }
 
 function parseMessages(value: unknown): RequestMessage[] {
-  if (!Array.isArray(value) || value.length === 0) throw invalidField('messages', `must be a non-empty array of messages, got ${Array.isArray(value) ? 'an empty array' : describe(value)}`, 'invalid_type');
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalidField('messages', `must be a non-empty array of messages, got ${Array.isArray(value) ? 'an empty array' : describe(value)}`, 'invalid_type');
   const messages = value.map((message, i) => parseMessage(message, `messages[${i}]`));
   if (messages.filter((message) => message.role === 'system').length > 1) throw invalidField('messages', 'may hold one system (or developer) message only');
   if (messages.findIndex((message) => message.role === 'system') > 0) throw invalidField('messages', 'the system (or developer) message must come first');

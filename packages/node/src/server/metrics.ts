@@ -19,12 +19,7 @@ class Histogram {
   }
 
   lines(name: string): string[] {
-    return [
-      ...this.buckets.map((bound, i) => `${name}_bucket{le="${bound}"} ${this.counts[i]}`),
-      `${name}_bucket{le="+Inf"} ${this.count}`,
-      `${name}_sum ${this.sum}`,
-      `${name}_count ${this.count}`,
-    ];
+    return [...this.buckets.map((bound, i) => `${name}_bucket{le="${bound}"} ${this.counts[i]}`), `${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`];
   }
 }
 
@@ -86,7 +81,12 @@ export class ServerMetrics {
       ...family('qwen_vl_prompt_tokens_total', 'counter', 'Prompt tokens of finished generations (image tokens included).', [`qwen_vl_prompt_tokens_total ${this.promptTokens}`]),
       ...family('qwen_vl_completion_tokens_total', 'counter', 'Tokens generated; rate() of it is the served tokens/s.', [`qwen_vl_completion_tokens_total ${this.completionTokens}`]),
       ...family('qwen_vl_decode_tokens_per_second', 'gauge', 'Decode speed of the last finished generation.', [`qwen_vl_decode_tokens_per_second ${this.lastTokensPerSecond}`]),
-      ...family('qwen_vl_time_to_first_token_seconds', 'histogram', 'From a chat request arriving to its first token, queueing included.', this.timeToFirstToken.lines('qwen_vl_time_to_first_token_seconds')),
+      ...family(
+        'qwen_vl_time_to_first_token_seconds',
+        'histogram',
+        'From a chat request arriving to its first token, queueing included.',
+        this.timeToFirstToken.lines('qwen_vl_time_to_first_token_seconds'),
+      ),
       ...family('qwen_vl_request_duration_seconds', 'histogram', 'From a chat request arriving to its answer ending.', this.requestDuration.lines('qwen_vl_request_duration_seconds')),
       ...family('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process.', [`process_resident_memory_bytes ${process.memoryUsage.rss()}`]),
     ].join('\n')}\n`;

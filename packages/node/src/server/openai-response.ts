@@ -48,11 +48,7 @@ export function completionObject(identity: CompletionIdentity, text: string, fin
  * last one of the choice. With `stream_options.include_usage` every chunk carries
  * `usage: null` and a last chunk without choices carries the usage (`usageChunk`).
  */
-export function chunkObject(
-  identity: CompletionIdentity,
-  delta: { role?: 'assistant'; content?: string },
-  options: { finishReason?: FinishReason; logprobs?: TokenLogprob[]; includeUsage: boolean },
-) {
+export function chunkObject(identity: CompletionIdentity, delta: { role?: 'assistant'; content?: string }, options: { finishReason?: FinishReason; logprobs?: TokenLogprob[]; includeUsage: boolean }) {
   return {
     ...identity,
     object: 'chat.completion.chunk',

@@ -30,7 +30,7 @@ export class PromptTokenCounter {
     sizes.forEach(({ width, height }, i) => {
       try {
         const resized = smartResize(height, width, budget);
-        imageTokens += (resized.height / config.patchSize) * (resized.width / config.patchSize) / config.mergeSize ** 2;
+        imageTokens += ((resized.height / config.patchSize) * (resized.width / config.patchSize)) / config.mergeSize ** 2;
       } catch (cause) {
         if (!(cause instanceof QwenVLError)) throw cause;
         throw new ApiError(400, `${params[i]}: ${cause.reason}`, { param: params[i], code: 'invalid_image', cause });
@@ -54,10 +54,14 @@ export class PromptTokenCounter {
       });
     }
     if (maxNewTokens !== undefined && promptTokens + maxNewTokens > context) {
-      throw new ApiError(400, `${field}: the prompt takes ${promptTokens} tokens and ${field} asks for ${maxNewTokens} more, beyond the model's context of ${context}; ask for at most ${context - promptTokens}`, {
-        param: field,
-        code: 'context_length_exceeded',
-      });
+      throw new ApiError(
+        400,
+        `${field}: the prompt takes ${promptTokens} tokens and ${field} asks for ${maxNewTokens} more, beyond the model's context of ${context}; ask for at most ${context - promptTokens}`,
+        {
+          param: field,
+          code: 'context_length_exceeded',
+        },
+      );
     }
   }
 }

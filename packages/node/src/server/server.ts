@@ -136,13 +136,17 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
     if (!hijacked.has(request)) metrics.requestFinished(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
-  app.get('/health', async (_request, reply) => (scheduler.shuttingDown ? reply.status(503).send({ status: 'shutting_down' }) : { status: 'ok', model: modelId, queue: scheduler.queueLength, running: scheduler.running }));
+  app.get('/health', async (_request, reply) =>
+    scheduler.shuttingDown ? reply.status(503).send({ status: 'shutting_down' }) : { status: 'ok', model: modelId, queue: scheduler.queueLength, running: scheduler.running },
+  );
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
   const created = Math.floor(Date.now() / 1000);
   const modelObject = { id: modelId, object: 'model', created, owned_by: 'qwen-vl' };
   app.get('/v1/models', async () => ({ object: 'list', data: [modelObject] }));
   app.get('/v1/models/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) =>
-    request.params.id === modelId ? modelObject : sendError(reply, new ApiError(404, `the model ${JSON.stringify(request.params.id)} does not exist here`, { param: 'model', code: 'model_not_found' })),
+    request.params.id === modelId
+      ? modelObject
+      : sendError(reply, new ApiError(404, `the model ${JSON.stringify(request.params.id)} does not exist here`, { param: 'model', code: 'model_not_found' })),
   );
   app.post(CHAT_ROUTE, async (request, reply) => {
     const arrived = performance.now();
@@ -186,4 +190,3 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
     },
   };
 }
-
