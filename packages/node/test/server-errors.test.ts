@@ -1,4 +1,4 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,15 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
     const context = await refusal({ model: 'model', messages: TEXT, max_completion_tokens: 127_990 });
     expect(context.status).toBe(400);
     expect(context.error).toMatchObject({ param: 'max_completion_tokens', code: 'context_length_exceeded' });
+  });
+
+  it('400 naming the image for one whose header reads but whose pixels do not decode', async () => {
+    const bytes = await readFile(IMAGE);
+    const truncated = bytes.subarray(0, Math.floor(bytes.length * 0.6));
+    const { status, error } = await refusal({ model: 'model', messages: imageMessage(`data:image/png;base64,${truncated.toString('base64')}`) });
+    expect(status).toBe(400);
+    expect(error).toMatchObject({ param: 'messages[0].content[0].image_url.url', code: 'invalid_image' });
+    expect(error.message.startsWith('messages[0].content[0].image_url.url: ')).toBe(true);
   });
 
   it('reads file: URLs under --image-root only', async () => {

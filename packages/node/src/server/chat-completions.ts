@@ -30,6 +30,8 @@ export interface ChatEndpoint {
   readonly images: ImagePolicy;
   readonly scheduler: RequestScheduler;
   readonly metrics: ServerMetrics;
+  /** Where a failure that is the server's fault (a 500) is reported. */
+  readonly logError: (error: unknown) => void;
 }
 
 /** A request checked and ready for the model: its messages with the image bytes, its resolved search options. */
@@ -128,6 +130,14 @@ async function generate(endpoint: ChatEndpoint, admitted: AdmittedRequest, signa
   return result;
 }
 
+/**
+ * The request's name for an item the pipeline reports about: its messages are the request's,
+ * item for item, with `image` where the request has `image_url.url`.
+ */
+function requestParam(source: string | undefined): string | undefined {
+  return source?.replace(/\.image( \(bytes\))?$/, '.image_url.url');
+}
+
 /** Why an answer stopped early: the client left (nobody to answer), or the server is shutting down. */
 function abortedError(): ApiError {
   return new ApiError(503, 'the server shut down before the answer was complete', { code: 'shutting_down' });
@@ -163,8 +173,9 @@ export async function answerChatCompletion(endpoint: ChatEndpoint, body: unknown
     return 200;
   } catch (error) {
     if (clientGone.aborted || (error instanceof QwenVLError && error.code === 'ABORTED')) return 499;
-    const failure = toApiError(error);
+    const failure = toApiError(error, requestParam);
     if (failure.status === 499) return 499;
+    if (failure.status >= 500 && failure.code === 'internal_error') endpoint.logError(error);
     if (events.open) {
       events.send(failure.body());
       events.end();

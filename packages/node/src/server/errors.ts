@@ -67,13 +67,14 @@ const CLIENT_CODES: ReadonlySet<QwenVLErrorCode> = new Set(['INVALID_ARGUMENT', 
 
 /**
  * Any failure as an ApiError: ApiErrors as they are, a QwenVLError a request caused as a 400
- * (its `source` as the param when `param` does not know better), everything else as a 500
- * whose message does not leak internals.
+ * (about `param(source)`, the request's name for what the library called `source`, when given),
+ * everything else as a 500 whose message does not leak internals.
  */
-export function toApiError(error: unknown, param?: (source: string | undefined) => string | undefined): ApiError {
+export function toApiError(error: unknown, param: (source: string | undefined) => string | undefined = (source) => source): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof QwenVLError && CLIENT_CODES.has(error.code)) {
-    return new ApiError(400, error.message, { param: param?.(error.source) ?? error.source, code: error.code.toLowerCase(), cause: error });
+    const field = param(error.source);
+    return new ApiError(400, field === undefined ? error.reason : `${field}: ${error.reason}`, { param: field, code: error.code.toLowerCase(), cause: error });
   }
   return new ApiError(500, 'the server failed to answer this request; see its log', { code: 'internal_error', cause: error });
 }

@@ -43,6 +43,8 @@ export interface ServerOptions {
   shutdownGraceMs?: number;
   /** Fastify's logger option (off by default). */
   logger?: boolean;
+  /** Reports a failure that is the server's fault (answered 500); by default its stack goes to stderr. */
+  logError?: (error: unknown) => void;
 }
 
 /** A running server for embedding: `listen()`, then `close()`. */
@@ -83,6 +85,10 @@ function hasKey(header: string | undefined, key: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+function logToStderr(error: unknown): void {
+  process.stderr.write(`qwen-vl serve: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+}
+
 /** Fastify's own failures (body too large, malformed JSON, wrong content type) in OpenAI's shape. */
 function frameworkError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error;
@@ -120,10 +126,15 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
     images: { imageRoot, allowRemoteImages: options.allowRemoteImages === true, limits },
     scheduler,
     metrics,
+    logError: options.logError ?? logToStderr,
   };
 
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.bodyBytes, forceCloseConnections: 'idle' });
-  app.setErrorHandler((error: FastifyError, _request, reply) => sendError(reply, frameworkError(error)));
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const failure = frameworkError(error);
+    if (failure.status >= 500) endpoint.logError(error);
+    return sendError(reply, failure);
+  });
   app.setNotFoundHandler((request, reply) => sendError(reply, new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]}`, { code: 'not_found' })));
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (options.apiKey !== undefined && request.url.startsWith('/v1/') && !hasKey(request.headers.authorization, options.apiKey)) {
