@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenImage } from '@qwen-vl/test-support';
 import { createServer } from '../src/index.js';
-import { dataUrl, postChat, startServer, until } from './helpers/server.js';
+import { dataUrl, metric, postChat, startServer, until } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
   await copyFile(IMAGE, join(imageRoot, 'gradient.png'));
   await copyFile(IMAGE, join(dir(), 'outside.png'));
   // Small limits, so that each is easy to cross.
-  served = await startServer({ model, imageRoot, limits: { bodyBytes: 256 * 1024, imageBytes: 64 * 1024, imagesPerRequest: 2, imagePixels: 300 * 200 } });
+  served = await startServer({ model, imageRoot, limits: { bodyBytes: 256 * 1024, imageBytes: 64 * 1024, imagesPerRequest: 2, imagePixels: 300 * 200, imageTokensPerRequest: 100 } });
 });
 afterAll(async () => {
   await served?.server.close({ graceMs: 0 });
@@ -115,7 +115,7 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
     expect(heavy.error).toMatchObject({ param: 'messages[0].content[0].image_url.url', code: 'image_too_large' });
   });
 
-  it('400 for too many images, an image over the pixel limit, a prompt beyond the context', async () => {
+  it('400 for too many images, an image over the pixel limit, images over the token limit, a prompt beyond the context', async () => {
     const url = await dataUrl(IMAGE);
     const three = [{ role: 'user', content: [1, 2, 3].map(() => ({ type: 'image_url', image_url: { url } })) }];
     expect((await refusal({ model: 'model', messages: three })).error).toMatchObject({ param: 'messages', code: 'too_many_images' });
@@ -125,6 +125,9 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
     const pixels = await refusal({ model: 'model', messages: imageMessage(`data:image/png;base64,${large.toString('base64')}`) });
     expect(pixels.status).toBe(400);
     expect(pixels.error).toMatchObject({ param: 'messages[0].content[0].image_url.url', code: 'image_too_large' });
+    // The 300×200 image becomes 77 tokens: two of them cross the limit of 100, at the second.
+    const two = [{ role: 'user', content: [1, 2].map(() => ({ type: 'image_url', image_url: { url } })) }];
+    expect(await refusal({ model: 'model', messages: two })).toMatchObject({ status: 400, error: { param: 'messages[0].content[1].image_url.url', code: 'images_too_large' } });
     const context = await refusal({ model: 'model', messages: TEXT, max_completion_tokens: 127_990 });
     expect(context.status).toBe(400);
     expect(context.error).toMatchObject({ param: 'max_completion_tokens', code: 'context_length_exceeded' });
@@ -193,6 +196,36 @@ describe('qwen-vl serve: the queue', () => {
       for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) rest += next.value.choices[0]?.delta.content ?? '';
       expect(rest.length).toBeGreaterThan(0);
       expect((await queued).usage?.completion_tokens).toBe(2);
+    } finally {
+      await busy.server.close({ graceMs: 0 });
+    }
+  });
+
+  it('drops a queued request whose client leaves, at once; the running one goes on', async () => {
+    const busy = await startServer({ model });
+    try {
+      const long = await busy.client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 300, stream: true });
+      const iterator = long[Symbol.asyncIterator]();
+      await iterator.next();
+      const leaving = new AbortController();
+      const queued = fetch(`${busy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'model', messages: TEXT }),
+        signal: leaving.signal,
+      });
+      const health = async () => (await (await fetch(`${busy.url}/health`)).json()) as { queue: number; running: number };
+      await until(async () => (await health()).queue === 1, 2_000);
+      leaving.abort();
+      await expect(queued).rejects.toThrow();
+      await until(async () => (await health()).queue === 0, 1_000);
+      expect((await health()).running).toBe(1);
+      let last;
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) last = next.value;
+      expect(last?.choices[0].finish_reason).toBe('length');
+      const metrics = await (await fetch(`${busy.url}/metrics`)).text();
+      expect(metric(metrics, 'qwen_vl_requests_total', 'route="/v1/chat/completions",status="499"')).toBe(1);
+      expect(metric(metrics, 'qwen_vl_requests_total', 'route="/v1/chat/completions",status="200"')).toBe(1);
     } finally {
       await busy.server.close({ graceMs: 0 });
     }

@@ -17,6 +17,16 @@ export interface ServerLimits {
   imagePixels: number;
   /** Pixels all the images of one request may decode to (400 past it). Default 2^26. */
   requestPixels: number;
+  /**
+   * Tokens the images of one request may become for the model (400 past it), after the
+   * processor's resize (preprocessor_config.json's max_pixels). The vision encoder's memory
+   * grows with them: a full-attention block holds heads · (patches / 16) · patches scores, and
+   * the measured peak for one 16240-patch image (4060 tokens) on a 3B-shaped tower is 3.9 GB
+   * (see @qwen-vl/builder), while one image at Qwen's default max_pixels (16384 tokens) would
+   * take 17 GB per block. Default 4096: with a 3B model's 16 GB of float32 weights, what a
+   * 24 GB machine has room for.
+   */
+  imageTokensPerRequest: number;
   /** How long fetching one remote image may take, with `allowRemoteImages`. Default 15 s. */
   remoteImageTimeoutMs: number;
 }
@@ -28,6 +38,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   requestImageBytes: 32 * 2 ** 20,
   imagePixels: 2 ** 24,
   requestPixels: 2 ** 26,
+  imageTokensPerRequest: 4096,
   remoteImageTimeoutMs: 15_000,
 };
 

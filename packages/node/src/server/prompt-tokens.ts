@@ -17,9 +17,15 @@ export class PromptTokenCounter {
     private readonly processor: QwenVLProcessor,
     /** The model's context: prompt and answer together (max_position_embeddings). */
     readonly contextLength: number,
+    /** The most tokens the images of one request may become (`ServerLimits.imageTokensPerRequest`). */
+    private readonly imageTokenLimit: number,
   ) {}
 
-  /** Tokens of `messages` (images as `{ type: 'image' }` items, in order) whose images are `sizes`; `params` name the images for errors. */
+  /**
+   * Tokens of `messages` (images as `{ type: 'image' }` items, in order) whose images are
+   * `sizes`; `params` name the images for errors. Refuses images that together become more
+   * tokens than the limit: what the vision encoder holds grows with them.
+   */
   count(messages: readonly ChatMessage[], sizes: readonly { width: number; height: number }[], params: readonly string[]): number {
     const prompt = this.processor.chatTemplate.render(messages);
     const pads = prompt.split(IMAGE_PAD).length - 1;
@@ -34,6 +40,13 @@ export class PromptTokenCounter {
       } catch (cause) {
         if (!(cause instanceof QwenVLError)) throw cause;
         throw new ApiError(400, `${params[i]}: ${cause.reason}`, { param: params[i], code: 'invalid_image', cause });
+      }
+      if (imageTokens > this.imageTokenLimit) {
+        throw new ApiError(
+          400,
+          `${params[i]}: the request's images become ${imageTokens} tokens for the model so far, more than the ${this.imageTokenLimit} one request may have; send fewer or smaller images (an image of W×H pixels becomes about W·H/${(config.patchSize * config.mergeSize) ** 2} tokens)`,
+          { param: params[i], code: 'images_too_large' },
+        );
       }
     });
     // Each pad is one token of the encoded template; the processor expands it into the image's tokens.

@@ -122,7 +122,7 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
     model,
     modelId,
     tokenizer: processor.tokenizer,
-    counter: new PromptTokenCounter(processor, model.config.text.maxPositionEmbeddings),
+    counter: new PromptTokenCounter(processor, model.config.text.maxPositionEmbeddings, limits.imageTokensPerRequest),
     images: { imageRoot, allowRemoteImages: options.allowRemoteImages === true, limits },
     scheduler,
     metrics,
