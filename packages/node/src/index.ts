@@ -14,6 +14,8 @@ export type { ImageInput, QwenVLMessage } from './chat.js';
 export { ResultStream } from '@qwen-vl/pipeline';
 export { encodePreparedImages, hasVisionModel, openVisionEncoder } from './vision-runner.js';
 export type { VisionRunnerOptions } from './vision-runner.js';
+export { createServer, DEFAULT_LIMITS } from './server/index.js';
+export type { QwenVLServer, ServerLimits, ServerOptions } from './server/index.js';
 import { registerNodeBackend } from './backend/ort-backend.js';
 
 export { NODE_BACKEND_NAME, onnxruntimeNodeBackend, registerNodeBackend } from './backend/ort-backend.js';

@@ -52,7 +52,10 @@ let stage: string;
 /** Type errors of each runnable example, formatted, by its stage file. */
 const typeErrors = new Map<string, string[]>();
 
-/** Links every workspace package into the stage's node_modules, as an install would. */
+/** Packages the examples import besides the workspace's, as a user installs them: `qwen-vl serve`'s example calls it with the OpenAI client. */
+const EXAMPLE_DEPENDENCIES = ['openai'];
+
+/** Links every workspace package, and the examples' other dependencies, into the stage's node_modules, as an install would. */
 async function linkWorkspacePackages(stageDir: string): Promise<void> {
   const packages = join(REPO, 'packages');
   for (const name of await readdir(packages)) {
@@ -61,6 +64,8 @@ async function linkWorkspacePackages(stageDir: string): Promise<void> {
     await mkdir(dirname(link), { recursive: true });
     await symlink(join(packages, name), link, 'dir');
   }
+  // packages/node has them as devDependencies.
+  for (const name of EXAMPLE_DEPENDENCIES) await symlink(join(REPO, 'packages/node/node_modules', name), join(stageDir, 'node_modules', name), 'dir');
 }
 
 /** Type-checks the examples as one ES module each and writes their JavaScript beside them. */

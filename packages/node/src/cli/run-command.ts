@@ -2,6 +2,7 @@ import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
+import { DEFAULT_MAX_NEW_TOKENS, withDefaultLength } from '../default-length.js';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
@@ -11,8 +12,7 @@ import type { CliOutput, OptionValues } from './command-args.js';
 import { decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
-/** New-token budget when neither the command line nor generation_config.json sets a length. */
-export const DEFAULT_MAX_NEW_TOKENS = 512;
+export { DEFAULT_MAX_NEW_TOKENS } from '../default-length.js';
 
 const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 
@@ -146,8 +146,7 @@ function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
  * loaded. A value the options reject is a command-line mistake, reported with its flag.
  */
 export function runSearchOptions(search: SearchOptionsInput, generation: GenerationConfig, contextLength: number): SearchOptionsInput {
-  const unlimited = search.maxNewTokens === undefined && generation.maxNewTokens === undefined && generation.maxLength === undefined;
-  const options = unlimited ? { ...search, maxNewTokens: DEFAULT_MAX_NEW_TOKENS } : search;
+  const options = withDefaultLength(search, generation);
   try {
     resolveSearchOptions(options, generation, contextLength, FLAG_NAMES);
   } catch (error) {

@@ -4,6 +4,7 @@ import type { CliOutput, Subcommand } from './command-args.js';
 import { runDemo } from './demo-command.js';
 import { runPrepare } from './prepare-command.js';
 import { runRun } from './run-command.js';
+import { runServe } from './serve-command.js';
 import { isQwenVLError } from '@qwen-vl/core';
 import { UsageError } from './usage-error.js';
 
@@ -14,6 +15,7 @@ Commands:
   run        answer a prompt about images with a built model, streaming the answer
   prepare    turn images and a prompt into model inputs; print a summary, optionally dump .npy
   demo       build a checkpoint once (cached) and ask it questions about an image
+  serve      serve a built model over HTTP with OpenAI's chat completions API
 
 Run "qwen-vl <command> --help" for the options of a command, "qwen-vl --version" for the
 version of qwen-vl.
@@ -27,6 +29,7 @@ export const COMMANDS: ReadonlyMap<string, Subcommand> = new Map([
   ['run', runRun],
   ['prepare', runPrepare],
   ['demo', runDemo],
+  ['serve', runServe],
 ]);
 
 /** Collapses a message to the one line the CLI promises on stderr. */

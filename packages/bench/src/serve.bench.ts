@@ -1,0 +1,198 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { printTable } from './table.js';
+
+/**
+ * Load test of `qwen-vl serve` (`pnpm bench:serve`, or `pnpm bench serve`): a server process
+ * on the default model (models/tiny-shapes, built into .cache as `pnpm demo` builds it) gets
+ * the shapes questions of examples/images (each with its image as a data: URL, greedy,
+ * streamed) as 200 requests at concurrency 1, 4 and 16. It reports throughput, p50/p99 time
+ * to first token and total latency, and the server's RSS before and after, and checks that
+ * every answer under load is the answer the same request got alone. Bounded: it stops at the
+ * first failed or mismatched request.
+ */
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(REPO, 'packages/node/dist/cli/main.js');
+const CHECKPOINT = join(REPO, 'models/tiny-shapes');
+const IMAGES = join(REPO, 'examples/images');
+const REQUESTS = 200;
+const CONCURRENCY = [1, 4, 16];
+
+interface BenchRequest {
+  label: string;
+  body: Record<string, unknown>;
+}
+
+interface Sample {
+  request: number;
+  text: string;
+  completionTokens: number;
+  ttftMs: number;
+  totalMs: number;
+}
+
+/** The model folder: $QWEN_VL_SERVE_MODEL, else models/tiny-shapes built (once) by `qwen-vl demo`'s cache. */
+async function benchModel(): Promise<string> {
+  const given = process.env.QWEN_VL_SERVE_MODEL;
+  if (given !== undefined && given !== '') return given;
+  if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: set QWEN_VL_SERVE_MODEL to a folder made by "qwen-vl build"`);
+  // demo builds the checkpoint into .cache/tiny-shapes/model unless an up-to-date build is there.
+  await run([CLI, 'demo', '--checkpoint', CHECKPOINT, '--image', join(IMAGES, 'shape-one.png'), '--prompt', 'x', '--max-new-tokens', '1']);
+  return join(REPO, '.cache/tiny-shapes/model');
+}
+
+/** Runs the CLI quietly; its stderr is shown only when it fails. */
+function run(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => (stderr += text));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`))));
+  });
+}
+
+/** The questions of examples/images/shapes.json, each about its image. */
+async function benchRequests(model: string): Promise<BenchRequest[]> {
+  const listed = JSON.parse(await readFile(join(IMAGES, 'shapes.json'), 'utf8')) as Record<string, { question: string }[]>;
+  const requests: BenchRequest[] = [];
+  for (const [file, questions] of Object.entries(listed)) {
+    const url = `data:image/png;base64,${(await readFile(join(IMAGES, file))).toString('base64')}`;
+    for (const { question } of questions) {
+      requests.push({
+        label: `${file}: ${question}`,
+        body: {
+          model,
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'image_url', image_url: { url } },
+                { type: 'text', text: question },
+              ],
+            },
+          ],
+          temperature: 0,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+      });
+    }
+  }
+  return requests;
+}
+
+/** Starts `qwen-vl serve` on a free port; resolves with its URL once it listens. */
+function startServer(model: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', model, '--port', '0', '--max-queue', '64'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => {
+      stderr += text;
+      const match = /on (http:\/\/\S+) /.exec(stderr);
+      if (match !== null) resolve({ child, url: match[1] });
+    });
+    child.once('exit', () => reject(new Error(`qwen-vl serve exited: ${stderr}`)));
+  });
+}
+
+/** Sends one streamed request and times its first token and its end. */
+async function send(url: string, request: BenchRequest, index: number): Promise<Sample> {
+  const started = performance.now();
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request.body) });
+  if (response.status !== 200 || response.body === null) throw new Error(`request ${index} (${request.label}): HTTP ${response.status} ${await response.text()}`);
+  let buffer = '';
+  let text = '';
+  let ttft: number | undefined;
+  let completionTokens = 0;
+  let done = false;
+  const decoder = new TextDecoder();
+  for await (const bytes of response.body) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.replace(/^data: /, '');
+      if (data === '[DONE]') {
+        done = true;
+        continue;
+      }
+      const chunk = JSON.parse(data) as { error?: { message: string }; choices: { delta: { content?: string } }[]; usage?: { completion_tokens: number } | null };
+      if (chunk.error !== undefined) throw new Error(`request ${index} (${request.label}): ${chunk.error.message}`);
+      const piece = chunk.choices[0]?.delta.content ?? '';
+      // The first piece of the answer (the role chunk comes with the first token).
+      ttft ??= performance.now() - started;
+      text += piece;
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
+    }
+  }
+  if (!done) throw new Error(`request ${index} (${request.label}): the stream ended without [DONE]`);
+  return { request: index, text, completionTokens, ttftMs: ttft ?? NaN, totalMs: performance.now() - started };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function rssMb(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '));
+  return Number(line?.split(' ')[1]) / 2 ** 20;
+}
+
+export async function runServeBench(): Promise<void> {
+  const model = await benchModel();
+  const { child, url } = await startServer(model);
+  try {
+    const id = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data[0].id;
+    const requests = await benchRequests(id);
+    // Each distinct request alone first: the answers every loaded one must equal.
+    const alone: string[] = [];
+    for (const [i, request] of requests.entries()) alone.push((await send(url, request, i)).text);
+    console.log(`qwen-vl serve on ${model}: ${requests.length} distinct greedy requests (shapes questions, image as data: URL, streamed), ${REQUESTS} per concurrency level`);
+    const rows: string[][] = [];
+    for (const concurrency of CONCURRENCY) {
+      const rssBefore = await rssMb(url);
+      const samples: Sample[] = [];
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < REQUESTS) {
+            const index = next++;
+            samples.push(await send(url, requests[index % requests.length], index));
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const mismatched = samples.filter((sample) => sample.text !== alone[sample.request % requests.length]);
+      if (mismatched.length > 0) throw new Error(`${mismatched.length} answers under load differ from the same request alone, e.g. request ${mismatched[0].request}`);
+      const tokens = samples.reduce((sum, sample) => sum + sample.completionTokens, 0);
+      const ttft = samples.map((sample) => sample.ttftMs);
+      const total = samples.map((sample) => sample.totalMs);
+      rows.push([
+        String(concurrency),
+        `${(REQUESTS / seconds).toFixed(1)} req/s`,
+        `${(tokens / seconds).toFixed(1)} tokens/s`,
+        `${percentile(ttft, 50).toFixed(0)} / ${percentile(ttft, 99).toFixed(0)} ms`,
+        `${percentile(total, 50).toFixed(0)} / ${percentile(total, 99).toFixed(0)} ms`,
+        `${rssBefore.toFixed(0)} → ${(await rssMb(url)).toFixed(0)} MB`,
+        `${REQUESTS - mismatched.length}/${REQUESTS}`,
+      ]);
+    }
+    printTable(['concurrency', 'throughput', 'generated', 'first token p50 / p99', 'total p50 / p99', 'server RSS before → after', 'equal to alone'], rows);
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}

@@ -1,0 +1,52 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Server-sent events on a raw response, as OpenAI streams: `data: <json>` events, then
+ * `data: [DONE]`. The headers go out with the first event, so a request that fails before it
+ * still gets an ordinary error status.
+ */
+export class EventStream {
+  private started = false;
+
+  constructor(private readonly response: ServerResponse) {}
+
+  /** Whether the headers (200, text/event-stream) were sent: from then on a failure can only be an event. */
+  get open(): boolean {
+    return this.started;
+  }
+
+  /** Whether the client is gone (the connection closed before the stream ended). */
+  get closed(): boolean {
+    return this.response.destroyed || this.response.writableEnded;
+  }
+
+  send(data: unknown): void {
+    this.start();
+    if (!this.closed) this.response.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** Ends the stream with OpenAI's terminator. */
+  done(): void {
+    this.start();
+    if (!this.closed) this.response.end('data: [DONE]\n\n');
+  }
+
+  /** Ends the stream without the terminator (after an error event). */
+  end(): void {
+    if (!this.closed) this.response.end();
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      // Proxies (nginx) must not hold the events back.
+      'x-accel-buffering': 'no',
+    });
+    // Headers now, not with the first write: the client sees the answer has begun.
+    this.response.flushHeaders();
+  }
+}
