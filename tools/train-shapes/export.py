@@ -54,7 +54,10 @@ word or number:
 - What is {a} plus {b}?  (digits 0 to 9, no picture)
 - Is the {shape} moving left or right?  (a 4-frame video)
 
-It knows nothing else: any other picture or question gets one of these words.
+It knows nothing else: any other picture or question gets one of these words. And it does not
+know all of this well yet: of 350 held-out questions it answers 83% right (sums, motion and
+which picture has more: all; counts 88%; shapes 82%; colors 58%, often naming another shape's
+color; left or right 56%, about chance).
 
 ## How it was made
 

