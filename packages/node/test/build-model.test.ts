@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,8 +113,11 @@ describe('buildModelFolder', () => {
     expect((await readdir(input)).sort()).toEqual(before);
   });
 
-  it('rejects an unknown precision before doing any work', async () => {
-    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { precision: 'int4' as 'fp16' })).rejects.toThrow(/precision: must be one of fp32, fp16, got "int4"/);
+  it('rejects an unknown precision, vision precision or accuracy level before doing any work', async () => {
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { precision: 'int8' as 'fp16' })).rejects.toThrow(/precision: must be one of fp32, fp16, int4, got "int8"/);
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { visionPrecision: 'int2' as 'int8' })).rejects.toThrow(/visionPrecision: must be one of fp32, fp16, int8, int4, got "int2"/);
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { accuracyLevel: 5 as 4 })).rejects.toThrow(/accuracyLevel: must be one of 0, 1, 2, 3, 4, got 5/);
+    expect(existsSync(join(dir(), 'never'))).toBe(false);
   });
 });
 

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeNpy, hostTensor, isQwenVLError } from '@qwen-vl/core';
@@ -37,10 +38,16 @@ describe('writeNpyFolder', () => {
     expect((error as Error).message).toContain(dir());
   });
 
-  it('reports a parent folder that does not exist', async () => {
+  it('creates parent folders that do not exist yet, as mkdir -p does', async () => {
     const out = join(dir(), 'missing-parent', 'out');
-    const error = await writeNpyFolder(out, {}).catch((e: unknown) => e);
+    await writeNpyFolder(out, {});
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('reports a parent that cannot be a folder (a file), naming it', async () => {
+    await writeFile(join(dir(), 'a-file'), '');
+    const error = await writeNpyFolder(join(dir(), 'a-file', 'out'), {}).catch((e: unknown) => e);
     expect(isQwenVLError(error, 'MISSING_FILE')).toBe(true);
-    expect((error as Error).message).toContain(join(dir(), 'missing-parent'));
+    expect((error as Error).message).toContain(join(dir(), 'a-file'));
   });
 });
