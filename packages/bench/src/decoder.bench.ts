@@ -88,7 +88,7 @@ const MODELS: BenchModel[] = [
 ];
 
 /** The Qwen tokenizer of the repository's golden model, so detokenizing costs what it costs in use. */
-const TOKENIZER_DIR = fileURLToPath(new URL('../../../../testdata/golden/tiny/model/', import.meta.url));
+const TOKENIZER_DIR = fileURLToPath(new URL('../../../testdata/golden/tiny/model/', import.meta.url));
 
 /** Milliseconds spent inside the sessions' run calls, summed. */
 class RunClock {
