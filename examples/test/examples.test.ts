@@ -54,6 +54,11 @@ function runExample(name: string, args: readonly string[], stdin?: string): Prom
   });
 }
 
+/** One user turn: its images, then its text, as the examples send them. */
+function userTurn(images: readonly string[], text: string): QwenVLMessage {
+  return { role: 'user', content: [...images.map((image) => ({ type: 'image' as const, image })), { type: 'text' as const, text }] };
+}
+
 async function answer(messages: QwenVLMessage[], options: ChatOptions): Promise<string> {
   return (await reference.chat(messages, { greedy: true, ...options })).text;
 }
@@ -71,18 +76,7 @@ describe('the ported onnxruntime-genai examples', () => {
     const run = await runExample('basic', ['-m', modelDir, '-i', GRADIENT, '-p', 'Describe this image.', '--max_length', '120']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('Model type: qwen2_5_vl');
-    const expected = await answer(
-      [
-        {
-          role: 'user',
-          content: [
-            { type: 'image', image: GRADIENT },
-            { type: 'text', text: 'Describe this image.' },
-          ],
-        },
-      ],
-      { maxLength: 120 },
-    );
+    const expected = await answer([userTurn([GRADIENT], 'Describe this image.')], { maxLength: 120 });
     expect(run.stdout).toContain(`=== Answer ===\n${expected}\n`);
     expect(run.stdout).toContain('Total tokens: 120');
   });
@@ -98,19 +92,7 @@ describe('the ported onnxruntime-genai examples', () => {
     const run = await runExample('multi-image', ['-m', modelDir, '--non_interactive', '--image_paths', GRADIENT, '--image_paths', NOISE, '-p', prompt, '--max_length', '130']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('input_ids: [1, 109]\npixel_values: [324, 1176]\nimage_grid_thw: [2, 3]\n');
-    const expected = await answer(
-      [
-        {
-          role: 'user',
-          content: [
-            { type: 'image', image: GRADIENT },
-            { type: 'image', image: NOISE },
-            { type: 'text', text: prompt },
-          ],
-        },
-      ],
-      { maxLength: 130 },
-    );
+    const expected = await answer([userTurn([GRADIENT, NOISE], prompt)], { maxLength: 130 });
     expect(run.stdout).toContain(`Generating response...\n${expected}\nTotal Time : `);
   });
 
@@ -118,18 +100,7 @@ describe('the ported onnxruntime-genai examples', () => {
     const run = await runExample('multi-image', ['-m', modelDir, '--max_length', '110'], `${GRADIENT}\nDescribe this image.\n\nHello, who are you?\n`);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('No image provided');
-    const withImage = await answer(
-      [
-        {
-          role: 'user',
-          content: [
-            { type: 'image', image: GRADIENT },
-            { type: 'text', text: 'Describe this image.' },
-          ],
-        },
-      ],
-      { maxLength: 110 },
-    );
+    const withImage = await answer([userTurn([GRADIENT], 'Describe this image.')], { maxLength: 110 });
     const textOnly = await answer([{ role: 'user', content: 'Hello, who are you?' }], { maxLength: 110 });
     expect(run.stdout).toContain(`Generating response...\n${withImage}\nTotal Time : `);
     expect(run.stdout).toContain(`Generating response...\n${textOnly}\nTotal Time : `);
@@ -139,16 +110,7 @@ describe('the ported onnxruntime-genai examples', () => {
     const turns = ['Describe this image.', 'And what else?'];
     const run = await runExample('chat', ['-m', modelDir, '--image_paths', GRADIENT, '-u', turns[0], '-u', turns[1], '--max_new_tokens', '8']);
     expect(run.code, run.stderr).toBe(0);
-    const messages: QwenVLMessage[] = [
-      { role: 'system', content: SYSTEM },
-      {
-        role: 'user',
-        content: [
-          { type: 'image', image: GRADIENT },
-          { type: 'text', text: turns[0] },
-        ],
-      },
-    ];
+    const messages: QwenVLMessage[] = [{ role: 'system', content: SYSTEM }, userTurn([GRADIENT], turns[0])];
     const first = await answer(messages, { maxNewTokens: 8 });
     messages.push({ role: 'assistant', content: first }, { role: 'user', content: turns[1] });
     const second = await answer(messages, { maxNewTokens: 8 });
