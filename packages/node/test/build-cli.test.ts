@@ -185,9 +185,9 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
 
   it('answers a malformed command line with exit code 2', async () => {
     const cases: [string[], string][] = [
-      [['--precision', 'int8'], '--precision must be fp32, fp16, int4, got "int8"'],
-      [['--vision-precision', 'int2'], '--vision-precision must be fp32, fp16, int8, int4, got "int2"'],
-      [['--accuracy-level', '5'], '--accuracy-level must be 0, 1, 2, 3, 4, got 5'],
+      [['--precision', 'int8'], '--precision must be one of fp32, fp16, int4, got "int8"'],
+      [['--vision-precision', 'int2'], '--vision-precision must be one of fp32, fp16, int8, int4, got "int2"'],
+      [['--accuracy-level', '5'], '--accuracy-level must be one of 0, 1, 2, 3, 4, got "5"'],
       [['--block-size', '0'], '--block-size must be a positive integer, got "0"'],
     ];
     for (const [flags, message] of cases) {

@@ -3,7 +3,7 @@ import type { BuildProgress } from '@qwen-vl/builder';
 import { ACCURACY_LEVELS, VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
 import type { AccuracyLevel, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import { subcommand } from './command-args.js';
-import { integerFlag, positiveIntegerFlag } from './flag-values.js';
+import { choiceFlag, positiveIntegerFlag } from './flag-values.js';
 import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
 
@@ -59,11 +59,8 @@ const BUILD_OPTIONS = {
   force: { type: 'boolean' },
 } as const;
 
-/** `value` when it is one of `allowed`, else a UsageError naming `flag`. */
-function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  return value as T;
-}
+/** `--accuracy-level`'s values as written on the command line. */
+const ACCURACY_LEVEL_FLAGS = ACCURACY_LEVELS.map(String);
 
 /** The command the flags given to `build` ask for. */
 function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand {
@@ -72,17 +69,14 @@ function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand 
   // An unset shell variable gives "": that would name the current folder.
   if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
   if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
-  const accuracyLevel = integerFlag(values['accuracy-level'], '--accuracy-level', 0);
-  if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
-    throw new UsageError(`--accuracy-level must be ${ACCURACY_LEVELS.join(', ')}, got ${accuracyLevel}`);
-  }
+  const accuracyLevel = choiceFlag(values['accuracy-level'], ACCURACY_LEVEL_FLAGS, '--accuracy-level');
   return {
     input: values.input,
     output: values.output,
-    precision: oneOf(values.precision ?? 'fp32', WEIGHT_PRECISIONS, '--precision'),
-    visionPrecision: values['vision-precision'] === undefined ? undefined : oneOf(values['vision-precision'], VISION_PRECISIONS, '--vision-precision'),
+    precision: choiceFlag(values.precision, WEIGHT_PRECISIONS, '--precision') ?? 'fp32',
+    visionPrecision: choiceFlag(values['vision-precision'], VISION_PRECISIONS, '--vision-precision'),
     blockSize: positiveIntegerFlag(values['block-size'], '--block-size'),
-    accuracyLevel: accuracyLevel as AccuracyLevel | undefined,
+    accuracyLevel: accuracyLevel === undefined ? undefined : (Number(accuracyLevel) as AccuracyLevel),
     force: values.force === true,
   };
 }

@@ -24,3 +24,10 @@ export function decimalFlag(value: string | undefined, flag: string): number | u
   if (!Number.isFinite(parsed)) throw new UsageError(`${flag} must be a number, got ${JSON.stringify(value)}`);
   return parsed;
 }
+
+/** One of `allowed`, exactly as written; undefined when the flag is absent. */
+export function choiceFlag<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}

@@ -9,7 +9,7 @@ import { QwenVL } from '../qwen-vl.js';
 import type { ChatResult, ChatStream, NodeDevice } from '../qwen-vl.js';
 import { subcommand } from './command-args.js';
 import type { CliOutput, OptionValues } from './command-args.js';
-import { decimalFlag, integerFlag } from './flag-values.js';
+import { choiceFlag, decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
 export { DEFAULT_MAX_NEW_TOKENS } from '../default-length.js';
@@ -103,9 +103,7 @@ const RUN_OPTIONS = {
 
 /** The --device flag's value: cpu when absent, one of the devices onnxruntime-node knows otherwise. */
 export function deviceFlag(value: string | undefined): NodeDevice {
-  const device = value ?? 'cpu';
-  if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(device)}`);
-  return device as NodeDevice;
+  return choiceFlag(value, DEVICES, '--device') ?? 'cpu';
 }
 
 /** The command the flags given to `run` ask for. */
