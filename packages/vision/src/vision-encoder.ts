@@ -1,7 +1,7 @@
 import { QwenVLError, hostTensor } from '@qwen-vl/core';
-import type { InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
+import type { HostTensor, InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
-import { VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
+import { QWEN2_VL_GRID_INPUT, VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
 import type { AttentionLayout } from './graph-io.js';
 import { visionFeeds } from './vision-inputs.js';
 
@@ -18,13 +18,17 @@ export interface VisionFeatures {
 
 /**
  * Runs an exported vision tower: pixel rows of any number of images in, one feature row per
- * merged token out, in the order the prompt's image pads expect them.
+ * merged token out, in the order the prompt's image pads expect them. It takes either graph
+ * contract: qwen-vl's, fed the index tables of `visionFeeds`, or the one that takes only the
+ * pixels and the grids (`VISION_GRID_INPUTS`, onnxruntime-genai's and transformers.js's exports).
  */
 export class VisionEncoder {
   private readonly attention: AttentionLayout;
   private readonly patchDim: number;
+  /** The grid input's name when the graph computes its own tables; undefined for qwen-vl's contract. */
+  private readonly gridInput: string | undefined;
 
-  /** Checks that the session's inputs and output are the ones `buildVisionGraph` gives `config`. */
+  /** Checks that the session's inputs and output are those of one of the two contracts for `config`. */
   constructor(
     private readonly session: InferenceSessionHandle,
     readonly config: VisionConfig,
@@ -32,12 +36,12 @@ export class VisionEncoder {
   ) {
     this.attention = options.attention ?? 'segmented';
     this.patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
+    this.gridInput = [VISION_GRID_INPUTS.imageGridThw, QWEN2_VL_GRID_INPUT].find((name) => sameNames(session.inputNames, [VISION_GRID_INPUTS.pixelValues, name]));
     const expected = visionInputNames(config, this.attention);
-    const same = expected.length === session.inputNames.length && expected.every((name) => session.inputNames.includes(name));
-    if (!same || !session.outputNames.includes(VISION_OUTPUT)) {
+    if ((this.gridInput === undefined && !sameNames(session.inputNames, expected)) || !session.outputNames.includes(VISION_OUTPUT)) {
       throw new QwenVLError(
         'INVALID_MODEL',
-        `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], but a ${this.attention} vision encoder for this config takes [${expected.join(', ')}] and gives ${VISION_OUTPUT}`,
+        `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], but a vision encoder for this config takes [${expected.join(', ')}] (a ${this.attention} qwen-vl export) or [${VISION_GRID_INPUTS.pixelValues}, ${VISION_GRID_INPUTS.imageGridThw}] and gives ${VISION_OUTPUT}`,
         { source: 'vision model' },
       );
     }
@@ -57,7 +61,7 @@ export class VisionEncoder {
     if (patches === 0) return { features: new Float32Array(0), dims: [0, outHidden] };
     const feeds = {
       [VISION_INPUTS.pixelValues]: hostTensor('float32', pixelValues, [patches, this.patchDim]),
-      ...visionFeeds(grids, this.config, { attention: this.attention }),
+      ...(this.gridInput === undefined ? visionFeeds(grids, this.config, { attention: this.attention }) : { [this.gridInput]: gridTensor(grids) }),
     };
     const output = (await this.session.run(feeds, [VISION_OUTPUT]))[VISION_OUTPUT];
     const tokens = patches / this.config.spatialMergeSize ** 2;
@@ -70,4 +74,13 @@ export class VisionEncoder {
   dispose(): Promise<void> {
     return this.session.dispose();
   }
+}
+
+function sameNames(names: readonly string[], expected: readonly string[]): boolean {
+  return names.length === expected.length && expected.every((name) => names.includes(name));
+}
+
+/** int64 `[n, 3]`: each image's `(t, h, w)`, as Hugging Face's `image_grid_thw`. */
+function gridTensor(grids: readonly Grid[]): HostTensor<'int64'> {
+  return hostTensor('int64', BigInt64Array.from(grids.flat(), (v) => BigInt(v)), [grids.length, 3]);
 }

@@ -8,13 +8,24 @@ import type { WeightSource } from '../graph/graph-weights.js';
 import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { attentionContext, selfAttention } from './attention-graph.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
-import { rotaryInputs } from './rotary-graph.js';
+import type { DecoderPositionInput } from '@qwen-vl/decoder';
+import { rotaryFromPositionIds, rotaryInputs } from './rotary-graph.js';
 
 export interface TextExportOptions {
   /** Weight storage (default fp32); see `WeightPrecision`. */
   readonly precision?: WeightPrecision;
   /** Block size and accuracy level of an int4 export (default `DEFAULT_QUANTIZATION`). */
   readonly quantization?: QuantizationSettings;
+}
+
+export interface DecoderExportOptions extends TextExportOptions {
+  /**
+   * How the decoder takes the tokens' MRoPE positions: `rotary-tables` (default), the
+   * `rotary_cos` / `rotary_sin` inputs computed on the host; `position-ids`, a `position_ids`
+   * `[3, B, S]` input and the tables computed in the graph, as onnxruntime-genai's and
+   * transformers.js's exports take them.
+   */
+  readonly positionInput?: DecoderPositionInput;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -32,20 +43,21 @@ export const TEXT_OPSETS = { '': 21 } as const;
  * `decoder.onnx`: the Qwen2.5-VL language model from `inputs_embeds` to logits, with a KV
  * cache. Inputs: `inputs_embeds` float32 `[B, S, hidden]`, `attention_mask` int64
  * `[B, past + S]` (1 = token, 0 = padding, left padding allowed), `rotary_cos` and
- * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids),
+ * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids; or
+ * those position ids, `positionInput: 'position-ids'`),
  * `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
  * (`past` = 0 on the first run) and `num_logits_to_keep` int64 scalar (logits for the last
  * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
  * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
  */
-export function buildDecoderModel(source: WeightSource, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
+export function buildDecoderModel(source: WeightSource, text: TextConfig, options: DecoderExportOptions = {}): OnnxModel {
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
 
   const inputsEmbeds = graph.input(DECODER_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', hiddenSize]);
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
-  const rotary = rotaryInputs(graph, headDim);
+  const rotary = options.positionInput === 'position-ids' ? rotaryFromPositionIds(graph, text) : rotaryInputs(graph, headDim);
   const caches = Array.from({ length: layers }, (_, i) => ({
     pastKey: graph.input(pastKeyName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
     pastValue: graph.input(pastValueName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),

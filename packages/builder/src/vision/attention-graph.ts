@@ -39,27 +39,57 @@ export interface AttentionInputs {
 export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly AttentionKind[], layout: AttentionLayout): AttentionInputs {
   const g = ctx.graph;
   const headDim = ctx.config.hiddenSize / ctx.config.numHeads;
-  const heads = ctx.config.numHeads;
-  // Rows are broadcast over heads: [N, headDim] → [N, 1, headDim].
-  const headAxis = g.constInt64([1]);
-  const cos = g.op('Unsqueeze', [g.input(VISION_INPUTS.rotaryCos, 'float32', ['patches', headDim]), headAxis]);
-  const sin = g.op('Unsqueeze', [g.input(VISION_INPUTS.rotarySin, 'float32', ['patches', headDim]), headAxis]);
+  const cos = g.input(VISION_INPUTS.rotaryCos, 'float32', ['patches', headDim]);
+  const sin = g.input(VISION_INPUTS.rotarySin, 'float32', ['patches', headDim]);
   const batches: Partial<Record<AttentionKind, AttentionBatches>> = {};
   for (const kind of kinds) {
     const names = attentionInputs(kind);
     if (layout === 'dense-mask') {
-      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, heads, headDim]), queryChunks: [] };
+      batches[kind] = { mask: g.input(names.mask, 'float32', ['patches', 'patches']), batchShape: g.constInt64([1, -1, ctx.config.numHeads, headDim]), queryChunks: [] };
       continue;
     }
     const gather = g.input(names.gather, 'int64', [`${kind}_slots`]);
     const mask = g.input(names.mask, 'float32', [`${kind}_segments`, 1, 1, `${kind}_length`]);
     const scatter = g.input(names.scatter, 'int64', ['patches']);
-    // The segment length is only known at run time: read it off the mask's last dimension.
-    const length = g.op('Shape', [mask], { start: 3 });
-    const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([heads, headDim])], { axis: 0 });
-    batches[kind] = { mask, batchShape, gather, scatter, queryChunks: kind === 'full' ? queryChunkBounds(ctx, length, FULL_ATTENTION_QUERY_CHUNKS) : [] };
+    batches[kind] = segmentedBatches(ctx, kind, { gather, mask, scatter });
   }
-  return { cos, sin, perHead: g.constInt64([-1, heads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)), batches };
+  return sharedAttentionInputs(ctx, cos, sin, batches);
+}
+
+/** The rows of the segments of one attention kind: where each slot reads, the pad-key mask, where each row's result is. */
+export interface SegmentTables {
+  /** int64 `[segments · length]`. */
+  gather: string;
+  /** float32 `[segments, 1, 1, length]`. */
+  mask: string;
+  /** int64 `[N]`. */
+  scatter: string;
+}
+
+/** A kind's segmented batching from its tables, whether the graph takes them as inputs or computes them. */
+export function segmentedBatches(ctx: VisionGraphContext, kind: AttentionKind, tables: SegmentTables): AttentionBatches {
+  const g = ctx.graph;
+  // The segment length is only known at run time: read it off the mask's last dimension.
+  const length = g.op('Shape', [tables.mask], { start: 3 });
+  const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([ctx.config.numHeads, ctx.config.hiddenSize / ctx.config.numHeads])], { axis: 0 });
+  return { ...tables, batchShape, queryChunks: kind === 'full' ? queryChunkBounds(ctx, length, FULL_ATTENTION_QUERY_CHUNKS) : [] };
+}
+
+/** The values every block shares, from the rotary tables `[N, headDim]` and the batching of each kind. */
+export function sharedAttentionInputs(ctx: VisionGraphContext, cos: string, sin: string, batches: Partial<Record<AttentionKind, AttentionBatches>>): AttentionInputs {
+  const g = ctx.graph;
+  const heads = ctx.config.numHeads;
+  const headDim = ctx.config.hiddenSize / heads;
+  // Rows are broadcast over heads: [N, headDim] → [N, 1, headDim].
+  const headAxis = g.constInt64([1]);
+  return {
+    cos: g.op('Unsqueeze', [cos, headAxis]),
+    sin: g.op('Unsqueeze', [sin, headAxis]),
+    perHead: g.constInt64([-1, heads, headDim]),
+    flat: g.constInt64([-1, ctx.config.hiddenSize]),
+    scale: g.constFloat(1 / Math.sqrt(headDim)),
+    batches,
+  };
 }
 
 /**

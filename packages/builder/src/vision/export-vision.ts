@@ -1,7 +1,9 @@
+import { QwenVLError } from '@qwen-vl/core';
 import type { VisionConfig } from '@qwen-vl/core';
 import { attention, declareAttentionInputs } from './attention-graph.js';
-import type { AttentionBatches } from './attention-graph.js';
-import { VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
+import { gridAttentionInputs } from './grid-tables-graph.js';
+import type { AttentionBatches, AttentionInputs } from './attention-graph.js';
+import { VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
 import type { AttentionLayout } from '@qwen-vl/vision';
 import type { QuantizationSettings, VisionPrecision } from '@qwen-vl/pipeline';
 import { GraphBuilder } from '../onnx/graph-builder.js';
@@ -20,12 +22,22 @@ export interface VisionExportOptions {
   quantization?: QuantizationSettings;
   /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
   attention?: AttentionLayout;
+  /**
+   * What the graph takes besides `pixel_values`: `host-tables` (default), the index tables of
+   * `visionFeeds`, computed on the host; `grid`, only `image_grid_thw` `[n, 3]`, the graph
+   * computing the tables itself (`gridAttentionInputs`), as onnxruntime-genai's and
+   * transformers.js's runtimes feed it. `grid` is segmented.
+   */
+  inputs?: VisionGraphInputs;
 }
+
+export type VisionGraphInputs = 'host-tables' | 'grid';
 
 /**
  * The Qwen2.5-VL vision tower (algorithms §3) as an ONNX graph: `pixel_values` `[N, C·T·P·P]`
  * in, `image_features` `[N / merge², out_hidden_size]` out in natural token order, with the
- * per-request index tables of `visionFeeds` as further inputs. Weights are initializers
+ * per-request index tables of `visionFeeds` as further inputs, or only the images' grids
+ * (`inputs: 'grid'`). Weights are initializers
  * named and laid out as in the checkpoint (Linear weights `[out, in]`, read by Gemm with
  * `transB`), read from `weights` only when the model is serialized, one tensor at a time;
  * their shapes are checked against the config first.
@@ -33,6 +45,9 @@ export interface VisionExportOptions {
 export function buildVisionGraph(weights: WeightSource, config: VisionConfig, options: VisionExportOptions = {}): OnnxModel {
   const precision = options.precision ?? 'fp32';
   const layout = options.attention ?? 'segmented';
+  if (options.inputs === 'grid' && layout !== 'segmented') {
+    throw new QwenVLError('INVALID_ARGUMENT', `is "${layout}", but a graph that takes the grids computes segmented attention`, { source: 'VisionExportOptions attention' });
+  }
   const g = new GraphBuilder('qwen2_5_vl_vision');
   const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision, options.quantization) };
   const { hiddenSize: hidden, spatialMergeSize: m } = config;
@@ -40,15 +55,20 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   const unit = m * m;
 
   const pixels = g.input(VISION_INPUTS.pixelValues, 'float32', ['patches', patchDim]);
-  const windowIndex = g.input(VISION_INPUTS.windowIndex, 'int64', ['tokens']);
-  const reverseIndex = g.input(VISION_INPUTS.reverseIndex, 'int64', ['tokens']);
-  const inputs = declareAttentionInputs(ctx, usedAttentionKinds(config), layout);
   const mergedRows = g.constInt64([-1, unit * hidden]);
+  let windowOrder: { windowIndex: string; reverseIndex: string } | undefined;
+  let inputs: AttentionInputs;
+  if (options.inputs === 'grid') {
+    inputs = gridAttentionInputs(ctx, g.input(VISION_GRID_INPUTS.imageGridThw, 'int64', ['images', 3]));
+  } else {
+    windowOrder = { windowIndex: g.input(VISION_INPUTS.windowIndex, 'int64', ['tokens']), reverseIndex: g.input(VISION_INPUTS.reverseIndex, 'int64', ['tokens']) };
+    inputs = declareAttentionInputs(ctx, usedAttentionKinds(config), layout);
+  }
 
   // Conv3d with kernel = stride = one patch is a Linear (without bias) on each pixel row.
   const embedded = linear(g, ctx.weights, pixels, 'visual.patch_embed.proj');
   // Window order moves whole merge blocks (`unit` consecutive rows) at once.
-  let x = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowIndex], { axis: 0 }), inputs.flat]);
+  let x = windowOrder === undefined ? embedded : g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowOrder.windowIndex], { axis: 0 }), inputs.flat]);
 
   for (let block = 0; block < config.depth; block++) {
     const p = `visual.blocks.${block}`;
@@ -60,10 +80,11 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
 
   const merged = g.op('Reshape', [rmsNorm(g, ctx.weights, x, 'visual.merger.ln_q', VISION_RMS_NORM_EPS), mergedRows]);
   const features = linear(g, ctx.weights, gelu(g, linear(g, ctx.weights, merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
-  g.output(g.op('Gather', [features, reverseIndex], { axis: 0 }), VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
+  const natural = windowOrder === undefined ? features : g.op('Gather', [features, windowOrder.reverseIndex], { axis: 0 });
+  g.output(natural, VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
   return g.build({
     producer: '@qwen-vl/vision',
-    docString: 'Qwen2.5-VL vision encoder; feed it with visionFeeds() of @qwen-vl/vision.',
-    metadata: { 'qwen-vl.part': 'vision', 'qwen-vl.precision': precision, 'qwen-vl.attention': layout },
+    docString: options.inputs === 'grid' ? 'Qwen2.5-VL vision encoder (pixel_values, image_grid_thw → image_features)' : 'Qwen2.5-VL vision encoder; feed it with visionFeeds() of @qwen-vl/vision.',
+    metadata: { 'qwen-vl.part': 'vision', 'qwen-vl.precision': precision, 'qwen-vl.attention': options.inputs === 'grid' ? 'segmented' : layout, 'qwen-vl.inputs': options.inputs ?? 'host-tables' },
   });
 }

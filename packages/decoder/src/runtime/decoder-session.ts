@@ -3,7 +3,8 @@ import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } fr
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
 import { columnRange } from './column-range.js';
-import { rotaryFeeds } from './rotary-feeds.js';
+import { decoderPositionInput, positionFeeds } from './position-feeds.js';
+import type { DecoderPositionInput } from './position-feeds.js';
 
 /** The MRoPE positions of the prompt rows: `@qwen-vl/mrope`'s `getRopeIndex(inputs, config)` gives them (a `RopeIndex`). */
 export interface PromptPositions {
@@ -56,12 +57,20 @@ interface SequenceState {
  * previous step's present.* device tensors back as past_key_values.* and disposes them once
  * the run has replaced them, so on a GPU it never passes through JavaScript. Create the
  * decoder session with `deviceOutputs: decoderDeviceOutputs(config)` for that.
+ *
+ * The decoder may take the positions as qwen-vl's exports do (`rotary_cos` / `rotary_sin`,
+ * computed here) or as onnxruntime-genai's and transformers.js's do (`position_ids`
+ * `[3, B, S]`); it is fed what its inputs ask for. `num_logits_to_keep` is optional too:
+ * without it the decoder returns every position's logits and the last one is kept here.
  */
 export class DecoderSession {
   private state: SequenceState | undefined;
   private readonly pastNames: readonly string[];
   private readonly presentNames: readonly string[];
   private readonly prefillChunkTokens: number;
+  private readonly positionInput: DecoderPositionInput;
+  /** Whether the graph takes `num_logits_to_keep`; one without it returns logits for every new position. */
+  private readonly takesLogitsToKeep: boolean;
 
   constructor(
     private readonly embedSession: InferenceSessionHandle,
@@ -77,12 +86,9 @@ export class DecoderSession {
     this.pastNames = layers.flatMap((i) => [pastKeyName(i), pastValueName(i)]);
     this.presentNames = decoderDeviceOutputs(config);
     requireNames(embedSession, [EMBED_IO.inputIds], [EMBED_IO.inputsEmbeds], 'embedding model');
-    requireNames(
-      decoderSession,
-      [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, DECODER_IO.rotaryCos, DECODER_IO.rotarySin, DECODER_IO.numLogitsToKeep, ...this.pastNames],
-      [DECODER_IO.logits, ...this.presentNames],
-      'decoder model',
-    );
+    requireNames(decoderSession, [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, ...this.pastNames], [DECODER_IO.logits, ...this.presentNames], 'decoder model');
+    this.positionInput = decoderPositionInput(decoderSession.inputNames, 'decoder model');
+    this.takesLogitsToKeep = decoderSession.inputNames.includes(DECODER_IO.numLogitsToKeep);
   }
 
   /** Cached positions per row (padding included); 0 before the first prefill. */
@@ -220,8 +226,8 @@ export class DecoderSession {
     const feeds = {
       [DECODER_IO.inputsEmbeds]: inputsEmbeds,
       [DECODER_IO.attentionMask]: hostTensor('int64', next.attentionMask, [next.batch, total]),
-      ...rotaryFeeds(positionIds, next.batch, newTokens, this.config),
-      [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []),
+      ...positionFeeds(this.positionInput, positionIds, next.batch, newTokens, this.config),
+      ...(this.takesLogitsToKeep && { [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []) }),
       ...next.past,
     };
     const out = await runKeepingOnDevice(this.decoderSession, feeds, [DECODER_IO.logits, ...this.presentNames], this.presentNames);
@@ -231,7 +237,11 @@ export class DecoderSession {
     disposeDeviceTensors(next.past);
     this.state = { ...next, past };
     const logits = out[DECODER_IO.logits] as HostTensor<'float32'>;
-    return hostTensor('float32', logits.data, [next.batch, this.config.vocabSize]);
+    const vocab = this.config.vocabSize;
+    const kept = logits.data.length / next.batch / vocab;
+    // [B, kept, vocab]: one position per row with num_logits_to_keep, else every new token's.
+    const last = kept === 1 ? logits.data : columnRange(logits.data, next.batch, kept * vocab, (kept - 1) * vocab, kept * vocab);
+    return hostTensor('float32', last, [next.batch, vocab]);
   }
 
   private requireState(source: string): SequenceState {

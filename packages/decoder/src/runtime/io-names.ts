@@ -2,7 +2,7 @@
  * Input and output names of the exported text graphs. Where a tensor means the same as in
  * onnxruntime-genai's and transformers.js's Qwen2.5-VL exports (embeddings, mask, cache,
  * logits) it has their name; the rotary tables are ours, as those exports take
- * `position_ids` and compute cos/sin in the graph.
+ * `position_ids` and compute cos/sin in the graph. A decoder takes one or the other.
  */
 export const EMBED_IO = {
   inputIds: 'input_ids',
@@ -15,6 +15,8 @@ export const DECODER_IO = {
   /** float32 `[B, S, headDim]`: MRoPE cos and sin of the new tokens (`mropeCosSin`). */
   rotaryCos: 'rotary_cos',
   rotarySin: 'rotary_sin',
+  /** int64 `[3, B, S]`: the MRoPE positions of the new tokens, for graphs that compute cos/sin themselves. */
+  positionIds: 'position_ids',
   /** How many trailing positions get logits; 0 means all (Hugging Face's `logits_to_keep`). */
   numLogitsToKeep: 'num_logits_to_keep',
   logits: 'logits',
