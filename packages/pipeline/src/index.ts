@@ -28,7 +28,7 @@ export type { OrtSessionLike } from './ort/ort-session-adapter.js';
 export { OrtDeviceTensor, downloadOrtTensor, fromOrtTensor } from './ort/ort-tensors.js';
 export type { OrtRuntime, OrtTensorLike } from './ort/ort-tensors.js';
 export { encodeVision, openBuiltModel } from './built-model.js';
-export type { BuiltModel, BuiltModelHost } from './built-model.js';
+export type { BuiltModel, BuiltModelHost, LayoutOptions } from './built-model.js';
 export { GenaiConfig, PROVIDERS } from './genai/config.js';
 export type { ConfigHost, OpenConfigHost, Provider } from './genai/config.js';
 export { Model } from './genai/model.js';
@@ -43,3 +43,19 @@ export { GeneratorParams } from './genai/generator-params.js';
 export type { GenaiSearchOptions } from './genai/generator-params.js';
 export { Generator, GENERATOR_OUTPUTS } from './genai/generator.js';
 export type { GeneratorOutputName } from './genai/generator.js';
+export { FOLDER_LAYOUTS, FOLDER_LAYOUT_NAMES, detectFolderLayout } from './folder-layouts/folder-layout.js';
+export type { FolderLayout, FolderLayoutName } from './folder-layouts/folder-layout.js';
+export { openModelFiles } from './folder-layouts/model-files.js';
+export type { ModelFile, ModelFiles } from './folder-layouts/model-files.js';
+export { QWEN_VL_LAYOUT } from './folder-layouts/qwen-vl-layout.js';
+export { TRANSFORMERS_JS_LAYOUT } from './folder-layouts/transformers-js-layout.js';
+export {
+  TRANSFORMERS_JS_CONFIG_KEY,
+  TRANSFORMERS_JS_DTYPES,
+  TRANSFORMERS_JS_DTYPE_SUFFIXES,
+  TRANSFORMERS_JS_MODEL_DIR,
+  TRANSFORMERS_JS_PARTS,
+  transformersJsDataFiles,
+  transformersJsModelFile,
+} from './folder-layouts/transformers-js-files.js';
+export type { TransformersJsDtype, TransformersJsDtypeChoice, TransformersJsModelName, TransformersJsPart } from './folder-layouts/transformers-js-files.js';

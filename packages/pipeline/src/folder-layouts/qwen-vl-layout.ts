@@ -1,0 +1,29 @@
+import { MODEL_FILES } from '@qwen-vl/core';
+import type { BuiltModelHost } from '../built-model.js';
+import { BUILT_MODEL_FILES, MANIFEST_FILE, checkGraphShape, manifestDataFiles, readBuildManifest } from '../built-model-files.js';
+import type { FolderLayout } from './folder-layout.js';
+import { openModelFiles } from './model-files.js';
+
+/**
+ * A folder made by `qwen-vl build` (the default layout): the Hugging Face configs and
+ * tokenizer, `vision.onnx`, `embed.onnx` and `decoder.onnx`, and the `qwen-vl.json` manifest,
+ * which is read first: a folder another format version wrote is refused before anything else.
+ */
+async function openQwenVlModel(host: BuiltModelHost) {
+  const { folder } = host;
+  const manifest = await readBuildManifest(folder);
+  const file = (name: string) => ({ file: name, externalData: manifestDataFiles(manifest, name) });
+  return openModelFiles(host, {
+    embed: file(BUILT_MODEL_FILES.embed),
+    decoder: file(BUILT_MODEL_FILES.decoder),
+    vision: (await folder.exists(BUILT_MODEL_FILES.vision)) ? file(BUILT_MODEL_FILES.vision) : undefined,
+    checkConfig: (config, configPath) => checkGraphShape(manifest, config, configPath),
+  });
+}
+
+export const QWEN_VL_LAYOUT: FolderLayout = {
+  name: 'qwen-vl',
+  marker: `${MANIFEST_FILE} (or any folder with ${MODEL_FILES.config}, ${BUILT_MODEL_FILES.embed} and ${BUILT_MODEL_FILES.decoder})`,
+  holds: () => Promise.resolve(true),
+  open: openQwenVlModel,
+};
