@@ -1,7 +1,7 @@
-import { copyFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, join, resolve } from 'node:path';
-import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { basename, dirname, join, resolve } from 'node:path';
+import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
 import { DEFAULT_QUANTIZATION, checkWeightPrecision, quantizedBits } from '../graph/graph-weights.js';
@@ -9,12 +9,13 @@ import { checkBlockSize } from '../quantize/block-quantize.js';
 import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalFolder } from './checkpoint-folder.js';
 import { Checkpoint } from '../safetensors/checkpoint.js';
-import { ACCURACY_LEVELS, FORMAT_VERSION, MANIFEST_FILE, VISION_PRECISIONS, WEIGHT_PRECISIONS, graphShape } from '@qwen-vl/pipeline';
-import type { AccuracyLevel, BuildManifest, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
-import { MODEL_PARTS } from './model-parts.js';
+import { ACCURACY_LEVELS, FORMAT_VERSION, MANIFEST_FILE, VISION_PRECISIONS, WEIGHT_PRECISIONS, externalDataFile, graphShape } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, BuildManifest, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { BuildPrecisions, ModelPart } from './model-parts.js';
 import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
+import { buildLayout } from './build-layouts.js';
+import { REQUIRED_FILES } from './folder-files.js';
 
 export interface BuildProgress {
   /** The part whose weights are being written. */
@@ -37,7 +38,12 @@ export interface BuildModelOptions {
   accuracyLevel?: AccuracyLevel;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
-  /** What to export; default every part qwen-vl knows (`MODEL_PARTS`). */
+  /**
+   * The folder's layout (`BUILD_LAYOUTS`): `qwen-vl` (default), or `transformers.js`
+   * (onnx-community's `onnx/` folder, which transformers.js loads; `TRANSFORMERS_JS_BUILD`).
+   */
+  layout?: FolderLayoutName;
+  /** What to export, in the layout's form; default every part of the layout (`MODEL_PARTS`). */
   parts?: readonly ModelPart[];
   /** Called after each weight tensor is written. */
   onProgress?: (progress: BuildProgress) => void;
@@ -48,15 +54,12 @@ export interface BuildModelOptions {
 export interface BuiltModelFolder {
   /** Absolute path of the folder written. */
   output: string;
+  layout: FolderLayoutName;
+  /** What was built (written as qwen-vl.json in the qwen-vl layout): precisions, each part's model and data files. */
   manifest: BuildManifest;
   /** Weight bytes written over all parts. */
   totalBytes: number;
 }
-
-/** Files copied from the Hugging Face folder: the runtime needs these ... */
-const REQUIRED_FILES: readonly string[] = [MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.tokenizer];
-/** ... and uses these when present. */
-const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplateJinja, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
 
 const PRODUCER = `@qwen-vl/builder ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
@@ -131,13 +134,14 @@ function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
 }
 
 /**
- * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a qwen-vl model folder (`output`):
- * one .onnx (+ .onnx.data) per part, the configs and tokenizer files, and the `qwen-vl.json`
- * manifest. Checks everything it can (files, configs, every tensor's shape) before writing;
+ * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a model folder (`output`) of the
+ * `layout` asked for; by default qwen-vl's: one .onnx (+ .onnx.data) per part, the configs
+ * and tokenizer files, and the `qwen-vl.json` manifest. Checks everything it can (files, configs, every tensor's shape) before writing;
  * writes into a temporary folder that becomes `output` only when complete.
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
   const precisions = buildPrecisions(options);
+  const layout = buildLayout(options.layout ?? 'qwen-vl');
   const force = options.force ?? false;
   // resolve('') is the current folder: an unset shell variable must not name it.
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
@@ -149,10 +153,12 @@ export async function buildModelFolder(input: string, output: string, options: B
   for (const name of REQUIRED_FILES) {
     if (!(await folder.exists(name))) throw new QwenVLError('MISSING_FILE', 'is missing; a built model folder needs it', { source: join(input, name) });
   }
-  const { model: config } = await loadModelConfigs(folder);
+  const configs = await loadModelConfigs(folder);
+  const config = configs.model;
   const checkpoint = await Checkpoint.open(folder);
-  const parts = options.parts ?? MODEL_PARTS;
-  const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precisions) })));
+  const parts = (options.parts ?? layout.parts).map((part) => layout.partForm?.(part, precisions) ?? part);
+  const laidOut = parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precisions) }));
+  const shared = (layout.sharesWeights ?? true) ? shareWrittenWeights(laidOut) : laidOut;
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
   const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
@@ -174,15 +180,15 @@ export async function buildModelFolder(input: string, output: string, options: B
     force,
     async (temp) => {
       for (const { part, model } of models) {
-        const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
+        const path = join(temp, part.file);
+        await mkdir(dirname(path), { recursive: true });
+        const written = await writeOnnxModel(path, counter.track(part.name, model), { dataFile: (layout.dataFile ?? externalDataFile)(basename(path)) });
         manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
       }
-      for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
-        if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
-      }
-      await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+      await layout.files.write(temp, { path: input, folder, configs, precisions });
+      if (layout.writesManifest ?? true) await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     },
     kept,
   );
-  return { output: target, manifest, totalBytes };
+  return { output: target, layout: layout.name, manifest, totalBytes };
 }

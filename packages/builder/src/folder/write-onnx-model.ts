@@ -12,23 +12,26 @@ export interface WriteOnnxModelOptions {
   readonly threshold?: number;
   /** Alignment of each tensor in the external data file (default 4096). */
   readonly alignment?: number;
+  /** Name of the external data file beside the model (default `<file name>.data`). */
+  readonly dataFile?: string;
 }
 
 export interface WrittenOnnxModel {
   readonly modelPath: string;
-  /** `<model file name>.data` next to the model; absent when no initializer went external. */
+  /** The external data file next to the model; absent when no initializer went external. */
   readonly externalDataPath?: string;
   readonly externalDataByteLength: number;
 }
 
 /**
- * Writes `model` to `path` with its large initializers in `<file name>.data` beside it, the
- * layout onnxruntime finds on its own. External data is streamed to disk as it is produced,
+ * Writes `model` to `path` with its large initializers in `<file name>.data` (or `dataFile`)
+ * beside it, the layout onnxruntime finds on its own. External data is streamed to disk as it is produced,
  * so peak memory is one source chunk, not the model.
  */
 export async function writeOnnxModel(path: string, model: OnnxModel, options: WriteOnnxModelOptions = {}): Promise<WrittenOnnxModel> {
-  const location = externalDataFile(basename(path));
-  const streamed = await streamModel(model, { externalData: { location, ...options } });
+  const { dataFile, ...layout } = options;
+  const location = dataFile ?? externalDataFile(basename(path));
+  const streamed = await streamModel(model, { externalData: { location, ...layout } });
   await writeFile(path, streamed.model);
   if (streamed.externalDataByteLength === 0) return { modelPath: path, externalDataByteLength: 0 };
   const externalDataPath = join(dirname(path), location);
@@ -36,7 +39,8 @@ export async function writeOnnxModel(path: string, model: OnnxModel, options: Wr
   return { modelPath: path, externalDataPath, externalDataByteLength: streamed.externalDataByteLength };
 }
 
-/** Where `writeOnnxModel(path, model, options)` puts each weight it writes to `<file name>.data`, before writing anything. */
+/** Where `writeOnnxModel(path, model, options)` puts each weight it writes to its external data file, before writing anything. */
 export function plannedExternalWeights(path: string, model: OnnxModel, options: WriteOnnxModelOptions = {}): Map<string, StoredTensor> {
-  return externalTensorPlacements(model, { externalData: { location: externalDataFile(basename(path)), ...options } });
+  const { dataFile, ...layout } = options;
+  return externalTensorPlacements(model, { externalData: { location: dataFile ?? externalDataFile(basename(path)), ...layout } });
 }

@@ -1,0 +1,122 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MODEL_FILES, QwenVLError, readJson } from '@qwen-vl/core';
+import type { ModelFolder } from '@qwen-vl/core';
+import { ChatTemplate } from '@qwen-vl/preprocess';
+import { TRANSFORMERS_JS_CONFIG_KEY, TRANSFORMERS_JS_PARTS, transformersJsDataFiles, transformersJsModelFile } from '@qwen-vl/pipeline';
+import type { TransformersJsDtype, TransformersJsPart, VisionPrecision } from '@qwen-vl/pipeline';
+import { buildDecoderModel } from '../text/decoder-graph.js';
+import { buildVisionGraph } from '../vision/export-vision.js';
+import type { BuildLayout } from './build-layouts.js';
+import { copyPresentFiles } from './folder-files.js';
+import type { BuildInput } from './folder-files.js';
+import { EMBED_PART, MODEL_PARTS } from './model-parts.js';
+import type { BuildPrecisions, ModelPart } from './model-parts.js';
+
+/**
+ * The transformers.js dtype (file suffix) of each qwen-vl precision. int4 is what
+ * onnx-community calls q4: MatMulNBits of 4 bits on float32 activations. Every graph qwen-vl
+ * writes has float32 inputs and outputs, whatever its weights.
+ */
+const PRECISION_DTYPES: Readonly<Record<VisionPrecision, TransformersJsDtype>> = { fp32: 'fp32', fp16: 'fp16', int8: 'int8', int4: 'q4' };
+
+/** The model_type transformers' newer configs give the text part's `text_config`. */
+const TEXT_MODEL_TYPE = 'qwen2_5_vl_text';
+
+/** config.json keys that are not the text model's. */
+const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['architectures', 'model_type', 'vision_config', 'text_config', TRANSFORMERS_JS_CONFIG_KEY]);
+
+function partDtype(part: TransformersJsPart, precisions: BuildPrecisions): TransformersJsDtype {
+  return PRECISION_DTYPES[part === 'vision' ? precisions.vision : precisions.text];
+}
+
+/** The part transformers.js runs for qwen-vl's `part`: its file at the build's dtype, its graph taking what transformers.js feeds. */
+function transformersJsPart(part: ModelPart, precisions: BuildPrecisions): ModelPart {
+  if (!(part.name in TRANSFORMERS_JS_PARTS)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `has no transformers.js model (it has ${Object.keys(TRANSFORMERS_JS_PARTS).join(', ')})`, { source: `part "${part.name}"` });
+  }
+  const name = part.name as TransformersJsPart;
+  const file = transformersJsModelFile(name, partDtype(name, precisions));
+  switch (name) {
+    case 'vision':
+      // transformers.js feeds pixel_values and image_grid_thw only.
+      return { name, file, build: (weights, config, p) => buildVisionGraph(weights, config.vision, { precision: p.vision, quantization: p.quantization, inputs: 'grid' }) };
+    case 'embed':
+      return { ...EMBED_PART, file };
+    case 'decoder':
+      // transformers.js feeds position_ids [3, B, S] (its get_rope_index).
+      return { name, file, build: (weights, config, p) => buildDecoderModel(weights, config.text, { precision: p.text, quantization: p.quantization, positionInput: 'position-ids' }) };
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() === true;
+}
+
+/**
+ * config.json for transformers.js: the checkpoint's, with the text fields also under
+ * `text_config` (transformers.js reads Qwen2.5-VL's cache shapes there) and a
+ * `transformers.js_config` naming each written model's dtype and its external data file.
+ */
+async function transformersJsConfig(folder: string, input: BuildInput): Promise<Record<string, unknown>> {
+  const config = (await readJson(input.folder, MODEL_FILES.config)) as Record<string, unknown>;
+  const dtype: Record<string, TransformersJsDtype> = {};
+  const externalData: Record<string, number> = {};
+  for (const part of Object.keys(TRANSFORMERS_JS_PARTS) as TransformersJsPart[]) {
+    const file = transformersJsModelFile(part, partDtype(part, input.precisions));
+    if (!(await isFile(join(folder, file)))) continue;
+    dtype[TRANSFORMERS_JS_PARTS[part]] = partDtype(part, input.precisions);
+    const [dataFile] = transformersJsDataFiles(file, 1);
+    if (await isFile(join(folder, dataFile))) externalData[file.slice(file.lastIndexOf('/') + 1)] = 1;
+  }
+  const textConfig = config.text_config ?? { ...Object.fromEntries(Object.entries(config).filter(([key]) => !NOT_TEXT_KEYS.has(key))), model_type: TEXT_MODEL_TYPE };
+  const earlier = (config[TRANSFORMERS_JS_CONFIG_KEY] ?? {}) as Record<string, unknown>;
+  return { ...config, text_config: textConfig, [TRANSFORMERS_JS_CONFIG_KEY]: { ...earlier, dtype, use_external_data_format: externalData } };
+}
+
+/**
+ * preprocessor_config.json with the switches transformers.js reads rather than assumes
+ * (without `do_resize` and `do_normalize` it neither resizes nor normalizes), set to what
+ * Qwen2.5-VL's processor does; fields the checkpoint sets are kept.
+ */
+async function transformersJsPreprocessor(folder: ModelFolder): Promise<Record<string, unknown>> {
+  const config = (await readJson(folder, MODEL_FILES.preprocessor)) as Record<string, unknown>;
+  const pixels = { shortest_edge: config.min_pixels ?? 3136, longest_edge: config.max_pixels ?? 12845056 };
+  // resample 3: PIL's bicubic, Qwen2-VL's processor's.
+  return { do_convert_rgb: true, do_resize: true, size: pixels, resample: 3, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, ...config };
+}
+
+/** tokenizer_config.json with the chat template, where transformers.js's tokenizer looks for it. */
+async function transformersJsTokenizerConfig(folder: ModelFolder): Promise<Record<string, unknown>> {
+  const config = (await folder.exists(MODEL_FILES.tokenizerConfig)) ? ((await readJson(folder, MODEL_FILES.tokenizerConfig)) as Record<string, unknown>) : {};
+  if (config.chat_template !== undefined) return config;
+  return { ...config, chat_template: (await ChatTemplate.fromFolder(folder)).text };
+}
+
+async function writeJson(folder: string, name: string, value: unknown): Promise<void> {
+  await writeFile(join(folder, name), `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * transformers.js's (onnx-community's) folder: `onnx/vision_encoder{suffix}.onnx`,
+ * `onnx/embed_tokens{suffix}.onnx` and `onnx/decoder_model_merged{suffix}.onnx`, each with its
+ * own `_data` (a browser fetches only a model's own data files, so no weight is shared), the
+ * configs in the form transformers.js reads, the tokenizer files. No qwen-vl.json: the folder
+ * is read as any transformers.js folder is.
+ */
+export const TRANSFORMERS_JS_BUILD: BuildLayout = {
+  name: 'transformers.js',
+  parts: MODEL_PARTS,
+  partForm: transformersJsPart,
+  dataFile: (modelFile) => transformersJsDataFiles(modelFile, 1)[0],
+  sharesWeights: false,
+  writesManifest: false,
+  files: {
+    async write(folder, input) {
+      await writeJson(folder, MODEL_FILES.config, await transformersJsConfig(folder, input));
+      await writeJson(folder, MODEL_FILES.preprocessor, await transformersJsPreprocessor(input.folder));
+      await writeJson(folder, MODEL_FILES.tokenizerConfig, await transformersJsTokenizerConfig(input.folder));
+      await copyPresentFiles(folder, input, [MODEL_FILES.tokenizer, MODEL_FILES.generation, MODEL_FILES.chatTemplate, MODEL_FILES.chatTemplateJinja]);
+    },
+  },
+};
