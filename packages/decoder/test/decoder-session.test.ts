@@ -253,7 +253,35 @@ describe('DecoderSession', () => {
 
   it('refuses a decoder model without the expected inputs and outputs', () => {
     const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin'] };
-    expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input num_logits_to_keep, input past_key_values\.0\.key/);
+    expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input past_key_values\.0\.key/);
+    const positionless = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', ...PAST] };
+    expect(() => new DecoderSession(fakeEmbed(), positionless, text)).toThrow(/^decoder model: takes neither rotary_cos and rotary_sin nor position_ids \(it has inputs inputs_embeds, attention_mask, past_key_values/);
+  });
+
+  it("feeds a decoder of the other runtimes' contract (position_ids, no num_logits_to_keep) the positions themselves and keeps each row's last logits", async () => {
+    const decoder = fakeDecoder();
+    const allLogits: InferenceSessionHandle = {
+      ...decoder,
+      inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST],
+      // Every new position's logits: position p of row b holds 10·b + p.
+      async run(feed) {
+        const out = await decoder.run(feed);
+        const [batch, length] = feed.inputs_embeds.dims;
+        return { ...out, logits: hostTensor('float32', Float32Array.from({ length: batch * length * 3 }, (_, i) => 10 * Math.floor(i / (length * 3)) + Math.floor(i / 3) % length), [batch, length, 3]) };
+      },
+    };
+    const session = new DecoderSession(fakeEmbed(), allLogits, text);
+    const logits = await session.prefill(prefillInput());
+    expect(numbers(logits)).toEqual([2, 2, 2, 12, 12, 12]);
+    const prefill = decoder.feeds[0];
+    expect(prefill.position_ids).toMatchObject({ type: 'int64', dims: [3, 2, 3] });
+    expect(numbers(prefill.position_ids)).toEqual(Array.from({ length: 18 }, (_, i) => i % 3));
+    expect(Object.keys(prefill)).not.toContain('rotary_cos');
+    expect(Object.keys(prefill)).not.toContain('num_logits_to_keep');
+
+    expect(numbers(await session.step([5, 6]))).toEqual([0, 0, 0, 10, 10, 10]);
+    // Cache position 3 plus the row's delta (-1, 2), in all three rows.
+    expect(numbers(decoder.feeds[1].position_ids)).toEqual([2, 5, 2, 5, 2, 5]);
   });
 });
 

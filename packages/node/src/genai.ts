@@ -1,6 +1,6 @@
 import type { ModelSource } from '@qwen-vl/core';
 import { GenaiConfig, Images as ImageList } from '@qwen-vl/pipeline';
-import type { ConfigHost } from '@qwen-vl/pipeline';
+import type { ConfigHost, TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
 import { requireBuiltFile } from './built-file.js';
 import { decodeChatImage } from './chat.js';
@@ -10,21 +10,28 @@ import { NodeModelFolder } from './model-folder.js';
 export { Model, Tokenizer, TokenizerStream, NamedTensors, MultiModalProcessor, GeneratorParams, Generator, GENERATOR_OUTPUTS } from '@qwen-vl/pipeline';
 export type { ApplyChatTemplateOptions, DecodeOptions, GenaiSearchOptions, GeneratorOutputName, ProcessOptions, Provider, Tensor } from '@qwen-vl/pipeline';
 
+export interface ConfigOptions {
+  /** For a transformers.js folder: the dtype of its models to run (`QwenVLLoadOptions.dtype`). */
+  readonly dtype?: TransformersJsDtypeChoice;
+}
+
 /**
- * onnxruntime-genai's `og.Config` on Node: a folder made by `qwen-vl build` on the file
- * system, run on onnxruntime-node (`appendProvider('cuda' | 'dml' | 'webgpu')`; cpu without one).
+ * onnxruntime-genai's `og.Config` on Node: a model folder on the file system (made by
+ * `qwen-vl build`, or a transformers.js one), run on onnxruntime-node
+ * (`appendProvider('cuda' | 'dml' | 'webgpu')`; cpu without one).
  */
 export class Config extends GenaiConfig {
-  constructor(directory: string) {
-    super(directory, openNodeHost);
+  constructor(directory: string, options: ConfigOptions = {}) {
+    super(directory, (path) => openNodeHost(path, options));
   }
 }
 
-async function openNodeHost(directory: string): Promise<ConfigHost> {
+async function openNodeHost(directory: string, options: ConfigOptions): Promise<ConfigHost> {
   return {
     folder: await NodeModelFolder.open(directory),
     openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
     backend: onnxruntimeNodeBackend,
+    dtype: options.dtype,
   };
 }
 

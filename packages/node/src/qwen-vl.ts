@@ -1,5 +1,6 @@
 import type { ModelSource } from '@qwen-vl/core';
 import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/pipeline';
+import type { TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
 import { onnxruntimeNodeBackend } from './backend/ort-backend.js';
 import { decodeChatImage } from './chat.js';
 import type { ImageInput } from './chat.js';
@@ -16,11 +17,18 @@ export interface QwenVLLoadOptions {
   device?: NodeDevice;
   /** Threads per operator; onnxruntime picks when omitted. */
   intraOpThreads?: number;
+  /**
+   * For a transformers.js (onnx-community) folder: which of its models to run, by their dtype
+   * (`'q4'`, `'fp16'`, ...: the file suffix), for every part or per model name
+   * (`{ vision_encoder: 'fp32', decoder_model_merged: 'q4' }`); by default config.json's
+   * `transformers.js_config.dtype`, else fp32, else the only one the folder has.
+   */
+  dtype?: TransformersJsDtypeChoice;
 }
 
 /**
- * A Qwen2.5-VL model folder made by `qwen-vl build`, loaded on onnxruntime-node, with a chat
- * API: the shared `VisionLanguageModel` with files read from disk and images decoded by
+ * A Qwen2.5-VL model folder, loaded on onnxruntime-node, with a chat API (a folder made by
+ * `qwen-vl build`, or a transformers.js / onnx-community one): the shared `VisionLanguageModel` with files read from disk and images decoded by
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
  * another.
  */
@@ -33,7 +41,10 @@ export class QwenVL extends HostedChatModel<ImageInput> {
     super(model);
   }
 
-  /** Loads a folder written by `qwen-vl build` (vision.onnx, embed.onnx, decoder.onnx, configs, tokenizer). */
+  /**
+   * Loads a model folder: one written by `qwen-vl build` (vision.onnx, embed.onnx,
+   * decoder.onnx, configs, tokenizer), or a transformers.js one (`onnx/*.onnx`, at `dtype`).
+   */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
     const model = await VisionLanguageModel.load<ImageInput>({
       folder: await NodeModelFolder.open(directory),
@@ -41,6 +52,7 @@ export class QwenVL extends HostedChatModel<ImageInput> {
       decodeImage: decodeChatImage,
       device: options.device ?? 'cpu',
       intraOpThreads: options.intraOpThreads,
+      dtype: options.dtype,
       backend: onnxruntimeNodeBackend,
     });
     return new QwenVL(directory, model);

@@ -78,4 +78,22 @@ describe('exported golden tiny vision encoder on onnxruntime-node CPU', { timeou
       await dense.dispose();
     }
   });
+
+  it('a graph that takes only the grids (in-graph tables, as transformers.js and onnxruntime-genai feed it) gives the same features: images of partial windows and a 2-frame video in one run', async () => {
+    const config = fp32.config;
+    const model = await streamModel(buildVisionGraph(await openLocalCheckpoint(MODEL_DIR), config, { inputs: 'grid' }));
+    const grid = new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: model.model }, { device: 'cpu' }), config);
+    try {
+      const grids: [number, number, number][] = [[1, 34, 46], [1, 8, 10], [2, 12, 6], [1, 16, 16]];
+      const rows = grids.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
+      const pixels = Float32Array.from({ length: rows * 1176 }, (_, i) => Math.sin(i * 0.37) * 0.8);
+      const [fromGrids, fromTables] = [await grid.encode(pixels, grids), await fp32.encode(pixels, grids)];
+      expect(fromGrids.dims).toEqual(fromTables.dims);
+      const diff = maxAbsDiff(fromGrids.features, fromTables.features);
+      console.info(`grid-input vision graph vs host tables, ${JSON.stringify(grids)}: max |Δ| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(1e-5);
+    } finally {
+      await grid.dispose();
+    }
+  });
 });

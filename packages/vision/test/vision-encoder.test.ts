@@ -26,7 +26,7 @@ function fakeSession(inputNames: readonly string[], outputDims?: (tokens: number
     outputNames: ['image_features'],
     async run(given) {
       feeds.push({ ...given });
-      const tokens = given.window_index.dims[0];
+      const tokens = given.window_index?.dims[0] ?? given.pixel_values.dims[0] / 4;
       const dims = outputDims?.(tokens) ?? [tokens, 8];
       return { image_features: { type: 'float32', dims, data: Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => i) } };
     },
@@ -53,6 +53,15 @@ describe('VisionEncoder', () => {
     expect(feeds[0].pixel_values.dims).toEqual([40, 1176]);
     expect(feeds[0].pixel_values.data).toBe(pixels);
     expect(feeds[0].rotary_cos.dims).toEqual([40, 16]);
+  });
+
+  it.each(['image_grid_thw', 'grid_thw'])("runs a graph that takes only the pixels and the grids (%s), as transformers.js's and onnxruntime-genai's do", async (gridName) => {
+    const { session, feeds } = fakeSession(['pixel_values', gridName]);
+    const result = await new VisionEncoder(session, config).encode(new Float32Array(40 * 1176), grids);
+    expect(result.dims).toEqual([10, 8]);
+    expect(Object.keys(feeds[0]).sort()).toEqual(['pixel_values', gridName].sort());
+    expect(feeds[0][gridName]).toMatchObject({ type: 'int64', dims: [2, 3] });
+    expect(Array.from(feeds[0][gridName].data as BigInt64Array, Number)).toEqual([1, 4, 4, 2, 2, 6]);
   });
 
   it('rejects pixel rows that do not match the grids', async () => {

@@ -1,5 +1,7 @@
 import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
+import { TRANSFORMERS_JS_DTYPES, TRANSFORMERS_JS_PARTS } from '@qwen-vl/pipeline';
+import type { TransformersJsDtype, TransformersJsDtypeChoice, TransformersJsModelName } from '@qwen-vl/pipeline';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
 import { DEFAULT_MAX_NEW_TOKENS, withDefaultLength } from '../default-length.js';
@@ -19,10 +21,12 @@ const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] [--video FRAMES ...] --prompt TEXT [options]
 
 Runs Qwen2.5-VL on images, videos and a prompt and streams the answer to stdout. DIR is a folder
-made by "qwen-vl build". Search options not given come from DIR/generation_config.json.
+made by "qwen-vl build", or a transformers.js (onnx-community) one. Search options not given
+come from DIR/generation_config.json.
 
 Options:
-  --model DIR               model folder written by "qwen-vl build"
+  --model DIR               model folder written by "qwen-vl build" (any --layout), or a
+                            transformers.js one (onnx/*.onnx)
   --image PATH              an image file (JPEG, PNG, WebP, GIF, AVIF, TIFF); repeat for
                             several images, in prompt order; none for a text-only prompt
   --video FRAMES            a video as its sampled frames: image files separated by commas,
@@ -42,6 +46,10 @@ Options:
   --ignore-eos              keep generating through end-of-sequence tokens until the
                             length limit (for comparisons over a fixed token count)
   --device D                cpu (default), cuda, dml or webgpu
+  --dtype D                 transformers.js folders: the models to run by their dtype (file
+                            suffix: ${TRANSFORMERS_JS_DTYPES.join(', ')}), or one per model as
+                            MODEL=D,... (vision_encoder, embed_tokens, decoder_model_merged);
+                            default config.json's transformers.js_config.dtype, else fp32
   --json                    print one JSON object at the end instead of streaming:
                             {"tokens", "logprobs", "text", "finish_reason", "prompt_tokens", "timings"}
   --dump OUT                also write each step's raw logits as OUT/logits.npy
@@ -59,6 +67,7 @@ export interface RunCommand {
   system: string | undefined;
   search: SearchOptionsInput;
   device: NodeDevice;
+  dtype: TransformersJsDtypeChoice | undefined;
   json: boolean;
   dump: string | undefined;
 }
@@ -97,6 +106,7 @@ const RUN_OPTIONS = {
   greedy: { type: 'boolean' },
   'ignore-eos': { type: 'boolean' },
   device: { type: 'string' },
+  dtype: { type: 'string' },
   json: { type: 'boolean' },
   dump: { type: 'string' },
 } as const;
@@ -104,6 +114,21 @@ const RUN_OPTIONS = {
 /** The --device flag's value: cpu when absent, one of the devices onnxruntime-node knows otherwise. */
 export function deviceFlag(value: string | undefined): NodeDevice {
   return choiceFlag(value, DEVICES, '--device') ?? 'cpu';
+}
+
+/** The --dtype flag's value: a dtype for every model, or `MODEL=DTYPE` pairs separated by commas; undefined when absent. */
+export function dtypeFlag(value: string | undefined): TransformersJsDtypeChoice | undefined {
+  if (value === undefined || !value.includes('=')) return choiceFlag(value, TRANSFORMERS_JS_DTYPES, '--dtype');
+  const models = Object.values(TRANSFORMERS_JS_PARTS);
+  const choice: Partial<Record<TransformersJsModelName, TransformersJsDtype>> = {};
+  for (const pair of value.split(',')) {
+    const [model, dtype, ...rest] = pair.split('=');
+    if (rest.length > 0 || !(models as readonly string[]).includes(model)) {
+      throw new UsageError(`--dtype must be a dtype or MODEL=DTYPE pairs with MODEL one of ${models.join(', ')}, got ${JSON.stringify(pair)}`);
+    }
+    choice[model as TransformersJsModelName] = choiceFlag(dtype, TRANSFORMERS_JS_DTYPES, `--dtype ${model}`);
+  }
+  return choice;
 }
 
 /** The command the flags given to `run` ask for. */
@@ -134,6 +159,7 @@ function runCommand(values: OptionValues<typeof RUN_OPTIONS>): RunCommand {
     system: values.system,
     search: Object.fromEntries(Object.entries(search).filter(([, value]) => value !== undefined)),
     device,
+    dtype: dtypeFlag(values.dtype),
     json: values.json === true,
     dump: values.dump,
   };
@@ -186,7 +212,7 @@ export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (comma
   const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
   const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);
 
-  const model = await QwenVL.load(command.model, { device: command.device });
+  const model = await QwenVL.load(command.model, { device: command.device, dtype: command.dtype });
   try {
     const steps: Float32Array[] = [];
     const stream = model.chatStream(
