@@ -7,7 +7,7 @@ export { Checkpoint, CHECKPOINT_FILES } from './safetensors/checkpoint.js';
 export type { CheckpointFolder } from './safetensors/checkpoint.js';
 export { encodeSafetensors, concatBytes } from './safetensors/writer.js';
 export type { SafetensorsTensorInput } from './safetensors/writer.js';
-export { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from './safetensors/half-float.js';
+export { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '@qwen-vl/core';
 export { GraphBuilder, isStoredTensor } from './onnx/graph-builder.js';
 export type { BuildOptions, Dim, GraphBuilderOptions, InitializerData, OnnxInitializer, OnnxModel, OpOptions, SingleOutputOpOptions, StoredTensor, TensorBytesSource } from './onnx/graph-builder.js';
 export { float, floats, tensorAttribute } from './onnx/attributes.js';

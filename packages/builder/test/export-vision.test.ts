@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../src/safetensors/checkpoint.js';
-import { float16ToFloat32 } from '../src/safetensors/half-float.js';
+import { float16ToFloat32, parseModelConfig, isQwenVLError } from '@qwen-vl/core';
 import { generateTinyCheckpoint } from '../src/checkpoint/tiny-checkpoint.js';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
-import { parseModelConfig, isQwenVLError } from '@qwen-vl/core';
 import { streamModel } from '../src/onnx/serialize.js';
 import type { OnnxModel, TensorBytesSource } from '../src/onnx/graph-builder.js';
 import type { VisionConfig } from '@qwen-vl/core';

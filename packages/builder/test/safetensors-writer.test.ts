@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isQwenVLError } from '@qwen-vl/core';
+import { isQwenVLError, float32ToBf16, float32ToFloat16 } from '@qwen-vl/core';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
-import { float32ToBf16, float32ToFloat16 } from '../src/safetensors/half-float.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
 import { concatBytes, encodeSafetensors } from '../src/safetensors/writer.js';
 

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseGenerationConfig, parseModelConfig, parsePreprocessorConfig, isQwenVLError } from '@qwen-vl/core';
+import { parseGenerationConfig, parseModelConfig, parsePreprocessorConfig, isQwenVLError, float32ToBf16 } from '@qwen-vl/core';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
-import { float32ToBf16 } from '../src/safetensors/half-float.js';
 import { SafetensorsFile } from '../src/safetensors/reader.js';
 import { generateTinyCheckpoint } from '../src/checkpoint/tiny-checkpoint.js';
 import type { TinyCheckpointOptions } from '../src/checkpoint/tiny-checkpoint.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostTensor, isQwenVLError } from '@qwen-vl/core';
+import { float32ToFloat16, hostTensor, isQwenVLError } from '@qwen-vl/core';
 import type { DeviceTensor, HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, decoderDeviceOutputs } from '../src/index.js';
 
@@ -256,6 +256,21 @@ describe('DecoderSession', () => {
     expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input past_key_values\.0\.key/);
     const positionless = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', ...PAST] };
     expect(() => new DecoderSession(fakeEmbed(), positionless, text)).toThrow(/^decoder model: takes neither rotary_cos and rotary_sin nor position_ids \(it has inputs inputs_embeds, attention_mask, past_key_values/);
+  });
+
+  it("widens an fp16 export's float16 embeddings and logits to float32", async () => {
+    const embed = fakeEmbed();
+    const decoder = fakeDecoder();
+    const half = (tensor: HostTensor) => ({ type: 'float16' as const, dims: tensor.dims, data: float32ToFloat16(tensor.data as Float32Array) });
+    const halfEmbed: InferenceSessionHandle = { ...embed, run: async (feed) => ({ inputs_embeds: half((await embed.run(feed)).inputs_embeds) }) };
+    const halfDecoder: InferenceSessionHandle = { ...decoder, run: async (feed) => ({ ...(await decoder.run(feed)), logits: half((await decoder.outputs.at(-1)!).logits) }) };
+    const session = new DecoderSession(halfEmbed, halfDecoder, text);
+    const embeds = await session.embed(hostTensor('int32', Int32Array.of(5, 6), [1, 2]));
+    expect(embeds).toMatchObject({ type: 'float32', dims: [1, 2, 2] });
+    expect(numbers(embeds)).toEqual([5, 5, 6, 6]);
+    const logits = await session.prefill(prefillInput());
+    expect(logits.type).toBe('float32');
+    expect(numbers(logits)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it("feeds a decoder of the other runtimes' contract (position_ids, no num_logits_to_keep) the positions themselves and keeps each row's last logits", async () => {

@@ -183,6 +183,20 @@ describe('tensor conversion', () => {
     expect(out.big.dims).toEqual([3, 2]);
   });
 
+  it("narrows a float32 feed of a float16 input (an fp16 export's inputs_embeds, pixel_values) to float16", async () => {
+    const g = new GraphBuilder('half-input');
+    const x = g.input('x', 'float16', ['n']);
+    g.output(g.op('Add', [x, x]), 'y', 'float16', ['n']);
+    const half = await onnxruntimeNodeBackend.createSession({ model: serializeModel(g.build({ producer: 't' })).model, name: 'half.onnx' }, { device: 'cpu' });
+    try {
+      const out = await half.run({ x: hostTensor('float32', Float32Array.of(0.5, -3, 1 / 3), [3]) });
+      expect(out.y.type).toBe('float16');
+      expect(Array.from(float16ToFloat32(out.y.data as Uint16Array))).toEqual(Array.from(float16ToFloat32(float32ToFloat16(Float32Array.of(1, -6, 2 / 3)))));
+    } finally {
+      await half.dispose();
+    }
+  });
+
   it('rejects unknown or missing feeds and fetches by name', async () => {
     const ids = hostTensor('int64', new BigInt64Array([1n]), [1]);
     await expectQwenVLError(session.run({}), 'INVALID_ARGUMENT', /types\.onnx: feeds lack input\(s\) ids/);

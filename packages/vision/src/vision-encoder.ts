@@ -1,4 +1,4 @@
-import { QwenVLError, hostTensor } from '@qwen-vl/core';
+import { QwenVLError, asFloat32, hostTensor } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import { QWEN2_VL_GRID_INPUT, VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
@@ -63,7 +63,8 @@ export class VisionEncoder {
       [VISION_INPUTS.pixelValues]: hostTensor('float32', pixelValues, [patches, this.patchDim]),
       ...(this.gridInput === undefined ? visionFeeds(grids, this.config, { attention: this.attention }) : { [this.gridInput]: gridTensor(grids) }),
     };
-    const output = (await this.session.run(feeds, [VISION_OUTPUT]))[VISION_OUTPUT];
+    // An fp16 export's features are float16; the merge works in float32.
+    const output = asFloat32((await this.session.run(feeds, [VISION_OUTPUT]))[VISION_OUTPUT]);
     const tokens = patches / this.config.spatialMergeSize ** 2;
     if (output.type !== 'float32' || output.dims.length !== 2 || output.dims[0] !== tokens || output.dims[1] !== outHidden) {
       throw new QwenVLError('INVALID_MODEL', `returned ${output.type} [${output.dims.join(', ')}], expected float32 [${tokens}, ${outHidden}]`, { source: `vision model output "${VISION_OUTPUT}"` });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { float32ToFloat16 } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
 import { VisionEncoder } from '../src/vision-encoder.js';
 import { visionInputNames } from '../src/graph-io.js';
@@ -62,6 +63,20 @@ describe('VisionEncoder', () => {
     expect(Object.keys(feeds[0]).sort()).toEqual(['pixel_values', gridName].sort());
     expect(feeds[0][gridName]).toMatchObject({ type: 'int64', dims: [2, 3] });
     expect(Array.from(feeds[0][gridName].data as BigInt64Array, Number)).toEqual([1, 4, 4, 2, 2, 6]);
+  });
+
+  it("widens an fp16 export's float16 features to float32", async () => {
+    const { session } = fakeSession(['pixel_values', 'image_grid_thw']);
+    const half: InferenceSessionHandle = {
+      ...session,
+      run: async (feeds) => {
+        const { image_features: features } = await session.run(feeds);
+        return { image_features: { type: 'float16', dims: features.dims, data: float32ToFloat16(features.data as Float32Array) } };
+      },
+    };
+    const result = await new VisionEncoder(half, config).encode(new Float32Array(40 * 1176), grids);
+    expect(result.dims).toEqual([10, 8]);
+    expect(Array.from(result.features)).toEqual(Array.from({ length: 80 }, (_, i) => i));
   });
 
   it('rejects pixel rows that do not match the grids', async () => {

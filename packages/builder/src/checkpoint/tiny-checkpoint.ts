@@ -1,5 +1,4 @@
-import { parseModelConfig, QwenVLError } from '@qwen-vl/core';
-import { float32ToBf16 } from '../safetensors/half-float.js';
+import { parseModelConfig, QwenVLError, float32ToBf16 } from '@qwen-vl/core';
 import { concatBytes, encodeSafetensors } from '../safetensors/writer.js';
 import type { SafetensorsTensorInput } from '../safetensors/writer.js';
 import { KEY_NAMINGS, checkpointKey, checkpointTensors } from './layout.js';

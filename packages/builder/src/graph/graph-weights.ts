@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, float32ToFloat16 } from '@qwen-vl/core';
 import { VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
 import type { QuantizationSettings, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { TensorSpec } from '../checkpoint/layout.js';
@@ -6,7 +6,6 @@ import type { GraphBuilder, TensorBytesSource } from '../onnx/graph-builder.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
 import { checkBlockSize, quantizeBlockwise, zeroPointRow } from '../quantize/block-quantize.js';
 import type { BlockQuantized, QuantBits } from '../quantize/block-quantize.js';
-import { float32ToFloat16 } from '../safetensors/half-float.js';
 
 /**
  * Where the exporters get weights from, by canonical tensor name (see `checkpoint/layout.ts`).

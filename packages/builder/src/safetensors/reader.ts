@@ -1,7 +1,7 @@
 import type { ByteSource } from './byte-source.js';
 import { HEADER_LENGTH_BYTES, parseSafetensorsHeader, readHeaderLength, weightsError } from './header.js';
 import type { TensorInfo } from './header.js';
-import { bf16ToFloat32, float16ToFloat32 } from './half-float.js';
+import { bf16ToFloat32, float16ToFloat32 } from '@qwen-vl/core';
 
 /**
  * One `.safetensors` file, opened by reading its header only. Tensor bytes are fetched one

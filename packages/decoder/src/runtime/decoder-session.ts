@@ -1,4 +1,4 @@
-import { QwenVLError, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64 } from '@qwen-vl/core';
+import { QwenVLError, asFloat32, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64 } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
@@ -100,7 +100,8 @@ export class DecoderSession {
   async embed(inputIds: HostTensor<'int32'>): Promise<HostTensor<'float32'>> {
     const ids = hostTensor('int64', toBigInt64(inputIds.data), inputIds.dims);
     const out = await this.embedSession.run({ [EMBED_IO.inputIds]: ids }, [EMBED_IO.inputsEmbeds]);
-    return out[EMBED_IO.inputsEmbeds] as HostTensor<'float32'>;
+    // An fp16 export's embeddings are float16: the merge and the decoder's feed work in float32.
+    return asFloat32(out[EMBED_IO.inputsEmbeds]) as HostTensor<'float32'>;
   }
 
   /**
@@ -236,7 +237,7 @@ export class DecoderSession {
     // Only once the run has succeeded: a failed step leaves the previous cache usable.
     disposeDeviceTensors(next.past);
     this.state = { ...next, past };
-    const logits = out[DECODER_IO.logits] as HostTensor<'float32'>;
+    const logits = asFloat32(out[DECODER_IO.logits] as HostTensor) as HostTensor<'float32'>;
     const vocab = this.config.vocabSize;
     const kept = logits.data.length / next.batch / vocab;
     // [B, kept, vocab]: one position per row with num_logits_to_keep, else every new token's.

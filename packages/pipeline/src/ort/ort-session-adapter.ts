@@ -1,4 +1,4 @@
-import { QwenVLError, isDeviceTensor } from '@qwen-vl/core';
+import { QwenVLError, float32ToFloat16, isDeviceTensor } from '@qwen-vl/core';
 import type { DeviceRunOptions, HostTensor, InferenceSessionHandle, SessionTensor } from '@qwen-vl/core';
 import { OrtDeviceTensor, downloadOrtTensor } from './ort-tensors.js';
 import type { OrtRuntime, OrtTensorLike } from './ort-tensors.js';
@@ -7,6 +7,8 @@ import type { OrtRuntime, OrtTensorLike } from './ort-tensors.js';
 export interface OrtSessionLike<T extends OrtTensorLike> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Each input's element type, where the runtime tells it (`type` of tensor inputs). */
+  readonly inputMetadata?: readonly { readonly name: string; readonly type?: string }[];
   run(feeds: Record<string, T>, fetches: readonly string[]): Promise<Record<string, unknown>>;
   release(): Promise<void>;
 }
@@ -14,11 +16,14 @@ export interface OrtSessionLike<T extends OrtTensorLike> {
 /**
  * An onnxruntime session (onnxruntime-node's or onnxruntime-web's) behind core's session
  * contract: checked feed and fetch names, host tensors in and out, and outputs kept as
- * OrtDeviceTensors between runs. Opening the session is the backend's business.
+ * OrtDeviceTensors between runs. Opening the session is the backend's business. A float32
+ * host feed of a float16 input is narrowed to float16: qwen-vl computes in float32 on the
+ * host, and fp16 exports (onnx-community's `_fp16`, `_q4f16`) take float16.
  */
 export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSessionHandle {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  private readonly float16Inputs: ReadonlySet<string>;
 
   constructor(
     private readonly session: OrtSessionLike<T>,
@@ -27,6 +32,7 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
   ) {
     this.inputNames = session.inputNames;
     this.outputNames = session.outputNames;
+    this.float16Inputs = new Set((session.inputMetadata ?? []).filter((input) => input.type === 'float16').map((input) => input.name));
   }
 
   /**
@@ -90,7 +96,10 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
 
   private toFeed(name: string, tensor: SessionTensor): T {
     const source = `${this.modelName} feed "${name}"`;
-    if (!isDeviceTensor(tensor)) return this.runtime.createTensor(tensor);
+    if (!isDeviceTensor(tensor)) {
+      const narrowed = tensor.type === 'float32' && this.float16Inputs.has(name) ? { type: 'float16' as const, dims: tensor.dims, data: float32ToFloat16(tensor.data as Float32Array) } : tensor;
+      return this.runtime.createTensor(narrowed);
+    }
     // Another runtime's tensor (node's and web's can be loaded together) is of another Tensor class.
     if (!(tensor instanceof OrtDeviceTensor) || tensor.runtime !== this.runtime) {
       throw new QwenVLError('INVALID_ARGUMENT', `is a device tensor of another backend; ${this.runtime.name} takes only its own`, { source });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../src/safetensors/half-float.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../src/half-float.js';
 
 /** Bits of one float32, for comparing NaN payloads and signed zeros. */
 function bitsOf(value: number): number {

@@ -1,5 +1,8 @@
+import type { HostTensor } from './tensor.js';
+
 /**
- * Conversions between float32 and the two 16-bit float formats found in checkpoints.
+ * Conversions between float32 and the two 16-bit float formats: found in checkpoints, and
+ * float16 also at the inputs and outputs of fp16 exports (onnx-community's `_fp16`, `_q4f16`).
  * Widening is exact for every bit pattern; narrowing rounds to nearest, ties to even, as
  * PyTorch does, so weights converted here match weights converted by `tensor.to(dtype)`.
  * Typed arrays are read in host byte order; every JS engine in use is little-endian, which
@@ -87,4 +90,12 @@ export function float32ToFloat16(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = float32BitsToFloat16Bits(inBits[i]);
   return out;
+}
+
+/**
+ * A float16 host tensor widened to float32 (exactly), any other as it is: what qwen-vl's
+ * host-side math takes of a graph whose outputs are float16.
+ */
+export function asFloat32(tensor: HostTensor): HostTensor {
+  return tensor.type === 'float16' ? { type: 'float32', dims: tensor.dims, data: float16ToFloat32(tensor.data as Uint16Array) } : tensor;
 }
