@@ -255,7 +255,9 @@ describe('DecoderSession', () => {
     const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin'] };
     expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input past_key_values\.0\.key/);
     const positionless = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', ...PAST] };
-    expect(() => new DecoderSession(fakeEmbed(), positionless, text)).toThrow(/^decoder model: takes neither rotary_cos and rotary_sin nor position_ids \(it has inputs inputs_embeds, attention_mask, past_key_values/);
+    expect(() => new DecoderSession(fakeEmbed(), positionless, text)).toThrow(
+      /^decoder model: takes neither rotary_cos and rotary_sin nor position_ids \(it has inputs inputs_embeds, attention_mask, past_key_values/,
+    );
   });
 
   it("widens an fp16 export's float16 embeddings and logits to float32", async () => {
@@ -263,7 +265,7 @@ describe('DecoderSession', () => {
     const decoder = fakeDecoder();
     const half = (tensor: HostTensor) => ({ type: 'float16' as const, dims: tensor.dims, data: float32ToFloat16(tensor.data as Float32Array) });
     const halfEmbed: InferenceSessionHandle = { ...embed, run: async (feed) => ({ inputs_embeds: half((await embed.run(feed)).inputs_embeds) }) };
-    const halfDecoder: InferenceSessionHandle = { ...decoder, run: async (feed) => ({ ...(await decoder.run(feed)), logits: half((await decoder.outputs.at(-1)!).logits) }) };
+    const halfDecoder: InferenceSessionHandle = { ...decoder, run: async (feed) => ({ ...(await decoder.run(feed)), logits: half(decoder.outputs.at(-1)!.logits) }) };
     const session = new DecoderSession(halfEmbed, halfDecoder, text);
     const embeds = await session.embed(hostTensor('int32', Int32Array.of(5, 6), [1, 2]));
     expect(embeds).toMatchObject({ type: 'float32', dims: [1, 2, 2] });
@@ -282,7 +284,14 @@ describe('DecoderSession', () => {
       async run(feed) {
         const out = await decoder.run(feed);
         const [batch, length] = feed.inputs_embeds.dims;
-        return { ...out, logits: hostTensor('float32', Float32Array.from({ length: batch * length * 3 }, (_, i) => 10 * Math.floor(i / (length * 3)) + Math.floor(i / 3) % length), [batch, length, 3]) };
+        return {
+          ...out,
+          logits: hostTensor(
+            'float32',
+            Float32Array.from({ length: batch * length * 3 }, (_, i) => 10 * Math.floor(i / (length * 3)) + (Math.floor(i / 3) % length)),
+            [batch, length, 3],
+          ),
+        };
       },
     };
     const session = new DecoderSession(fakeEmbed(), allLogits, text);

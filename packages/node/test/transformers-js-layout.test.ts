@@ -226,7 +226,11 @@ describe('the dtype of the models to open', { timeout: 60_000 }, () => {
       message: expect.stringContaining('the q4 vision_encoder model is not in the folder (its vision_encoder dtypes: fp32, int8)'),
     });
     await expect(open('bf16' as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'dtype', message: expect.stringContaining('is "bf16"; a dtype is one of fp32, fp16, int8') });
-    await expect(open({ decoder_model_merged: 'q3' } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'dtype', message: expect.stringContaining('names "q3" for decoder_model_merged') });
+    await expect(open({ decoder_model_merged: 'q3' } as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      source: 'dtype',
+      message: expect.stringContaining('names "q3" for decoder_model_merged'),
+    });
 
     const badConfig = await copyFolder(fp32, 'bad-config');
     const config = await readJson(badConfig, 'config.json');
@@ -235,7 +239,11 @@ describe('the dtype of the models to open', { timeout: 60_000 }, () => {
 
     const noEmbed = await copyFolder(fp32, 'no-embed');
     await rm(join(noEmbed, 'onnx', 'embed_tokens.onnx'));
-    await expect(QwenVL.load(noEmbed)).rejects.toMatchObject({ code: 'MISSING_FILE', source: join(noEmbed, 'onnx/embed_tokens.onnx'), message: expect.stringContaining('(its embed_tokens dtypes: none)') });
+    await expect(QwenVL.load(noEmbed)).rejects.toMatchObject({
+      code: 'MISSING_FILE',
+      source: join(noEmbed, 'onnx/embed_tokens.onnx'),
+      message: expect.stringContaining('(its embed_tokens dtypes: none)'),
+    });
   });
 
   it("runs the q4 models it is asked for: the logits of qwen-vl's own int4 build of the same weights, not the fp32 ones", async () => {
@@ -243,11 +251,22 @@ describe('the dtype of the models to open', { timeout: 60_000 }, () => {
       const model = await QwenVL.load(folder, { dtype });
       try {
         let first: Float32Array | undefined;
-        await model.chat([{ role: 'user', content: [{ type: 'image', image: goldenImage('gradient_300x200.png') }, { type: 'text', text: 'Describe this image.' }] }], {
-          ...GOLDEN_SEARCH,
-          maxNewTokens: 1,
-          onStepLogits: (_step, logits) => (first = logits),
-        });
+        await model.chat(
+          [
+            {
+              role: 'user',
+              content: [
+                { type: 'image', image: goldenImage('gradient_300x200.png') },
+                { type: 'text', text: 'Describe this image.' },
+              ],
+            },
+          ],
+          {
+            ...GOLDEN_SEARCH,
+            maxNewTokens: 1,
+            onStepLogits: (_step, logits) => (first = logits),
+          },
+        );
         return first!;
       } finally {
         await model.dispose();
@@ -277,6 +296,9 @@ describe('the CLI on transformers.js folders', { timeout: 120_000 }, () => {
     const badLayout = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), '--layout', 'onnx']);
     expect([badLayout.code, badLayout.stderr]).toEqual([2, expect.stringContaining('--layout must be one of qwen-vl, transformers.js, got "onnx"')]);
     const badDtype = await runCli(['run', '--model', out, '--dtype', 'decoder=q4', '--prompt', 'x']);
-    expect([badDtype.code, badDtype.stderr]).toEqual([2, expect.stringContaining('--dtype must be a dtype or MODEL=DTYPE pairs with MODEL one of vision_encoder, embed_tokens, decoder_model_merged, got "decoder=q4"')]);
+    expect([badDtype.code, badDtype.stderr]).toEqual([
+      2,
+      expect.stringContaining('--dtype must be a dtype or MODEL=DTYPE pairs with MODEL one of vision_encoder, embed_tokens, decoder_model_merged, got "decoder=q4"'),
+    ]);
   });
 });

@@ -58,7 +58,18 @@ describe('transformers.js on a --layout transformers.js build of the golden mode
   ])('a %i×%i picture: the same greedy tokens as qwen-vl on that folder', async (width, height, text) => {
     const image = await picture(width, height);
     const theirs = await transformersJsTokens([image], text);
-    const ours = await qwenVl.chat([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text }] }], { greedy: true, repetitionPenalty: 1, maxNewTokens: NEW_TOKENS });
+    const ours = await qwenVl.chat(
+      [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', image },
+            { type: 'text', text },
+          ],
+        },
+      ],
+      { greedy: true, repetitionPenalty: 1, maxNewTokens: NEW_TOKENS },
+    );
     console.info(`${width}×${height}: transformers.js ${JSON.stringify(theirs.tokens)}, qwen-vl ${JSON.stringify(ours.tokens)}`);
     expect(theirs.promptLength).toBe(ours.promptTokenIds.length);
     expect(theirs.tokens).toEqual(ours.tokens);

@@ -84,7 +84,12 @@ describe('exported golden tiny vision encoder on onnxruntime-node CPU', { timeou
     const model = await streamModel(buildVisionGraph(await openLocalCheckpoint(MODEL_DIR), config, { inputs: 'grid' }));
     const grid = new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: model.model }, { device: 'cpu' }), config);
     try {
-      const grids: [number, number, number][] = [[1, 34, 46], [1, 8, 10], [2, 12, 6], [1, 16, 16]];
+      const grids: [number, number, number][] = [
+        [1, 34, 46],
+        [1, 8, 10],
+        [2, 12, 6],
+        [1, 16, 16],
+      ];
       const rows = grids.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
       const pixels = Float32Array.from({ length: rows * 1176 }, (_, i) => Math.sin(i * 0.37) * 0.8);
       const [fromGrids, fromTables] = [await grid.encode(pixels, grids), await fp32.encode(pixels, grids)];

@@ -83,5 +83,9 @@ function sameNames(names: readonly string[], expected: readonly string[]): boole
 
 /** int64 `[n, 3]`: each image's `(t, h, w)`, as Hugging Face's `image_grid_thw`. */
 function gridTensor(grids: readonly Grid[]): HostTensor<'int64'> {
-  return hostTensor('int64', BigInt64Array.from(grids.flat(), (v) => BigInt(v)), [grids.length, 3]);
+  return hostTensor(
+    'int64',
+    BigInt64Array.from(grids.flat(), (v) => BigInt(v)),
+    [grids.length, 3],
+  );
 }

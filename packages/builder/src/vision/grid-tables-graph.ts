@@ -47,7 +47,9 @@ export function gridAttentionInputs(ctx: VisionGraphContext, grid: string): Atte
   const batches: Partial<Record<AttentionKind, AttentionBatches>> = {};
   for (const kind of usedAttentionKinds(config)) {
     const tables =
-      kind === 'window' ? windowSegments(c, { t, hm, wm, rowStarts: rows.starts }, { item: rows.item, frame, bi, bj, inBlock }) : frameSegments(c, { t, perFrame, rowStarts: rows.starts }, rows, frame, inFrame);
+      kind === 'window'
+        ? windowSegments(c, { t, hm, wm, rowStarts: rows.starts }, { item: rows.item, frame, bi, bj, inBlock })
+        : frameSegments(c, { t, perFrame, rowStarts: rows.starts }, rows, frame, inFrame);
     batches[kind] = segmentedBatches(ctx, kind, tables);
   }
   return sharedAttentionInputs(ctx, cos, sin, batches);

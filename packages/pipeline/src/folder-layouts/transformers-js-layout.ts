@@ -36,7 +36,9 @@ function chosenDtype(choice: unknown, part: TransformersJsPart, fail: (reason: s
   const value = typeof choice === 'object' && !Array.isArray(choice) ? (choice as Record<string, unknown>)[name] : choice;
   if (value === undefined || value === 'auto') return undefined;
   if (!(TRANSFORMERS_JS_DTYPES as readonly unknown[]).includes(value)) {
-    throw fail(`${typeof choice === 'object' ? `names ${JSON.stringify(value)} for ${name}` : `is ${JSON.stringify(value)}`}; a dtype is one of ${TRANSFORMERS_JS_DTYPES.join(', ')} (or an object of them by model name)`);
+    throw fail(
+      `${typeof choice === 'object' ? `names ${JSON.stringify(value)} for ${name}` : `is ${JSON.stringify(value)}`}; a dtype is one of ${TRANSFORMERS_JS_DTYPES.join(', ')} (or an object of them by model name)`,
+    );
   }
   return value as TransformersJsDtype;
 }
