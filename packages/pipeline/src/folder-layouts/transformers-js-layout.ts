@@ -3,6 +3,7 @@ import type { ModelFolder } from '@qwen-vl/core';
 import { TRANSFORMERS_JS_CONFIG_KEY, TRANSFORMERS_JS_DTYPES, TRANSFORMERS_JS_MODEL_DIR, TRANSFORMERS_JS_PARTS, transformersJsDataFiles, transformersJsModelFile } from './transformers-js-files.js';
 import type { TransformersJsDtype, TransformersJsPart } from './transformers-js-files.js';
 import type { BuiltModelHost, LayoutOptions } from '../built-model.js';
+import { MANIFEST_FILE } from '../built-model-files.js';
 import type { FolderLayout } from './folder-layout.js';
 import { openModelFiles } from './model-files.js';
 import type { ModelFile } from './model-files.js';
@@ -86,7 +87,9 @@ async function partFile(folder: ModelFolder, part: TransformersJsPart, present: 
 export const TRANSFORMERS_JS_LAYOUT: FolderLayout = {
   name: 'transformers.js',
   marker: `${TRANSFORMERS_JS_MODEL_DIR}/${TRANSFORMERS_JS_PARTS.decoder}{dtype suffix}.onnx`,
-  holds: async (folder) => (await presentDtypes(folder, 'decoder')).length > 0,
+  // A folder qwen-vl built in its own layout says so (qwen-vl.json): no need to look for
+  // a dozen onnx/ names there (requests, in a browser).
+  holds: async (folder) => !(await folder.exists(MANIFEST_FILE)) && (await presentDtypes(folder, 'decoder')).length > 0,
   async open(host: BuiltModelHost) {
     const { folder } = host;
     const config = await settings(folder);
