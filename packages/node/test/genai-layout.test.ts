@@ -143,6 +143,22 @@ describe('a --layout genai build', () => {
     expect(largestDiff(fromGenai.logits, fromQwen.logits)).toBeLessThanOrEqual(LAYOUT_TOLERANCE);
   });
 
+  it('keeps the quantized precisions: an int4 build (int8 vision) gives the tokens and logits of the qwen-vl layout int4 build', async () => {
+    const options = { precision: 'int4', visionPrecision: 'int8', accuracyLevel: 0 } as const;
+    const [qwenInt4, genaiInt4] = await Promise.all([
+      buildModelFolder(MODEL_DIR, join(dir(), 'qwen-vl-int4'), options).then(({ output }) => QwenVL.load(output)),
+      buildModelFolder(MODEL_DIR, join(dir(), 'genai-int4'), { ...options, layout: 'genai' }).then(({ output }) => QwenVL.load(output)),
+    ]);
+    try {
+      const c = GOLDEN_CASES.find(({ name }) => name === 'one_image')!;
+      const [fromGenai, fromQwen] = [await answer(genaiInt4, userTurn(c)), await answer(qwenInt4, userTurn(c))];
+      expect(fromGenai.tokens).toEqual(fromQwen.tokens);
+      expect(largestDiff(fromGenai.logits, fromQwen.logits)).toBeLessThanOrEqual(LAYOUT_TOLERANCE);
+    } finally {
+      await Promise.all([qwenInt4.dispose(), genaiInt4.dispose()]);
+    }
+  });
+
   it("opens with Model.create, step by step: the golden tokens and each step's logits", async () => {
     const model = await Model.create(new Config(genaiDir));
     try {
