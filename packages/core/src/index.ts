@@ -3,7 +3,7 @@ export type { QwenVLErrorCode } from './errors.js';
 export { elementCount, hostTensor, isDeviceTensor, toBigInt64 } from './tensor.js';
 export type { DeviceTensor, HostTensor, SessionTensor, TensorDataMap, TensorDataType } from './tensor.js';
 export { encodeNpy, decodeNpy } from './npy.js';
-export { MAX_DECODED_PIXELS, MAX_PIXEL_BUDGET, parseModelConfig, pixelBudgetProblem, parsePreprocessorConfig, parseGenerationConfig } from './config.js';
+export { FieldReader, MAX_DECODED_PIXELS, MAX_PIXEL_BUDGET, asObject, parseModelConfig, pixelBudgetProblem, parsePreprocessorConfig, parseGenerationConfig } from './config.js';
 export type { ModelConfig, TextConfig, VisionConfig, PreprocessorConfig, GenerationConfig } from './config.js';
 export { MODEL_FILES, readJson, loadModelConfigs } from './model-folder.js';
 export type { ModelFolder, ModelConfigs } from './model-folder.js';

@@ -14,6 +14,8 @@ export { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, prese
 export { mergeVisionFeatures } from './runtime/merge-vision-features.js';
 export { DecoderSession } from './runtime/decoder-session.js';
 export { rotaryFeeds } from './runtime/rotary-feeds.js';
+export { decoderPositionInput, positionFeeds } from './runtime/position-feeds.js';
+export type { DecoderPositionInput } from './runtime/position-feeds.js';
 export type { DecoderSessionOptions, PrefillInput, PromptPositions } from './runtime/decoder-session.js';
 export { decoderDeviceOutputs } from './runtime/decoder-session.js';
 export { Generator } from './generation/generator.js';

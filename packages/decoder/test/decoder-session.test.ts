@@ -253,7 +253,36 @@ describe('DecoderSession', () => {
 
   it('refuses a decoder model without the expected inputs and outputs', () => {
     const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin'] };
-    expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input num_logits_to_keep, input past_key_values\.0\.key/);
+    expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input past_key_values\.0\.key/);
+    const noPositions = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', ...PAST] };
+    expect(() => new DecoderSession(fakeEmbed(), noPositions, text)).toThrow(/^decoder model: takes neither rotary_cos and rotary_sin nor position_ids/);
+  });
+
+  it('feeds a graph that computes its rotary tables the position ids themselves, and takes the last of the logits it returns for every new position', async () => {
+    const decoder = fakeDecoder();
+    // onnxruntime-genai's text model: position_ids [3, B, S], no num_logits_to_keep, logits [B, S, vocab].
+    const genaiStyle: InferenceSessionHandle = {
+      ...decoder,
+      inputNames: ['inputs_embeds', 'attention_mask', 'position_ids', ...PAST],
+      async run(feed) {
+        const out = await decoder.run(feed);
+        const [batch, length] = feed.inputs_embeds.dims;
+        const logits = Float32Array.from({ length: batch * length * 3 }, (_, i) => i);
+        return { ...out, logits: hostTensor('float32', logits, [batch, length, 3]) };
+      },
+    };
+    const session = new DecoderSession(fakeEmbed(), genaiStyle, text);
+    const first = await session.prefill(prefillInput());
+    // Rows of [3, 3] per batch row: the last position's are 6..8 and 15..17.
+    expect(numbers(first)).toEqual([6, 7, 8, 15, 16, 17]);
+    const prefill = decoder.feeds[0];
+    expect(prefill.rotary_cos).toBeUndefined();
+    expect(prefill.num_logits_to_keep).toBeUndefined();
+    expect(prefill.position_ids).toMatchObject({ type: 'int64', dims: [3, 2, 3] });
+    expect(numbers(prefill.position_ids)).toEqual(Array.from({ length: 18 }, (_, i) => i % 3));
+    await session.step([5, 6]);
+    // Decode positions: past 3 plus each row's delta (-1, 2), in all three rows.
+    expect(numbers(decoder.feeds[1].position_ids)).toEqual([2, 5, 2, 5, 2, 5]);
   });
 });
 

@@ -9,3 +9,4 @@ export type { VisionRotaryOptions } from './vision-rotary.js';
 export { windowIndex } from './window-index.js';
 export type { WindowIndex, WindowIndexOptions } from './window-index.js';
 export { reorderRows } from './reorder-rows.js';
+export { inverseFrequencies } from './inverse-frequencies.js';

@@ -11,8 +11,8 @@ export { Model, Tokenizer, TokenizerStream, NamedTensors, MultiModalProcessor, G
 export type { ApplyChatTemplateOptions, DecodeOptions, GenaiSearchOptions, GeneratorOutputName, ProcessOptions, Provider, Tensor } from '@qwen-vl/pipeline';
 
 /**
- * onnxruntime-genai's `og.Config` on Node: a folder made by `qwen-vl build` on the file
- * system, run on onnxruntime-node (`appendProvider('cuda' | 'dml' | 'webgpu')`; cpu without one).
+ * onnxruntime-genai's `og.Config` on Node: a model folder on the file system (made by
+ * `qwen-vl build`, or onnxruntime-genai's own), run on onnxruntime-node (`appendProvider('cuda' | 'dml' | 'webgpu')`; cpu without one).
  */
 export class Config extends GenaiConfig {
   constructor(directory: string) {

@@ -19,7 +19,7 @@ export interface QwenVLLoadOptions {
 }
 
 /**
- * A Qwen2.5-VL model folder made by `qwen-vl build`, loaded on onnxruntime-node, with a chat
+ * A Qwen2.5-VL model folder (made by `qwen-vl build`, or onnxruntime-genai's), loaded on onnxruntime-node, with a chat
  * API: the shared `VisionLanguageModel` with files read from disk and images decoded by
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
  * another.
@@ -33,7 +33,11 @@ export class QwenVL extends HostedChatModel<ImageInput> {
     super(model);
   }
 
-  /** Loads a folder written by `qwen-vl build` (vision.onnx, embed.onnx, decoder.onnx, configs, tokenizer). */
+  /**
+   * Loads a model folder: one written by `qwen-vl build` (vision.onnx, embed.onnx,
+   * decoder.onnx, configs, tokenizer), or onnxruntime-genai's (genai_config.json and the
+   * models it names, as `qwen-vl build --layout genai` or genai's model builder writes them).
+   */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
     const model = await VisionLanguageModel.load<ImageInput>({
       folder: await NodeModelFolder.open(directory),

@@ -1,18 +1,18 @@
-import { MODEL_FILES, QwenVLError, hostTensor, loadModelConfigs, resolveBackend } from '@qwen-vl/core';
+import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { Backend, Device, GenerationConfig, HostTensor, ModelConfig, ModelFolder, ModelSource } from '@qwen-vl/core';
 import type { DecoderSession } from '@qwen-vl/decoder';
-import { QwenVLProcessor } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
-import { BUILT_MODEL_FILES, checkGraphShape, manifestDataFiles, readBuildManifest } from './built-model-files.js';
-import { openTextModel, openVisionModel } from './model-sessions.js';
-import { PromptPreparer } from './prompt-preparer.js';
+import { BUILT_MODEL_FILES } from './built-model-files.js';
+import { detectFolderLayout } from './folder-layouts/folder-layout.js';
+import type { PromptPreparer } from './prompt-preparer.js';
 
 /** What a host (Node, the browser) supplies to open a built model folder. */
 export interface BuiltModelHost {
   /** The built folder: configs, tokenizer, and the .onnx files `openModel` reads. */
   readonly folder: ModelFolder;
   /**
-   * The runtime source of one of the folder's .onnx files (BUILT_MODEL_FILES): a path, or
+   * The runtime source of one of the folder's .onnx files (BUILT_MODEL_FILES, or those its
+   * layout's config names, as genai_config.json does): a path, or
    * the bytes with their external data, which are in `externalData` as the folder's manifest
    * lists them (undefined without a manifest: `<file>.data`, when there). Throws
    * MISSING_FILE when the file is absent.
@@ -33,9 +33,9 @@ export interface BuiltModelHost {
 
 /** A built model folder, opened: its configs, the input side, and the runtime sessions. */
 export interface BuiltModel {
-  /** config.json, parsed. */
+  /** config.json, parsed (or what a genai folder's genai_config.json says; see `parseGenaiConfig`). */
   readonly config: ModelConfig;
-  /** generation_config.json, parsed: the defaults of every search option. */
+  /** generation_config.json, parsed (genai_config.json's `search`): the defaults of every search option. */
   readonly generationConfig: GenerationConfig;
   readonly preparer: PromptPreparer;
   /** The text model (embed.onnx and decoder.onnx), which holds one KV cache. */
@@ -45,32 +45,12 @@ export interface BuiltModel {
 }
 
 /**
- * Loads the configs and tokenizer, then the text model and, when the folder has one, the
- * vision encoder: what the chat pipeline and the step-wise (genai) API both run on.
+ * Opens a model folder for the chat pipeline and the step-wise (genai) API alike: the
+ * layout it is in (`detectFolderLayout`: qwen-vl's own, or onnxruntime-genai's) loads its
+ * configs and tokenizer, then the text model and, when the folder has one, the vision encoder.
  */
 export async function openBuiltModel(host: BuiltModelHost): Promise<BuiltModel> {
-  const { folder } = host;
-  const manifest = await readBuildManifest(folder);
-  const openModel = (file: string) => host.openModel(file, manifestDataFiles(manifest, file));
-  const { model, generation } = await loadModelConfigs(folder);
-  checkGraphShape(manifest, model, `${folder.location}/${MODEL_FILES.config}`);
-  const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
-  // Every model is read before any session is created: a missing text file fails before a
-  // (large) model is loaded, and a host that downloads them knows when downloading is over.
-  const embedSource = await openModel(BUILT_MODEL_FILES.embed);
-  const decoderSource = await openModel(BUILT_MODEL_FILES.decoder);
-  const visionSource = (await folder.exists(BUILT_MODEL_FILES.vision)) ? await openModel(BUILT_MODEL_FILES.vision) : undefined;
-  host.onCreatingSessions?.();
-  const backend = host.backend ?? (await resolveBackend(host.device));
-  const options = { device: host.device, intraOpThreads: host.intraOpThreads, providerOptions: host.providerOptions };
-  const decoder = await openTextModel(backend, embedSource, decoderSource, model.text, options);
-  try {
-    const vision = visionSource === undefined ? undefined : await openVisionModel(backend, visionSource, model.vision, options);
-    return { config: model, generationConfig: generation, preparer, decoder, vision };
-  } catch (error) {
-    await decoder.dispose();
-    throw error;
-  }
+  return (await detectFolderLayout(host.folder)).open(host);
 }
 
 /**

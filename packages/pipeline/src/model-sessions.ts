@@ -10,7 +10,8 @@ export interface ModelSessionOptions {
   readonly providerOptions?: Readonly<Record<string, string>>;
 }
 
-function sessionOptions(options: ModelSessionOptions, deviceOutputs: readonly string[] = []) {
+/** The backend's session options for `options`, keeping `deviceOutputs` (graph output names) on the device. */
+export function sessionOptions(options: ModelSessionOptions, deviceOutputs: readonly string[] = []) {
   return {
     device: options.device,
     deviceOutputs,

@@ -36,6 +36,17 @@ export const VISION_INPUTS = {
 
 export const VISION_OUTPUT = 'image_features';
 
+/**
+ * The other contract a vision graph may have: `pixel_values` and int64 `image_grid_thw`
+ * `[images, 3]` only, the rotary tables and attention segments computed inside the graph
+ * from the grids. onnxruntime-genai's and transformers.js's Qwen2.5-VL vision models take
+ * these (and `qwen-vl build --layout genai` writes one).
+ */
+export const VISION_GRID_INPUTS = {
+  pixelValues: 'pixel_values',
+  imageGridThw: 'image_grid_thw',
+} as const;
+
 /** Names of the inputs that describe the segments of one attention kind. */
 export function attentionInputs(kind: AttentionKind): { gather: string; mask: string; scatter: string } {
   return { gather: `${kind}_gather`, mask: `${kind}_mask`, scatter: `${kind}_scatter` };

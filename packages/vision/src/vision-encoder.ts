@@ -1,7 +1,7 @@
-import { QwenVLError, hostTensor } from '@qwen-vl/core';
-import type { InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
+import { QwenVLError, hostTensor, toBigInt64 } from '@qwen-vl/core';
+import type { HostTensor, InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
-import { VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
+import { VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
 import type { AttentionLayout } from './graph-io.js';
 import { visionFeeds } from './vision-inputs.js';
 
@@ -16,6 +16,10 @@ export interface VisionFeatures {
   dims: [tokens: number, outHiddenSize: number];
 }
 
+function sameNames(names: readonly string[], expected: readonly string[]): boolean {
+  return expected.length === names.length && expected.every((name) => names.includes(name));
+}
+
 /**
  * Runs an exported vision tower: pixel rows of any number of images in, one feature row per
  * merged token out, in the order the prompt's image pads expect them.
@@ -23,8 +27,13 @@ export interface VisionFeatures {
 export class VisionEncoder {
   private readonly attention: AttentionLayout;
   private readonly patchDim: number;
+  /** Whether the graph takes the grids (`VISION_GRID_INPUTS`) rather than the host's tables (`visionFeeds`). */
+  private readonly takesGrids: boolean;
 
-  /** Checks that the session's inputs and output are the ones `buildVisionGraph` gives `config`. */
+  /**
+   * Checks that the session's inputs and output are the ones `buildVisionGraph` gives
+   * `config`, or the grid form (`VISION_GRID_INPUTS`) of the other runtimes' exports.
+   */
   constructor(
     private readonly session: InferenceSessionHandle,
     readonly config: VisionConfig,
@@ -33,11 +42,11 @@ export class VisionEncoder {
     this.attention = options.attention ?? 'segmented';
     this.patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
     const expected = visionInputNames(config, this.attention);
-    const same = expected.length === session.inputNames.length && expected.every((name) => session.inputNames.includes(name));
-    if (!same || !session.outputNames.includes(VISION_OUTPUT)) {
+    this.takesGrids = sameNames(session.inputNames, Object.values(VISION_GRID_INPUTS));
+    if (!(this.takesGrids || sameNames(session.inputNames, expected)) || !session.outputNames.includes(VISION_OUTPUT)) {
       throw new QwenVLError(
         'INVALID_MODEL',
-        `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], but a ${this.attention} vision encoder for this config takes [${expected.join(', ')}] and gives ${VISION_OUTPUT}`,
+        `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], but a ${this.attention} vision encoder for this config takes [${expected.join(', ')}] (or [${Object.values(VISION_GRID_INPUTS).join(', ')}]) and gives ${VISION_OUTPUT}`,
         { source: 'vision model' },
       );
     }
@@ -57,7 +66,7 @@ export class VisionEncoder {
     if (patches === 0) return { features: new Float32Array(0), dims: [0, outHidden] };
     const feeds = {
       [VISION_INPUTS.pixelValues]: hostTensor('float32', pixelValues, [patches, this.patchDim]),
-      ...visionFeeds(grids, this.config, { attention: this.attention }),
+      ...(this.takesGrids ? gridFeeds(grids) : visionFeeds(grids, this.config, { attention: this.attention })),
     };
     const output = (await this.session.run(feeds, [VISION_OUTPUT]))[VISION_OUTPUT];
     const tokens = patches / this.config.spatialMergeSize ** 2;
@@ -70,4 +79,9 @@ export class VisionEncoder {
   dispose(): Promise<void> {
     return this.session.dispose();
   }
+}
+
+/** `image_grid_thw` int64 `[images, 3]`, for a graph that works out its tables itself. */
+function gridFeeds(grids: readonly Grid[]): Record<string, HostTensor> {
+  return { [VISION_GRID_INPUTS.imageGridThw]: hostTensor('int64', toBigInt64(grids.flat()), [grids.length, 3]) };
 }

@@ -26,7 +26,7 @@ function fakeSession(inputNames: readonly string[], outputDims?: (tokens: number
     outputNames: ['image_features'],
     async run(given) {
       feeds.push({ ...given });
-      const tokens = given.window_index.dims[0];
+      const tokens = given.pixel_values.dims[0] / 4;
       const dims = outputDims?.(tokens) ?? [tokens, 8];
       return { image_features: { type: 'float32', dims, data: Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => i) } };
     },
@@ -55,6 +55,15 @@ describe('VisionEncoder', () => {
     expect(feeds[0].rotary_cos.dims).toEqual([40, 16]);
   });
 
+  it("gives a graph that takes the grids (onnxruntime-genai's form) the pixel rows and image_grid_thw only", async () => {
+    const { session, feeds } = fakeSession(['image_grid_thw', 'pixel_values']);
+    const result = await new VisionEncoder(session, config).encode(new Float32Array(40 * 1176), grids);
+    expect(result.dims).toEqual([10, 8]);
+    expect(Object.keys(feeds[0]).sort()).toEqual(['image_grid_thw', 'pixel_values']);
+    expect(feeds[0].image_grid_thw).toMatchObject({ type: 'int64', dims: [2, 3] });
+    expect(Array.from(feeds[0].image_grid_thw.data as BigInt64Array, Number)).toEqual([1, 4, 4, 2, 2, 6]);
+  });
+
   it('rejects pixel rows that do not match the grids', async () => {
     const encoder = new VisionEncoder(fakeSession(visionInputNames(config, 'segmented')).session, config);
     await expect(encoder.encode(new Float32Array(39 * 1176), grids)).rejects.toThrow(/pixelValues: holds 45864 values, but grids \[1, 4, 4\], \[2, 2, 6\] need 40 rows of 1176/);
@@ -69,6 +78,7 @@ describe('VisionEncoder', () => {
   it('refuses a model whose inputs belong to another layout or config', () => {
     expect(() => new VisionEncoder(fakeSession(visionInputNames(config, 'dense-mask')).session, config)).toThrow(expect.objectContaining({ code: 'INVALID_MODEL' }));
     expect(() => new VisionEncoder(fakeSession(visionInputNames(config, 'segmented')).session, { ...config, fullAttBlockIndexes: [] })).toThrow(/vision model: has inputs/);
+    expect(() => new VisionEncoder(fakeSession(['pixel_values', 'grid_thw']).session, config)).toThrow(/\(or \[pixel_values, image_grid_thw\]\)/);
   });
 
   it('refuses an output of the wrong shape', async () => {

@@ -1,7 +1,7 @@
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
-import { MODEL_FILES, QwenVLError, loadModelConfigs } from '@qwen-vl/core';
+import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
 import { DEFAULT_QUANTIZATION, checkWeightPrecision, quantizedBits } from '../graph/graph-weights.js';
@@ -10,9 +10,9 @@ import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalFolder } from './checkpoint-folder.js';
 import { Checkpoint } from '../safetensors/checkpoint.js';
 import { ACCURACY_LEVELS, FORMAT_VERSION, MANIFEST_FILE, VISION_PRECISIONS, WEIGHT_PRECISIONS, graphShape } from '@qwen-vl/pipeline';
-import type { AccuracyLevel, BuildManifest, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
-import { MODEL_PARTS } from './model-parts.js';
+import type { AccuracyLevel, BuildManifest, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { BuildPrecisions, ModelPart } from './model-parts.js';
+import { REQUIRED_FILES, buildLayout } from './build-layouts.js';
 import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
 
@@ -37,7 +37,12 @@ export interface BuildModelOptions {
   accuracyLevel?: AccuracyLevel;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
-  /** What to export; default every part qwen-vl knows (`MODEL_PARTS`). */
+  /**
+   * The folder's layout (`BUILD_LAYOUTS`): `qwen-vl` (default), or `genai`, which
+   * onnxruntime-genai opens (its file, graph and input names, genai_config.json).
+   */
+  layout?: FolderLayoutName;
+  /** What to export; default every part of the layout (`MODEL_PARTS` for qwen-vl's). */
   parts?: readonly ModelPart[];
   /** Called after each weight tensor is written. */
   onProgress?: (progress: BuildProgress) => void;
@@ -52,11 +57,6 @@ export interface BuiltModelFolder {
   /** Weight bytes written over all parts. */
   totalBytes: number;
 }
-
-/** Files copied from the Hugging Face folder: the runtime needs these ... */
-const REQUIRED_FILES: readonly string[] = [MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.tokenizer];
-/** ... and uses these when present. */
-const OPTIONAL_FILES: readonly string[] = [MODEL_FILES.generation, MODEL_FILES.chatTemplateJinja, MODEL_FILES.chatTemplate, MODEL_FILES.tokenizerConfig];
 
 const PRODUCER = `@qwen-vl/builder ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
@@ -131,13 +131,15 @@ function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
 }
 
 /**
- * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a qwen-vl model folder (`output`):
- * one .onnx (+ .onnx.data) per part, the configs and tokenizer files, and the `qwen-vl.json`
- * manifest. Checks everything it can (files, configs, every tensor's shape) before writing;
- * writes into a temporary folder that becomes `output` only when complete.
+ * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a model folder (`output`) of
+ * `options.layout`: one .onnx (+ .onnx.data) per part, the layout's configs and tokenizer
+ * files, and the `qwen-vl.json` manifest. Checks everything it can (files, configs, every
+ * tensor's shape) before writing; writes into a temporary folder that becomes `output` only
+ * when complete.
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
   const precisions = buildPrecisions(options);
+  const layout = buildLayout(options.layout ?? 'qwen-vl');
   const force = options.force ?? false;
   // resolve('') is the current folder: an unset shell variable must not name it.
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
@@ -149,9 +151,10 @@ export async function buildModelFolder(input: string, output: string, options: B
   for (const name of REQUIRED_FILES) {
     if (!(await folder.exists(name))) throw new QwenVLError('MISSING_FILE', 'is missing; a built model folder needs it', { source: join(input, name) });
   }
-  const { model: config } = await loadModelConfigs(folder);
+  const configs = await loadModelConfigs(folder);
+  const config = configs.model;
   const checkpoint = await Checkpoint.open(folder);
-  const parts = options.parts ?? MODEL_PARTS;
+  const parts = options.parts ?? layout.parts;
   const shared = shareWrittenWeights(parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precisions) })));
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
@@ -163,6 +166,7 @@ export async function buildModelFolder(input: string, output: string, options: B
     format: 'qwen-vl',
     formatVersion: FORMAT_VERSION,
     producer: PRODUCER,
+    ...(layout.name === 'qwen-vl' ? {} : { layout: layout.name }),
     precision: precisions.text,
     visionPrecision: precisions.vision,
     ...(quantized ? { quantization: precisions.quantization } : {}),
@@ -177,9 +181,7 @@ export async function buildModelFolder(input: string, output: string, options: B
         const written = await writeOnnxModel(join(temp, part.file), counter.track(part.name, model));
         manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
       }
-      for (const name of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
-        if (await folder.exists(name)) await copyFile(join(input, name), join(temp, name));
-      }
+      await layout.files.write(temp, { path: input, folder, configs });
       await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     },
     kept,

@@ -8,13 +8,22 @@ import type { WeightSource } from '../graph/graph-weights.js';
 import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { attentionContext, selfAttention } from './attention-graph.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
-import { rotaryInputs } from './rotary-graph.js';
+import type { DecoderPositionInput } from '@qwen-vl/decoder';
+import { rotaryFromPositionIds, rotaryInputs } from './rotary-graph.js';
 
 export interface TextExportOptions {
   /** Weight storage (default fp32); see `WeightPrecision`. */
   readonly precision?: WeightPrecision;
   /** Block size and accuracy level of an int4 export (default `DEFAULT_QUANTIZATION`). */
   readonly quantization?: QuantizationSettings;
+}
+
+/** The decoder's own I/O choices, beyond its weights: qwen-vl's by default, onnxruntime-genai's for `--layout genai`. */
+export interface DecoderExportOptions extends TextExportOptions {
+  /** `rotary-tables` (default: `rotary_cos` / `rotary_sin` from the host) or `position-ids` (computed in the graph). */
+  readonly positionInput?: DecoderPositionInput;
+  /** Whether the graph takes `num_logits_to_keep` (default); without it, logits come for every new position. */
+  readonly logitsToKeepInput?: boolean;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -36,23 +45,26 @@ export const TEXT_OPSETS = { '': 21 } as const;
  * `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
  * (`past` = 0 on the first run) and `num_logits_to_keep` int64 scalar (logits for the last
  * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
- * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
+ * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`. `options` can swap the rotary
+ * tables for `position_ids` int64 `[3, B, S]` and drop `num_logits_to_keep` (K = S): the
+ * text model onnxruntime-genai runs.
  */
-export function buildDecoderModel(source: WeightSource, text: TextConfig, options: TextExportOptions = {}): OnnxModel {
+export function buildDecoderModel(source: WeightSource, text: TextConfig, options: DecoderExportOptions = {}): OnnxModel {
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
 
   const inputsEmbeds = graph.input(DECODER_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', hiddenSize]);
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
-  const rotary = rotaryInputs(graph, headDim);
+  const rotary = (options.positionInput ?? 'rotary-tables') === 'rotary-tables' ? rotaryInputs(graph, headDim) : rotaryFromPositionIds(graph, text);
   const caches = Array.from({ length: layers }, (_, i) => ({
     pastKey: graph.input(pastKeyName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
     pastValue: graph.input(pastValueName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
     presentKey: presentKeyName(i),
     presentValue: presentValueName(i),
   }));
-  const numLogitsToKeep = graph.input(DECODER_IO.numLogitsToKeep, 'int64', []);
+  // Without the input, K = 0: every position's logits.
+  const numLogitsToKeep = (options.logitsToKeepInput ?? true) ? graph.input(DECODER_IO.numLogitsToKeep, 'int64', []) : graph.constInt64(0);
 
   const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text);
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });

@@ -59,7 +59,14 @@ export function declareAttentionInputs(ctx: VisionGraphContext, kinds: readonly 
     const batchShape = g.op('Concat', [g.constInt64([-1]), length, g.constInt64([heads, headDim])], { axis: 0 });
     batches[kind] = { mask, batchShape, gather, scatter, queryChunks: kind === 'full' ? queryChunkBounds(ctx, length, FULL_ATTENTION_QUERY_CHUNKS) : [] };
   }
-  return { cos, sin, perHead: g.constInt64([-1, heads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)), batches };
+  return { cos, sin, ...attentionShapes(ctx), batches };
+}
+
+/** The shape constants and score scale every block's attention uses, whatever feeds its rows and batches. */
+export function attentionShapes(ctx: VisionGraphContext): Pick<AttentionInputs, 'perHead' | 'flat' | 'scale'> {
+  const g = ctx.graph;
+  const headDim = ctx.config.hiddenSize / ctx.config.numHeads;
+  return { perHead: g.constInt64([-1, ctx.config.numHeads, headDim]), flat: g.constInt64([-1, ctx.config.hiddenSize]), scale: g.constFloat(1 / Math.sqrt(headDim)) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { VisionConfig } from '@qwen-vl/core';
 import { attention, declareAttentionInputs } from './attention-graph.js';
 import type { AttentionBatches } from './attention-graph.js';
-import { VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
+import { VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, blockAttentionKind, usedAttentionKinds } from '@qwen-vl/vision';
 import type { AttentionLayout } from '@qwen-vl/vision';
 import type { QuantizationSettings, VisionPrecision } from '@qwen-vl/pipeline';
 import { GraphBuilder } from '../onnx/graph-builder.js';
@@ -11,6 +11,7 @@ import { GraphWeights } from '../graph/graph-weights.js';
 import type { WeightSource } from '../graph/graph-weights.js';
 import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { VISION_RMS_NORM_EPS, gelu } from './graph-layers.js';
+import { gridAttentionInputs } from './grid-attention-graph.js';
 import type { VisionGraphContext } from './graph-layers.js';
 
 export interface VisionExportOptions {
@@ -20,6 +21,12 @@ export interface VisionExportOptions {
   quantization?: QuantizationSettings;
   /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
   attention?: AttentionLayout;
+  /**
+   * What the graph takes besides `pixel_values`: `host-tables` (default), the tables of
+   * `visionFeeds`; `grid`, only `image_grid_thw`, from which the graph works out its rotary
+   * tables and `[N, N]` attention masks (`gridAttentionInputs`): onnxruntime-genai's form.
+   */
+  inputs?: 'host-tables' | 'grid';
 }
 
 /**
@@ -40,15 +47,18 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   const unit = m * m;
 
   const pixels = g.input(VISION_INPUTS.pixelValues, 'float32', ['patches', patchDim]);
-  const windowIndex = g.input(VISION_INPUTS.windowIndex, 'int64', ['tokens']);
-  const reverseIndex = g.input(VISION_INPUTS.reverseIndex, 'int64', ['tokens']);
-  const inputs = declareAttentionInputs(ctx, usedAttentionKinds(config), layout);
+  const takesGrids = options.inputs === 'grid';
+  // The grid form keeps rows in pixel order: no window permutation in or out.
+  const windowIndex = takesGrids ? undefined : g.input(VISION_INPUTS.windowIndex, 'int64', ['tokens']);
+  const reverseIndex = takesGrids ? undefined : g.input(VISION_INPUTS.reverseIndex, 'int64', ['tokens']);
+  const kinds = usedAttentionKinds(config);
+  const inputs = takesGrids ? gridAttentionInputs(ctx, pixels, g.input(VISION_GRID_INPUTS.imageGridThw, 'int64', ['images', 3]), kinds) : declareAttentionInputs(ctx, kinds, layout);
   const mergedRows = g.constInt64([-1, unit * hidden]);
 
   // Conv3d with kernel = stride = one patch is a Linear (without bias) on each pixel row.
   const embedded = linear(g, ctx.weights, pixels, 'visual.patch_embed.proj');
   // Window order moves whole merge blocks (`unit` consecutive rows) at once.
-  let x = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowIndex], { axis: 0 }), inputs.flat]);
+  let x = windowIndex === undefined ? embedded : g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowIndex], { axis: 0 }), inputs.flat]);
 
   for (let block = 0; block < config.depth; block++) {
     const p = `visual.blocks.${block}`;
@@ -60,10 +70,10 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
 
   const merged = g.op('Reshape', [rmsNorm(g, ctx.weights, x, 'visual.merger.ln_q', VISION_RMS_NORM_EPS), mergedRows]);
   const features = linear(g, ctx.weights, gelu(g, linear(g, ctx.weights, merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
-  g.output(g.op('Gather', [features, reverseIndex], { axis: 0 }), VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
+  g.output(reverseIndex === undefined ? features : g.op('Gather', [features, reverseIndex], { axis: 0 }), VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
   return g.build({
     producer: '@qwen-vl/vision',
-    docString: 'Qwen2.5-VL vision encoder; feed it with visionFeeds() of @qwen-vl/vision.',
-    metadata: { 'qwen-vl.part': 'vision', 'qwen-vl.precision': precision, 'qwen-vl.attention': layout },
+    docString: takesGrids ? 'Qwen2.5-VL vision encoder; feed it pixel_values and image_grid_thw.' : 'Qwen2.5-VL vision encoder; feed it with visionFeeds() of @qwen-vl/vision.',
+    metadata: { 'qwen-vl.part': 'vision', 'qwen-vl.precision': precision, 'qwen-vl.attention': takesGrids ? 'grid-dense-mask' : layout },
   });
 }

@@ -3,7 +3,8 @@ import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } fr
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
 import { columnRange } from './column-range.js';
-import { rotaryFeeds } from './rotary-feeds.js';
+import { decoderPositionInput, positionFeeds } from './position-feeds.js';
+import type { DecoderPositionInput } from './position-feeds.js';
 
 /** The MRoPE positions of the prompt rows: `@qwen-vl/mrope`'s `getRopeIndex(inputs, config)` gives them (a `RopeIndex`). */
 export interface PromptPositions {
@@ -62,6 +63,9 @@ export class DecoderSession {
   private readonly pastNames: readonly string[];
   private readonly presentNames: readonly string[];
   private readonly prefillChunkTokens: number;
+  private readonly positionInput: DecoderPositionInput;
+  /** Whether the graph takes `num_logits_to_keep`; one without it returns logits for every new position. */
+  private readonly keepsLogits: boolean;
 
   constructor(
     private readonly embedSession: InferenceSessionHandle,
@@ -77,12 +81,9 @@ export class DecoderSession {
     this.pastNames = layers.flatMap((i) => [pastKeyName(i), pastValueName(i)]);
     this.presentNames = decoderDeviceOutputs(config);
     requireNames(embedSession, [EMBED_IO.inputIds], [EMBED_IO.inputsEmbeds], 'embedding model');
-    requireNames(
-      decoderSession,
-      [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, DECODER_IO.rotaryCos, DECODER_IO.rotarySin, DECODER_IO.numLogitsToKeep, ...this.pastNames],
-      [DECODER_IO.logits, ...this.presentNames],
-      'decoder model',
-    );
+    requireNames(decoderSession, [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, ...this.pastNames], [DECODER_IO.logits, ...this.presentNames], 'decoder model');
+    this.positionInput = decoderPositionInput(decoderSession.inputNames, 'decoder model');
+    this.keepsLogits = decoderSession.inputNames.includes(DECODER_IO.numLogitsToKeep);
   }
 
   /** Cached positions per row (padding included); 0 before the first prefill. */
@@ -220,8 +221,8 @@ export class DecoderSession {
     const feeds = {
       [DECODER_IO.inputsEmbeds]: inputsEmbeds,
       [DECODER_IO.attentionMask]: hostTensor('int64', next.attentionMask, [next.batch, total]),
-      ...rotaryFeeds(positionIds, next.batch, newTokens, this.config),
-      [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []),
+      ...positionFeeds(this.positionInput, positionIds, next.batch, newTokens, this.config),
+      ...(this.keepsLogits && { [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []) }),
       ...next.past,
     };
     const out = await runKeepingOnDevice(this.decoderSession, feeds, [DECODER_IO.logits, ...this.presentNames], this.presentNames);
@@ -230,8 +231,7 @@ export class DecoderSession {
     // Only once the run has succeeded: a failed step leaves the previous cache usable.
     disposeDeviceTensors(next.past);
     this.state = { ...next, past };
-    const logits = out[DECODER_IO.logits] as HostTensor<'float32'>;
-    return hostTensor('float32', logits.data, [next.batch, this.config.vocabSize]);
+    return lastPositionLogits(out[DECODER_IO.logits] as HostTensor, next.batch, this.config.vocabSize);
   }
 
   private requireState(source: string): SequenceState {
@@ -280,6 +280,21 @@ function keepPositions(tensor: HostTensor, length: number): HostTensor {
   // float32, or float16 bits in a Uint16Array: columnRange keeps the array's own type.
   const data = tensor.data as Float32Array;
   return { type: tensor.type, dims: [batch, heads, length, headDim], data: columnRange(data, batch * heads, past * headDim, 0, length * headDim) };
+}
+
+/**
+ * Each row's logits at its last position, `[B, vocab]`, of the decoder's `[B, K, vocab]`
+ * output: K is 1 where the graph took `num_logits_to_keep`, the run's new tokens otherwise.
+ */
+function lastPositionLogits(logits: HostTensor, batch: number, vocab: number): HostTensor<'float32'> {
+  const [rows, kept, width] = logits.dims;
+  if (logits.type !== 'float32' || logits.dims.length !== 3 || rows !== batch || width !== vocab) {
+    throw new QwenVLError('INVALID_MODEL', `returned ${logits.type} [${logits.dims.join(', ')}], expected float32 [${batch}, positions, ${vocab}]`, {
+      source: `decoder model output "${DECODER_IO.logits}"`,
+    });
+  }
+  const data = logits.data as Float32Array;
+  return hostTensor('float32', kept === 1 ? data : columnRange(data, batch, kept * vocab, (kept - 1) * vocab, kept * vocab), [batch, vocab]);
 }
 
 function requireNames(session: InferenceSessionHandle, inputs: readonly string[], outputs: readonly string[], what: string): void {

@@ -1,19 +1,20 @@
-import { buildModelFolder } from '@qwen-vl/builder';
+import { BUILD_LAYOUT_NAMES, buildModelFolder } from '@qwen-vl/builder';
 import type { BuildProgress } from '@qwen-vl/builder';
 import { ACCURACY_LEVELS, VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
-import type { AccuracyLevel, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import { subcommand } from './command-args.js';
 import { choiceFlag, positiveIntegerFlag } from './flag-values.js';
 import type { OptionValues } from './command-args.js';
 import { UsageError } from './usage-error.js';
 
-export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--precision fp32|fp16|int4]
-                      [--vision-precision fp32|fp16|int8|int4] [--block-size N]
-                      [--accuracy-level 0-4] [--force]
+export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--layout ${BUILD_LAYOUT_NAMES.join('|')}]
+                      [--precision fp32|fp16|int4] [--vision-precision fp32|fp16|int8|int4]
+                      [--block-size N] [--accuracy-level 0-4] [--force]
 
 Exports a Hugging Face Qwen2.5-VL checkpoint to the ONNX models qwen-vl runs: writes
 vision.onnx, embed.onnx and decoder.onnx (each with its .onnx.data) into OUT_DIR, copies
-the configs and tokenizer files, and adds a qwen-vl.json manifest. Prints one JSON line when done; progress goes to stderr.
+the configs and tokenizer files, and adds a qwen-vl.json manifest; --layout genai writes
+onnxruntime-genai's folder instead. Prints one JSON line when done; progress goes to stderr.
 
 Options:
   --input HF_DIR     Hugging Face model folder: config.json, preprocessor_config.json,
@@ -21,6 +22,11 @@ Options:
                      with its shards); generation_config.json, chat_template.jinja,
                      chat_template.json and tokenizer_config.json are copied when present
   --output OUT_DIR   the folder to create; it appears only once complete
+  --layout L         qwen-vl (default): the folder above; genai: the same weights as
+                     onnxruntime-genai's Qwen2.5-VL folder (vision.onnx, embedding.onnx,
+                     text.onnx with its graph names, genai_config.json,
+                     processor_config.json, the tokenizer files): opens in
+                     onnxruntime-genai, and in qwen-vl
   --precision P      how the text weights are stored: fp32 (default); fp16 (half the
                      files; computation stays float32); int4 (the decoder's linear layers
                      and the embedding table in 4 bits, block-quantized: MatMulNBits and
@@ -42,6 +48,7 @@ Options:
 export interface BuildCommand {
   input: string;
   output: string;
+  layout: FolderLayoutName;
   precision: WeightPrecision;
   visionPrecision: VisionPrecision | undefined;
   blockSize: number | undefined;
@@ -52,6 +59,7 @@ export interface BuildCommand {
 const BUILD_OPTIONS = {
   input: { type: 'string' },
   output: { type: 'string' },
+  layout: { type: 'string' },
   precision: { type: 'string' },
   'vision-precision': { type: 'string' },
   'block-size': { type: 'string' },
@@ -73,6 +81,7 @@ function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand 
   return {
     input: values.input,
     output: values.output,
+    layout: choiceFlag(values.layout, BUILD_LAYOUT_NAMES, '--layout') ?? 'qwen-vl',
     precision: choiceFlag(values.precision, WEIGHT_PRECISIONS, '--precision') ?? 'fp32',
     visionPrecision: choiceFlag(values['vision-precision'], VISION_PRECISIONS, '--vision-precision'),
     blockSize: positiveIntegerFlag(values['block-size'], '--block-size'),
@@ -123,6 +132,7 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
   let built;
   try {
     built = await buildModelFolder(command.input, command.output, {
+      layout: command.layout,
       precision: command.precision,
       visionPrecision: command.visionPrecision,
       blockSize: command.blockSize,
@@ -137,6 +147,7 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
   output.stdout(
     `${JSON.stringify({
       output: built.output,
+      layout: command.layout,
       precision: built.manifest.precision,
       vision_precision: built.manifest.visionPrecision,
       ...(built.manifest.quantization === undefined ? {} : { block_size: built.manifest.quantization.blockSize, accuracy_level: built.manifest.quantization.accuracyLevel }),

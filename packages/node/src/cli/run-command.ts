@@ -1,7 +1,8 @@
-import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
+import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
+import { loadFolderConfigs } from '@qwen-vl/pipeline';
 import { DEFAULT_MAX_NEW_TOKENS, withDefaultLength } from '../default-length.js';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
@@ -19,10 +20,11 @@ const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] [--video FRAMES ...] --prompt TEXT [options]
 
 Runs Qwen2.5-VL on images, videos and a prompt and streams the answer to stdout. DIR is a folder
-made by "qwen-vl build". Search options not given come from DIR/generation_config.json.
+made by "qwen-vl build" (either layout) or by onnxruntime-genai's model builder. Search options
+not given come from DIR/generation_config.json (genai_config.json's "search" in a genai folder).
 
 Options:
-  --model DIR               model folder written by "qwen-vl build"
+  --model DIR               model folder written by "qwen-vl build", or a genai folder
   --image PATH              an image file (JPEG, PNG, WebP, GIF, AVIF, TIFF); repeat for
                             several images, in prompt order; none for a text-only prompt
   --video FRAMES            a video as its sampled frames: image files separated by commas,
@@ -183,7 +185,7 @@ export async function printAnswer(stream: ChatStream, output: CliOutput, command
 
 export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (command, output) => {
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
-  const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
+  const { model: config, generation } = await loadFolderConfigs(await NodeModelFolder.open(command.model));
   const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);
 
   const model = await QwenVL.load(command.model, { device: command.device });
