@@ -161,16 +161,21 @@ def main():
     ap.add_argument("--save-every", type=int, default=100)
     ap.add_argument("--config", default=CONFIG_PATH, help="the model's config.json")
     ap.add_argument("--kinds", default="", help="kind=weight,... to train on instead of the default mixture")
+    ap.add_argument("--preprocessor", default=PREPROCESSOR_PATH, help="the processor's preprocessor_config.json (its pixel budget)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's weights (a fresh optimizer and schedule)")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop (after saving) once this much time has passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kind_weights = {k: float(w) for k, w in (p.split("=") for p in args.kinds.split(","))} if args.kinds else KIND_WEIGHTS
     os.makedirs(args.out, exist_ok=True)
     config = load_config(args.config)
-    proc = Processor(PREPROCESSOR_PATH)
+    proc = Processor(args.preprocessor)
     model = build_model(config, args.seed)
     task_ids = task_token_ids(proc)
     model.model.embed_tokens = TaskEmbedding(model.model.embed_tokens.weight, task_ids)
+    if args.init and not os.path.exists(os.path.join(args.out, "ckpt.pt")):
+        model.load_state_dict(torch.load(args.init)["model"])
+        print(f"weights from {args.init}", flush=True)
     others = torch.ones(config["vocab_size"], dtype=torch.bool)
     others[task_ids] = False
     others = others.nonzero()[:, 0]

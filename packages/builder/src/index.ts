@@ -28,11 +28,13 @@ export { dequantizeBlockwise, quantizeBlockwise } from './quantize/block-quantiz
 export type { BlockQuantized, QuantBits } from './quantize/block-quantize.js';
 export { buildDecoderModel } from './text/decoder-graph.js';
 export type { DecoderExportOptions, TextExportOptions } from './text/decoder-graph.js';
+export type { EmbedExportOptions } from './text/embed-graph.js';
 export { buildEmbedModel } from './text/embed-graph.js';
 export { buildModelFolder } from './folder/build-model.js';
 export { BUILD_LAYOUTS, BUILD_LAYOUT_NAMES, buildLayout } from './folder/build-layouts.js';
 export type { BuildLayout } from './folder/build-layouts.js';
 export type { BuildInput, FolderFiles } from './folder/folder-files.js';
+export { GENAI_BUILD, GENAI_PARTS } from './folder/genai-build.js';
 export { TRANSFORMERS_JS_BUILD } from './folder/transformers-js-build.js';
 export type { BuildModelOptions, BuildProgress, BuiltModelFolder } from './folder/build-model.js';
 export { DECODER_PART, EMBED_PART, MODEL_PARTS, VISION_PART } from './folder/model-parts.js';

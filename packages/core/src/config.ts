@@ -93,8 +93,11 @@ export const MAX_DECODED_PIXELS = 2 ** 26;
 
 type Json = Record<string, unknown>;
 
-/** Reads typed fields of one JSON object, naming `file` and the field on any mismatch. */
-class FieldReader {
+/**
+ * Reads typed fields of one JSON object, naming `file` and the field on any mismatch
+ * (INVALID_CONFIG). `child` reads a nested object, naming its fields by their dotted path.
+ */
+export class FieldReader {
   constructor(
     private readonly file: string,
     private readonly obj: Json,
@@ -148,6 +151,16 @@ class FieldReader {
     return value;
   }
 
+  string(key: string, fallback?: string): string {
+    const value = this.obj[key];
+    if (value === undefined || value === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(key, 'is missing');
+    }
+    if (typeof value !== 'string' || value.length === 0) this.fail(key, `must be a non-empty string, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
   bool(key: string, fallback: boolean): boolean {
     const value = this.obj[key];
     if (value === undefined || value === null) return fallback;
@@ -184,7 +197,8 @@ class FieldReader {
   }
 }
 
-function asObject(file: string, json: unknown): Json {
+/** `json` as an object; INVALID_CONFIG naming `file` when it is anything else. */
+export function asObject(file: string, json: unknown): Record<string, unknown> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new QwenVLError('INVALID_CONFIG', 'must hold a JSON object', { source: file });
   }

@@ -17,7 +17,7 @@ export interface ConfigOptions {
 
 /**
  * onnxruntime-genai's `og.Config` on Node: a model folder on the file system (made by
- * `qwen-vl build`, or a transformers.js one), run on onnxruntime-node
+ * `qwen-vl build`, onnxruntime-genai's own, or a transformers.js one), run on onnxruntime-node
  * (`appendProvider('cuda' | 'dml' | 'webgpu')`; cpu without one).
  */
 export class Config extends GenaiConfig {

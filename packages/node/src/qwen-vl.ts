@@ -28,7 +28,7 @@ export interface QwenVLLoadOptions {
 
 /**
  * A Qwen2.5-VL model folder, loaded on onnxruntime-node, with a chat API (a folder made by
- * `qwen-vl build`, or a transformers.js / onnx-community one): the shared `VisionLanguageModel` with files read from disk and images decoded by
+ * `qwen-vl build`, onnxruntime-genai's, or a transformers.js / onnx-community one): the shared `VisionLanguageModel` with files read from disk and images decoded by
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
  * another.
  */
@@ -43,7 +43,9 @@ export class QwenVL extends HostedChatModel<ImageInput> {
 
   /**
    * Loads a model folder: one written by `qwen-vl build` (vision.onnx, embed.onnx,
-   * decoder.onnx, configs, tokenizer), or a transformers.js one (`onnx/*.onnx`, at `dtype`).
+   * decoder.onnx, configs, tokenizer), onnxruntime-genai's (genai_config.json and the
+   * models it names, as `qwen-vl build --layout genai` or genai's model builder writes them),
+   * or a transformers.js one (`onnx/*.onnx`, at `dtype`).
    */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
     const model = await VisionLanguageModel.load<ImageInput>({

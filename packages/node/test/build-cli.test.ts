@@ -189,6 +189,7 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
       [['--vision-precision', 'int2'], '--vision-precision must be one of fp32, fp16, int8, int4, got "int2"'],
       [['--accuracy-level', '5'], '--accuracy-level must be one of 0, 1, 2, 3, 4, got "5"'],
       [['--block-size', '0'], '--block-size must be a positive integer, got "0"'],
+      [['--layout', 'onnx-community'], '--layout must be one of qwen-vl, genai, transformers.js, got "onnx-community"'],
     ];
     for (const [flags, message] of cases) {
       const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), ...flags]);

@@ -109,7 +109,7 @@ describe('qwen-vl build --layout transformers.js', { timeout: 60_000 }, () => {
   });
 
   it('names the files after the dtype of each precision: int4 text is q4, int8 vision int8', async () => {
-    expect(int4.layout).toBe('transformers.js');
+    expect(int4.manifest.layout).toBe('transformers.js');
     expect(int4.manifest.parts.map((part) => part.model)).toEqual(['onnx/vision_encoder_int8.onnx', 'onnx/embed_tokens_q4.onnx', 'onnx/decoder_model_merged_q4.onnx']);
     expect((await readJson(int4.output, 'config.json'))['transformers.js_config']).toMatchObject({ dtype: { vision_encoder: 'int8', embed_tokens: 'q4', decoder_model_merged: 'q4' } });
   });
@@ -294,7 +294,7 @@ describe('the CLI on transformers.js folders', { timeout: 120_000 }, () => {
     expect(JSON.parse(run.stdout).tokens).toEqual(goldenSteps(name).tokens);
 
     const badLayout = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), '--layout', 'onnx']);
-    expect([badLayout.code, badLayout.stderr]).toEqual([2, expect.stringContaining('--layout must be one of qwen-vl, transformers.js, got "onnx"')]);
+    expect([badLayout.code, badLayout.stderr]).toEqual([2, expect.stringContaining('--layout must be one of qwen-vl, genai, transformers.js, got "onnx"')]);
     const badDtype = await runCli(['run', '--model', out, '--dtype', 'decoder=q4', '--prompt', 'x']);
     expect([badDtype.code, badDtype.stderr]).toEqual([
       2,

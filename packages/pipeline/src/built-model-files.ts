@@ -1,5 +1,6 @@
 import { QwenVLError, readJson } from '@qwen-vl/core';
 import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
+import type { FolderLayoutName } from './folder-layouts/folder-layout.js';
 
 /**
  * The .onnx files of a model folder made by `qwen-vl build`. Each file's large weights sit
@@ -74,6 +75,13 @@ export interface BuildManifest {
   format: 'qwen-vl';
   formatVersion: number;
   producer: string;
+  /**
+   * The layout of the folder's models and configs (`qwen-vl build --layout`); absent for
+   * qwen-vl's own. A genai folder's graphs keep onnxruntime-genai's inputs, whatever the
+   * format version says of qwen-vl's. (A transformers.js folder gets no qwen-vl.json; the
+   * manifest `buildModelFolder` returns for it still names its layout.)
+   */
+  layout?: FolderLayoutName;
   precision: WeightPrecision;
   /** The vision tower's; absent in folders built before it could differ from `precision`. */
   visionPrecision?: VisionPrecision;

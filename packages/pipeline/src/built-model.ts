@@ -19,9 +19,10 @@ export interface BuiltModelHost extends LayoutOptions {
   readonly folder: ModelFolder;
   /**
    * The runtime source of one of the folder's .onnx files (a path relative to the folder:
-   * BUILT_MODEL_FILES, or a layout's own, such as `onnx/decoder_model_merged_q4.onnx`): a
-   * path, or the bytes with their external data, which are in `externalData` (folder-relative)
-   * as the layout lists them (undefined when it does not: `<file>.data`, when there). Throws
+   * BUILT_MODEL_FILES, or a layout's own: those genai_config.json names, or
+   * `onnx/decoder_model_merged_q4.onnx`): a path, or the bytes with their external data,
+   * which are in `externalData` (folder-relative) as the layout lists them (undefined when it
+   * does not: `<file>.data`, when there). Throws
    * MISSING_FILE when the file is absent.
    */
   openModel(file: string, externalData: readonly string[] | undefined): Promise<ModelSource>;
@@ -40,9 +41,9 @@ export interface BuiltModelHost extends LayoutOptions {
 
 /** A model folder, opened: its configs, the input side, and the runtime sessions. */
 export interface BuiltModel {
-  /** config.json, parsed. */
+  /** config.json, parsed (or what a genai folder's genai_config.json says; see `parseGenaiConfig`). */
   readonly config: ModelConfig;
-  /** generation_config.json, parsed: the defaults of every search option. */
+  /** generation_config.json, parsed (genai_config.json's `search`): the defaults of every search option. */
   readonly generationConfig: GenerationConfig;
   readonly preparer: PromptPreparer;
   /** The text model (embed.onnx and decoder.onnx), which holds one KV cache. */
@@ -53,9 +54,9 @@ export interface BuiltModel {
 
 /**
  * Opens a model folder for the chat pipeline and the step-wise (genai) API alike: the layout
- * it is in (`detectFolderLayout`: qwen-vl's own, or transformers.js's) finds its model files,
- * then its configs and tokenizer are loaded, the text model and, when the folder has one, the
- * vision encoder.
+ * it is in (`detectFolderLayout`: onnxruntime-genai's, transformers.js's or qwen-vl's own)
+ * finds its configs and model files, then its tokenizer, the text model and, when the
+ * folder has one, the vision encoder are loaded (`openModelFiles`).
  */
 export async function openBuiltModel(host: BuiltModelHost): Promise<BuiltModel> {
   return (await detectFolderLayout(host.folder)).open(host);

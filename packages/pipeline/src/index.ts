@@ -21,7 +21,7 @@ export {
 } from './built-model-files.js';
 export type { AccuracyLevel, BuildManifest, ManifestPart, QuantizationSettings, VisionPrecision, WeightPrecision } from './built-model-files.js';
 export { openTextModel, openVisionModel } from './model-sessions.js';
-export type { ModelSessionOptions } from './model-sessions.js';
+export type { GraphNaming, ModelSessionOptions } from './model-sessions.js';
 export { ResultStream } from './result-stream.js';
 export { OrtSessionAdapter } from './ort/ort-session-adapter.js';
 export type { OrtSessionLike } from './ort/ort-session-adapter.js';
@@ -43,12 +43,18 @@ export { GeneratorParams } from './genai/generator-params.js';
 export type { GenaiSearchOptions } from './genai/generator-params.js';
 export { Generator, GENERATOR_OUTPUTS } from './genai/generator.js';
 export type { GeneratorOutputName } from './genai/generator.js';
-export { FOLDER_LAYOUTS, FOLDER_LAYOUT_NAMES, detectFolderLayout } from './folder-layouts/folder-layout.js';
+export { FOLDER_LAYOUTS, FOLDER_LAYOUT_NAMES, detectFolderLayout, loadFolderConfigs } from './folder-layouts/folder-layout.js';
 export type { FolderLayout, FolderLayoutName } from './folder-layouts/folder-layout.js';
 export { openModelFiles } from './folder-layouts/model-files.js';
 export type { ModelFile, ModelFiles } from './folder-layouts/model-files.js';
+export { GENAI_LAYOUT } from './folder-layouts/genai-layout.js';
 export { QWEN_VL_LAYOUT } from './folder-layouts/qwen-vl-layout.js';
 export { TRANSFORMERS_JS_LAYOUT } from './folder-layouts/transformers-js-layout.js';
+export { AdaptedSession } from './folder-layouts/adapted-session.js';
+export type { SessionNames } from './folder-layouts/adapted-session.js';
+export { GENAI_CONFIG_FILE, GENAI_MODEL_FILES, GENAI_MODEL_TYPE, GENAI_PROCESSOR_FILE, genaiConfigJson, parseGenaiConfig } from './folder-layouts/genai-config.js';
+export type { GenaiFolderConfig, GenaiGraph, GraphName } from './folder-layouts/genai-config.js';
+export { GENAI_PROCESSOR_NAME, genaiPreprocessorConfig, genaiProcessorConfigJson } from './folder-layouts/genai-processor-config.js';
 export {
   TRANSFORMERS_JS_CONFIG_KEY,
   TRANSFORMERS_JS_DTYPES,

@@ -125,8 +125,12 @@ export class QwenVLProcessor {
     readonly preprocessorConfig: PreprocessorConfig,
   ) {}
 
-  static async fromFolder(folder: ModelFolder): Promise<QwenVLProcessor> {
-    const { preprocessor } = await loadModelConfigs(folder);
+  /**
+   * The folder's tokenizer and chat template, with `preprocessor` or else the folder's
+   * preprocessor_config.json (a folder of another layout keeps these settings elsewhere).
+   */
+  static async fromFolder(folder: ModelFolder, preprocessorConfig?: PreprocessorConfig): Promise<QwenVLProcessor> {
+    const preprocessor = preprocessorConfig ?? (await loadModelConfigs(folder)).preprocessor;
     const tokenizer = await QwenTokenizer.fromFolder(folder);
     const chatTemplate = await ChatTemplate.fromFolder(folder, tokenizer.specialTokens);
     return new QwenVLProcessor(tokenizer, chatTemplate, preprocessor);

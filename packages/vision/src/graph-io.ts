@@ -40,7 +40,7 @@ export const VISION_OUTPUT = 'image_features';
  * The other contract a vision graph may have: `pixel_values` and int64 `image_grid_thw`
  * `[images, 3]` only, the rotary tables and attention segments computed inside the graph
  * from the grids. onnxruntime-genai's and transformers.js's Qwen2.5-VL vision models take
- * these (and qwen-vl's builds in those layouts).
+ * these (and `qwen-vl build --layout genai` and `--layout transformers.js` write one).
  */
 export const VISION_GRID_INPUTS = {
   pixelValues: 'pixel_values',

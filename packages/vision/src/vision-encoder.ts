@@ -1,4 +1,4 @@
-import { QwenVLError, asFloat32, hostTensor } from '@qwen-vl/core';
+import { QwenVLError, asFloat32, hostTensor, toBigInt64 } from '@qwen-vl/core';
 import type { HostTensor, InferenceSessionHandle, VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import { QWEN2_VL_GRID_INPUT, VISION_GRID_INPUTS, VISION_INPUTS, VISION_OUTPUT, visionInputNames } from './graph-io.js';
@@ -83,9 +83,5 @@ function sameNames(names: readonly string[], expected: readonly string[]): boole
 
 /** int64 `[n, 3]`: each image's `(t, h, w)`, as Hugging Face's `image_grid_thw`. */
 function gridTensor(grids: readonly Grid[]): HostTensor<'int64'> {
-  return hostTensor(
-    'int64',
-    BigInt64Array.from(grids.flat(), (v) => BigInt(v)),
-    [grids.length, 3],
-  );
+  return hostTensor('int64', toBigInt64(grids.flat()), [grids.length, 3]);
 }

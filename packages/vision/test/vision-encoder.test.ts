@@ -93,6 +93,8 @@ describe('VisionEncoder', () => {
   it('refuses a model whose inputs belong to another layout or config', () => {
     expect(() => new VisionEncoder(fakeSession(visionInputNames(config, 'dense-mask')).session, config)).toThrow(expect.objectContaining({ code: 'INVALID_MODEL' }));
     expect(() => new VisionEncoder(fakeSession(visionInputNames(config, 'segmented')).session, { ...config, fullAttBlockIndexes: [] })).toThrow(/vision model: has inputs/);
+    // Qwen2-VL's grid_thw is accepted (above); any other grid name is not.
+    expect(() => new VisionEncoder(fakeSession(['pixel_values', 'image_sizes']).session, config)).toThrow(/ or \[pixel_values, image_grid_thw\] and gives image_features/);
   });
 
   it('refuses an output of the wrong shape', async () => {

@@ -2,6 +2,7 @@ import { QwenVLError } from '@qwen-vl/core';
 import type { FolderLayoutName } from '@qwen-vl/pipeline';
 import { OPTIONAL_FILES, REQUIRED_FILES, copyPresentFiles } from './folder-files.js';
 import type { FolderFiles } from './folder-files.js';
+import { GENAI_BUILD } from './genai-build.js';
 import { MODEL_PARTS } from './model-parts.js';
 import type { BuildPrecisions, ModelPart } from './model-parts.js';
 import { TRANSFORMERS_JS_BUILD } from './transformers-js-build.js';
@@ -23,12 +24,14 @@ export interface BuildLayout {
 }
 
 /** qwen-vl's own folder: the Hugging Face configs and tokenizer files, copied as they are. */
-const QWEN_VL_FILES: FolderFiles = {
-  write: (folder, input) => copyPresentFiles(folder, input, [...REQUIRED_FILES, ...OPTIONAL_FILES]),
+const QWEN_VL_BUILD: BuildLayout = {
+  name: 'qwen-vl',
+  parts: MODEL_PARTS,
+  files: { write: (folder, input) => copyPresentFiles(folder, input, [...REQUIRED_FILES, ...OPTIONAL_FILES]) },
 };
 
 /** Every layout the build writes; the CLI's `--layout` offers their names. */
-export const BUILD_LAYOUTS: readonly BuildLayout[] = [{ name: 'qwen-vl', parts: MODEL_PARTS, files: QWEN_VL_FILES }, TRANSFORMERS_JS_BUILD];
+export const BUILD_LAYOUTS: readonly BuildLayout[] = [QWEN_VL_BUILD, GENAI_BUILD, TRANSFORMERS_JS_BUILD];
 
 export const BUILD_LAYOUT_NAMES: readonly FolderLayoutName[] = BUILD_LAYOUTS.map((layout) => layout.name);
 

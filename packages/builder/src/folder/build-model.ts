@@ -39,11 +39,12 @@ export interface BuildModelOptions {
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
   /**
-   * The folder's layout (`BUILD_LAYOUTS`): `qwen-vl` (default), or `transformers.js`
-   * (onnx-community's `onnx/` folder, which transformers.js loads; `TRANSFORMERS_JS_BUILD`).
+   * The folder's layout (`BUILD_LAYOUTS`): `qwen-vl` (default); `genai`, which
+   * onnxruntime-genai opens (its file, graph and input names, genai_config.json); or
+   * `transformers.js` (onnx-community's `onnx/` folder, which transformers.js loads).
    */
   layout?: FolderLayoutName;
-  /** What to export, in the layout's form; default every part of the layout (`MODEL_PARTS`). */
+  /** What to export; default every part of the layout (`BuildLayout.parts`). A layout may give each its own form (`BuildLayout.partForm`). */
   parts?: readonly ModelPart[];
   /** Called after each weight tensor is written. */
   onProgress?: (progress: BuildProgress) => void;
@@ -54,8 +55,7 @@ export interface BuildModelOptions {
 export interface BuiltModelFolder {
   /** Absolute path of the folder written. */
   output: string;
-  layout: FolderLayoutName;
-  /** What was built (written as qwen-vl.json in the qwen-vl layout): precisions, each part's model and data files. */
+  /** What was built, its layout included (written as qwen-vl.json unless the layout has no manifest): precisions, each part's model and data files. */
   manifest: BuildManifest;
   /** Weight bytes written over all parts. */
   totalBytes: number;
@@ -134,10 +134,11 @@ function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
 }
 
 /**
- * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a model folder (`output`) of the
- * `layout` asked for; by default qwen-vl's: one .onnx (+ .onnx.data) per part, the configs
- * and tokenizer files, and the `qwen-vl.json` manifest. Checks everything it can (files, configs, every tensor's shape) before writing;
- * writes into a temporary folder that becomes `output` only when complete.
+ * Turns a Hugging Face Qwen2.5-VL folder (`input`) into a model folder (`output`) of
+ * `options.layout`: one .onnx (+ its external data) per part, the layout's configs and
+ * tokenizer files, and (unless the layout has none) the `qwen-vl.json` manifest. Checks
+ * everything it can (files, configs, every tensor's shape) before writing; writes into a
+ * temporary folder that becomes `output` only when complete.
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
   const precisions = buildPrecisions(options);
@@ -169,6 +170,7 @@ export async function buildModelFolder(input: string, output: string, options: B
     format: 'qwen-vl',
     formatVersion: FORMAT_VERSION,
     producer: PRODUCER,
+    ...(layout.name === 'qwen-vl' ? {} : { layout: layout.name }),
     precision: precisions.text,
     visionPrecision: precisions.vision,
     ...(quantized ? { quantization: precisions.quantization } : {}),
@@ -190,5 +192,5 @@ export async function buildModelFolder(input: string, output: string, options: B
     },
     kept,
   );
-  return { output: target, layout: layout.name, manifest, totalBytes };
+  return { output: target, manifest, totalBytes };
 }

@@ -1,6 +1,7 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODEL_FILES } from '@qwen-vl/core';
+import { MODEL_FILES, readJson } from '@qwen-vl/core';
+import { ChatTemplate } from '@qwen-vl/preprocess';
 import type { ModelConfigs, ModelFolder } from '@qwen-vl/core';
 import type { BuildPrecisions } from './model-parts.js';
 
@@ -28,4 +29,19 @@ export async function copyPresentFiles(folder: string, input: BuildInput, names:
   for (const name of names) {
     if (await input.folder.exists(name)) await copyFile(join(input.path, name), join(folder, name));
   }
+}
+
+/** Writes `value` to `path` as indented JSON. */
+export function writeJson(path: string, value: unknown): Promise<void> {
+  return writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * The input's tokenizer_config.json (or an empty one) with the chat template qwen-vl uses
+ * in its `chat_template` field, where onnxruntime-genai's and transformers.js's tokenizers
+ * look for it (not in chat_template.json or .jinja).
+ */
+export async function tokenizerConfigWithChatTemplate(folder: ModelFolder): Promise<Record<string, unknown>> {
+  const config = (await folder.exists(MODEL_FILES.tokenizerConfig)) ? ((await readJson(folder, MODEL_FILES.tokenizerConfig)) as Record<string, unknown>) : {};
+  return { ...config, chat_template: (await ChatTemplate.fromFolder(folder)).text };
 }

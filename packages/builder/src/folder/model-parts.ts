@@ -49,3 +49,17 @@ export const DECODER_PART: ModelPart = {
 
 /** What `qwen-vl build` exports, in order. */
 export const MODEL_PARTS: readonly ModelPart[] = [VISION_PART, EMBED_PART, DECODER_PART];
+
+/**
+ * The vision tower as onnxruntime-genai's and transformers.js's runtimes feed it: only
+ * `pixel_values` and `image_grid_thw`, the tables computed in the graph (segmented).
+ */
+export const buildGridVision: ModelPart['build'] = (weights, config, { vision, quantization }) => buildVisionGraph(weights, config.vision, { precision: vision, quantization, inputs: 'grid' });
+
+/**
+ * The language model as those runtimes feed it: `position_ids` `[3, B, S]` instead of the
+ * rotary tables, with or without `num_logits_to_keep`.
+ */
+export function positionIdsDecoder(logitsToKeepInput: boolean): ModelPart['build'] {
+  return (weights, config, { text, quantization }) => buildDecoderModel(weights, config.text, { precision: text, quantization, positionInput: 'position-ids', logitsToKeepInput });
+}

@@ -1,16 +1,13 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_FILES, QwenVLError, readJson } from '@qwen-vl/core';
 import type { ModelFolder } from '@qwen-vl/core';
-import { ChatTemplate } from '@qwen-vl/preprocess';
 import { TRANSFORMERS_JS_CONFIG_KEY, TRANSFORMERS_JS_PARTS, transformersJsDataFiles, transformersJsModelFile } from '@qwen-vl/pipeline';
 import type { TransformersJsDtype, TransformersJsPart, VisionPrecision } from '@qwen-vl/pipeline';
-import { buildDecoderModel } from '../text/decoder-graph.js';
-import { buildVisionGraph } from '../vision/export-vision.js';
 import type { BuildLayout } from './build-layouts.js';
-import { copyPresentFiles } from './folder-files.js';
+import { copyPresentFiles, tokenizerConfigWithChatTemplate, writeJson } from './folder-files.js';
 import type { BuildInput } from './folder-files.js';
-import { EMBED_PART, MODEL_PARTS } from './model-parts.js';
+import { EMBED_PART, MODEL_PARTS, buildGridVision, positionIdsDecoder } from './model-parts.js';
 import type { BuildPrecisions, ModelPart } from './model-parts.js';
 
 /**
@@ -39,13 +36,12 @@ function transformersJsPart(part: ModelPart, precisions: BuildPrecisions): Model
   const file = transformersJsModelFile(name, partDtype(name, precisions));
   switch (name) {
     case 'vision':
-      // transformers.js feeds pixel_values and image_grid_thw only.
-      return { name, file, build: (weights, config, p) => buildVisionGraph(weights, config.vision, { precision: p.vision, quantization: p.quantization, inputs: 'grid' }) };
+      return { name, file, build: buildGridVision };
     case 'embed':
       return { ...EMBED_PART, file };
     case 'decoder':
-      // transformers.js feeds position_ids [3, B, S] (its get_rope_index).
-      return { name, file, build: (weights, config, p) => buildDecoderModel(weights, config.text, { precision: p.text, quantization: p.quantization, positionInput: 'position-ids' }) };
+      // transformers.js feeds position_ids [3, B, S] (its get_rope_index), and num_logits_to_keep when the graph takes it.
+      return { name, file, build: positionIdsDecoder(true) };
   }
 }
 
@@ -86,17 +82,6 @@ async function transformersJsPreprocessor(folder: ModelFolder): Promise<Record<s
   return { do_convert_rgb: true, do_resize: true, size: pixels, resample: 3, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, ...config };
 }
 
-/** tokenizer_config.json with the chat template, where transformers.js's tokenizer looks for it. */
-async function transformersJsTokenizerConfig(folder: ModelFolder): Promise<Record<string, unknown>> {
-  const config = (await folder.exists(MODEL_FILES.tokenizerConfig)) ? ((await readJson(folder, MODEL_FILES.tokenizerConfig)) as Record<string, unknown>) : {};
-  if (config.chat_template !== undefined) return config;
-  return { ...config, chat_template: (await ChatTemplate.fromFolder(folder)).text };
-}
-
-async function writeJson(folder: string, name: string, value: unknown): Promise<void> {
-  await writeFile(join(folder, name), `${JSON.stringify(value, null, 2)}\n`);
-}
-
 /**
  * transformers.js's (onnx-community's) folder: `onnx/vision_encoder{suffix}.onnx`,
  * `onnx/embed_tokens{suffix}.onnx` and `onnx/decoder_model_merged{suffix}.onnx`, each with its
@@ -113,9 +98,9 @@ export const TRANSFORMERS_JS_BUILD: BuildLayout = {
   writesManifest: false,
   files: {
     async write(folder, input) {
-      await writeJson(folder, MODEL_FILES.config, await transformersJsConfig(folder, input));
-      await writeJson(folder, MODEL_FILES.preprocessor, await transformersJsPreprocessor(input.folder));
-      await writeJson(folder, MODEL_FILES.tokenizerConfig, await transformersJsTokenizerConfig(input.folder));
+      await writeJson(join(folder, MODEL_FILES.config), await transformersJsConfig(folder, input));
+      await writeJson(join(folder, MODEL_FILES.preprocessor), await transformersJsPreprocessor(input.folder));
+      await writeJson(join(folder, MODEL_FILES.tokenizerConfig), await tokenizerConfigWithChatTemplate(input.folder));
       await copyPresentFiles(folder, input, [MODEL_FILES.tokenizer, MODEL_FILES.generation, MODEL_FILES.chatTemplate, MODEL_FILES.chatTemplateJinja]);
     },
   },

@@ -18,6 +18,7 @@ export interface TextExportOptions {
   readonly quantization?: QuantizationSettings;
 }
 
+/** The decoder's own I/O choices, beyond its weights: qwen-vl's by default, the other runtimes' for `--layout genai` and `--layout transformers.js`. */
 export interface DecoderExportOptions extends TextExportOptions {
   /**
    * How the decoder takes the tokens' MRoPE positions: `rotary-tables` (default), the
@@ -26,6 +27,8 @@ export interface DecoderExportOptions extends TextExportOptions {
    * transformers.js's exports take them.
    */
   readonly positionInput?: DecoderPositionInput;
+  /** Whether the graph takes `num_logits_to_keep` (default); without it, logits come for every new position. */
+  readonly logitsToKeepInput?: boolean;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -43,12 +46,13 @@ export const TEXT_OPSETS = { '': 21 } as const;
  * `decoder.onnx`: the Qwen2.5-VL language model from `inputs_embeds` to logits, with a KV
  * cache. Inputs: `inputs_embeds` float32 `[B, S, hidden]`, `attention_mask` int64
  * `[B, past + S]` (1 = token, 0 = padding, left padding allowed), `rotary_cos` and
- * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids; or
- * those position ids, `positionInput: 'position-ids'`),
+ * `rotary_sin` float32 `[B, S, headDim]` (`mropeCosSin` of the `[3, B, S]` position ids),
  * `past_key_values.{i}.key/value` float32 `[B, kvHeads, past, headDim]`
  * (`past` = 0 on the first run) and `num_logits_to_keep` int64 scalar (logits for the last
  * K positions; 0 = all). Outputs: `logits` float32 `[B, K, vocab]` and
- * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`.
+ * `present.{i}.key/value` `[B, kvHeads, past + S, headDim]`. `options` can swap the rotary
+ * tables for `position_ids` int64 `[3, B, S]` (the text model onnxruntime-genai and
+ * transformers.js run) and drop `num_logits_to_keep` (K = S, as onnxruntime-genai's has it).
  */
 export function buildDecoderModel(source: WeightSource, text: TextConfig, options: DecoderExportOptions = {}): OnnxModel {
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
@@ -64,7 +68,8 @@ export function buildDecoderModel(source: WeightSource, text: TextConfig, option
     presentKey: presentKeyName(i),
     presentValue: presentValueName(i),
   }));
-  const numLogitsToKeep = graph.input(DECODER_IO.numLogitsToKeep, 'int64', []);
+  // Without the input, K = 0: every position's logits.
+  const numLogitsToKeep = (options.logitsToKeepInput ?? true) ? graph.input(DECODER_IO.numLogitsToKeep, 'int64', []) : graph.constInt64(0);
 
   const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text);
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });

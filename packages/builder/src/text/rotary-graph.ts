@@ -1,8 +1,8 @@
 import type { TextConfig } from '@qwen-vl/core';
-import type { GraphBuilder } from '../onnx/graph-builder.js';
-import { ELEMENT_TYPES } from '../onnx/proto.js';
 import { DECODER_IO } from '@qwen-vl/decoder';
 import { inverseFrequencies } from '@qwen-vl/mrope';
+import type { GraphBuilder } from '../onnx/graph-builder.js';
+import { ELEMENT_TYPES } from '../onnx/proto.js';
 
 export interface RotaryTables {
   /** `[B, S, 1, headDim]`, broadcast over the heads. */

@@ -70,7 +70,7 @@ export class DecoderSession {
   private readonly prefillChunkTokens: number;
   private readonly positionInput: DecoderPositionInput;
   /** Whether the graph takes `num_logits_to_keep`; one without it returns logits for every new position. */
-  private readonly takesLogitsToKeep: boolean;
+  private readonly keepsLogits: boolean;
 
   constructor(
     private readonly embedSession: InferenceSessionHandle,
@@ -88,7 +88,7 @@ export class DecoderSession {
     requireNames(embedSession, [EMBED_IO.inputIds], [EMBED_IO.inputsEmbeds], 'embedding model');
     requireNames(decoderSession, [DECODER_IO.inputsEmbeds, DECODER_IO.attentionMask, ...this.pastNames], [DECODER_IO.logits, ...this.presentNames], 'decoder model');
     this.positionInput = decoderPositionInput(decoderSession.inputNames, 'decoder model');
-    this.takesLogitsToKeep = decoderSession.inputNames.includes(DECODER_IO.numLogitsToKeep);
+    this.keepsLogits = decoderSession.inputNames.includes(DECODER_IO.numLogitsToKeep);
   }
 
   /** Cached positions per row (padding included); 0 before the first prefill. */
@@ -228,7 +228,7 @@ export class DecoderSession {
       [DECODER_IO.inputsEmbeds]: inputsEmbeds,
       [DECODER_IO.attentionMask]: hostTensor('int64', next.attentionMask, [next.batch, total]),
       ...positionFeeds(this.positionInput, positionIds, next.batch, newTokens, this.config),
-      ...(this.takesLogitsToKeep && { [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []) }),
+      ...(this.keepsLogits && { [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []) }),
       ...next.past,
     };
     const out = await runKeepingOnDevice(this.decoderSession, feeds, [DECODER_IO.logits, ...this.presentNames], this.presentNames);
@@ -237,12 +237,8 @@ export class DecoderSession {
     // Only once the run has succeeded: a failed step leaves the previous cache usable.
     disposeDeviceTensors(next.past);
     this.state = { ...next, past };
-    const logits = asFloat32(out[DECODER_IO.logits] as HostTensor) as HostTensor<'float32'>;
-    const vocab = this.config.vocabSize;
-    const kept = logits.data.length / next.batch / vocab;
-    // [B, kept, vocab]: one position per row with num_logits_to_keep, else every new token's.
-    const last = kept === 1 ? logits.data : columnRange(logits.data, next.batch, kept * vocab, (kept - 1) * vocab, kept * vocab);
-    return hostTensor('float32', last, [next.batch, vocab]);
+    // An fp16 export's logits are float16: sampling works in float32.
+    return lastPositionLogits(asFloat32(out[DECODER_IO.logits] as HostTensor), next.batch, this.config.vocabSize);
   }
 
   private requireState(source: string): SequenceState {
@@ -291,6 +287,21 @@ function keepPositions(tensor: HostTensor, length: number): HostTensor {
   // float32, or float16 bits in a Uint16Array: columnRange keeps the array's own type.
   const data = tensor.data as Float32Array;
   return { type: tensor.type, dims: [batch, heads, length, headDim], data: columnRange(data, batch * heads, past * headDim, 0, length * headDim) };
+}
+
+/**
+ * Each row's logits at its last position, `[B, vocab]`, of the decoder's `[B, K, vocab]`
+ * output: K is 1 where the graph took `num_logits_to_keep`, the run's new tokens otherwise.
+ */
+function lastPositionLogits(logits: HostTensor, batch: number, vocab: number): HostTensor<'float32'> {
+  const [rows, kept, width] = logits.dims;
+  if (logits.type !== 'float32' || logits.dims.length !== 3 || rows !== batch || width !== vocab) {
+    throw new QwenVLError('INVALID_MODEL', `returned ${logits.type} [${logits.dims.join(', ')}], expected float32 [${batch}, positions, ${vocab}]`, {
+      source: `decoder model output "${DECODER_IO.logits}"`,
+    });
+  }
+  const data = logits.data as Float32Array;
+  return hostTensor('float32', kept === 1 ? data : columnRange(data, batch, kept * vocab, (kept - 1) * vocab, kept * vocab), [batch, vocab]);
 }
 
 function requireNames(session: InferenceSessionHandle, inputs: readonly string[], outputs: readonly string[], what: string): void {

@@ -14,8 +14,8 @@ export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR 
 Exports a Hugging Face Qwen2.5-VL checkpoint to the ONNX models qwen-vl runs: writes
 vision.onnx, embed.onnx and decoder.onnx (each with its .onnx.data) into OUT_DIR, copies
 the configs and tokenizer files, and adds a qwen-vl.json manifest; or, with --layout, the
-same weights in another runtime's folder layout. Prints one JSON line when done; progress
-goes to stderr.
+same weights in another runtime's folder layout (onnxruntime-genai's, transformers.js's).
+Prints one JSON line when done; progress goes to stderr.
 
 Options:
   --input HF_DIR     Hugging Face model folder: config.json, preprocessor_config.json,
@@ -23,11 +23,14 @@ Options:
                      with its shards); generation_config.json, chat_template.jinja,
                      chat_template.json and tokenizer_config.json are copied when present
   --output OUT_DIR   the folder to create; it appears only once complete
-  --layout L         the folder layout: qwen-vl (default), or transformers.js:
+  --layout L         the folder layout: qwen-vl (default), the folder above; genai: the
+                     same weights as onnxruntime-genai's Qwen2.5-VL folder (vision.onnx,
+                     embedding.onnx, text.onnx with its graph names, genai_config.json,
+                     processor_config.json, the tokenizer files); or transformers.js:
                      onnx/vision_encoder, onnx/embed_tokens and onnx/decoder_model_merged
                      (+ the dtype suffix of --precision: _fp16, _q4; each with its
                      .onnx_data) with the graph inputs transformers.js feeds, and the
-                     configs in its form; transformers.js loads it, and so does qwen-vl
+                     configs in its form. Each opens in its runtime, and in qwen-vl
   --precision P      how the text weights are stored: fp32 (default); fp16 (half the
                      files; computation stays float32); int4 (the decoder's linear layers
                      and the embedding table in 4 bits, block-quantized: MatMulNBits and
@@ -148,7 +151,7 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
   output.stdout(
     `${JSON.stringify({
       output: built.output,
-      layout: built.layout,
+      layout: command.layout,
       precision: built.manifest.precision,
       vision_precision: built.manifest.visionPrecision,
       ...(built.manifest.quantization === undefined ? {} : { block_size: built.manifest.quantization.blockSize, accuracy_level: built.manifest.quantization.accuracyLevel }),

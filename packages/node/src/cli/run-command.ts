@@ -1,6 +1,6 @@
-import { QwenVLError, hostTensor, loadModelConfigs } from '@qwen-vl/core';
+import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { GenerationConfig } from '@qwen-vl/core';
-import { TRANSFORMERS_JS_DTYPES, TRANSFORMERS_JS_PARTS } from '@qwen-vl/pipeline';
+import { TRANSFORMERS_JS_DTYPES, TRANSFORMERS_JS_PARTS, loadFolderConfigs } from '@qwen-vl/pipeline';
 import type { TransformersJsDtype, TransformersJsDtypeChoice, TransformersJsModelName } from '@qwen-vl/pipeline';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
@@ -21,12 +21,13 @@ const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] [--video FRAMES ...] --prompt TEXT [options]
 
 Runs Qwen2.5-VL on images, videos and a prompt and streams the answer to stdout. DIR is a folder
-made by "qwen-vl build", or a transformers.js (onnx-community) one. Search options not given
-come from DIR/generation_config.json.
+made by "qwen-vl build" (any --layout), by onnxruntime-genai's model builder, or a transformers.js
+(onnx-community) one. Search options not given come from DIR/generation_config.json
+(genai_config.json's "search" in a genai folder).
 
 Options:
-  --model DIR               model folder written by "qwen-vl build" (any --layout), or a
-                            transformers.js one (onnx/*.onnx)
+  --model DIR               model folder written by "qwen-vl build" (any --layout), a genai
+                            folder, or a transformers.js one (onnx/*.onnx)
   --image PATH              an image file (JPEG, PNG, WebP, GIF, AVIF, TIFF); repeat for
                             several images, in prompt order; none for a text-only prompt
   --video FRAMES            a video as its sampled frames: image files separated by commas,
@@ -209,7 +210,7 @@ export async function printAnswer(stream: ChatStream, output: CliOutput, command
 
 export const runRun = subcommand(RUN_HELP, RUN_OPTIONS, runCommand, async (command, output) => {
   if (command.dump !== undefined) await assertDumpTargetFree(command.dump);
-  const { model: config, generation } = await loadModelConfigs(await NodeModelFolder.open(command.model));
+  const { model: config, generation } = await loadFolderConfigs(await NodeModelFolder.open(command.model));
   const search = runSearchOptions(command.search, generation, config.text.maxPositionEmbeddings);
 
   const model = await QwenVL.load(command.model, { device: command.device, dtype: command.dtype });

@@ -11,14 +11,16 @@ export const SHUTDOWN_GRACE_MS = 30_000;
 
 export const SERVE_HELP = `Usage: qwen-vl serve --model DIR [options]
 
-Serves the model folder DIR (made by "qwen-vl build") over HTTP with OpenAI's chat API:
+Serves the model folder DIR (made by "qwen-vl build", onnxruntime-genai's, or a
+transformers.js one at the dtype its config.json names) over HTTP with OpenAI's chat API:
 POST /v1/chat/completions (streamed with "stream": true), GET /v1/models (the model's id is
 DIR's folder name), GET /health, GET /metrics (Prometheus). Requests run one after another,
 in the order they arrive. SIGTERM or Ctrl-C stops taking requests (503), lets the accepted
 ones finish for up to ${SHUTDOWN_GRACE_MS / 1000} s, and exits 0.
 
 Options:
-  --model DIR              model folder written by "qwen-vl build"
+  --model DIR              model folder written by "qwen-vl build", a genai folder, or a
+                           transformers.js one
   --host HOST              address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --port N                 port to listen on (default 8080; 0 picks a free one)
   --device D               cpu (default), cuda, dml or webgpu

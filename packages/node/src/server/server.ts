@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
+import { loadFolderConfigs } from '@qwen-vl/pipeline';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
 import type { NodeDevice } from '../qwen-vl.js';
@@ -114,7 +115,8 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
   const limits = resolveLimits(options.limits);
   const imageRoot = options.imageRoot === undefined ? undefined : await realpath(options.imageRoot);
   const modelId = options.modelId ?? basename(resolve(options.model));
-  const processor = await QwenVLProcessor.fromFolder(await NodeModelFolder.open(options.model));
+  const folder = await NodeModelFolder.open(options.model);
+  const processor = await QwenVLProcessor.fromFolder(folder, (await loadFolderConfigs(folder)).preprocessor);
   const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu' });
   const scheduler = new RequestScheduler(options.maxQueue ?? DEFAULT_MAX_QUEUE, 1);
   const metrics = new ServerMetrics(scheduler);

@@ -1,4 +1,4 @@
-import { MODEL_FILES, QwenVLError, readJson } from '@qwen-vl/core';
+import { MODEL_FILES, QwenVLError, loadModelConfigs, readJson } from '@qwen-vl/core';
 import type { ModelFolder } from '@qwen-vl/core';
 import { TRANSFORMERS_JS_CONFIG_KEY, TRANSFORMERS_JS_DTYPES, TRANSFORMERS_JS_MODEL_DIR, TRANSFORMERS_JS_PARTS, transformersJsDataFiles, transformersJsModelFile } from './transformers-js-files.js';
 import type { TransformersJsDtype, TransformersJsPart } from './transformers-js-files.js';
@@ -90,11 +90,13 @@ export const TRANSFORMERS_JS_LAYOUT: FolderLayout = {
   // A folder qwen-vl built in its own layout says so (qwen-vl.json): no need to look for
   // a dozen onnx/ names there (requests, in a browser).
   holds: async (folder) => !(await folder.exists(MANIFEST_FILE)) && (await presentDtypes(folder, 'decoder')).length > 0,
+  configs: loadModelConfigs,
   async open(host: BuiltModelHost) {
     const { folder } = host;
     const config = await settings(folder);
     const [vision, embed, decoder] = await Promise.all((['vision', 'embed', 'decoder'] as const).map((part) => presentDtypes(folder, part)));
     return openModelFiles(host, {
+      configs: await loadModelConfigs(folder),
       embed: await partFile(folder, 'embed', embed, host, config),
       decoder: await partFile(folder, 'decoder', decoder, host, config),
       vision: vision.length === 0 ? undefined : await partFile(folder, 'vision', vision, host, config),

@@ -35,7 +35,7 @@ export class GenaiConfig {
   private readonly options = new Map<Provider, Record<string, string>>();
 
   constructor(
-    /** The model folder (a path or URL, as the host reads it): one made by `qwen-vl build`. */
+    /** The model folder (a path or URL, as the host reads it): one made by `qwen-vl build`, or onnxruntime-genai's. */
     readonly path: string,
     private readonly openHost: OpenConfigHost,
   ) {

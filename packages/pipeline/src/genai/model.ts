@@ -5,7 +5,7 @@ import { lookupModelParts, registerModelParts } from './model-parts.js';
 import { MultiModalProcessor } from './multimodal-processor.js';
 
 /**
- * onnxruntime-genai's `og.Model`: a folder made by `qwen-vl build`, opened on the Config's
+ * onnxruntime-genai's `og.Model`: a model folder (qwen-vl's or genai's layout), opened on the Config's
  * provider; immutable apart from the KV cache, which one Generator at a time holds.
  */
 export class Model {
