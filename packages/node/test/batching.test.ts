@@ -97,6 +97,28 @@ describe('continuous batching (QwenVL with maxBatch)', () => {
   });
 });
 
+describe('continuous batching: leaving early', () => {
+  it("frees the row of a call whose loop is left early, before the next step; the other call's answer is still its own", async () => {
+    const sizes: number[] = [];
+    const staying = streamed({ ...CALLS[0], maxNewTokens: 60 }, sizes);
+    const leaving = batched.chatStream(CALLS[1].messages, { ...GREEDY, maxNewTokens: 4000 });
+    // Left once both calls generate together.
+    for await (const chunk of leaving) {
+      void chunk;
+      if (sizes.includes(2)) break;
+    }
+    await expect(leaving.result).rejects.toThrow('stopped reading');
+    const left = sizes.length;
+    const tokens = await staying;
+    // Past the step that was under way at the break, the staying call generated alone (its last token may come after its own row left).
+    expect(sizes.length).toBeGreaterThan(left + 40);
+    expect(sizes.slice(left + 2).every((size) => size <= 1)).toBe(true);
+    expect(sizes.slice(left + 2, -1).every((size) => size === 1)).toBe(true);
+    const reference = await sequential.chat(CALLS[0].messages, { ...GREEDY, maxNewTokens: 60 });
+    expect(tokens).toEqual(reference.tokens);
+  });
+});
+
 describe('continuous batching in qwen-vl serve', () => {
   let served: TestServer;
   beforeAll(async () => {

@@ -290,11 +290,20 @@ export class VisionLanguageModel<Image> {
     generation: AsyncGenerator<GenerationStreamEvent, GenerationResult, undefined>,
   ): AsyncGenerator<ChatChunk, { result: GenerationResult; firstToken: number | undefined }, undefined> {
     let firstToken: number | undefined;
-    for (;;) {
-      const next = await generation.next();
-      if (next.done === true) return { result: next.value, firstToken };
-      firstToken ??= this.clock();
-      yield { tokenId: next.value.tokenId, text: next.value.text, logprob: next.value.logprob };
+    let done = false;
+    try {
+      for (;;) {
+        const next = await generation.next();
+        if (next.done === true) {
+          done = true;
+          return { result: next.value, firstToken };
+        }
+        firstToken ??= this.clock();
+        yield { tokenId: next.value.tokenId, text: next.value.text, logprob: next.value.logprob };
+      }
+    } finally {
+      // Left early (the caller stopped reading): a batch frees the row at once.
+      if (!done) await generation.return(undefined as never);
     }
   }
 
