@@ -16,13 +16,20 @@ export interface QwenVLLoadOptions {
   device?: NodeDevice;
   /** Threads per operator; onnxruntime picks when omitted. */
   intraOpThreads?: number;
+  /**
+   * Continuous batching: concurrent calls share the decoder, up to this many generating at
+   * once, each joining the running batch at the next step and leaving it when it ends.
+   * Without it, calls run one after another (and a call continuing the previous one's
+   * conversation reuses its cache).
+   */
+  maxBatch?: number;
 }
 
 /**
  * A Qwen2.5-VL model folder (made by `qwen-vl build`, or onnxruntime-genai's), loaded on onnxruntime-node, with a chat
  * API: the shared `VisionLanguageModel` with files read from disk and images decoded by
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
- * another.
+ * another, or, loaded with `maxBatch`, together.
  */
 export class QwenVL extends HostedChatModel<ImageInput> {
   private constructor(
@@ -39,14 +46,17 @@ export class QwenVL extends HostedChatModel<ImageInput> {
    * models it names, as `qwen-vl build --layout genai` or genai's model builder writes them).
    */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
-    const model = await VisionLanguageModel.load<ImageInput>({
-      folder: await NodeModelFolder.open(directory),
-      openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
-      decodeImage: decodeChatImage,
-      device: options.device ?? 'cpu',
-      intraOpThreads: options.intraOpThreads,
-      backend: onnxruntimeNodeBackend,
-    });
+    const model = await VisionLanguageModel.load<ImageInput>(
+      {
+        folder: await NodeModelFolder.open(directory),
+        openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
+        decodeImage: decodeChatImage,
+        device: options.device ?? 'cpu',
+        intraOpThreads: options.intraOpThreads,
+        backend: onnxruntimeNodeBackend,
+      },
+      { maxBatch: options.maxBatch },
+    );
     return new QwenVL(directory, model);
   }
 }
