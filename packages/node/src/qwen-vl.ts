@@ -24,13 +24,20 @@ export interface QwenVLLoadOptions {
    * `transformers.js_config.dtype`, else fp32, else the only one the folder has.
    */
   dtype?: TransformersJsDtypeChoice;
+  /**
+   * Continuous batching: concurrent calls share the decoder, up to this many generating at
+   * once, each joining the running batch at the next step and leaving it when it ends.
+   * Without it, calls run one after another (and a call continuing the previous one's
+   * conversation reuses its cache).
+   */
+  maxBatch?: number;
 }
 
 /**
  * A Qwen2.5-VL model folder, loaded on onnxruntime-node, with a chat API (a folder made by
  * `qwen-vl build`, onnxruntime-genai's, or a transformers.js / onnx-community one): the shared `VisionLanguageModel` with files read from disk and images decoded by
  * sharp. Each call runs the whole conversation it is given; calls on one model run one after
- * another.
+ * another, or, loaded with `maxBatch`, together.
  */
 export class QwenVL extends HostedChatModel<ImageInput> {
   private constructor(
@@ -48,15 +55,18 @@ export class QwenVL extends HostedChatModel<ImageInput> {
    * or a transformers.js one (`onnx/*.onnx`, at `dtype`).
    */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
-    const model = await VisionLanguageModel.load<ImageInput>({
-      folder: await NodeModelFolder.open(directory),
-      openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
-      decodeImage: decodeChatImage,
-      device: options.device ?? 'cpu',
-      intraOpThreads: options.intraOpThreads,
-      dtype: options.dtype,
-      backend: onnxruntimeNodeBackend,
-    });
+    const model = await VisionLanguageModel.load<ImageInput>(
+      {
+        folder: await NodeModelFolder.open(directory),
+        openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
+        decodeImage: decodeChatImage,
+        device: options.device ?? 'cpu',
+        intraOpThreads: options.intraOpThreads,
+        dtype: options.dtype,
+        backend: onnxruntimeNodeBackend,
+      },
+      { maxBatch: options.maxBatch },
+    );
     return new QwenVL(directory, model);
   }
 }

@@ -6,7 +6,9 @@ import OpenAI from 'openai';
 import sharp from 'sharp';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenImage } from '@qwen-vl/test-support';
+import { isQwenVLError } from '@qwen-vl/core';
 import { createServer } from '../src/index.js';
+import type { ServerLimits, ServerOptions } from '../src/index.js';
 import { dataUrl, metric, postChat, startServer, until } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
 import { useTempDir } from './helpers/temp-dir.js';
@@ -133,6 +135,26 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
     expect(context.error).toMatchObject({ param: 'max_completion_tokens', code: 'context_length_exceeded' });
   });
 
+  it("400 for a request's images over the decoded-pixel total, and for prompt + max_tokens over requestTokens; without max_tokens the answer stops there", async () => {
+    const limited = await startServer({ model, limits: { requestPixels: 100_000, requestTokens: 60 } });
+    try {
+      const url = await dataUrl(IMAGE);
+      // Each 300×200 image is under the per-image limit; the second takes the request to 120 000 pixels.
+      const two = [{ role: 'user', content: [1, 2].map(() => ({ type: 'image_url', image_url: { url } })) }];
+      const pixels = await refusal({ model: 'model', messages: two }, {}, limited.url);
+      expect(pixels).toMatchObject({ status: 400, error: { param: 'messages[0].content[1].image_url.url', code: 'images_too_large' } });
+      expect(pixels.error.message).toContain('120000 pixels, more than the 100000 one request may have');
+      const tokens = await refusal({ model: 'model', messages: TEXT, max_tokens: 59 }, {}, limited.url);
+      expect(tokens).toMatchObject({ status: 400, error: { param: 'max_tokens', code: 'context_length_exceeded' } });
+      // ignore_eos (an extension, as in vLLM): only the limit ends the answer.
+      const open = await limited.client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'Describe this image.' }], temperature: 0, ignore_eos: true } as never);
+      expect((open as OpenAI.ChatCompletion).choices[0].finish_reason).toBe('length');
+      expect((open as OpenAI.ChatCompletion).usage?.total_tokens).toBe(60);
+    } finally {
+      await limited.server.close({ graceMs: 0 });
+    }
+  });
+
   it('400 naming the image for one whose header reads but whose pixels do not decode', async () => {
     const bytes = await readFile(IMAGE);
     const truncated = bytes.subarray(0, Math.floor(bytes.length * 0.6));
@@ -179,7 +201,8 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
 
 describe('qwen-vl serve: the queue', () => {
   it('429 with Retry-After when the queue is full; the queued request is answered after the running one', async () => {
-    const busy = await startServer({ model, maxQueue: 1 });
+    // One row: the second request waits in the queue, the third finds it full.
+    const busy = await startServer({ model, maxBatch: 1, maxQueue: 1 });
     try {
       const long = await busy.client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 400, stream: true });
       const iterator = long[Symbol.asyncIterator]();
@@ -202,7 +225,7 @@ describe('qwen-vl serve: the queue', () => {
   });
 
   it('drops a queued request whose client leaves, at once; the running one goes on', async () => {
-    const busy = await startServer({ model });
+    const busy = await startServer({ model, maxBatch: 1 });
     try {
       const long = await busy.client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 300, stream: true });
       const iterator = long[Symbol.asyncIterator]();
@@ -248,7 +271,17 @@ describe('qwen-vl serve: the queue', () => {
     await expect(fetch(`${closing.url}/health`)).rejects.toThrow();
   });
 
-  it('refuses a max batch above 1 (batching is not implemented)', async () => {
-    await expect(createServer({ model, maxBatch: 4 })).rejects.toThrow(/maxBatch must be 1/);
+  it('refuses a max batch or queue that is not a whole number, and limits that are not positive integers or not limits, naming the option', async () => {
+    const refused = async (options: Partial<ServerOptions>) => {
+      const error = await createServer({ model, ...options }).catch((e: unknown) => e);
+      expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
+      return (error as Error).message;
+    };
+    expect(await refused({ maxBatch: 0 })).toMatch(/createServer options\.maxBatch: must be an integer ≥ 1, got 0/);
+    expect(await refused({ maxBatch: 2.5 })).toMatch(/options\.maxBatch/);
+    expect(await refused({ maxQueue: -1 })).toMatch(/createServer options\.maxQueue: must be an integer ≥ 0/);
+    expect(await refused({ limits: { requestTokens: 0 } })).toMatch(/createServer options\.limits\.requestTokens: must be a positive integer, got 0/);
+    expect(await refused({ limits: { imagePixels: 1.5 } })).toMatch(/options\.limits\.imagePixels/);
+    expect(await refused({ limits: { pixels: 10 } as Partial<ServerLimits> })).toMatch(/options\.limits\.pixels: is not a server limit; the limits are bodyBytes, /);
   });
 });

@@ -42,7 +42,12 @@ export class HostedChatModel<Image> {
     return this.model.chatStream(messages, options);
   }
 
-  /** Frees the runtime sessions, after a generation in progress ends. */
+  /** Calls generating together now, with `maxBatch` (0 without it). */
+  get batchSize(): number {
+    return this.model.batchSize;
+  }
+
+  /** Frees the runtime sessions, after the generations in progress end. */
   dispose(): Promise<void> {
     return this.model.dispose();
   }

@@ -1,6 +1,6 @@
 export { VisionLanguageModel } from './vision-language-model.js';
 export { HostedChatModel } from './hosted-chat-model.js';
-export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, HostChatMessage, ImageDecodeOptions, VisionLanguageModelHost } from './vision-language-model.js';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, HostChatMessage, ImageDecodeOptions, VisionLanguageModelHost, VisionLanguageModelOptions } from './vision-language-model.js';
 export { PromptPreparer } from './prompt-preparer.js';
 export type { PreparedModelInputs } from './prompt-preparer.js';
 export { chatMediaItems, withSystemPrompt } from './chat-messages.js';

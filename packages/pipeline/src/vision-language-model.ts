@@ -3,8 +3,8 @@ import type { GenerationConfig, HostTensor, ModelConfig } from '@qwen-vl/core';
 import { DEFAULT_VIDEO_FPS, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
 import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
-import { Generator, defaultClock, resolveSearchOptions, mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { GenerationTimings, SearchOptions, SearchOptionsInput, AbortFlag, FinishReason, DecoderSession } from '@qwen-vl/decoder';
+import { ContinuousBatch, Generator, defaultClock, resolveSearchOptions, mergeVisionFeatures } from '@qwen-vl/decoder';
+import type { AbortFlag, DecoderSession, FinishReason, GenerationControl, GenerationResult, GenerationStreamEvent, GenerationTimings, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
 import { encodeVision, openBuiltModel } from './built-model.js';
 import type { BuiltModelHost } from './built-model.js';
 import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
@@ -93,17 +93,39 @@ export interface VisionLanguageModelHost<Image> extends BuiltModelHost {
   decodeImage(image: Image, where: string, options: ImageDecodeOptions): Promise<RawImage>;
 }
 
+export interface VisionLanguageModelOptions {
+  /**
+   * Continuous batching: concurrent calls share the decoder, up to this many generating at
+   * once (each joins the running batch at the next step and leaves it when it ends; see
+   * `ContinuousBatch`); further calls wait for a row. Every call then prefills its whole
+   * conversation (no reuse of the previous call's cache). Without it, calls run one after
+   * another, each able to reuse the previous call's cache.
+   */
+  maxBatch?: number;
+}
+
+/** The moments of a chat call that its timings are measured between (ms, the model's clock). */
+interface CallPhases {
+  started: number;
+  prepareDone: number;
+  visionMs: number;
+  embedMs: number;
+}
+
 /**
  * A Qwen2.5-VL model folder made by `qwen-vl build` with a chat API, independent of the host:
  * images, files and the runtime come through `VisionLanguageModelHost`. Each call is given
  * the whole conversation; when it continues the previous call's (that call's prompt and
  * answer, then more turns), the tokens and images already in the KV cache are not run again
- * (`ChatResult.cachedPromptTokens`). Calls on one model run one after another.
+ * (`ChatResult.cachedPromptTokens`). Calls on one model run one after another, unless it was
+ * loaded with `maxBatch`: then concurrent calls are generated together.
  */
 export class VisionLanguageModel<Image> {
   private disposed = false;
   private readonly turns = new TurnQueue();
   private readonly generator: Generator;
+  /** The running batch of concurrent calls, with `maxBatch`. */
+  private readonly batch: ContinuousBatch | undefined;
   private readonly clock = defaultClock();
   /** What the decoder's cache holds after the last call that completed; undefined while a call runs. */
   private conversation: ConversationCache | undefined;
@@ -117,15 +139,27 @@ export class VisionLanguageModel<Image> {
     private readonly preparer: PromptPreparer,
     private readonly decoder: DecoderSession,
     private readonly vision: VisionEncoder | undefined,
+    options: VisionLanguageModelOptions,
   ) {
     const tokenizer = preparer.processor.tokenizer;
-    this.generator = new Generator(decoder, (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
+    const decode = (ids: readonly number[]) => tokenizer.decode(ids, { skipSpecialTokens: true });
+    this.generator = new Generator(decoder, decode);
+    this.batch = options.maxBatch === undefined ? undefined : new ContinuousBatch(decoder, decode, { maxBatch: options.maxBatch });
   }
 
   /** Loads the configs and tokenizer, then the text model and, when the folder has one, the vision encoder. */
-  static async load<Image>(host: VisionLanguageModelHost<Image>): Promise<VisionLanguageModel<Image>> {
+  static async load<Image>(host: VisionLanguageModelHost<Image>, options: VisionLanguageModelOptions = {}): Promise<VisionLanguageModel<Image>> {
+    const { maxBatch } = options;
+    if (maxBatch !== undefined && (!Number.isSafeInteger(maxBatch) || maxBatch < 1)) {
+      throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${String(maxBatch)}`, { source: 'options.maxBatch' });
+    }
     const { config, generationConfig, preparer, decoder, vision } = await openBuiltModel(host);
-    return new VisionLanguageModel(host, config, generationConfig, preparer, decoder, vision);
+    return new VisionLanguageModel(host, config, generationConfig, preparer, decoder, vision, options);
+  }
+
+  /** Calls generating in the batch now (0 without `maxBatch`). */
+  get batchSize(): number {
+    return this.batch?.size ?? 0;
   }
 
   /**
@@ -150,12 +184,13 @@ export class VisionLanguageModel<Image> {
     return new ResultStream(this.generate(messages, options));
   }
 
-  /** Frees the runtime sessions, after a generation in progress ends. */
+  /** Frees the runtime sessions, after the generations in progress end. */
   async dispose(): Promise<void> {
     const release = await this.turns.acquire();
     try {
       if (this.disposed) return;
       this.disposed = true;
+      await this.batch?.idle();
       await Promise.all([this.decoder.dispose(), this.vision?.dispose()]);
     } finally {
       release();
@@ -163,21 +198,13 @@ export class VisionLanguageModel<Image> {
   }
 
   private async *generate(messages: readonly HostChatMessage<Image>[], options: ChatOptions): AsyncGenerator<ChatChunk, ChatResult, undefined> {
-    const { signal, system, minPixels, maxPixels, applyExifOrientation, onStepLogits, logprobs, ...search } = options;
-    const searchOptions = this.searchOptions(search);
+    const searchOptions = this.searchOptions(chatSearchOptions(options));
+    if (this.batch !== undefined) return yield* this.generateInBatch(this.batch, messages, options, searchOptions);
     const release = await this.turns.acquire();
     try {
-      if (this.disposed) throw new QwenVLError('INVALID_ARGUMENT', 'was disposed; load the model again', { source: 'QwenVL' });
+      this.requireLoaded();
       const started = this.clock();
-      validateMessages(messages);
-      checkChatOptions(options);
-      const conversation = withSystemPrompt(messages, system);
-      const media = chatMediaItems(conversation);
-      const decode = (image: unknown, where: string) => this.host.decodeImage(image as Image, where, { applyExifOrientation });
-      const images = await Promise.all(media.images.map(({ image, where }) => decode(image, where)));
-      const videos = await Promise.all(media.videos.map(({ frames, where }) => Promise.all(frames.map((frame, k) => decode(frame, `${where}[${k}]`)))));
-      const fps = media.videos.map((video) => video.fps ?? DEFAULT_VIDEO_FPS);
-      const prepared = this.preparer.prepareMessages(conversation, { images, videos }, { minPixels, maxPixels, fps });
+      const prepared = await this.prepare(messages, options);
       const imagesInPrompt = promptImages(prepared);
       // Taken now, so that a call that fails or is left early leaves no claim on the cache.
       const previous = this.conversation;
@@ -186,51 +213,120 @@ export class VisionLanguageModel<Image> {
       const promptIds = prepared.inputIds.data;
       const cachedTokens = previous?.reusableBy(promptIds, imagesInPrompt) ?? 0;
       const prepareDone = this.clock();
-      const imageFeatures = await this.encodeImages(prepared, cachedTokens === 0 ? 0 : previous!.images.length);
-      const videoFeatures = await this.encode(prepared.pixelValuesVideos, prepared.videoGridThw);
-      const visionDone = this.clock();
-      const length = promptIds.length;
-      const newIds = hostTensor('int32', promptIds.subarray(cachedTokens), [1, length - cachedTokens]);
-      const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
-      const embedDone = this.clock();
+      const { inputsEmbeds, visionMs, embedMs } = await this.embed(prepared, cachedTokens === 0 ? 0 : previous!.images.length, cachedTokens);
 
       // The prepared inputs go in as they are, with their positions; the generator feeds the part not cached.
-      const stream = this.generator.stream({ ...prepared, cachedTokens, inputsEmbeds }, searchOptions, {
-        signal,
-        logprobs: logprobs === true,
-        ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }),
-      });
-      let firstToken: number | undefined;
+      const generation = this.generator.stream({ ...prepared, cachedTokens, inputsEmbeds }, searchOptions, generationControl(options));
+      const { result, firstToken } = yield* this.chunks(generation);
+      // Videos are not told apart by the cache, so a conversation with one is not kept.
+      if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(promptIds, imagesInPrompt, result.rows[0].tokens, this.decoder.pastLength);
+      return this.chatResult(result, promptIds, cachedTokens, { started, prepareDone, visionMs, embedMs }, firstToken);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A call in the running batch: its images are decoded and its prompt prepared at once, in
+   * parallel with the batch's runs; its vision encoder and embedding run when it joins, inside
+   * the batch's loop, so that no two model runs overlap.
+   */
+  private async *generateInBatch(
+    batch: ContinuousBatch,
+    messages: readonly HostChatMessage<Image>[],
+    options: ChatOptions,
+    searchOptions: SearchOptions,
+  ): AsyncGenerator<ChatChunk, ChatResult, undefined> {
+    this.requireLoaded();
+    const started = this.clock();
+    const prepared = await this.prepare(messages, options);
+    const phases: CallPhases = { started, prepareDone: this.clock(), visionMs: 0, embedMs: 0 };
+    // dispose() may have come while the images were decoded; it waits for the calls already in the batch.
+    this.requireLoaded();
+    const prompt = async () => {
+      const { inputsEmbeds, visionMs, embedMs } = await this.embed(prepared, 0, 0);
+      Object.assign(phases, { visionMs, embedMs });
+      return { ...prepared, inputsEmbeds };
+    };
+    const { result, firstToken } = yield* this.chunks(batch.stream({ prompt, options: searchOptions, control: generationControl(options) }));
+    return this.chatResult(result, prepared.inputIds.data, 0, phases, firstToken);
+  }
+
+  private requireLoaded(): void {
+    if (this.disposed) throw new QwenVLError('INVALID_ARGUMENT', 'was disposed; load the model again', { source: 'QwenVL' });
+  }
+
+  /** Checks the call, decodes its images and videos, and prepares the conversation's model inputs (one row). */
+  private async prepare(messages: readonly HostChatMessage<Image>[], options: ChatOptions): Promise<PreparedModelInputs> {
+    const { system, minPixels, maxPixels, applyExifOrientation } = options;
+    validateMessages(messages);
+    checkChatOptions(options);
+    const conversation = withSystemPrompt(messages, system);
+    const media = chatMediaItems(conversation);
+    const decode = (image: unknown, where: string) => this.host.decodeImage(image as Image, where, { applyExifOrientation });
+    const images = await Promise.all(media.images.map(({ image, where }) => decode(image, where)));
+    const videos = await Promise.all(media.videos.map(({ frames, where }) => Promise.all(frames.map((frame, k) => decode(frame, `${where}[${k}]`)))));
+    const fps = media.videos.map((video) => video.fps ?? DEFAULT_VIDEO_FPS);
+    return this.preparer.prepareMessages(conversation, { images, videos }, { minPixels, maxPixels, fps });
+  }
+
+  /**
+   * The embeddings of the prompt past its first `cachedTokens` tokens, the features of its
+   * images from `firstImage` on (the earlier ones are cached) and of its videos in place.
+   */
+  private async embed(prepared: PreparedModelInputs, firstImage: number, cachedTokens: number): Promise<{ inputsEmbeds: HostTensor<'float32'>; visionMs: number; embedMs: number }> {
+    const start = this.clock();
+    const imageFeatures = await this.encodeImages(prepared, firstImage);
+    const videoFeatures = await this.encode(prepared.pixelValuesVideos, prepared.videoGridThw);
+    const visionDone = this.clock();
+    const promptIds = prepared.inputIds.data;
+    const newIds = hostTensor('int32', promptIds.subarray(cachedTokens), [1, promptIds.length - cachedTokens]);
+    const inputsEmbeds = mergeVisionFeatures(await this.decoder.embed(newIds), newIds, imageFeatures, videoFeatures, this.config);
+    return { inputsEmbeds, visionMs: visionDone - start, embedMs: this.clock() - visionDone };
+  }
+
+  /** Hands out a generation's tokens as chat chunks; returns its result and when its first token came. */
+  private async *chunks(
+    generation: AsyncGenerator<GenerationStreamEvent, GenerationResult, undefined>,
+  ): AsyncGenerator<ChatChunk, { result: GenerationResult; firstToken: number | undefined }, undefined> {
+    let firstToken: number | undefined;
+    let done = false;
+    try {
       for (;;) {
-        const next = await stream.next();
+        const next = await generation.next();
         if (next.done === true) {
-          const [row] = next.value.rows;
-          // Videos are not told apart by the cache, so a conversation with one is not kept.
-          if (prepared.videoGridThw.length === 0) this.conversation = ConversationCache.after(promptIds, imagesInPrompt, row.tokens, this.decoder.pastLength);
-          const end = this.clock();
-          return {
-            text: row.text,
-            tokens: row.tokens,
-            logprobs: row.logprobs,
-            finishReason: row.finishReason,
-            promptTokenIds: promptIds,
-            cachedPromptTokens: cachedTokens,
-            timings: {
-              ...next.value.timings,
-              prepareMs: prepareDone - started,
-              visionMs: visionDone - prepareDone,
-              embedMs: embedDone - visionDone,
-              timeToFirstTokenMs: (firstToken ?? end) - started,
-              totalMs: end - started,
-            },
-          };
+          done = true;
+          return { result: next.value, firstToken };
         }
         firstToken ??= this.clock();
         yield { tokenId: next.value.tokenId, text: next.value.text, logprob: next.value.logprob };
       }
     } finally {
-      release();
+      // Left early (the caller stopped reading): a batch frees the row at once.
+      if (!done) await generation.return(undefined as never);
     }
+  }
+
+  /** The call's result from its generation's (one row). */
+  private chatResult(generation: GenerationResult, promptIds: Int32Array, cachedTokens: number, phases: CallPhases, firstToken: number | undefined): ChatResult {
+    const [row] = generation.rows;
+    const end = this.clock();
+    return {
+      text: row.text,
+      tokens: row.tokens,
+      logprobs: row.logprobs,
+      finishReason: row.finishReason,
+      promptTokenIds: promptIds,
+      cachedPromptTokens: cachedTokens,
+      timings: {
+        ...generation.timings,
+        prepareMs: phases.prepareDone - phases.started,
+        visionMs: phases.visionMs,
+        embedMs: phases.embedMs,
+        timeToFirstTokenMs: (firstToken ?? end) - phases.started,
+        totalMs: end - phases.started,
+      },
+    };
   }
 
   /** Image features `[tokens, hidden]` of the prompt's images from `first` on (the earlier ones are cached); undefined for none. */
@@ -244,6 +340,31 @@ export class VisionLanguageModel<Image> {
   private encode(pixelValues: Float32Array, grids: readonly (readonly [number, number, number])[]): Promise<HostTensor<'float32'> | undefined> {
     return encodeVision(this.vision, this.host.folder, pixelValues, grids);
   }
+}
+
+/** The options of a call that the pipeline reads itself; a new one that is not listed fails to compile. */
+const PIPELINE_OPTIONS: Readonly<Record<Exclude<keyof ChatOptions, keyof SearchOptionsInput>, true>> = {
+  signal: true,
+  system: true,
+  minPixels: true,
+  maxPixels: true,
+  applyExifOrientation: true,
+  onStepLogits: true,
+  logprobs: true,
+};
+
+/** The search options among a call's options: everything but what the pipeline itself reads. */
+function chatSearchOptions(options: ChatOptions): SearchOptionsInput {
+  return Object.fromEntries(Object.entries(options).filter(([name]) => !Object.hasOwn(PIPELINE_OPTIONS, name)));
+}
+
+/** The generation loop's control from a call's options. */
+function generationControl({ signal, logprobs, onStepLogits }: ChatOptions): GenerationControl {
+  return {
+    signal,
+    logprobs: logprobs === true,
+    ...(onStepLogits !== undefined && { onStepLogits: (step: number, logits: HostTensor<'float32'>) => onStepLogits(step, logits.data) }),
+  };
 }
 
 /**

@@ -1,15 +1,25 @@
 import { IncrementalDetokenizer } from './detokenizer.js';
 import type { DecodeTokens } from './detokenizer.js';
 import type { TokenHistory } from './logits-processors.js';
+import type { RandomSource } from './sampler.js';
 import type { SearchOptions } from './search-options.js';
 import { StopStringMatcher } from './stop-strings.js';
 import { finishReason } from './stopping.js';
 import type { FinishReason } from './stopping.js';
 
+/** How a row's tokens are drawn and reported. */
+export interface RowSampling {
+  /** What its draws come from when sampling: the generation's one source (rows of a batch share it), or the row's own. */
+  readonly rng: RandomSource;
+  /** Whether each chosen token's logprob is computed (`GenerationControl.logprobs`). */
+  readonly logprobs: boolean;
+}
+
 /**
- * One prompt's side of a generation: what the logits processors read of its history (its
- * distinct ids and length, kept up to date token by token rather than rescanned), the chosen
- * tokens with their logprobs, the text emitted, and why it stopped. Text goes through the
+ * One prompt's side of a generation: its search options and sampling, what the logits
+ * processors read of its history (its distinct ids and length, kept up to date token by token
+ * rather than rescanned), the chosen tokens with their logprobs, the text emitted, and why it
+ * stopped. Text goes through the
  * incremental detokenizer and then the stop-string matcher, so no piece splits a UTF-8
  * character or shows any part of a stop string.
  */
@@ -28,7 +38,8 @@ export class GenerationRow implements TokenHistory {
   constructor(
     promptIds: readonly number[],
     decode: DecodeTokens,
-    private readonly options: SearchOptions,
+    readonly options: SearchOptions,
+    readonly sampling: RowSampling,
   ) {
     this.seen = new Set(promptIds);
     this.promptTokens = promptIds.length;

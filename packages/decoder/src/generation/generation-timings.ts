@@ -50,11 +50,15 @@ export class GenerationStopwatch {
   async session<T>(call: () => Promise<T>, kind: 'prefill' | 'step'): Promise<T> {
     const before = this.now();
     const result = await call();
-    const spent = this.now() - before;
-    this.run += spent;
-    if (kind === 'prefill') this.prefill = spent;
-    else this.stepCount++;
+    this.ran(this.now() - before, kind);
     return result;
+  }
+
+  /** Counts a DecoderSession call of `spentMs` that was timed elsewhere: a batch's run, shared by its rows. */
+  ran(spentMs: number, kind: 'prefill' | 'step'): void {
+    this.run += spentMs;
+    if (kind === 'prefill') this.prefill = spentMs;
+    else this.stepCount++;
   }
 
   /** Times something that is the caller's, not the generator's (a callback). */

@@ -7,11 +7,12 @@ import { GenerationRow } from './generation-row.js';
 import { GenerationStopwatch, defaultClock } from './generation-timings.js';
 import type { Clock, GenerationTimings } from './generation-timings.js';
 import { createRandomSource } from './sampler.js';
-import type { RandomSource } from './sampler.js';
 import type { SearchOptions } from './search-options.js';
 import type { AbortFlag, FinishReason } from './stopping.js';
-import { TokenChooser } from './token-chooser.js';
-import { tokenLogprob } from './token-logprob.js';
+import { TokenSelector } from './token-selector.js';
+import type { GenerationStreamEvent } from './token-selector.js';
+
+export type { GenerationStreamEvent } from './token-selector.js';
 
 /**
  * The token rows of a prompt as the processor prepared them: `@qwen-vl/preprocess`'s
@@ -40,17 +41,6 @@ export interface PreparedPrompt extends PromptTokens {
   readonly cachedTokens?: number;
   /** float32 `[B, L − cachedTokens, hidden]`: the embeddings of the positions not cached, vision features already merged (`mergeVisionFeatures`). */
   readonly inputsEmbeds: HostTensor<'float32'>;
-}
-
-/** One generated token of one row, as the stream hands it out. */
-export interface GenerationStreamEvent {
-  /** Index of the prompt in the batch. */
-  row: number;
-  tokenId: number;
-  /** The text this token releases: '' while a UTF-8 character or a possible stop string is incomplete, and for EOS. */
-  text: string;
-  /** log softmax of the chosen token under the raw logits (before any processor); NaN unless `GenerationControl.logprobs` is on. */
-  logprob: number;
 }
 
 export interface RowResult {
@@ -127,9 +117,11 @@ export class Generator {
   /** Generates for every row of `prompt`, handing out each token as it is chosen; the return value is the summary. */
   async *stream(prompt: PreparedPrompt, options: SearchOptions, control: GenerationControl = {}): AsyncGenerator<GenerationStreamEvent, GenerationResult, undefined> {
     const generation = ++this.latest;
-    const rows = promptRows(prompt).map((ids) => new GenerationRow(ids, this.decode, options));
+    // One random source for the whole generation: rows draw from it in row order.
+    const sampling = { rng: createRandomSource(options.randomSeed), logprobs: control.logprobs === true };
+    const rows = promptRows(prompt).map((ids) => new GenerationRow(ids, this.decode, options, sampling));
     const stopwatch = new GenerationStopwatch(this.now);
-    const selector = new TokenSelector(options, createRandomSource(options.randomSeed), control.logprobs === true);
+    const selector = new TokenSelector();
     const padTokenId = this.padTokenId ?? options.eosTokenIds[0] ?? 0;
     const cached = prompt.cachedTokens ?? 0;
     const prefill = { inputsEmbeds: prompt.inputsEmbeds, attentionMask: columnsFrom(prompt.attentionMask, cached), positions: positionsFrom(prompt, cached) };
@@ -154,7 +146,7 @@ export class Generator {
       }
       if (rows.every((row) => row.finished)) break;
     }
-    return summary(rows, stopwatch);
+    return generationResult(rows, stopwatch);
   }
 
   /** `stream` without the events. */
@@ -174,7 +166,7 @@ export class Generator {
 }
 
 /** Each row's real prompt ids: the positions its mask marks as tokens. */
-function promptRows(prompt: PreparedPrompt): number[][] {
+export function promptRows(prompt: PreparedPrompt): number[][] {
   const ids = prompt.inputIds;
   const mask = prompt.attentionMask;
   if (ids.dims.length !== 2 || mask.dims.length !== 2 || ids.dims[0] !== mask.dims[0] || ids.dims[1] !== mask.dims[1]) {
@@ -212,37 +204,8 @@ function nextInputs(rows: readonly GenerationRow[], padTokenId: number): number[
   return rows.map((row) => (row.finished ? padTokenId : row.tokens[row.tokens.length - 1]));
 }
 
-/** Picks the tokens of each selection round; holds what carries over from step to step. */
-class TokenSelector {
-  /** Created with the first logits, when the vocabulary size is known. */
-  private chooser: TokenChooser | undefined;
-
-  constructor(
-    private readonly options: SearchOptions,
-    private readonly rng: RandomSource,
-    private readonly logprobs: boolean,
-  ) {}
-
-  /** One selection round: a token for every unfinished row, in row order. */
-  chooseTokens(rows: readonly GenerationRow[], logits: HostTensor<'float32'>): GenerationStreamEvent[] {
-    const [batch, vocab] = logits.dims;
-    if (logits.dims.length !== 2 || batch !== rows.length || (this.chooser !== undefined && vocab !== this.chooser.vocabSize)) {
-      throw new QwenVLError('INVALID_ARGUMENT', `are [${logits.dims.join(', ')}], expected [${rows.length}, ${this.chooser?.vocabSize ?? 'vocab'}]`, { source: 'decoder session logits' });
-    }
-    const chooser = (this.chooser ??= new TokenChooser(vocab));
-    const events: GenerationStreamEvent[] = [];
-    rows.forEach((row, b) => {
-      if (row.finished) return;
-      const raw = logits.data.subarray(b * vocab, (b + 1) * vocab);
-      const tokenId = chooser.choose(raw, this.options, row, this.rng);
-      const logprob = this.logprobs ? tokenLogprob(raw, tokenId) : undefined;
-      events.push({ row: b, tokenId, text: row.accept(tokenId, logprob), logprob: logprob ?? NaN });
-    });
-    return events;
-  }
-}
-
-function summary(rows: readonly GenerationRow[], stopwatch: GenerationStopwatch): GenerationResult {
+/** The generation's result once its rows are done: each row's tokens, text and finish reason, and the timings. */
+export function generationResult(rows: readonly GenerationRow[], stopwatch: GenerationStopwatch): GenerationResult {
   const started = rows.filter((row) => row.tokens.length > 0).length;
   const generated = rows.reduce((sum, row) => sum + row.tokens.length, 0);
   return {

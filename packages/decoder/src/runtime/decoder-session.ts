@@ -2,6 +2,7 @@ import { QwenVLError, asFloat32, hostTensor, isDeviceTensor, runKeepingOnDevice,
 import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
+import { gatherRows } from './batch-rows.js';
 import { columnRange } from './column-range.js';
 import { decoderPositionInput, positionFeeds } from './position-feeds.js';
 import type { DecoderPositionInput } from './position-feeds.js';
@@ -177,6 +178,61 @@ export class DecoderSession {
     return this.run(inputsEmbeds, positionIds, { ...state, attentionMask, longestRow: state.longestRow + 1 });
   }
 
+  /**
+   * Adds the rows of `input` to the running batch (continuous batching): they are prefilled
+   * on their own, as `prefill` would (the batch's rows wait), and their cache is then merged
+   * into the batch's as its last rows, every row right-aligned to the longer of the two (left
+   * padding, masked out; the rope deltas shift with it). Returns the logits of the new rows'
+   * last positions, `[rows of input, vocab]`. Without a sequence it is `prefill`. A failure
+   * leaves the batch as it was. The merge is done in host memory: a cache the backend keeps
+   * is read back (`DeviceTensor.download`) and fed from the host at the next run.
+   */
+  async join(input: PrefillInput): Promise<HostTensor<'float32'>> {
+    const running = this.state;
+    if (running === undefined) return this.prefill(input);
+    this.state = undefined;
+    try {
+      const logits = await this.prefill(input);
+      const joined = this.state!;
+      this.state = undefined;
+      try {
+        this.state = await mergeRows(running, joined);
+      } catch (error) {
+        disposeDeviceTensors(joined.past);
+        throw error;
+      }
+      disposeDeviceTensors(joined.past);
+      disposeDeviceTensors(running.past);
+      return logits;
+    } catch (error) {
+      this.state = running;
+      throw error;
+    }
+  }
+
+  /**
+   * Drops the rows `rows` (indices into the batch) from the sequence, with their cache: the
+   * other rows keep their order and go on as they were. Columns that every remaining row
+   * pads are cut off (their rope deltas grow by as many). Dropping every row ends the
+   * sequence. Done in host memory, as `join`; a failure leaves the batch as it was.
+   */
+  async leave(rows: readonly number[]): Promise<void> {
+    const state = this.requireState('DecoderSession.leave');
+    const leaving = new Set(rows);
+    if (rows.some((row) => !Number.isInteger(row) || row < 0 || row >= state.batch) || leaving.size !== rows.length) {
+      throw new QwenVLError('INVALID_ARGUMENT', `must be distinct row indices from 0 to ${state.batch - 1}, got [${rows.join(', ')}]`, { source: 'DecoderSession.leave rows' });
+    }
+    if (leaving.size === 0) return;
+    const kept = Array.from({ length: state.batch }, (_, row) => row).filter((row) => !leaving.has(row));
+    if (kept.length === 0) {
+      this.dropState();
+      return;
+    }
+    const next = await keepRows(state, kept);
+    disposeDeviceTensors(state.past);
+    this.state = next;
+  }
+
   /** Rows of the current sequence; 0 before the first prefill. */
   get batch(): number {
     return this.state?.batch ?? 0;
@@ -279,6 +335,87 @@ async function readBack(tensor: SessionTensor, name: string): Promise<HostTensor
     throw new QwenVLError('BACKEND_UNAVAILABLE', 'is kept on the device by a backend that cannot read it back, so the cache cannot be cut', { source: `DecoderSession cache "${name}"` });
   }
   return tensor.download();
+}
+
+/** A sequence's cache tensors in host memory, read back from the device where the backend keeps them. */
+async function hostCache(state: SequenceState): Promise<Record<string, HostTensor>> {
+  const entries = await Promise.all(Object.entries(state.past).map(async ([name, tensor]) => [name, await readBack(tensor, name)] as const));
+  return Object.fromEntries(entries);
+}
+
+/** How many leading positions of `row` its mask marks as padding. */
+function leadingPadding(mask: BigInt64Array, row: number, positions: number): number {
+  let padding = 0;
+  while (padding < positions && mask[row * positions + padding] === 0n) padding++;
+  return padding;
+}
+
+/** The real tokens of the longest row of a `[B, positions]` mask. */
+function longestRowOf(mask: BigInt64Array, batch: number): number {
+  const positions = mask.length / batch;
+  let longest = 0;
+  for (let row = 0; row < batch; row++) {
+    let count = 0;
+    for (let i = row * positions; i < (row + 1) * positions; i++) if (mask[i] !== 0n) count++;
+    longest = Math.max(longest, count);
+  }
+  return longest;
+}
+
+/** Rows picked from one or two sequences, each right-aligned to `length` positions from its position `from`. */
+interface PickedRow {
+  readonly state: SequenceState;
+  readonly cache: Record<string, HostTensor>;
+  readonly row: number;
+  readonly from: number;
+}
+
+/** The sequence of `rows`, in order, over `length` positions; each row's rope delta follows its shift. */
+function assembleRows(rows: readonly PickedRow[], names: readonly string[], length: number): SequenceState {
+  const positionsOf = (picked: PickedRow) => picked.state.attentionMask.length / picked.state.batch;
+  const attentionMask = gatherRows(
+    rows.map((picked) => ({ data: picked.state.attentionMask, positions: positionsOf(picked), row: picked.row, from: picked.from })),
+    1,
+    1,
+    length,
+  );
+  const past: Record<string, HostTensor> = {};
+  for (const name of names) {
+    const [, heads, , headDim] = rows[0].cache[name].dims;
+    const data = gatherRows(
+      rows.map((picked) => ({ data: picked.cache[name].data as Float32Array, positions: positionsOf(picked), row: picked.row, from: picked.from })),
+      heads,
+      headDim,
+      length,
+    );
+    past[name] = { type: rows[0].cache[name].type, dims: [rows.length, heads, length, headDim], data };
+  }
+  // A row's columns move by length − positions (left when columns were cut): its delta moves the other way.
+  const ropeDeltas = Int32Array.from(rows, (picked) => picked.state.ropeDeltas[picked.row] - (length - positionsOf(picked)));
+  return { batch: rows.length, past, attentionMask, ropeDeltas, longestRow: longestRowOf(attentionMask, rows.length) };
+}
+
+/** `joined`'s rows after `running`'s, both right-aligned to the longer. */
+async function mergeRows(running: SequenceState, joined: SequenceState): Promise<SequenceState> {
+  const [runningCache, joinedCache] = [await hostCache(running), await hostCache(joined)];
+  const length = Math.max(running.attentionMask.length / running.batch, joined.attentionMask.length / joined.batch);
+  const rows = [
+    ...Array.from({ length: running.batch }, (_, row) => ({ state: running, cache: runningCache, row, from: 0 })),
+    ...Array.from({ length: joined.batch }, (_, row) => ({ state: joined, cache: joinedCache, row, from: 0 })),
+  ];
+  return assembleRows(rows, Object.keys(running.past), length);
+}
+
+/** The rows `kept` of `state`, without the leading columns all of them pad. */
+async function keepRows(state: SequenceState, kept: readonly number[]): Promise<SequenceState> {
+  const cache = await hostCache(state);
+  const positions = state.attentionMask.length / state.batch;
+  const cut = Math.min(...kept.map((row) => leadingPadding(state.attentionMask, row, positions)));
+  return assembleRows(
+    kept.map((row) => ({ state, cache, row, from: cut })),
+    Object.keys(state.past),
+    positions - cut,
+  );
 }
 
 /** The first `length` positions of a `[B, heads, past, headDim]` cache tensor. */

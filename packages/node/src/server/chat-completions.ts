@@ -85,7 +85,8 @@ async function admit(endpoint: ChatEndpoint, body: unknown, signal: AbortSignal)
     imageParts.map((part) => part.param),
   );
   endpoint.counter.check(promptTokens, request.search.maxNewTokens, maxTokensField);
-  return { request, messages, search, resolved, promptTokens };
+  // The lengths as resolved here, within the server's context (ServerLimits.requestTokens), not the model's.
+  return { request, messages, search: { ...search, maxNewTokens: resolved.maxNewTokens, maxLength: resolved.maxLength }, resolved, promptTokens };
 }
 
 /** The chunks of one generation as the route needs them: text, logprobs, then the result. */

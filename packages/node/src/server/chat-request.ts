@@ -44,6 +44,7 @@ export function requestOptionNames(maxTokensField: string): SearchOptionNames {
     topP: 'top_p',
     topK: 'top_k',
     repetitionPenalty: 'repetition_penalty',
+    ignoreEos: 'ignore_eos',
     randomSeed: 'seed',
     stopStrings: 'stop',
   };
@@ -52,7 +53,7 @@ export function requestOptionNames(maxTokensField: string): SearchOptionNames {
 
 /** Fields of OpenAI's API accepted and ignored: they change nothing about the answer. */
 const IGNORED_FIELDS: ReadonlySet<string> = new Set(['user', 'metadata', 'store', 'service_tier', 'parallel_tool_calls']);
-/** Fields read below. `top_k` and `repetition_penalty` are extensions (vLLM has them too). */
+/** Fields read below. `top_k`, `repetition_penalty` and `ignore_eos` are extensions (vLLM has them too). */
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   'model',
   'messages',
@@ -64,6 +65,7 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   'top_p',
   'top_k',
   'repetition_penalty',
+  'ignore_eos',
   'seed',
   'stop',
   'n',
@@ -223,6 +225,7 @@ function parseSearch(body: Body, maxNewTokens: number | undefined): SearchOption
     topP: optionalNumber(body, 'top_p'),
     topK: optionalInteger(body, 'top_k', 0),
     repetitionPenalty: optionalNumber(body, 'repetition_penalty'),
+    ignoreEos: optionalBoolean(body, 'ignore_eos'),
     randomSeed: optionalInteger(body, 'seed', 0),
     stopStrings: parseStop(body),
   };

@@ -1,4 +1,4 @@
-export { createServer } from './server.js';
+export { DEFAULT_MAX_BATCH, createServer } from './server.js';
 export type { QwenVLServer, ServerOptions } from './server.js';
-export { DEFAULT_LIMITS } from './limits.js';
+export { DEFAULT_LIMITS, limitFlag } from './limits.js';
 export type { ServerLimits } from './limits.js';

@@ -1,3 +1,5 @@
+import { QwenVLError } from '@qwen-vl/core';
+
 /**
  * What one request may ask of the server. Each is checked before the memory it bounds is
  * allocated, and a request over one fails with a 400 or 413 naming it. The defaults keep a
@@ -27,6 +29,14 @@ export interface ServerLimits {
    * 24 GB machine has room for.
    */
   imageTokensPerRequest: number;
+  /**
+   * Tokens of one request, its prompt (image tokens included) and the answer together, within
+   * the model's context (400 past it: a prompt that leaves no room, or max_tokens beyond it;
+   * without max_tokens the answer stops there, finish_reason "length"). Each row of the batch
+   * holds its request's KV cache: for a 3B model 72 KiB per token (36 layers · 2 · 2 heads ·
+   * 128 · 4 bytes), so 8 rows of 8192 tokens take 4.5 GiB at most. Default 8192.
+   */
+  requestTokens: number;
   /** How long fetching one remote image may take, with `allowRemoteImages`. Default 15 s. */
   remoteImageTimeoutMs: number;
 }
@@ -39,14 +49,21 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   imagePixels: 2 ** 24,
   requestPixels: 2 ** 26,
   imageTokensPerRequest: 4096,
+  requestTokens: 8192,
   remoteImageTimeoutMs: 15_000,
 };
 
-/** `limits` over the defaults, each checked to be a positive integer. */
+/** `limits` over the defaults, each checked to be a positive integer and to be a limit this server has. */
 export function resolveLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
-  const resolved = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)) };
-  for (const [name, value] of Object.entries(resolved)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`server limit ${name} must be a positive integer, got ${String(value)}`);
+  for (const [name, value] of Object.entries(limits)) {
+    const source = `createServer options.limits.${name}`;
+    if (!Object.hasOwn(DEFAULT_LIMITS, name)) throw new QwenVLError('INVALID_ARGUMENT', `is not a server limit; the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}`, { source });
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${String(value)}`, { source });
   }
-  return resolved;
+  return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)) };
+}
+
+/** The command-line flag of a limit: `imageBytes` is `--limit-image-bytes`. */
+export function limitFlag(name: keyof ServerLimits): string {
+  return `--limit-${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 }

@@ -23,10 +23,12 @@ class Histogram {
   }
 }
 
-/** What the metrics read from the scheduler when scraped. */
-export interface QueueGauges {
+/** What the metrics read when scraped. */
+export interface ServerGauges {
+  /** Requests waiting for the model. */
   readonly queueLength: number;
-  readonly running: number;
+  /** Rows of the decoder batch: requests generating now. */
+  readonly batchSize: number;
 }
 
 /** One finished generation, as the metrics record it. */
@@ -52,7 +54,7 @@ export class ServerMetrics {
   private readonly timeToFirstToken = new Histogram(SECONDS_BUCKETS);
   private readonly requestDuration = new Histogram(SECONDS_BUCKETS);
 
-  constructor(private readonly queue: QueueGauges) {}
+  constructor(private readonly gauges: ServerGauges) {}
 
   /** A request answered on `route` with HTTP `status`, after `seconds`. */
   requestFinished(route: string, status: number, seconds: number): void {
@@ -76,8 +78,8 @@ export class ServerMetrics {
         'Requests answered, by route and HTTP status.',
         [...this.requests].map(([labels, count]) => `qwen_vl_requests_total{${labels}} ${count}`),
       ),
-      ...family('qwen_vl_queue_length', 'gauge', 'Chat requests waiting for the model.', [`qwen_vl_queue_length ${this.queue.queueLength}`]),
-      ...family('qwen_vl_batch_size', 'gauge', 'Requests the model is generating for now (rows of the decoder batch).', [`qwen_vl_batch_size ${this.queue.running}`]),
+      ...family('qwen_vl_queue_length', 'gauge', 'Chat requests waiting for the model.', [`qwen_vl_queue_length ${this.gauges.queueLength}`]),
+      ...family('qwen_vl_batch_size', 'gauge', 'Requests the model is generating for now (rows of the decoder batch).', [`qwen_vl_batch_size ${this.gauges.batchSize}`]),
       ...family('qwen_vl_prompt_tokens_total', 'counter', 'Prompt tokens of finished generations (image tokens included).', [`qwen_vl_prompt_tokens_total ${this.promptTokens}`]),
       ...family('qwen_vl_completion_tokens_total', 'counter', 'Tokens generated; rate() of it is the served tokens/s.', [`qwen_vl_completion_tokens_total ${this.completionTokens}`]),
       ...family('qwen_vl_decode_tokens_per_second', 'gauge', 'Decode speed of the last finished generation.', [`qwen_vl_decode_tokens_per_second ${this.lastTokensPerSecond}`]),

@@ -15,7 +15,7 @@ const IMAGE_PAD = '<|image_pad|>';
 export class PromptTokenCounter {
   constructor(
     private readonly processor: QwenVLProcessor,
-    /** The model's context: prompt and answer together (max_position_embeddings). */
+    /** The tokens a request may have, prompt and answer together: the model's context (max_position_embeddings), or less (ServerLimits.requestTokens). */
     readonly contextLength: number,
     /** The most tokens the images of one request may become (`ServerLimits.imageTokensPerRequest`). */
     private readonly imageTokenLimit: number,
@@ -61,15 +61,19 @@ export class PromptTokenCounter {
   check(promptTokens: number, maxNewTokens: number | undefined, field: string): void {
     const context = this.contextLength;
     if (promptTokens >= context) {
-      throw new ApiError(400, `messages: the prompt takes ${promptTokens} tokens, and the model's context is ${context}; shorten the messages or send fewer or smaller images`, {
-        param: 'messages',
-        code: 'context_length_exceeded',
-      });
+      throw new ApiError(
+        400,
+        `messages: the prompt takes ${promptTokens} tokens, and a request may have ${context} (prompt and answer: the model's context or the server's limit requestTokens); shorten the messages or send fewer or smaller images`,
+        {
+          param: 'messages',
+          code: 'context_length_exceeded',
+        },
+      );
     }
     if (maxNewTokens !== undefined && promptTokens + maxNewTokens > context) {
       throw new ApiError(
         400,
-        `${field}: the prompt takes ${promptTokens} tokens and ${field} asks for ${maxNewTokens} more, beyond the model's context of ${context}; ask for at most ${context - promptTokens}`,
+        `${field}: the prompt takes ${promptTokens} tokens and ${field} asks for ${maxNewTokens} more, beyond the ${context} a request may have (prompt and answer: the model's context or the server's limit requestTokens); ask for at most ${context - promptTokens}`,
         {
           param: field,
           code: 'context_length_exceeded',

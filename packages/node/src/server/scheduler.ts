@@ -16,8 +16,8 @@ export const CLIENT_GONE_STATUS = 499;
 
 /**
  * The bounded queue in front of the model. Tasks run in the order they arrive, `concurrency`
- * at a time (1: the model holds one KV cache; see the package README on batching), and at
- * most `maxQueue` wait behind them: one more is refused with a 429 and a `Retry-After`
+ * at a time (the rows of the model's batch: each running task is a row, or about to join as
+ * one), and at most `maxQueue` wait behind them: one more is refused with a 429 and a `Retry-After`
  * estimated from how long tasks take. A task whose client leaves is dropped from the queue,
  * or, running, told so by its signal at once. `shutdown` stops taking tasks (503), lets the
  * accepted ones run to their end within a grace period, then aborts what is left.

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { QwenVLError } from '@qwen-vl/core';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
 import { loadFolderConfigs } from '@qwen-vl/pipeline';
 import { NodeModelFolder } from '../model-folder.js';
@@ -25,10 +26,15 @@ export interface ServerOptions {
   modelId?: string;
   /** Default cpu, as for `QwenVL.load`. */
   device?: NodeDevice;
+  /** Threads per operator of the model's runs, as for `QwenVL.load`; onnxruntime picks when omitted. */
+  intraOpThreads?: number;
   /** Where `listen()` listens by default: 127.0.0.1, port 8080 (0 picks a free port). */
   host?: string;
   port?: number;
-  /** Requests generating at once. Only 1 is supported for now: requests run one after another (see the README on batching). */
+  /**
+   * Requests generated at once, as rows of one decoder batch (continuous batching: a request
+   * joins the running batch at the next step and leaves it when it ends). Default 8.
+   */
   maxBatch?: number;
   /** Requests that may wait for the model; one more is answered 429. Default 64. */
   maxQueue?: number;
@@ -68,15 +74,18 @@ export interface QwenVLServer {
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
+export const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_QUEUE = 64;
 const DEFAULT_GRACE_MS = 30_000;
 const CHAT_ROUTE = '/v1/chat/completions';
 
-function checkOptions(options: ServerOptions): void {
-  const maxBatch = options.maxBatch ?? 1;
-  if (maxBatch !== 1) throw new RangeError(`maxBatch must be 1, got ${maxBatch}: requests are generated one at a time (batching several in one decoder run is not implemented yet)`);
-  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new RangeError(`maxQueue must be an integer ≥ 0, got ${maxQueue}`);
+/** An integer option of createServer, at least `min`; `name` names it. */
+function integerOption(value: number | undefined, fallback: number, min: number, name: string): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen < min) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an integer ≥ ${min}, got ${String(chosen)}`, { source: `createServer options.${name}` });
+  }
+  return chosen;
 }
 
 /** Whether `header` is `Bearer <key>`, compared in constant time. */
@@ -111,20 +120,29 @@ function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
  * returns without listening.
  */
 export async function createServer(options: ServerOptions): Promise<QwenVLServer> {
-  checkOptions(options);
+  const maxBatch = integerOption(options.maxBatch, DEFAULT_MAX_BATCH, 1, 'maxBatch');
+  const maxQueue = integerOption(options.maxQueue, DEFAULT_MAX_QUEUE, 0, 'maxQueue');
   const limits = resolveLimits(options.limits);
   const imageRoot = options.imageRoot === undefined ? undefined : await realpath(options.imageRoot);
   const modelId = options.modelId ?? basename(resolve(options.model));
   const folder = await NodeModelFolder.open(options.model);
   const processor = await QwenVLProcessor.fromFolder(folder, (await loadFolderConfigs(folder)).preprocessor);
-  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu' });
-  const scheduler = new RequestScheduler(options.maxQueue ?? DEFAULT_MAX_QUEUE, 1);
-  const metrics = new ServerMetrics(scheduler);
+  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu', intraOpThreads: options.intraOpThreads, maxBatch });
+  // As many requests run as the batch has rows: the others wait in the scheduler's queue, in order.
+  const scheduler = new RequestScheduler(maxQueue, maxBatch);
+  const metrics = new ServerMetrics({
+    get queueLength() {
+      return scheduler.queueLength;
+    },
+    get batchSize() {
+      return model.batchSize;
+    },
+  });
   const endpoint: ChatEndpoint = {
     model,
     modelId,
     tokenizer: processor.tokenizer,
-    counter: new PromptTokenCounter(processor, model.config.text.maxPositionEmbeddings, limits.imageTokensPerRequest),
+    counter: new PromptTokenCounter(processor, Math.min(model.config.text.maxPositionEmbeddings, limits.requestTokens), limits.imageTokensPerRequest),
     images: { imageRoot, allowRemoteImages: options.allowRemoteImages === true, limits },
     scheduler,
     metrics,

@@ -2,8 +2,8 @@ import type { ServerResponse } from 'node:http';
 
 /**
  * Server-sent events on a raw response, as OpenAI streams: `data: <json>` events, then
- * `data: [DONE]`. The headers go out with the first event, so a request that fails before it
- * still gets an ordinary error status.
+ * `data: [DONE]`. The headers go out with the first event (in the same write), so a request
+ * that fails before it still gets an ordinary error status.
  */
 export class EventStream {
   private started = false;
@@ -22,7 +22,13 @@ export class EventStream {
 
   send(data: unknown): void {
     this.start();
-    if (!this.closed) this.response.write(`data: ${JSON.stringify(data)}\n\n`);
+    if (this.closed) return;
+    // The events of one tick (the role and the first token, the finish reason and the usage) leave in one write.
+    if (this.response.writableCorked === 0) {
+      this.response.cork();
+      process.nextTick(() => this.response.uncork());
+    }
+    this.response.write(`data: ${JSON.stringify(data)}\n\n`);
   }
 
   /** Ends the stream with OpenAI's terminator. */
@@ -46,7 +52,5 @@ export class EventStream {
       // Proxies (nginx) must not hold the events back.
       'x-accel-buffering': 'no',
     });
-    // Headers now, not with the first write: the client sees the answer has begun.
-    this.response.flushHeaders();
   }
 }
