@@ -2,35 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { hostTensor } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { ContinuousBatch, Generator } from '../src/index.js';
+import { EOS, VOCAB, peaked, searchOptions } from './scripted-generation.js';
 import type { BatchSession, BatchedRequest, GenerationResult, GenerationSession, GenerationStreamEvent, PreparedPrompt, SearchOptions } from '../src/index.js';
 
 /** The continuous batch's loop against a scripted batch session whose rows are told apart by their request's id. */
-
-const VOCAB = 8;
-const EOS = 7;
-
-function searchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
-  return {
-    doSample: false,
-    temperature: 1,
-    topK: 0,
-    topP: 1,
-    repetitionPenalty: 1,
-    minLength: 0,
-    maxLength: undefined,
-    maxNewTokens: 4,
-    randomSeed: undefined,
-    stopStrings: [],
-    eosTokenIds: [EOS],
-    ignoreEos: false,
-    ...overrides,
-  };
-}
-
-/** Logits of one row: 0 everywhere but `peak`, which gets 5. */
-function peaked(peak: number): number[] {
-  return Array.from({ length: VOCAB }, (_, i) => (i === peak ? 5 : 0));
-}
 
 /** Token id k decodes to the k-th letter. */
 const letters = (ids: readonly number[]): string => ids.map((id) => String.fromCharCode(97 + id)).join('');

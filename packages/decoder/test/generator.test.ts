@@ -2,36 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { hostTensor, isQwenVLError } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { Generator, Xoshiro128 } from '../src/index.js';
-import type { GenerationResult, GenerationSession, GenerationStreamEvent, PrefillInput, PreparedPrompt, SearchOptions } from '../src/index.js';
+import { EOS, VOCAB, peaked, searchOptions } from './scripted-generation.js';
+import type { GenerationResult, GenerationSession, GenerationStreamEvent, PrefillInput, PreparedPrompt } from '../src/index.js';
 
 /** The generation loop's bookkeeping against a scripted decoder session. */
 
-const VOCAB = 8;
-const EOS = 7;
 const PAD = 6;
-
-function searchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
-  return {
-    doSample: false,
-    temperature: 1,
-    topK: 0,
-    topP: 1,
-    repetitionPenalty: 1,
-    minLength: 0,
-    maxLength: undefined,
-    maxNewTokens: 4,
-    randomSeed: undefined,
-    stopStrings: [],
-    eosTokenIds: [EOS],
-    ignoreEos: false,
-    ...overrides,
-  };
-}
-
-/** Logits of one row: 0 everywhere but `peak`, which gets 5. */
-function peaked(peak: number): number[] {
-  return Array.from({ length: VOCAB }, (_, i) => (i === peak ? 5 : 0));
-}
 
 /**
  * A decoder session whose logits come from `script(step, row)` (step 0 = prefill). It records
