@@ -27,6 +27,10 @@ COLORS = {
 }
 COLOR_NAMES = tuple(COLORS)
 KINDS = ("shape", "color", "count", "side", "compare", "sum", "motion")
+# Training-only questions (never in the eval): `side_single` asks the side question about the only
+# shape of a picture, so its answer depends on where that shape is and not yet on which of two
+# shapes is named; a curriculum step towards `side` (see README.md).
+TRAINING_KINDS = ("side_single",)
 
 MIN_SIDE_PX = 20
 NORMAL_SIZE = (0.25, 0.45)
@@ -132,6 +136,15 @@ def sample(rng, kind):
 
         image, items = picture(rng, 2, NORMAL_SIZE, accept=apart)
         shape, color, x, _, s = items[rng.randrange(2)]
+        side = "left" if x + s / 2 < image.width / 2 else "right"
+        return dict(kind=kind, images=[image], video=None, question=f"Is the {color} {shape} on the left or the right?", answer=side)
+    if kind == "side_single":
+        def off_centre(boxes, width):
+            x, _, s = boxes[0]
+            return abs(x + s / 2 - width / 2) > width / 8
+
+        image, items = picture(rng, 1, NORMAL_SIZE, accept=off_centre)
+        shape, color, x, _, s = items[0]
         side = "left" if x + s / 2 < image.width / 2 else "right"
         return dict(kind=kind, images=[image], video=None, question=f"Is the {color} {shape} on the left or the right?", answer=side)
     if kind == "compare":

@@ -134,6 +134,23 @@ def forward_loss(model, batch, negatives=None):
     return loss, (wrong_per_sample == 0).tolist()
 
 
+def initial_state(path, model):
+    """The state dict to start from: a training checkpoint's, or an exported folder's (its bf16
+    weights, the token table split as TaskEmbedding keeps it)."""
+    if not os.path.isdir(path):
+        return torch.load(path)["model"]
+    from check_golden import load_model
+
+    state = {k: v.float() for k, v in load_model(path, torch.float32).state_dict().items()}
+    full = state.pop("model.embed_tokens.weight")
+    emb = model.model.embed_tokens
+    state["model.embed_tokens.full"] = full
+    state["model.embed_tokens.task_ids"] = emb.task_ids
+    state["model.embed_tokens.task"] = full[emb.task_ids]
+    state["model.embed_tokens.index"] = emb.index
+    return state
+
+
 def lr_at(step, total, peak, warmup):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -162,7 +179,7 @@ def main():
     ap.add_argument("--config", default=CONFIG_PATH, help="the model's config.json")
     ap.add_argument("--kinds", default="", help="kind=weight,... to train on instead of the default mixture")
     ap.add_argument("--preprocessor", default=PREPROCESSOR_PATH, help="the processor's preprocessor_config.json (its pixel budget)")
-    ap.add_argument("--init", default="", help="start from this checkpoint's weights (a fresh optimizer and schedule)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's (or exported folder's) weights, with a fresh optimizer and schedule")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop (after saving) once this much time has passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -174,7 +191,7 @@ def main():
     task_ids = task_token_ids(proc)
     model.model.embed_tokens = TaskEmbedding(model.model.embed_tokens.weight, task_ids)
     if args.init and not os.path.exists(os.path.join(args.out, "ckpt.pt")):
-        model.load_state_dict(torch.load(args.init)["model"])
+        model.load_state_dict(initial_state(args.init, model))
         print(f"weights from {args.init}", flush=True)
     others = torch.ones(config["vocab_size"], dtype=torch.bool)
     others[task_ids] = False
@@ -199,8 +216,9 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params:,}", flush=True)
     log = open(os.path.join(args.out, "log.tsv"), "a")
+    logged_kinds = shapes_task.KINDS + tuple(k for k in shapes_task.TRAINING_KINDS if k in kind_weights)
     if step == 0:
-        log.write("step\tseconds\tloss\tlr\t" + "\t".join(shapes_task.KINDS) + "\n")
+        log.write("step\tseconds\tloss\tlr\t" + "\t".join(logged_kinds) + "\n")
     model.train()
     t_start = time.time() - elapsed
 
@@ -223,7 +241,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        per_kind = {k: [] for k in shapes_task.KINDS}
+        per_kind = {k: [] for k in logged_kinds}
         for k, ok in zip(batch["kinds"], exact):
             per_kind[k].append(ok)
         cols = [f"{sum(v) / len(v):.2f}" if v else "" for v in per_kind.values()]

@@ -7,6 +7,8 @@ export { decodeBrowserImage } from './decode-browser-image.js';
 export type { BrowserImageInput, BrowserDecodeOptions } from './decode-browser-image.js';
 export { QwenVLWeb, pickWebDevice } from './qwen-vl-web.js';
 export type { LoadProgress, QwenVLWebLoadOptions, WebChatMessage, WebDevice } from './qwen-vl-web.js';
+export { Config, Images, Model, Tokenizer, TokenizerStream, NamedTensors, MultiModalProcessor, GeneratorParams, Generator, GENERATOR_OUTPUTS } from './genai.js';
+export type { WebConfigOptions, ApplyChatTemplateOptions, DecodeOptions, GenaiSearchOptions, GeneratorOutputName, ProcessOptions, Provider, Tensor } from './genai.js';
 export { QwenVLWorker } from './worker/qwen-vl-worker.js';
 export type { QwenVLWorkerLoadOptions } from './worker/qwen-vl-worker.js';
 export { serveQwenVLWorker } from './worker/serve-worker.js';

@@ -1,6 +1,6 @@
 import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
 import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/pipeline';
-import type { HostChatMessage, ImageDecodeOptions } from '@qwen-vl/pipeline';
+import type { HostChatMessage, ImageDecodeOptions, TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
 import type { WebDevice } from './backend/ort-web-runtime.js';
 import { hasHardwareWebGpu } from './backend/web-device-support.js';
@@ -29,6 +29,8 @@ export interface QwenVLWebLoadOptions {
   fetch?: typeof fetch;
   /** Threads per operator; onnxruntime-web picks when omitted. */
   intraOpThreads?: number;
+  /** For a transformers.js (onnx-community) folder: which of its models to run, by dtype, as `@qwen-vl/node`'s `QwenVL.load` takes it. */
+  dtype?: TransformersJsDtypeChoice;
 }
 
 /**
@@ -71,6 +73,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
       decodeImage: (image, where, decodeOptions) => decodeChatImage(image, where, decodeOptions, decodeBrowserImage),
       device,
       intraOpThreads: options.intraOpThreads,
+      dtype: options.dtype,
       backend: onnxruntimeWebBackend,
       onCreatingSessions: tracker === undefined ? undefined : () => tracker.creatingSessions(),
     });

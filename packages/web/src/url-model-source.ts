@@ -3,9 +3,9 @@ import type { ModelFolder, ModelSource } from '@qwen-vl/core';
 import { externalDataFile } from '@qwen-vl/pipeline';
 
 /**
- * One .onnx of a built model folder as bytes, with the external data files its weights are
- * in: `dataFiles` as the folder's manifest lists them, or else `<file>.data` when the folder
- * has one. All are fetched through the folder, so they are cached and counted in its
+ * One .onnx of a model folder as bytes, with the external data files its weights are in:
+ * `dataFiles` (folder-relative) as the folder's layout lists them, or else `<file>.data` when
+ * the folder has one. All are fetched through the folder, so they are cached and counted in its
  * progress.
  */
 export async function openUrlModel(folder: ModelFolder, file: string, dataFiles?: readonly string[]): Promise<ModelSource> {
@@ -16,5 +16,14 @@ export async function openUrlModel(folder: ModelFolder, file: string, dataFiles?
   }
   const names = dataFiles ?? (hasFallback ? [fallback] : []);
   const [model, ...data] = await Promise.all([folder.readBytes(file), ...names.map((name) => folder.readBytes(name))]);
-  return { model, externalData: names.map((path, i) => ({ path, data: data[i] })), name: `${folder.location}/${file}` };
+  return { model, externalData: names.map((name, i) => ({ path: besideModel(file, name), data: data[i] })), name: `${folder.location}/${file}` };
+}
+
+/**
+ * A data file's name as the .onnx names it: relative to the model file's own folder (a
+ * transformers.js folder's `onnx/decoder_model_merged.onnx` says `decoder_model_merged.onnx_data`).
+ */
+function besideModel(modelFile: string, dataFile: string): string {
+  const folder = modelFile.slice(0, modelFile.lastIndexOf('/') + 1);
+  return folder !== '' && dataFile.startsWith(folder) ? dataFile.slice(folder.length) : dataFile;
 }

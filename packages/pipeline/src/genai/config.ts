@@ -8,7 +8,10 @@ export type Provider = Device;
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'dml', 'webgpu', 'wasm'];
 
 /** What `Model.create` needs of the host besides the provider: the folder and how its models and runtime are reached. */
-export type ConfigHost = Omit<BuiltModelHost, 'device' | 'providerOptions'>;
+export type ConfigHost = Omit<BuiltModelHost, 'device' | 'providerOptions'> & {
+  /** Awaited once the model is open (in the browser: until its fetched files are stored in the cache). */
+  readonly opened?: () => Promise<void>;
+};
 
 /** How a host opens the folder a Config names (Node: from the file system; the browser: by URL). */
 export type OpenConfigHost = (path: string) => Promise<ConfigHost>;
@@ -25,9 +28,9 @@ function checkProvider(provider: unknown, source: string): asserts provider is P
 
 /**
  * onnxruntime-genai's `og.Config`: a model folder and the execution provider to run it on,
- * platform-neutral; `@qwen-vl/node` (and later `@qwen-vl/web`) extend it with how their
- * host reaches the folder. With no provider appended the model runs on the CPU, as genai's
- * does once `clearProviders()` has emptied the list. qwen-vl runs a model on one provider, so
+ * platform-neutral; `@qwen-vl/node` and `@qwen-vl/web` extend it with how their host reaches
+ * the folder. With no provider appended the model runs on the host's CPU provider (`cpu` in
+ * Node, `wasm` in the browser), as genai's does once `clearProviders()` has emptied the list. qwen-vl runs a model on one provider, so
  * the list holds at most one (genai would fall back through the list per operator).
  */
 export class GenaiConfig {
@@ -38,6 +41,8 @@ export class GenaiConfig {
     /** The model folder (a path or URL, as the host reads it): one made by `qwen-vl build`, or onnxruntime-genai's. */
     readonly path: string,
     private readonly openHost: OpenConfigHost,
+    /** The provider used while none is appended: the host's CPU one. */
+    private readonly defaultProvider: Provider = 'cpu',
   ) {
     checkString(path, 'Config path');
   }
@@ -79,9 +84,9 @@ export class GenaiConfig {
     this.options.set(provider, options);
   }
 
-  /** The provider the model runs on: the one appended, else cpu. */
+  /** The provider the model runs on: the one appended, else the host's CPU one. */
   get provider(): Provider {
-    return this.providers[0] ?? 'cpu';
+    return this.providers[0] ?? this.defaultProvider;
   }
 
   /** The options set for `provider` (by default the one the model runs on). */

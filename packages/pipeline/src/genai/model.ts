@@ -26,6 +26,7 @@ export class Model {
     const host = await config.host();
     const device = config.provider;
     const built = await openBuiltModel({ ...host, device, providerOptions: config.providerOptions(device) });
+    await host.opened?.();
     const model = new Model(built.config, built.generationConfig, device);
     registerModelParts(model, { ...built, folder: host.folder, device, owner: undefined, running: false, disposed: false });
     return model;
