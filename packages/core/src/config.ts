@@ -91,6 +91,16 @@ export function pixelBudgetProblem(pixels: number): string | undefined {
  */
 export const MAX_DECODED_PIXELS = 2 ** 26;
 
+/**
+ * Refuses an image whose header declares more than `maxPixels` pixels (UNSUPPORTED_IMAGE,
+ * naming `source`): what every host's decoder calls before it allocates the pixels.
+ */
+export function refuseOversizedImage(width: number, height: number, maxPixels: number, source: string): void {
+  if (width * height > maxPixels) {
+    throw new QwenVLError('UNSUPPORTED_IMAGE', `declares ${width}×${height} pixels, more than the ${maxPixels} qwen-vl decodes (maxPixels)`, { source });
+  }
+}
+
 type Json = Record<string, unknown>;
 
 /**

@@ -4,7 +4,7 @@ export { elementCount, hostTensor, isDeviceTensor, toBigInt64 } from './tensor.j
 export type { DeviceTensor, HostTensor, SessionTensor, TensorDataMap, TensorDataType } from './tensor.js';
 export { encodeNpy, decodeNpy } from './npy.js';
 export { asFloat32, bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from './half-float.js';
-export { FieldReader, MAX_DECODED_PIXELS, MAX_PIXEL_BUDGET, asObject, parseModelConfig, pixelBudgetProblem, parsePreprocessorConfig, parseGenerationConfig } from './config.js';
+export { FieldReader, MAX_DECODED_PIXELS, MAX_PIXEL_BUDGET, refuseOversizedImage, asObject, parseModelConfig, pixelBudgetProblem, parsePreprocessorConfig, parseGenerationConfig } from './config.js';
 export type { ModelConfig, TextConfig, VisionConfig, PreprocessorConfig, GenerationConfig } from './config.js';
 export { MODEL_FILES, readJson, loadModelConfigs } from './model-folder.js';
 export type { ModelFolder, ModelConfigs } from './model-folder.js';

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
-import { MAX_DECODED_PIXELS, QwenVLError } from '@qwen-vl/core';
+import { MAX_DECODED_PIXELS, QwenVLError, refuseOversizedImage } from '@qwen-vl/core';
 import type { RawImage } from '@qwen-vl/preprocess';
 import { readLocalFile } from './read-file.js';
 
@@ -49,9 +49,7 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeIma
 /** Reads the size the header declares, so an oversized image fails before its pixels are allocated. */
 async function refuseOversized(image: Sharp, maxPixels: number, source: string): Promise<void> {
   const { width, height } = await image.metadata();
-  if (width !== undefined && height !== undefined && width * height > maxPixels) {
-    throw new QwenVLError('UNSUPPORTED_IMAGE', `declares ${width}×${height} pixels, more than the ${maxPixels} qwen-vl decodes (maxPixels)`, { source });
-  }
+  if (width !== undefined && height !== undefined) refuseOversizedImage(width, height, maxPixels, source);
 }
 
 /** libvips reports one problem over several repeated lines; an error message wants one line. */

@@ -10,6 +10,7 @@ import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, LOGITS_TOLERANCE, MODEL_DIR,
 import { Config, Generator, GeneratorParams, Images, Model, NodeModelFolder, QwenVL, Tokenizer } from '../src/index.js';
 import { onnxruntimeNodeBackend } from '../src/backend/ort-backend.js';
 import { runCli } from './helpers/cli.js';
+import { startServer } from './helpers/server.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -278,6 +279,25 @@ describe('the dtype of the models to open', { timeout: 60_000 }, () => {
     console.info(`q4 text, int8 vision (transformers.js layout) vs qwen-vl's int4 build: prefill max |Δlogit| ${diff.toExponential(2)}`);
     expect(diff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
     expect(maxAbsDiff(quantized, await prefill(mixed))).toBeGreaterThan(0.1);
+  });
+
+  it('serve --dtype serves the models it names: greedy answers with the logprobs of QwenVL.load at that dtype', async () => {
+    const dtype = { embed_tokens: 'q4', decoder_model_merged: 'q4', vision_encoder: 'int8' } as const;
+    const messages = [{ role: 'user' as const, content: 'Hello, who are you?' }];
+    const model = await QwenVL.load(mixed, { dtype });
+    const served = await startServer({ model: mixed, dtype });
+    try {
+      const alone = await model.chat(messages, { doSample: false, maxNewTokens: 4, logprobs: true });
+      const response = await served.client.chat.completions.create({ model: 'mixed', messages, temperature: 0, max_tokens: 4, logprobs: true });
+      const served4 = response.choices[0].logprobs!.content!.map((entry) => entry.logprob);
+      expect(response.choices[0].message.content).toBe(alone.text);
+      served4.forEach((logprob, k) => expect(Math.abs(logprob - alone.logprobs![k])).toBeLessThanOrEqual(1e-4));
+    } finally {
+      await Promise.all([served.server.close({ graceMs: 0 }), model.dispose()]);
+    }
+    const usage = await runCli(['serve', '--model', mixed, '--dtype', 'q3']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--dtype must be one of/);
   });
 });
 

@@ -1,11 +1,18 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { imageSize } from 'image-size';
+import { MAX_DECODED_PIXELS, QwenVLError, refuseOversizedImage } from '@qwen-vl/core';
 import type { ImageDecodeOptions } from '@qwen-vl/pipeline';
 import type { RawImage } from '@qwen-vl/preprocess';
 
 /** An image the browser can decode: a File or Blob of encoded bytes, an already decoded bitmap/element, or a URL to fetch. */
 export type BrowserImageInput = Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | string;
 
-export type BrowserDecodeOptions = ImageDecodeOptions;
+export interface BrowserDecodeOptions extends ImageDecodeOptions {
+  /** The most pixels the image may declare (default `MAX_DECODED_PIXELS`, 2^26); more is refused before decoding. */
+  maxPixels?: number;
+}
+
+/** Enough of a file for image-size to find the dimensions of nearly every image (a JPEG's frame header follows its EXIF). */
+const HEADER_BYTES = 256 * 1024;
 
 /**
  * Decodes an image into 8-bit RGBA with the browser's own decoders (JPEG, PNG, WebP, GIF's
@@ -20,12 +27,19 @@ export type BrowserDecodeOptions = ImageDecodeOptions;
  */
 export async function decodeBrowserImage(input: BrowserImageInput, options: BrowserDecodeOptions = {}): Promise<RawImage> {
   const source = typeof input === 'string' ? input : describe(input);
+  // Encoded bytes are sized from their header first: the browser would decode a small file
+  // declaring 16000×16000 into a gigabyte before anything could look at the bitmap.
+  const image = typeof input === 'string' ? await fetchImage(input) : input;
+  const maxPixels = options.maxPixels ?? MAX_DECODED_PIXELS;
+  if (image instanceof Blob) await refuseOversizedBlob(image, maxPixels, source);
   if (typeof createImageBitmap !== 'function' || typeof OffscreenCanvas !== 'function') {
     throw new QwenVLError('INVALID_IMAGE', 'cannot be decoded here: decodeBrowserImage needs createImageBitmap and OffscreenCanvas (a browser or worker); in Node use @qwen-vl/node', { source });
   }
   const owned = !(typeof ImageBitmap === 'function' && input instanceof ImageBitmap);
-  const bitmap = await toBitmap(input, options, source);
+  const bitmap = await toBitmap(image, options, source);
   try {
+    // Also covers bitmaps, elements, and formats image-size does not read: their RGBA copy is not made.
+    refuseOversizedImage(bitmap.width, bitmap.height, maxPixels, source);
     return readPixels(bitmap, source);
   } finally {
     if (owned) bitmap.close();
@@ -40,14 +54,31 @@ export function elementBitmap(input: HTMLImageElement | HTMLCanvasElement, optio
   return toBitmap(input, options, describe(input));
 }
 
-async function toBitmap(input: BrowserImageInput, options: BrowserDecodeOptions, source: string): Promise<ImageBitmap> {
+/**
+ * Refuses a file whose header declares more than `maxPixels`; a header image-size cannot read
+ * is left to the browser's decoder (which may know the format, or fails it).
+ */
+async function refuseOversizedBlob(blob: Blob, maxPixels: number, source: string): Promise<void> {
+  const declared = declaredSize(new Uint8Array(await blob.slice(0, HEADER_BYTES).arrayBuffer())) ?? (blob.size > HEADER_BYTES ? declaredSize(new Uint8Array(await blob.arrayBuffer())) : undefined);
+  if (declared !== undefined) refuseOversizedImage(declared.width, declared.height, maxPixels, source);
+}
+
+function declaredSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  try {
+    const { width, height } = imageSize(bytes);
+    return { width, height };
+  } catch {
+    return undefined;
+  }
+}
+
+async function toBitmap(input: Exclude<BrowserImageInput, string>, options: BrowserDecodeOptions, source: string): Promise<ImageBitmap> {
   const bitmapOptions: ImageBitmapOptions = {
     colorSpaceConversion: 'none',
     premultiplyAlpha: 'none',
     imageOrientation: options.applyExifOrientation === true ? 'from-image' : 'none',
   };
   try {
-    if (typeof input === 'string') return await createImageBitmap(await fetchImage(input), bitmapOptions);
     if (typeof ImageBitmap === 'function' && input instanceof ImageBitmap) return input;
     if (typeof HTMLImageElement === 'function' && input instanceof HTMLImageElement) await input.decode();
     return await createImageBitmap(input, bitmapOptions);

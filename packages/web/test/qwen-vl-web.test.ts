@@ -1,6 +1,7 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VisionLanguageModel } from '@qwen-vl/pipeline';
 import type { ChatOptions } from '@qwen-vl/pipeline';
@@ -125,6 +126,33 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
   it('names a folder that is not a built one', async () => {
     const url = `${base}/absent`;
     await expect(QwenVLWeb.load(url)).rejects.toMatchObject({ code: 'MISSING_FILE' });
+  });
+
+  it('refuses an image from its header when it declares more pixels than maxPixels (PNG, JPEG; a File, a Blob, a URL), before decoding', async () => {
+    const png = new Uint8Array(await readFile(goldenImage('gradient_300x200.png')));
+    // The same file with its IHDR saying 16000×16000: the pixel data is never looked at.
+    const huge = png.slice();
+    new DataView(huge.buffer).setUint32(16, 16000);
+    new DataView(huge.buffer).setUint32(20, 16000);
+    await expect(decodeBrowserImage(new File([huge], 'huge.png', { type: 'image/png' }))).rejects.toMatchObject({
+      code: 'UNSUPPORTED_IMAGE',
+      source: 'file "huge.png"',
+      reason: 'declares 16000×16000 pixels, more than the 67108864 qwen-vl decodes (maxPixels)',
+    });
+    const jpeg = new Uint8Array(await sharp(png).jpeg().toBuffer());
+    await expect(decodeBrowserImage(new Blob([jpeg], { type: 'image/jpeg' }), { maxPixels: 300 * 200 - 1 })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_IMAGE',
+      reason: 'declares 300×200 pixels, more than the 59999 qwen-vl decodes (maxPixels)',
+    });
+    const imageServer = await serveFolder(() => dir);
+    await writeFile(join(dir, 'huge.png'), huge);
+    try {
+      await expect(decodeBrowserImage(`${imageServer.base}/huge.png`)).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', source: `${imageServer.base}/huge.png` });
+    } finally {
+      await imageServer.close();
+    }
+    // Within the limit, the header passes and decoding is what cannot happen in Node.
+    await expect(decodeBrowserImage(new Blob([png]), { maxPixels: 300 * 200 })).rejects.toMatchObject({ code: 'INVALID_IMAGE', message: expect.stringContaining('createImageBitmap') });
   });
 
   it('refuses to decode images outside a browser, saying what is missing', async () => {

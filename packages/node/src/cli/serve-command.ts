@@ -1,9 +1,10 @@
+import { TRANSFORMERS_JS_DTYPES } from '@qwen-vl/pipeline';
 import { DEFAULT_LIMITS, DEFAULT_MAX_BATCH, createServer, limitFlag } from '../server/index.js';
 import type { ServerLimits, ServerOptions } from '../server/index.js';
 import { subcommand } from './command-args.js';
 import type { OptionValues } from './command-args.js';
 import { integerFlag, positiveIntegerFlag } from './flag-values.js';
-import { deviceFlag } from './run-command.js';
+import { deviceFlag, dtypeFlag } from './run-command.js';
 import { UsageError } from './usage-error.js';
 
 /** How long SIGTERM (or Ctrl-C) lets the requests already accepted finish before they are aborted. */
@@ -33,7 +34,7 @@ const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof ServerLimits)[];
 export const SERVE_HELP = `Usage: qwen-vl serve --model DIR [options]
 
 Serves the model folder DIR (made by "qwen-vl build", onnxruntime-genai's, or a
-transformers.js one at the dtype its config.json names) over HTTP with OpenAI's chat API:
+transformers.js one at --dtype) over HTTP with OpenAI's chat API:
 POST /v1/chat/completions (streamed with "stream": true), GET /v1/models (the model's id is
 DIR's folder name), GET /health, GET /metrics (Prometheus). Concurrent requests are
 generated together (continuous batching): each joins the running batch at the next decoder
@@ -46,6 +47,9 @@ Options:
   --host HOST              address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --port N                 port to listen on (default 8080; 0 picks a free one)
   --device D               cpu (default), cuda, dml or webgpu
+  --dtype D                transformers.js folders: the models to run by their dtype (file
+                           suffix: ${TRANSFORMERS_JS_DTYPES.join(', ')}), or one per model as
+                           MODEL=D,...; default config.json's transformers.js_config.dtype, else fp32
   --intra-op-threads N     threads per operator of the model's runs (default: onnxruntime's
                            choice, one per core); one replica of several on a machine wants its share
   --max-batch N            requests generated at once, as rows of one batch (default ${DEFAULT_MAX_BATCH})
@@ -69,6 +73,7 @@ const SERVE_OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   device: { type: 'string' },
+  dtype: { type: 'string' },
   'intra-op-threads': { type: 'string' },
   'max-batch': { type: 'string' },
   'max-queue': { type: 'string' },
@@ -95,6 +100,7 @@ function serveOptions(values: OptionValues<typeof SERVE_OPTIONS>, env: Readonly<
     host: values.host,
     port,
     device: deviceFlag(values.device),
+    dtype: dtypeFlag(values.dtype),
     intraOpThreads: positiveIntegerFlag(values['intra-op-threads'], '--intra-op-threads'),
     maxBatch: positiveIntegerFlag(values['max-batch'], '--max-batch'),
     maxQueue: integerFlag(values['max-queue'], '--max-queue', 0),

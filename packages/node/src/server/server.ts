@@ -7,6 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { QwenVLError } from '@qwen-vl/core';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
 import { loadFolderConfigs } from '@qwen-vl/pipeline';
+import type { TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
 import { NodeModelFolder } from '../model-folder.js';
 import { QwenVL } from '../qwen-vl.js';
 import type { NodeDevice } from '../qwen-vl.js';
@@ -26,6 +27,8 @@ export interface ServerOptions {
   modelId?: string;
   /** Default cpu, as for `QwenVL.load`. */
   device?: NodeDevice;
+  /** For a transformers.js folder: the models to run by dtype, as for `QwenVL.load`. */
+  dtype?: TransformersJsDtypeChoice;
   /** Threads per operator of the model's runs, as for `QwenVL.load`; onnxruntime picks when omitted. */
   intraOpThreads?: number;
   /** Where `listen()` listens by default: 127.0.0.1, port 8080 (0 picks a free port). */
@@ -127,7 +130,7 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
   const modelId = options.modelId ?? basename(resolve(options.model));
   const folder = await NodeModelFolder.open(options.model);
   const processor = await QwenVLProcessor.fromFolder(folder, (await loadFolderConfigs(folder)).preprocessor);
-  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu', intraOpThreads: options.intraOpThreads, maxBatch });
+  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu', dtype: options.dtype, intraOpThreads: options.intraOpThreads, maxBatch });
   // As many requests run as the batch has rows: the others wait in the scheduler's queue, in order.
   const scheduler = new RequestScheduler(maxQueue, maxBatch);
   const metrics = new ServerMetrics({

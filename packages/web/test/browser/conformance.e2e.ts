@@ -259,7 +259,7 @@ describe('conformance of every backend with the golden outputs', () => {
     expect(maxDiff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
   });
 
-  it('a chat with a corrupt image file or a missing image URL fails with a typed error naming the image', async () => {
+  it('a chat with a corrupt image file, one declaring 16000×16000 pixels, or a missing image URL fails with a typed error naming the image', async () => {
     const outcomes: ImageErrorOutcome[] = await page.evaluate(() => window.conformance.checkImageErrors('../models/fp32/'));
     expect(outcomes).toEqual([
       // A file is named by its message item, the decoder's description of it kept.
@@ -268,6 +268,14 @@ describe('conformance of every backend with the golden outputs', () => {
         code: 'INVALID_IMAGE',
         source: 'messages[0].content[1].image (file "broken.png")',
         reason: expect.stringMatching(/^cannot decode image \(.+\)$/),
+        message: expect.any(String),
+      },
+      // Refused from its header, before the browser decodes a gigabyte of pixels.
+      {
+        what: 'oversized file',
+        code: 'UNSUPPORTED_IMAGE',
+        source: 'messages[0].content[1].image (file "huge.png")',
+        reason: 'declares 16000×16000 pixels, more than the 67108864 qwen-vl decodes (maxPixels)',
         message: expect.any(String),
       },
       // A URL names itself.

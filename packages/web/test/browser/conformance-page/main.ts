@@ -171,11 +171,23 @@ async function checkPixelValues(modelUrl: string, goldenUrl: string, cases: read
   return outcomes;
 }
 
-/** What a chat with a corrupt image, and one with a missing image URL, fails with. */
+/** The start of a PNG whose header declares `width`×`height` RGB pixels: signature and IHDR (its CRC not computed), no pixel data. */
+function pngHeader(width: number, height: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(33);
+  const view = new DataView(bytes.buffer);
+  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+  view.setUint32(16, width);
+  view.setUint32(20, height);
+  bytes.set([8, 2, 0, 0, 0], 24);
+  return bytes;
+}
+
+/** What a chat with a corrupt image, an image declaring too many pixels, and a missing image URL fail with. */
 async function checkImageErrors(modelUrl: string): Promise<ImageErrorOutcome[]> {
   const model = await QwenVLWeb.load(new URL(modelUrl, location.href), { device: 'wasm', cache: false });
   const images: Record<string, BrowserImageInput> = {
     'corrupt file': new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3])], 'broken.png', { type: 'image/png' }),
+    'oversized file': new File([pngHeader(16000, 16000)], 'huge.png', { type: 'image/png' }),
     'missing URL': new URL('missing-image.png', location.href).href,
   };
   try {
