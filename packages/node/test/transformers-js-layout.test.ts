@@ -291,7 +291,7 @@ describe('the dtype of the models to open', { timeout: 60_000 }, () => {
       const response = await served.client.chat.completions.create({ model: 'mixed', messages, temperature: 0, max_tokens: 4, logprobs: true });
       const served4 = response.choices[0].logprobs!.content!.map((entry) => entry.logprob);
       expect(response.choices[0].message.content).toBe(alone.text);
-      served4.forEach((logprob, k) => expect(Math.abs(logprob - alone.logprobs![k])).toBeLessThanOrEqual(1e-4));
+      served4.forEach((logprob, k) => expect(Math.abs(logprob - alone.logprobs[k])).toBeLessThanOrEqual(1e-4));
     } finally {
       await Promise.all([served.server.close({ graceMs: 0 }), model.dispose()]);
     }
