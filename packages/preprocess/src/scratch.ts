@@ -1,8 +1,7 @@
 /**
  * A byte buffer that outlives the call that filled it and is only ever grown, so work
  * buffers (resampled rows, bands of rows) are allocated once per process rather than once
- * per image: a fresh array costs page faults on first touch, which on a busy or
- * virtualized host take longer than the resampling that writes it.
+ * per image: the same memory, already in cache and already mapped, serves every call.
  */
 export class ScratchBytes {
   private bytes = new Uint8ClampedArray(0);
