@@ -34,7 +34,7 @@ export async function pillowUnavailable(): Promise<string | undefined> {
     const { code, stderr } = error as { code?: unknown; stderr?: string };
     if (code === 'ENOENT') return `${PYTHON} not found (QWEN_VL_BENCH_PYTHON names another interpreter)`;
     const lastLine = (stderr ?? '').trim().split('\n').pop();
-    return `${PYTHON} cannot import Pillow and NumPy (${lastLine ?? String(error)})`;
+    return `${PYTHON} cannot import Pillow and NumPy (${lastLine || (error as Error).message.split('\n')[0]})`;
   }
 }
 
