@@ -15,6 +15,13 @@ export interface Timing {
    * comparable. Above wall time when a stage runs on several threads (sharp does).
    */
   cpuMs: number;
+  /**
+   * Median minor page faults of a run: first touches of memory the process had not used
+   * yet (or had given back). Each costs a trip through the kernel, and far more in a VM
+   * whose host reclaims freed guest memory, so a stage that allocates fresh large arrays
+   * shows it here before its time does.
+   */
+  pageFaults: number;
 }
 
 function median(values: number[]): number {
@@ -28,15 +35,18 @@ export async function measure(task: () => unknown, { warmup, runs }: MeasureOpti
   for (let i = 0; i < warmup; i++) await task();
   const wall: number[] = [];
   const cpu: number[] = [];
+  const faults: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const faultsBefore = process.resourceUsage().minorPageFault;
     const cpuStart = process.cpuUsage();
     const start = performance.now();
     await task();
     wall.push(performance.now() - start);
     const used = process.cpuUsage(cpuStart);
     cpu.push((used.user + used.system) / 1000);
+    faults.push(process.resourceUsage().minorPageFault - faultsBefore);
   }
-  return { wallMs: median(wall), cpuMs: median(cpu) };
+  return { wallMs: median(wall), cpuMs: median(cpu), pageFaults: median(faults) };
 }
 
 /** `task`'s result and wall-clock seconds, for a stage too slow to repeat (a build, a model load). */

@@ -4,6 +4,7 @@ import { assertValidImage, toRgb } from './image.js';
 import type { RawImage } from './image.js';
 import { normalizationTable, patchRowSize, writePatches } from './patchify.js';
 import { BicubicResampler } from './resize-bicubic.js';
+import { ScratchBytes } from './scratch.js';
 import { smartResize } from './smart-resize.js';
 import type { SmartResizeOptions } from './smart-resize.js';
 
@@ -17,6 +18,20 @@ export interface ResizeOptions {
   minPixels?: number;
   maxPixels?: number;
 }
+
+export interface ProcessImagesOptions extends ResizeOptions {
+  /**
+   * Writes pixel_values here instead of into a new array: a caller that keeps a few of
+   * these and hands them out again once their batch is consumed spares every call the
+   * first-touch page faults of a fresh multi-megabyte array. It must hold at least
+   * `patchCount × rowSize` floats (`imageBatchShape` says how many); the returned
+   * `pixelValues` is its first `patchCount × rowSize` floats, every one of them written.
+   */
+  output?: Float32Array;
+}
+
+/** What a VisionBatch is, without its values. */
+export type VisionBatchShape = Omit<VisionBatch, 'pixelValues'>;
 
 export interface VisionBatch {
   /** Row-major [patchCount, rowSize] float32. */
@@ -83,34 +98,67 @@ function plan(visual: Visual, config: PreprocessorConfig, budget: SmartResizeOpt
 type BandSource = (start: number, count: number) => RawImage;
 
 /**
- * Frame `index` of the visual as RGB at the planned size, a band of rows at a time: the
- * resized frame is never held whole, and each band is patchified while it is in cache.
+ * Work buffers for frame i of a temporal patch: the band of resized rows it hands to
+ * writePatches and the horizontally resampled rows behind it. Kept for the life of the
+ * module (they grow to the widest image seen, a few hundred kilobytes for a 4000-pixel-wide
+ * one), since every call needs the same ones again.
  */
-function frameBands(visual: PlannedVisual, index: number): BandSource {
+const bandScratch: ScratchBytes[] = [];
+const intermediateScratch: ScratchBytes[] = [];
+
+function scratchOf(list: ScratchBytes[], slot: number): ScratchBytes {
+  return (list[slot] ??= new ScratchBytes());
+}
+
+/**
+ * Frame `index` of the visual as RGB at the planned size, a band of rows at a time, using
+ * the work buffers of `slot`: the resized frame is never held whole, and each band is
+ * patchified while it is in cache. RGB already at its size is read in place; RGBA goes to
+ * the resampler as it is, which skips the alpha; only gray is expanded to RGB first.
+ */
+function frameBands(visual: PlannedVisual, index: number, slot: number): BandSource {
   const source = visual.frames.length === 1 ? visual.source : `${visual.source}[${index}]`;
-  const rgb = toRgb(visual.frames[index], source);
+  const frame = visual.frames[index];
+  const image = frame.channels === 3 || frame.channels === 4 ? frame : toRgb(frame, source);
   const { width, height } = visual;
   const rowSamples = width * 3;
-  if (rgb.width === width && rgb.height === height) {
-    return (start, count) => ({ width, height: count, channels: 3, data: rgb.data.subarray(start * rowSamples, (start + count) * rowSamples) });
+  if (image.channels === 3 && image.width === width && image.height === height) {
+    return (start, count) => ({ width, height: count, channels: 3, data: image.data.subarray(start * rowSamples, (start + count) * rowSamples) });
   }
-  const resampler = new BicubicResampler(rgb, width, height);
-  let band = new Uint8ClampedArray(0);
+  const resampler = new BicubicResampler(image, width, height, scratchOf(intermediateScratch, slot));
+  const band = scratchOf(bandScratch, slot);
   return (start, count) => {
-    if (band.length < count * rowSamples) band = new Uint8ClampedArray(count * rowSamples);
-    resampler.resampleRows(start, start + count, band);
-    return { width, height: count, channels: 3, data: new Uint8Array(band.buffer, 0, count * rowSamples) };
+    const bytes = band.take(count * rowSamples);
+    resampler.resampleRows(start, start + count, bytes);
+    return { width, height: count, channels: 3, data: new Uint8Array(bytes.buffer, bytes.byteOffset, count * rowSamples) };
   };
 }
 
-function encode(visuals: readonly Visual[], config: PreprocessorConfig, options: ResizeOptions): VisionBatch {
-  const budget = resizeBudget(config, options);
-  const geometry = { patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.mergeSize };
-  const rowSize = patchRowSize(geometry);
-  const planned = visuals.map((visual) => plan(visual, config, budget));
+function shapeOf(planned: readonly PlannedVisual[], config: PreprocessorConfig): VisionBatchShape {
+  const rowSize = patchRowSize(config);
   const gridThw = planned.map((v): [number, number, number] => [v.paddedFrames / config.temporalPatchSize, v.height / config.patchSize, v.width / config.patchSize]);
   const patchCount = gridThw.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
-  const pixelValues = new Float32Array(patchCount * rowSize);
+  return { patchCount, rowSize, gridThw };
+}
+
+/** The caller's `output`, cut to `length` floats, or a new array when there is none. */
+function outputArray(output: Float32Array | undefined, shape: VisionBatchShape): Float32Array {
+  const length = shape.patchCount * shape.rowSize;
+  if (output === undefined) return new Float32Array(length);
+  if (!(output instanceof Float32Array)) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'must be a Float32Array', { source: 'options.output' });
+  }
+  if (output.length < length) {
+    throw new QwenVLError('INVALID_ARGUMENT', `holds ${output.length} floats, the batch needs ${length} (${shape.patchCount} patches × ${shape.rowSize})`, { source: 'options.output' });
+  }
+  return output.length === length ? output : output.subarray(0, length);
+}
+
+function encode(visuals: readonly Visual[], config: PreprocessorConfig, options: ResizeOptions, output?: Float32Array): VisionBatch {
+  const budget = resizeBudget(config, options);
+  const planned = visuals.map((visual) => plan(visual, config, budget));
+  const shape = shapeOf(planned, config);
+  const pixelValues = outputArray(output, shape);
   const table = normalizationTable(config);
   // One row of merge blocks: the patch rows of a band of this many pixel rows are contiguous.
   const bandRows = config.patchSize * config.mergeSize;
@@ -124,18 +172,18 @@ function encode(visuals: readonly Visual[], config: PreprocessorConfig, options:
       for (let padded = start; padded < start + config.temporalPatchSize; padded++) {
         // Padding repeats the last frame: reuse its resized pixels instead of resizing again.
         const index = Math.min(padded, visual.frames.length - 1);
-        sources.push(index === previous ? sources[sources.length - 1] : frameBands(visual, index));
+        sources.push(index === previous ? sources[sources.length - 1] : frameBands(visual, index, padded - start));
         previous = index;
       }
       for (let row = 0; row < visual.height; row += bandRows) {
-        // A repeated frame passes the very same band object, which writePatches copies instead of looking up again.
+        // A repeated frame passes the very same band object, which writePatches stores twice instead of looking up again.
         const bands: RawImage[] = [];
         sources.forEach((source, i) => bands.push(i > 0 && source === sources[i - 1] ? bands[i - 1] : source(row, bandRows)));
-        offset += writePatches(bands, table, geometry, pixelValues, offset) * rowSize;
+        offset += writePatches(bands, table, config, pixelValues, offset) * shape.rowSize;
       }
     }
   }
-  return { pixelValues, patchCount, rowSize, gridThw };
+  return { pixelValues, ...shape };
 }
 
 /**
@@ -143,12 +191,21 @@ function encode(visuals: readonly Visual[], config: PreprocessorConfig, options:
  * duplicated into temporal_patch_size identical frames; rows of all images are
  * concatenated in order. An empty list gives an empty batch.
  */
-export function processImages(images: readonly RawImage[], config: PreprocessorConfig, options: ResizeOptions = {}): VisionBatch {
-  return encode(
-    images.map((image, i) => ({ frames: [image], source: `images[${i}]` })),
+export function processImages(images: readonly RawImage[], config: PreprocessorConfig, options: ProcessImagesOptions = {}): VisionBatch {
+  return encode(stills(images), config, options, options.output);
+}
+
+/** The patch count, row size and grids `processImages` gives these images, without processing them: the size `options.output` needs. */
+export function imageBatchShape(images: readonly RawImage[], config: PreprocessorConfig, options: ResizeOptions = {}): VisionBatchShape {
+  const budget = resizeBudget(config, options);
+  return shapeOf(
+    stills(images).map((visual) => plan(visual, config, budget)),
     config,
-    options,
   );
+}
+
+function stills(images: readonly RawImage[]): Visual[] {
+  return images.map((image, i) => ({ frames: [image], source: `images[${i}]` }));
 }
 
 function secondsPerGrid(config: PreprocessorConfig, fps: number, source: string): number {

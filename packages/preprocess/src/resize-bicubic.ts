@@ -1,5 +1,6 @@
 import { QwenVLError } from '@qwen-vl/core';
 import type { RawImage } from './image.js';
+import { ScratchBytes } from './scratch.js';
 
 /**
  * Pillow's `Image.resize(size, Image.BICUBIC)` on 8-bit RGB, reproduced to the bit: the
@@ -246,9 +247,12 @@ function convolveBytewise(src: Uint8ClampedArray, dst: Uint8ClampedArray, weight
  */
 const ROW_BLOCK = 32;
 
-/** Horizontal pass of `rows` rows, from `src` at row `srcRow` into `dst` at row `dstRow`. */
-function horizontalPass(src: PassSource, srcRow: number, dst: Uint8ClampedArray, dstRow: number, rows: number, coefficients: AxisCoefficients, inWidth: number): void {
-  const srcLineStride = inWidth * CHANNELS;
+/**
+ * Horizontal pass of `rows` rows, from `src` (pixels `srcStep` bytes apart: 3 for RGB, 4
+ * for RGBA, whose alpha is never read) at row `srcRow` into RGB `dst` at row `dstRow`.
+ */
+function horizontalPass(src: PassSource, srcRow: number, dst: Uint8ClampedArray, dstRow: number, rows: number, coefficients: AxisCoefficients, inWidth: number, srcStep: number): void {
+  const srcLineStride = inWidth * srcStep;
   const outWidth = coefficients.counts.length;
   const dstLineStride = outWidth * CHANNELS;
   for (let block = 0; block < rows; block += ROW_BLOCK) {
@@ -258,7 +262,7 @@ function horizontalPass(src: PassSource, srcRow: number, dst: Uint8ClampedArray,
       lines: Math.min(ROW_BLOCK, rows - block),
       srcOrigin: (srcRow + block) * srcLineStride,
       dstOrigin: (dstRow + block) * dstLineStride,
-      tapStep: CHANNELS,
+      tapStep: srcStep,
       dstStep: CHANNELS,
       srcLineStride,
       dstLineStride,
@@ -267,48 +271,71 @@ function horizontalPass(src: PassSource, srcRow: number, dst: Uint8ClampedArray,
 }
 
 /**
- * Vertical pass for output rows [start, end) into `dst` from its first row. `src` holds
- * input rows from `srcFirstRow` on. Each output row is one run over contiguous samples.
+ * Vertical pass for output rows [start, end) into RGB `dst` from its first row. `src`
+ * holds input rows from `srcFirstRow` on, pixels `srcStep` bytes apart. Each output row is
+ * one run over contiguous samples.
  */
-function verticalPass(src: PassSource, srcFirstRow: number, dst: Uint8ClampedArray, start: number, end: number, coefficients: AxisCoefficients, width: number): void {
-  const rowSamples = width * CHANNELS;
+function verticalPass(src: PassSource, srcFirstRow: number, dst: Uint8ClampedArray, start: number, end: number, coefficients: AxisCoefficients, width: number, srcStep: number): void {
+  const srcRowSamples = width * srcStep;
+  const dstRowSamples = width * CHANNELS;
   resamplePass(src, dst, coefficients, {
     firstOut: start,
     endOut: end,
     lines: width,
-    srcOrigin: -srcFirstRow * rowSamples,
-    dstOrigin: -start * rowSamples,
-    tapStep: rowSamples,
-    dstStep: rowSamples,
-    srcLineStride: CHANNELS,
+    srcOrigin: -srcFirstRow * srcRowSamples,
+    dstOrigin: -start * dstRowSamples,
+    tapStep: srcRowSamples,
+    dstStep: dstRowSamples,
+    srcLineStride: srcStep,
     dstLineStride: CHANNELS,
   });
 }
 
+/** Rows [start, end) of `src` (pixels `srcStep` bytes apart) as RGB into `dst` from its first row. */
+function copyRows(src: Uint8ClampedArray, dst: Uint8ClampedArray, start: number, end: number, width: number, srcStep: number): void {
+  if (srcStep === CHANNELS) {
+    dst.set(src.subarray(start * width * CHANNELS, end * width * CHANNELS));
+    return;
+  }
+  for (let s = start * width * srcStep, d = 0, stop = end * width * srcStep; s < stop; s += srcStep, d += CHANNELS) {
+    dst[d] = src[s];
+    dst[d + 1] = src[s + 1];
+    dst[d + 2] = src[s + 2];
+  }
+}
+
 /**
- * Pillow's BICUBIC resize of one 8-bit RGB image, produced a band of output rows at a
- * time, so a caller that consumes rows as they come never holds the whole resized image.
- * As in Pillow the horizontal pass runs first into an 8-bit intermediate, then the
- * vertical pass; a pass whose dimension is unchanged is skipped. Only the intermediate
- * rows the current band's vertical windows read are kept, and the ones the next band
- * shares are carried over rather than recomputed.
+ * Pillow's BICUBIC resize of one 8-bit image, produced a band of output rows at a time, so
+ * a caller that consumes rows as they come never holds the whole resized image. As in
+ * Pillow the horizontal pass runs first into an 8-bit intermediate, then the vertical
+ * pass; a pass whose dimension is unchanged is skipped. Only the intermediate rows the
+ * current band's vertical windows read are kept, and the ones the next band shares are
+ * carried over rather than recomputed.
+ *
+ * The input is RGB or RGBA; the output is always RGB. An RGBA input's alpha is skipped as
+ * the pixels are read, which is PIL's `convert('RGB')` (alpha dropped, never composited)
+ * without a converted copy of the whole image.
  */
 export class BicubicResampler {
   readonly width: number;
   readonly height: number;
   /** The input, viewed as clamped bytes whatever array type the caller's decoder produced, so element loads stay monomorphic. */
   private readonly source: PassSource;
+  /** Bytes from one input pixel to the next: its channel count. */
+  private readonly sourceStep: number;
   private readonly inWidth: number;
   private readonly horizontal: AxisCoefficients | undefined;
   private readonly vertical: AxisCoefficients | undefined;
+  /** Where the intermediate rows live; a caller resizing many images passes the same one each time. */
+  private readonly scratch: ScratchBytes;
   /** Horizontally resampled input rows [heldStart, heldEnd), when both passes run. */
   private intermediate = passSource(new Uint8ClampedArray(0));
   private heldStart = 0;
   private heldEnd = 0;
 
-  constructor(image: RawImage, width: number, height: number) {
-    if (image.channels !== CHANNELS || image.data.length !== image.width * image.height * CHANNELS) {
-      throw new QwenVLError('INVALID_IMAGE', `must be 8-bit RGB with ${image.width}×${image.height}×3 bytes, got ${image.channels} channels and ${image.data.length} bytes`, {
+  constructor(image: RawImage, width: number, height: number, scratch = new ScratchBytes()) {
+    if ((image.channels !== 3 && image.channels !== 4) || image.data.length !== image.width * image.height * image.channels) {
+      throw new QwenVLError('INVALID_IMAGE', `must be 8-bit RGB or RGBA with ${image.width}×${image.height}×${image.channels} bytes, got ${image.channels} channels and ${image.data.length} bytes`, {
         source: 'resizeBicubic image',
       });
     }
@@ -319,8 +346,10 @@ export class BicubicResampler {
     this.height = height;
     this.inWidth = image.width;
     this.source = passSource(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length));
+    this.sourceStep = image.channels;
     this.horizontal = width !== image.width ? axisCoefficients(image.width, width) : undefined;
     this.vertical = height !== image.height ? axisCoefficients(image.height, height) : undefined;
+    this.scratch = scratch;
   }
 
   /** Writes output rows [start, end) into `dst`, which holds (end - start) rows. */
@@ -334,19 +363,19 @@ export class BicubicResampler {
         source: 'BicubicResampler.resampleRows dst',
       });
     }
-    const { horizontal, vertical } = this;
+    const { horizontal, vertical, sourceStep } = this;
     if (vertical === undefined) {
-      if (horizontal === undefined) dst.set(this.source.samples.subarray(start * rowSamples, end * rowSamples));
-      else horizontalPass(this.source, start, dst, 0, end - start, horizontal, this.inWidth);
+      if (horizontal === undefined) copyRows(this.source.samples, dst, start, end, this.width, sourceStep);
+      else horizontalPass(this.source, start, dst, 0, end - start, horizontal, this.inWidth, sourceStep);
       return;
     }
     if (horizontal === undefined) {
-      verticalPass(this.source, 0, dst, start, end, vertical, this.width);
+      verticalPass(this.source, 0, dst, start, end, vertical, this.width, sourceStep);
       return;
     }
     const first = vertical.firsts[start];
     this.holdIntermediateRows(first, vertical.firsts[end - 1] + vertical.counts[end - 1], horizontal);
-    verticalPass(this.intermediate, first, dst, start, end, vertical, this.width);
+    verticalPass(this.intermediate, first, dst, start, end, vertical, this.width, CHANNELS);
   }
 
   /** Makes `intermediate` hold the horizontally resampled input rows [start, end) from its first row. */
@@ -354,18 +383,12 @@ export class BicubicResampler {
     const rowSamples = this.width * CHANNELS;
     // Rows the previous band already computed, if they begin the new range (windows move forward).
     const reused = start >= this.heldStart && start < this.heldEnd ? Math.min(end, this.heldEnd) - start : 0;
-    const held = this.intermediate.samples;
     const keptFrom = (start - this.heldStart) * rowSamples;
-    const keptTo = keptFrom + reused * rowSamples;
-    if (held.length < (end - start) * rowSamples) {
-      const grown = new Uint8ClampedArray((end - start) * rowSamples);
-      grown.set(held.subarray(keptFrom, keptTo));
-      this.intermediate = passSource(grown);
-    } else {
-      held.copyWithin(0, keptFrom, keptTo);
-    }
+    this.intermediate.samples.copyWithin(0, keptFrom, keptFrom + reused * rowSamples);
+    const rows = this.scratch.take((end - start) * rowSamples, reused * rowSamples);
+    if (rows !== this.intermediate.samples) this.intermediate = passSource(rows);
     if (start + reused < end) {
-      horizontalPass(this.source, start + reused, this.intermediate.samples, reused, end - start - reused, horizontal, this.inWidth);
+      horizontalPass(this.source, start + reused, rows, reused, end - start - reused, horizontal, this.inWidth, this.sourceStep);
     }
     this.heldStart = start;
     this.heldEnd = end;
@@ -373,8 +396,8 @@ export class BicubicResampler {
 }
 
 /**
- * Resizes 8-bit RGB to `width`×`height` exactly as Pillow's BICUBIC resize does. An
- * unchanged size returns a copy.
+ * Resizes 8-bit RGB (or RGBA, whose alpha is dropped) to `width`×`height` exactly as
+ * Pillow's BICUBIC resize does; the result is RGB. An unchanged size returns a copy.
  */
 export function resizeBicubic(image: RawImage, width: number, height: number): RawImage {
   const resampler = new BicubicResampler(image, width, height);

@@ -7,7 +7,7 @@ import type { PreprocessorConfig } from '@qwen-vl/core';
 import { GOLDEN_CASES, MODEL_DIR, goldenArray, goldenImage, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { toRgb } from '../src/image.js';
 import type { RawImage } from '../src/image.js';
-import { processImages, processVideo, processVideos } from '../src/image-processor.js';
+import { imageBatchShape, processImages, processVideo, processVideos } from '../src/image-processor.js';
 import type { VisionBatch } from '../src/image-processor.js';
 import { resizeBicubic } from '../src/resize-bicubic.js';
 import { smartResize } from '../src/smart-resize.js';
@@ -153,6 +153,61 @@ describe('processImages', () => {
   });
 });
 
+describe('processImages into a caller-provided output', () => {
+  const images = [noise(90, 61, 3, 1), noise(56, 28, 4, 2)];
+
+  it('writes every value of the batch into the given array, and nothing past it', () => {
+    const fresh = processImages(images, checkpoint, keepSize);
+    const length = fresh.pixelValues.length;
+    // NaN everywhere first: a value left unwritten would show as NaN.
+    const output = new Float32Array(length + 7).fill(NaN);
+    const batch = processImages(images, checkpoint, { ...keepSize, output });
+    expect(batch.pixelValues.buffer).toBe(output.buffer);
+    expect(batch.pixelValues.byteOffset).toBe(0);
+    expect(firstMismatch(batch.pixelValues, fresh.pixelValues)).toBe(-1);
+    expect(Array.from(output.subarray(length))).toEqual(new Array(7).fill(NaN));
+    expect({ ...batch, pixelValues: undefined }).toEqual({ ...fresh, pixelValues: undefined });
+  });
+
+  it('returns an output of exactly the right size as it is, and overwrites what an earlier batch left', () => {
+    const output = new Float32Array(imageBatchShape(images, checkpoint, keepSize).patchCount * 1176);
+    processImages([noise(90, 61, 3, 9), noise(56, 28, 3, 8)], checkpoint, { ...keepSize, output });
+    const batch = processImages(images, checkpoint, { ...keepSize, output });
+    expect(batch.pixelValues).toBe(output);
+    expect(firstMismatch(output, processImages(images, checkpoint, keepSize).pixelValues)).toBe(-1);
+  });
+
+  it('gives the shape processImages will have without processing', () => {
+    const { pixelValues, ...shape } = processImages(images, checkpoint);
+    expect(imageBatchShape(images, checkpoint)).toEqual(shape);
+    expect(pixelValues.length).toBe(shape.patchCount * shape.rowSize);
+    // Per-call budgets apply as in processImages: 90×61 shrinks to 28×28, 56×28 stays.
+    expect(imageBatchShape(images, checkpoint, { minPixels: 784, maxPixels: 28 * 56 }).gridThw).toEqual([
+      [1, 2, 2],
+      [1, 2, 4],
+    ]);
+    expect(() => imageBatchShape([{ ...images[0], data: new Uint8Array(3) }], checkpoint)).toThrow(/images\[0\]/);
+  });
+
+  it('rejects an output too small for the batch, or not a Float32Array, naming options.output', () => {
+    const { patchCount } = imageBatchShape(images, checkpoint, keepSize);
+    const needed = patchCount * 1176;
+    for (const [output, message] of [
+      [new Float32Array(needed - 1), `holds ${needed - 1} floats, the batch needs ${needed} (${patchCount} patches × 1176)`],
+      [new Float64Array(needed), 'must be a Float32Array'],
+    ] as const) {
+      try {
+        processImages(images, checkpoint, { ...keepSize, output: output as Float32Array });
+        expect.unreachable();
+      } catch (error) {
+        expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
+        expect(error).toMatchObject({ source: 'options.output' });
+        expect((error as Error).message).toContain(message);
+      }
+    }
+  });
+});
+
 describe('processVideo', () => {
   const frames = [10, 20, 30].map((v) => solid(56, 28, [v, v + 1, v + 2]));
 
@@ -274,14 +329,33 @@ describe('band-by-band resize and patchify', () => {
     expect(firstMismatch(processImages([image], raw, budget).pixelValues, composed([image], raw, budget))).toBe(-1);
   });
 
-  it('equals the composition for RGBA input', () => {
-    const image = noise(90, 61, 4, 3);
-    expect(firstMismatch(processImages([image], raw, keepSize).pixelValues, composed([image], raw, keepSize))).toBe(-1);
+  it('equals the composition for RGBA input, resized or already at its size', () => {
+    for (const image of [noise(90, 61, 4, 3), noise(84, 56, 4, 4)]) {
+      expect(firstMismatch(processImages([image], raw, keepSize).pixelValues, composed([image], raw, keepSize))).toBe(-1);
+    }
+  });
+
+  it('gives the same values when called again after images of other sizes', () => {
+    // The work buffers kept between calls grow for the wide image and still hold its rows when the others come.
+    const images = [noise(300, 200, 3, 1), noise(20, 30, 4, 2), noise(150, 100, 3, 3)];
+    const budgets = [keepSize, { minPixels: 56 * 56, maxPixels: 12845056 }, { minPixels: 784, maxPixels: 112 * 84 }];
+    const first = images.map((image, i) => processImages([image], raw, budgets[i]).pixelValues);
+    images.forEach((image, i) => expect(firstMismatch(first[i], composed([image], raw, budgets[i]))).toBe(-1));
+    images.forEach((image, i) => expect(firstMismatch(processImages([image], raw, budgets[i]).pixelValues, first[i])).toBe(-1));
   });
 
   it('equals the composition for video frames that differ and a padded last frame', () => {
     const frames = [1, 2, 3].map((seed) => noise(100, 70, 3, seed));
     expect(firstMismatch(processVideo(frames, raw, keepSize).pixelValues, composed(frames, raw, keepSize))).toBe(-1);
+  });
+
+  it('equals the composition with a temporal patch size of 3, where a frame fills three slots', () => {
+    const triple: PreprocessorConfig = { ...raw, temporalPatchSize: 3 };
+    const image = noise(70, 50, 3, 5);
+    expect(firstMismatch(processImages([image], triple, keepSize).pixelValues, composed([image], triple, keepSize))).toBe(-1);
+    // Four frames padded to six: the second group is the last frame three times.
+    const frames = [1, 2, 3, 4].map((seed) => noise(70, 50, 3, seed));
+    expect(firstMismatch(processVideo(frames, triple, keepSize).pixelValues, composed(frames, triple, keepSize))).toBe(-1);
   });
 
   it('equals the composition with an odd patch size', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isQwenVLError } from '@qwen-vl/core';
 import type { RawImage } from '../src/image.js';
 import { BicubicResampler, resizeBicubic } from '../src/resize-bicubic.js';
+import { ScratchBytes } from '../src/scratch.js';
 
 function rgb(width: number, height: number, samples: number[]): RawImage {
   return { width, height, channels: 3, data: Uint8Array.from(samples) };
@@ -164,6 +165,27 @@ describe('resizeBicubic', () => {
     }
   });
 
+  it('reads RGBA without its alpha, through every combination of passes', () => {
+    const image = noise(41, 23, 5);
+    // Alpha from another stream of noise, 0 and 255 included: it must never reach a sum.
+    const alpha = noise(41, 23, 6).data;
+    const rgba: RawImage = { width: 41, height: 23, channels: 4, data: new Uint8Array(41 * 23 * 4) };
+    for (let p = 0; p < 41 * 23; p++) {
+      rgba.data.set(image.data.subarray(p * 3, p * 3 + 3), p * 4);
+      rgba.data[p * 4 + 3] = alpha[p * 3];
+    }
+    for (const [w, h] of [
+      [56, 28],
+      [56, 23],
+      [41, 28],
+      [41, 23],
+    ]) {
+      const resized = resizeBicubic(rgba, w, h);
+      expect(resized).toMatchObject({ width: w, height: h, channels: 3 });
+      expect(resized.data).toEqual(referenceResize(image, w, h));
+    }
+  });
+
   it('rejects non-RGB input and bad target sizes', () => {
     const gray: RawImage = { width: 2, height: 2, channels: 1, data: new Uint8Array(4) };
     expect(() => resizeBicubic(gray, 4, 4)).toThrow(/RGB/);
@@ -222,6 +244,19 @@ describe('BicubicResampler', () => {
     ]) {
       resampler.resampleRows(start, end, dst);
       expect(Array.from(dst.subarray(0, (end - start) * rowSamples))).toEqual(Array.from(expected.subarray(start * rowSamples, end * rowSamples)));
+    }
+  });
+
+  it('gives each resampler its own rows when one scratch buffer serves them in turn', () => {
+    // The second image is wider, so the shared buffer grows; the third reuses it with rows of the first still in it.
+    const scratch = new ScratchBytes();
+    for (const [w, h, outW, outH] of [
+      [45, 70, 56, 56],
+      [90, 60, 112, 84],
+      [45, 70, 56, 28],
+    ]) {
+      const image = noise(w, h, w + h);
+      expect(byBands(new BicubicResampler(image, outW, outH, scratch), 28)).toEqual(referenceResize(image, outW, outH));
     }
   });
 
