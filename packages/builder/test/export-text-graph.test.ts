@@ -86,6 +86,40 @@ describe('buildDecoderModel', () => {
     expect(nodes(model, 'SimplifiedLayerNormalization')).toHaveLength(2 * 3 + 1);
   });
 
+  it.each(['group-query', 'group-query-fp16'] as const)(
+    '%s: the same inputs and outputs; each layer one If between a com.microsoft GroupQueryAttention (no rotary of its own) and the plain ops, on one condition',
+    async (attention) => {
+      const { checkpoint, config } = await tinyModel();
+      const plain = buildDecoderModel(checkpoint, config.text);
+      const model = buildDecoderModel(checkpoint, config.text, { attention });
+      expect(signature(model.proto.graph?.input)).toEqual(signature(plain.proto.graph?.input));
+      expect(signature(model.proto.graph?.output)).toEqual(signature(plain.proto.graph?.output));
+      expect(model.proto.opsetImport).toEqual([
+        { domain: '', version: 21 },
+        { domain: 'com.microsoft', version: 1 },
+      ]);
+      const ifs = nodes(model, 'If');
+      expect(ifs.map((node) => node.output?.slice(1))).toEqual([0, 1, 2].map((i) => [`present.${i}.key`, `present.${i}.value`]));
+      expect(new Set(ifs.map((node) => node.input?.[0])).size).toBe(1);
+      const halves = attention === 'group-query-fp16';
+      ifs.forEach((node, i) => {
+        const branch = (name: string) => node.attribute?.find((a) => a.name === name)?.g?.node ?? [];
+        const [gqa, ...others] = branch('then_branch').filter((n) => n.opType === 'GroupQueryAttention');
+        expect(others).toEqual([]);
+        expect(gqa.domain).toBe('com.microsoft');
+        expect([intAttribute(gqa, 'num_heads'), intAttribute(gqa, 'kv_num_heads'), intAttribute(gqa, 'do_rotary')]).toEqual([4, 2, 0]);
+        expect(gqa.attribute?.find((a) => a.name === 'scale')?.f).toBeCloseTo(1 / Math.sqrt(8), 7);
+        // The CPU form masks the padding with the bias (input 10); CUDA's kernel takes none, and float16.
+        expect(gqa.input).toHaveLength(halves ? 7 : 11);
+        const pastKey = branch('then_branch').find((n) => n.output?.includes(gqa.input![3]));
+        expect(halves ? [pastKey?.opType, pastKey?.input?.[0]] : gqa.input?.[3]).toEqual(halves ? ['Cast', `past_key_values.${i}.key`] : `past_key_values.${i}.key`);
+        expect(branch('else_branch').filter((n) => n.opType === 'Softmax')).toHaveLength(1);
+        expect(branch('else_branch').some((n) => n.opType === 'Concat' && n.input?.[0] === `past_key_values.${i}.value`)).toBe(true);
+      });
+      expect(nodes(model, 'Softmax')).toEqual([]);
+    },
+  );
+
   it('projects logits with lm_head.weight, or with the embedding table when the embeddings are tied', async () => {
     const head = (model: OnnxModel) => nodes(model, 'Gemm').find((n) => n.name === 'lm_head' || n.name === 'model.embed_tokens');
     const untied = await tinyModel();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
 import type { ModelConfig } from '@qwen-vl/core';
-import { genaiConfigJson, parseGenaiConfig } from '@qwen-vl/pipeline';
+import { EXECUTION_PROVIDERS, genaiConfigJson, parseGenaiConfig } from '@qwen-vl/pipeline';
 import type { GenaiGraph } from '@qwen-vl/pipeline';
 import { schemaViolations } from '@qwen-vl/test-support';
 import { Checkpoint } from '../src/safetensors/checkpoint.js';
@@ -30,18 +30,20 @@ const configured = (names: GenaiGraph['inputs']) =>
     .sort();
 
 describe('GENAI_PARTS', () => {
-  it('have exactly the inputs and outputs, and the files, that their genai_config.json names', async () => {
+  it('have exactly the inputs and outputs, and the files, that their genai_config.json names, whatever the execution provider', async () => {
     const { checkpoint, config } = await tinyModel();
     const json = genaiConfigJson(config, parseGenerationConfig({ eos_token_id: config.eosTokenId }), 151643);
     expect(schemaViolations(json)).toEqual([]);
     const genai = parseGenaiConfig(json, 'genai_config.json');
-    const precisions = { text: 'fp32', vision: 'fp32', quantization: DEFAULT_QUANTIZATION } as const;
     const graphs = [genai.vision!, genai.embedding, genai.decoder];
     expect(GENAI_PARTS.map((part) => part.file)).toEqual(graphs.map((graph) => graph.file));
-    GENAI_PARTS.forEach((part, i) => {
-      const model = part.build(checkpoint, config, precisions);
-      expect(names(model.proto.graph?.input), part.name).toEqual(configured(graphs[i].inputs));
-      expect(names(model.proto.graph?.output), part.name).toEqual(configured(graphs[i].outputs));
-    });
+    for (const executionProvider of EXECUTION_PROVIDERS) {
+      const settings = { text: 'fp32', vision: 'fp32', quantization: DEFAULT_QUANTIZATION, executionProvider } as const;
+      GENAI_PARTS.forEach((part, i) => {
+        const model = part.build(checkpoint, config, settings);
+        expect(names(model.proto.graph?.input), `${part.name} (${executionProvider})`).toEqual(configured(graphs[i].inputs));
+        expect(names(model.proto.graph?.output), `${part.name} (${executionProvider})`).toEqual(configured(graphs[i].outputs));
+      });
+    }
   });
 });

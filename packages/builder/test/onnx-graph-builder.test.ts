@@ -164,6 +164,53 @@ describe('GraphBuilder', () => {
     expectQwenVLError(() => new GraphBuilder('empty').build({ producer: 't' }), 'INVALID_ARGUMENT', /graph "empty".*has no outputs/);
   });
 
+  it('writes If branches as subgraphs that read the outer graph by name, with their constants and domains declared on the model', () => {
+    const g = new GraphBuilder('branches');
+    const x = g.input('x', 'float32', [2]);
+    const flag = g.input('flag', 'bool', []);
+    const [y] = g.opMulti(
+      'If',
+      [flag],
+      ['y'],
+      {
+        then_branch: g.subgraph('then', (branch) => branch.output(branch.op('Gelu', [x], {}, { domain: 'com.microsoft', output: 'gelu' }), 'gelu', 'float32', [2])),
+        else_branch: g.subgraph('else', (branch) => branch.output(branch.op('Add', [x, branch.constFloat(1)], {}, { output: 'plus_one' }), 'plus_one', 'float32', [2])),
+      },
+      { name: 'choose' },
+    );
+    g.output(y, 'y', 'float32', [2]);
+    const model = decodeModel(serializeModel(g.build({ producer: 't' })).model);
+    // Gelu appears only inside a branch, yet the model declares its domain.
+    expect(model.opsetImport.map((o) => o.domain)).toEqual(['', 'com.microsoft']);
+    const [choose] = model.graph.node;
+    expect([choose.opType, choose.input, choose.output]).toEqual(['If', ['flag'], ['y']]);
+    const branches = Object.fromEntries(choose.attribute.map((a) => [a.name, a]));
+    expect([branches.then_branch.type, branches.else_branch.type]).toEqual([AttributeType.GRAPH, AttributeType.GRAPH]);
+    const [thenGraph, elseGraph] = [branches.then_branch.g, branches.else_branch.g];
+    expect([thenGraph.name, thenGraph.input, thenGraph.node.map((n) => [n.opType, n.domain, n.input]), thenGraph.output.map((o) => o.name)]).toEqual([
+      'then',
+      [],
+      [['Gelu', 'com.microsoft', ['x']]],
+      ['gelu'],
+    ]);
+    // The branch's constant is an initializer of the outer graph, which the branch reads by name.
+    const [add] = elseGraph.node;
+    expect(add.input[0]).toBe('x');
+    expect(model.graph.initializer.map((t) => t.name)).toEqual([add.input[1]]);
+    expect(elseGraph.initializer).toEqual([]);
+  });
+
+  it('keeps one namespace across a graph and its subgraphs', () => {
+    const g = new GraphBuilder('scopes');
+    const x = g.input('x', 'float32', [1]);
+    g.subgraph('inner', (branch) => {
+      expectQwenVLError(() => branch.op('Relu', [x], {}, { output: 'x' }), 'INVALID_ARGUMENT', /"x" is already used in graph "inner" or a graph around or inside it/);
+      branch.output(branch.op('Relu', [x], {}, { name: 'relu', output: 'inner_y' }), 'inner_y', 'float32', [1]);
+    });
+    expectQwenVLError(() => g.op('Relu', [x], {}, { name: 'relu' }), 'INVALID_ARGUMENT', /node name "relu" is already used/);
+    expectQwenVLError(() => g.subgraph('empty', () => undefined), 'INVALID_ARGUMENT', /graph "empty".*has no outputs/);
+  });
+
   it('accepts other operator domains when given their opset', () => {
     const g = new GraphBuilder('custom', { opsets: { '': 20, 'org.example': 3 } });
     const x = g.input('x', 'float32', [2]);

@@ -76,8 +76,9 @@ export function formatTable(rows: readonly KindScore[], label: string): string {
 }
 
 /**
- * Builds the Hugging Face folder `hfDir` at `precision` into a temporary folder, loads it on
- * `device`, answers the questions and removes the build.
+ * Builds the Hugging Face folder `hfDir` at `precision`, its decoder shaped for `device`'s
+ * execution provider, into a temporary folder, loads it on `device`, answers the questions
+ * and removes the build.
  */
 export async function evaluateFolder(
   hfDir: string,
@@ -87,8 +88,9 @@ export async function evaluateFolder(
   const work = await mkdtemp(join(tmpdir(), 'eval-shapes-'));
   try {
     const built = join(work, 'model');
-    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32', accuracyLevel: options.accuracyLevel });
-    const model = await QwenVL.load(built, { device: options.device ?? 'cpu' });
+    const device = options.device ?? 'cpu';
+    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32', accuracyLevel: options.accuracyLevel, executionProvider: device });
+    const model = await QwenVL.load(built, { device });
     try {
       return await answerAll(model, questions, options.onAnswer);
     } finally {

@@ -2,6 +2,7 @@ import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, truncate, write
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_PARTS } from '@qwen-vl/builder';
+import { FORMAT_VERSION } from '@qwen-vl/pipeline';
 import { MODEL_DIR, goldenImage, goldenVisionCase, maxAbsDiff, readNpy } from '@qwen-vl/test-support';
 import { runCli } from './helpers/cli.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
@@ -24,7 +25,7 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
   it('writes the model folder: ONNX models, configs, tokenizer and manifest', async () => {
     const result = await runCli(['build', '--input', MODEL_DIR, '--output', built]);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ output: built, precision: 'fp32', parts: MODEL_PARTS.map((part) => part.name) });
+    expect(JSON.parse(result.stdout)).toMatchObject({ output: built, precision: 'fp32', execution_provider: 'cpu', parts: MODEL_PARTS.map((part) => part.name) });
     expect(result.stderr).toMatch(/^building \w+: \d+\/\d+ tensors, .* \(100%\)\n$/m);
     const onnxFiles = MODEL_PARTS.flatMap((part) => [part.file, `${part.file}.data`]);
     expect(onnxFiles).toContain('vision.onnx');
@@ -33,8 +34,9 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     );
     expect(JSON.parse(await readFile(join(built, 'qwen-vl.json'), 'utf8'))).toMatchObject({
       format: 'qwen-vl',
-      formatVersion: 2,
+      formatVersion: FORMAT_VERSION,
       precision: 'fp32',
+      executionProvider: 'cpu',
       // The golden model is untied: no part shares a weight file.
       parts: MODEL_PARTS.map((part) => ({ name: part.name, model: part.file, externalData: [`${part.file}.data`] })),
     });
@@ -190,6 +192,9 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
       [['--accuracy-level', '5'], '--accuracy-level must be one of 0, 1, 2, 3, 4, got "5"'],
       [['--block-size', '0'], '--block-size must be a positive integer, got "0"'],
       [['--layout', 'onnx-community'], '--layout must be one of qwen-vl, genai, transformers.js, got "onnx-community"'],
+      [['--execution-provider', 'tensorrt'], '--execution-provider must be one of cpu, cuda, dml, webgpu, got "tensorrt"'],
+      [['--execution-provider', 'CPU'], '--execution-provider must be one of cpu, cuda, dml, webgpu, got "CPU"'],
+      [['--layout', 'transformers.js', '--execution-provider', 'cpu'], '--execution-provider must be one of webgpu, dml with --layout transformers.js, got "cpu"'],
     ];
     for (const [flags, message] of cases) {
       const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'x'), ...flags]);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { hostTensor, parseModelConfig } from '@qwen-vl/core';
 import type { DecoderSession } from '@qwen-vl/decoder';
 import { ChatTemplate } from '@qwen-vl/preprocess';
-import { visionTensors, buildModelFolder, VISION_PART, openLocalCheckpoint, writeTinyModelFolder } from '@qwen-vl/builder';
+import { visionTensors, buildModelFolder, DECODER_PART, EMBED_PART, VISION_PART, openLocalCheckpoint, writeTinyModelFolder } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenModelConfig, maxAbsDiff } from '@qwen-vl/test-support';
 import { NodeModelFolder } from '../src/index.js';
 import type { BuildProgress } from '@qwen-vl/builder';
@@ -51,9 +51,9 @@ describe('buildModelFolder', () => {
     const shared = await sizes(built.output);
     expect(shared['embed.onnx.data']).toBe(table);
 
-    // The same graphs written on their own, each with its own copy of the table.
+    // The same graphs (the default cpu build's decoder) written on their own, each with its own copy of the table.
     const alone = await newFolder(dir(), 'tied-alone');
-    const files = await exportTextModels(await openLocalCheckpoint(checkpoint), config.text, alone);
+    const files = await exportTextModels(await openLocalCheckpoint(checkpoint), config.text, alone, { attention: 'group-query' });
     const own = await sizes(alone);
     console.info(`tied checkpoint: decoder.onnx.data ${shared['decoder.onnx.data']} bytes shared against ${own['decoder.onnx.data']} alone (embedding table ${table})`);
     expect(own['decoder.onnx.data'] - shared['decoder.onnx.data']).toBeGreaterThanOrEqual(table);
@@ -117,7 +117,29 @@ describe('buildModelFolder', () => {
     await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { precision: 'int8' as 'fp16' })).rejects.toThrow(/precision: must be one of fp32, fp16, int4, got "int8"/);
     await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { visionPrecision: 'int2' as 'int8' })).rejects.toThrow(/visionPrecision: must be one of fp32, fp16, int8, int4, got "int2"/);
     await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { accuracyLevel: 5 as 4 })).rejects.toThrow(/accuracyLevel: must be one of 0, 1, 2, 3, 4, got 5/);
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { executionProvider: 'tensorrt' as 'cpu' })).rejects.toThrow(
+      /executionProvider: must be one of cpu, cuda, dml, webgpu, got "tensorrt"/,
+    );
+    // transformers.js folders carry no manifest, so no reader could refuse a GroupQueryAttention decoder on WebGPU.
+    await expect(buildModelFolder(MODEL_DIR, join(dir(), 'never'), { layout: 'transformers.js', executionProvider: 'cpu' })).rejects.toThrow(
+      /executionProvider: must be one of webgpu, dml for the transformers.js layout, got "cpu"/,
+    );
     expect(existsSync(join(dir(), 'never'))).toBe(false);
+  });
+
+  it('records the execution provider the decoder is shaped for: cpu by default, webgpu by default for transformers.js (which records nothing)', async () => {
+    const text = { parts: [EMBED_PART, DECODER_PART] };
+    const built = async (name: string, options: Parameters<typeof buildModelFolder>[2]) => buildModelFolder(MODEL_DIR, join(await newFolder(dir(), name), 'out'), { ...text, ...options });
+    const cpu = await built('provider-default', {});
+    expect(cpu.manifest.executionProvider).toBe('cpu');
+    expect(JSON.parse(await readFile(join(cpu.output, 'qwen-vl.json'), 'utf8')).executionProvider).toBe('cpu');
+    for (const executionProvider of ['cuda', 'dml', 'webgpu'] as const) {
+      const folder = await built(`provider-${executionProvider}`, { executionProvider });
+      expect(JSON.parse(await readFile(join(folder.output, 'qwen-vl.json'), 'utf8')).executionProvider).toBe(executionProvider);
+    }
+    const genai = await built('provider-genai', { layout: 'genai', parts: undefined, executionProvider: 'cuda' });
+    expect(JSON.parse(await readFile(join(genai.output, 'qwen-vl.json'), 'utf8'))).toMatchObject({ layout: 'genai', executionProvider: 'cuda' });
+    expect((await built('provider-transformers-js', { layout: 'transformers.js' })).manifest.executionProvider).toBe('webgpu');
   });
 });
 

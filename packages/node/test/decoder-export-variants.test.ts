@@ -15,9 +15,10 @@ import { newFolder, useTempDir } from './helpers/temp-dir.js';
 const dir = useTempDir('qwen-vl-decoder-variants-');
 
 describe('text decoder export variants', () => {
-  it('fp16 weight storage reproduces the golden one_image run (the bf16 weights are exact in fp16)', async () => {
+  // The plain-op decoder and the CPU build's GroupQueryAttention one: the attention is independent of how weights are stored.
+  it.each(['plain', 'group-query'] as const)('fp16 weight storage reproduces the golden one_image run (the bf16 weights are exact in fp16), %s attention', async (attention) => {
     const { checkpoint, config } = await goldenModel();
-    const decoder = await openDecoder(await exportTextModels(checkpoint, config.text, await newFolder(dir(), 'fp16'), { precision: 'fp16' }), config.text);
+    const decoder = await openDecoder(await exportTextModels(checkpoint, config.text, await newFolder(dir(), `fp16-${attention}`), { precision: 'fp16', attention }), config.text);
     try {
       const golden = goldenSteps('one_image');
       const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, [goldenPrompt('one_image')], config);

@@ -2,15 +2,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Checkpoint, memoryByteSource, buildDecoderModel, buildEmbedModel, writeOnnxModel } from '@qwen-vl/builder';
 import { createSession, hostTensor } from '@qwen-vl/core';
-import type { CheckpointFolder, TextExportOptions } from '@qwen-vl/builder';
+import type { CheckpointFolder, DecoderExportOptions } from '@qwen-vl/builder';
 import type { HostTensor, ModelConfig, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, argmax, mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { DecoderSessionOptions } from '@qwen-vl/decoder';
+import type { DecoderSessionOptions, SearchOptions } from '@qwen-vl/decoder';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { Grid } from '@qwen-vl/mrope';
 // Registers onnxruntime-node, which createSession below finds.
 import '../src/index.js';
-import { MODEL_DIR, goldenModelConfig } from '@qwen-vl/test-support';
+import { GOLDEN_STEPS, MODEL_DIR, goldenModelConfig } from '@qwen-vl/test-support';
 import type { GoldenPrompt } from '@qwen-vl/test-support';
 
 /** Shared set-up of the decoder tests: checkpoints on disk, exported text graphs, batches of golden prompts. */
@@ -38,8 +38,8 @@ export interface TextModelFiles {
   readonly decoder: string;
 }
 
-/** Exports `embed.onnx` and `decoder.onnx` (each with its `.data`) into `directory`. */
-export async function exportTextModels(checkpoint: Checkpoint, text: TextConfig, directory: string, options: TextExportOptions = {}): Promise<TextModelFiles> {
+/** Exports `embed.onnx` and `decoder.onnx` (each with its `.data`) into `directory`; `options` beyond the precision shape the decoder alone. */
+export async function exportTextModels(checkpoint: Checkpoint, text: TextConfig, directory: string, options: DecoderExportOptions = {}): Promise<TextModelFiles> {
   const files = { embed: join(directory, 'embed.onnx'), decoder: join(directory, 'decoder.onnx') };
   await writeOnnxModel(files.embed, buildEmbedModel(checkpoint, text, options));
   await writeOnnxModel(files.decoder, buildDecoderModel(checkpoint, text, options));
@@ -118,4 +118,23 @@ export async function greedy(decoder: DecoderSession, prompts: readonly GoldenPr
     if (step < steps - 1) logits = await decoder.step(tokens.map((row) => row[step]));
   }
   return { logits: perStep, tokens };
+}
+
+/** The golden run's search settings (greedy on raw logits, EOS ignored, `GOLDEN_STEPS` new tokens), with `overrides`. */
+export function goldenSearchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
+  return {
+    doSample: false,
+    temperature: 1,
+    topK: 0,
+    topP: 1,
+    repetitionPenalty: 1,
+    minLength: 0,
+    maxLength: undefined,
+    maxNewTokens: GOLDEN_STEPS,
+    randomSeed: undefined,
+    stopStrings: [],
+    eosTokenIds: [151645, 151643],
+    ignoreEos: true,
+    ...overrides,
+  };
 }

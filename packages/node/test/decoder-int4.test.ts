@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dequantizeBlockwise, quantizeBlockwise } from '@qwen-vl/builder';
-import type { Checkpoint } from '@qwen-vl/builder';
+import type { Checkpoint, DecoderAttention } from '@qwen-vl/builder';
 import type { AccuracyLevel } from '@qwen-vl/pipeline';
 import type { ModelConfig, TextConfig } from '@qwen-vl/core';
 import type { DecoderSession } from '@qwen-vl/decoder';
@@ -39,7 +39,8 @@ let checkpoint: Checkpoint;
 let config: ModelConfig;
 const weights = new Map<string, Float32Array>();
 const dequantized = new Map<string, Float32Array>();
-const sessions = new Map<AccuracyLevel, DecoderSession>();
+/** By attention and accuracy level: `plain 0`, `plain 4`, `group-query 0` (the CPU build's decoder). */
+const sessions = new Map<`${DecoderAttention} ${AccuracyLevel}`, DecoderSession>();
 
 beforeAll(async () => {
   ({ checkpoint, config } = await goldenModel());
@@ -51,11 +52,15 @@ beforeAll(async () => {
     // Every 2-D text tensor is quantized: the linear layers, the embedding table, the lm_head.
     dequantized.set(name, shape.length === 2 ? dequantizeBlockwise(quantizeBlockwise(values, shape[0], shape[1], 4, BLOCK_SIZE)) : values);
   }
-  for (const accuracyLevel of [0, 4] as const) {
-    const folder = join(dir(), `level-${accuracyLevel}`);
+  for (const [attention, accuracyLevel] of [
+    ['plain', 0],
+    ['plain', 4],
+    ['group-query', 0],
+  ] as const) {
+    const folder = join(dir(), `${attention}-level-${accuracyLevel}`);
     await mkdir(folder);
-    const files = await exportTextModels(checkpoint, config.text, folder, { precision: 'int4', quantization: { blockSize: BLOCK_SIZE, accuracyLevel } });
-    sessions.set(accuracyLevel, await openDecoder(files, config.text));
+    const files = await exportTextModels(checkpoint, config.text, folder, { precision: 'int4', quantization: { blockSize: BLOCK_SIZE, accuracyLevel }, attention });
+    sessions.set(`${attention} ${accuracyLevel}`, await openDecoder(files, config.text));
   }
 }, 60_000);
 afterAll(async () => {
@@ -93,23 +98,27 @@ describe('int4 text graphs', () => {
     }
   });
 
-  it.each(GOLDEN_CASES)('$name: accuracy level 0 matches the float64 reference on the dequantized weights within 1e-3, token for token', async ({ name }) => {
-    const expected = reference(name, dequantized);
-    const run = await greedy(sessions.get(0)!, [goldenPrompt(name)], config, STEPS);
-    const diff = Math.max(...run.logits.map(([row], step) => maxAbsDiff(row, expected.logits[step])));
-    const golden = goldenSteps(name);
-    const vsFp32 = Math.max(...run.logits.map(([row], step) => maxAbsDiff(row, golden.logits(step))));
-    const sameAsFp32 = run.tokens[0].filter((token, step) => token === golden.tokens[step]).length;
-    console.info(`int4 level 0 ${name}: max |Δlogit| vs reference ${diff.toExponential(2)}; vs fp32 golden ${vsFp32.toExponential(2)}, ${sameAsFp32}/${STEPS} greedy tokens equal`);
-    expect(run.tokens[0]).toEqual(expected.tokens);
-    expect(diff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
-  });
+  // The plain-op decoder, and the CPU build's, whose GroupQueryAttention is independent of the MatMulNBits layers.
+  it.each(GOLDEN_CASES.flatMap(({ name }) => (['plain', 'group-query'] as const).map((attention) => ({ name, attention }))))(
+    '$name: accuracy level 0 matches the float64 reference on the dequantized weights within 1e-3, token for token ($attention attention)',
+    async ({ name, attention }) => {
+      const expected = reference(name, dequantized);
+      const run = await greedy(sessions.get(`${attention} 0`)!, [goldenPrompt(name)], config, STEPS);
+      const diff = Math.max(...run.logits.map(([row], step) => maxAbsDiff(row, expected.logits[step])));
+      const golden = goldenSteps(name);
+      const vsFp32 = Math.max(...run.logits.map(([row], step) => maxAbsDiff(row, golden.logits(step))));
+      const sameAsFp32 = run.tokens[0].filter((token, step) => token === golden.tokens[step]).length;
+      console.info(`int4 level 0 ${attention} ${name}: max |Δlogit| vs reference ${diff.toExponential(2)}; vs fp32 golden ${vsFp32.toExponential(2)}, ${sameAsFp32}/${STEPS} greedy tokens equal`);
+      expect(run.tokens[0]).toEqual(expected.tokens);
+      expect(diff).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+    },
+  );
 
   it('accuracy level 4 (int8 arithmetic on the CPU) stays within 2% of the logit range of level 0 (measured 0.7–1.2% on this random model)', async () => {
     for (const { name } of GOLDEN_CASES) {
       const prompt = [goldenPrompt(name)];
-      const [exact] = (await greedy(sessions.get(0)!, prompt, config, 1)).logits[0];
-      const [fast] = (await greedy(sessions.get(4)!, prompt, config, 1)).logits[0];
+      const [exact] = (await greedy(sessions.get('plain 0')!, prompt, config, 1)).logits[0];
+      const [fast] = (await greedy(sessions.get('plain 4')!, prompt, config, 1)).logits[0];
       const range = exact.reduce((max, v) => Math.max(max, v), -Infinity) - exact.reduce((min, v) => Math.min(min, v), Infinity);
       const diff = maxAbsDiff(fast, exact);
       console.info(`int4 level 4 ${name}: prefill max |Δlogit| vs level 0 ${diff.toExponential(2)} (logit range ${range.toFixed(1)})`);

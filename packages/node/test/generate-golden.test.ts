@@ -9,7 +9,7 @@ import { QwenTokenizer, QwenVLProcessor } from '@qwen-vl/preprocess';
 import type { MediaInputs, PreparedInputs } from '@qwen-vl/preprocess';
 import { GOLDEN_CASES, LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenGrids, goldenImage, goldenJson, goldenPrompt, goldenSteps, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { NodeModelFolder, decodeImage, requestMessages } from '../src/index.js';
-import { PAD_TOKEN_ID, embedPrompts, openGoldenDecoder, stackFeatures } from './decoder-fixtures.js';
+import { PAD_TOKEN_ID, embedPrompts, openGoldenDecoder, goldenSearchOptions as searchOptions, stackFeatures } from './decoder-fixtures.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 /**
@@ -35,25 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await session?.dispose();
 });
-
-/** The golden run's settings, with `overrides`. */
-function searchOptions(overrides: Partial<SearchOptions> = {}): SearchOptions {
-  return {
-    doSample: false,
-    temperature: 1,
-    topK: 0,
-    topP: 1,
-    repetitionPenalty: 1,
-    minLength: 0,
-    maxLength: undefined,
-    maxNewTokens: STEPS,
-    randomSeed: undefined,
-    stopStrings: [],
-    eosTokenIds: [151645, 151643],
-    ignoreEos: true,
-    ...overrides,
-  };
-}
 
 /** The golden cases' prompts, left-padded into one batch, embedded and merged with their vision features. */
 function prepare(names: readonly string[]): Promise<PreparedPrompt> {

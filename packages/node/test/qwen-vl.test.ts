@@ -299,7 +299,21 @@ describe('QwenVL', () => {
 
   it('fails to load on a device onnxruntime-node cannot use here, saying what is missing', async () => {
     const device = process.platform === 'win32' ? 'webgpu' : 'dml';
-    await expect(QwenVL.load(join(dir(), 'model'), { device })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/execution provider/) });
+    // A folder built for the device, so that what fails is the device.
+    const built = await buildModelFolder(MODEL_DIR, join(dir(), `model-${device}`), { executionProvider: device });
+    await expect(QwenVL.load(built.output, { device })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/execution provider/) });
+  });
+
+  it('refuses a folder built for cpu on a device that does not run its GroupQueryAttention decoder, naming the build to make', async () => {
+    const folder = join(dir(), 'model');
+    expect(JSON.parse(await readFile(join(folder, 'qwen-vl.json'), 'utf8')).executionProvider).toBe('cpu');
+    for (const device of ['webgpu', 'dml', 'cuda'] as const) {
+      await expect(QwenVL.load(folder, { device })).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        source: `${join(folder, 'qwen-vl.json')} field "executionProvider"`,
+        message: expect.stringContaining(`rebuild the folder with "qwen-vl build --execution-provider ${device}"`),
+      });
+    }
   });
 
   it('refuses a Hugging Face folder, pointing at qwen-vl build', async () => {

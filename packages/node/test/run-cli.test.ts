@@ -68,7 +68,9 @@ describe('qwen-vl run', () => {
   it('fails with exit code 1 and a clear message on a device onnxruntime-node cannot use here', async () => {
     // DirectML exists only in the Windows build; elsewhere it is always unavailable.
     const device = process.platform === 'win32' ? 'webgpu' : 'dml';
-    const result = await runCli(['run', '--model', model, '--prompt', 'x', '--device', device]);
+    // A folder built for it, so that what fails is the device.
+    const built = (await buildModelFolder(MODEL_DIR, join(dir(), `model-${device}`), { executionProvider: device })).output;
+    const result = await runCli(['run', '--model', built, '--prompt', 'x', '--device', device]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^qwen-vl: .+\n$/);
@@ -80,9 +82,20 @@ describe('qwen-vl run', () => {
   it.skipIf(cudaStarts)('prints only its own one-line error when a listed provider fails to start (no onnxruntime log lines before it)', async () => {
     // This build lists cuda, but without the downloaded provider libraries and a GPU it
     // fails to start, and onnxruntime used to log the library failure to stderr first.
-    const result = await runCli(['run', '--model', model, '--prompt', 'x', '--device', 'cuda']);
+    const built = (await buildModelFolder(MODEL_DIR, join(dir(), 'model-cuda'), { executionProvider: 'cuda' })).output;
+    const result = await runCli(['run', '--model', built, '--prompt', 'x', '--device', 'cuda']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^qwen-vl: onnxruntime-node device "cuda": .+\n$/);
+  });
+
+  it('refuses, before opening a model, a folder whose decoder the device does not run, naming the build to make', async () => {
+    for (const device of ['webgpu', 'dml', 'cuda']) {
+      const result = await runCli(['run', '--model', model, '--prompt', 'x', '--device', device]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `qwen-vl: ${join(model, 'qwen-vl.json')} field "executionProvider": is "cpu": the decoder attends with com.microsoft GroupQueryAttention, which qwen-vl does not run on ${device}; rebuild the folder with "qwen-vl build --execution-provider ${device}"\n`,
+      );
+    }
   });
 
   it('fails with exit code 1 naming a missing model folder', async () => {

@@ -1,5 +1,5 @@
 import { QwenVLError, readJson } from '@qwen-vl/core';
-import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
+import type { Device, ModelConfig, ModelFolder } from '@qwen-vl/core';
 import type { FolderLayoutName } from './folder-layouts/folder-layout.js';
 
 /**
@@ -48,6 +48,52 @@ export interface QuantizationSettings {
   accuracyLevel: AccuracyLevel;
 }
 
+/**
+ * The execution provider a folder's text decoder is shaped for (`qwen-vl build
+ * --execution-provider`). `cpu` and `cuda` attend with one com.microsoft GroupQueryAttention
+ * per layer, in the form that provider's kernel takes: float32 with its attention bias on
+ * CPU; float16 on CUDA, whose kernel has no float32 and no bias (the graph casts around it).
+ * `webgpu` and `dml` attend with plain ONNX ops, which every provider runs alike.
+ */
+export type ExecutionProvider = 'cpu' | 'cuda' | 'dml' | 'webgpu';
+
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'dml', 'webgpu'];
+
+const EVERY_DEVICE: readonly Device[] = ['cpu', 'cuda', 'dml', 'webgpu', 'wasm'];
+
+/**
+ * The devices a folder built for each provider opens on. GroupQueryAttention runs on
+ * onnxruntime's CPU kernels, which `wasm` is too, in both its forms; a `cpu` build on CUDA
+ * would run its float32 attention on the CPU, copying the cache at every step, so it is
+ * refused there like on WebGPU (whose kernel is wrong once 32 or more tokens are new) and
+ * DirectML: each names the build to make instead.
+ */
+const OPENS_ON: Readonly<Record<ExecutionProvider, readonly Device[]>> = {
+  cpu: ['cpu', 'wasm'],
+  cuda: ['cuda', 'cpu', 'wasm'],
+  dml: EVERY_DEVICE,
+  webgpu: EVERY_DEVICE,
+};
+
+/** The build `qwen-vl build --execution-provider` makes for running on `device`. */
+function executionProviderFor(device: Device): ExecutionProvider {
+  return device === 'wasm' ? 'cpu' : device;
+}
+
+/**
+ * Fails with `INVALID_MODEL` when the folder's decoder was built for an execution provider
+ * whose graph `device` does not run (`OPENS_ON`), naming the manifest field and the
+ * `--execution-provider` to rebuild with.
+ */
+export function checkExecutionProvider(manifest: BuildManifest | undefined, device: Device, manifestPath: string): void {
+  if (manifest === undefined || OPENS_ON[manifest.executionProvider].includes(device)) return;
+  throw new QwenVLError(
+    'INVALID_MODEL',
+    `is "${manifest.executionProvider}": the decoder attends with com.microsoft GroupQueryAttention, which qwen-vl does not run on ${device}; rebuild the folder with "qwen-vl build --execution-provider ${executionProviderFor(device)}"`,
+    { source: `${manifestPath} field "executionProvider"` },
+  );
+}
+
 /** The file `qwen-vl build` writes into every model folder it makes. */
 export const MANIFEST_FILE = 'qwen-vl.json';
 
@@ -55,8 +101,10 @@ export const MANIFEST_FILE = 'qwen-vl.json';
  * Bumped whenever a change to the exported graphs' inputs or files breaks older readers.
  * 2: the decoder takes `rotary_cos` / `rotary_sin` instead of `position_ids` and has no
  * GroupQueryAttention; a model may read weights from another part's external data file.
+ * 3: the decoder may attend with GroupQueryAttention, per `executionProvider`, which a
+ * reader checks against its device.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 export interface ManifestPart {
   /** What the part is (`vision`, ...). */
@@ -83,6 +131,8 @@ export interface BuildManifest {
    */
   layout?: FolderLayoutName;
   precision: WeightPrecision;
+  /** What the text decoder's graph is shaped for (`ExecutionProvider`). */
+  executionProvider: ExecutionProvider;
   /** The vision tower's; absent in folders built before it could differ from `precision`. */
   visionPrecision?: VisionPrecision;
   /** Present when some weights are quantized (int4 or int8). */
@@ -152,6 +202,7 @@ export async function readBuildManifest(folder: ModelFolder): Promise<BuildManif
   const malformed = (field: string, what: string) =>
     new QwenVLError('INVALID_MODEL', `field "${field}" must be ${what}: run "qwen-vl build" on the checkpoint again`, { source: `${folder.location}/${MANIFEST_FILE}` });
   if (!Array.isArray(manifest.parts)) throw malformed('parts', 'a list of parts');
+  if (!EXECUTION_PROVIDERS.includes(manifest.executionProvider as ExecutionProvider)) throw malformed('executionProvider', `one of ${EXECUTION_PROVIDERS.join(', ')}`);
   manifest.parts.forEach((part: Partial<ManifestPart> | null, i) => {
     if (typeof part?.model !== 'string' || !Array.isArray(part.externalData) || part.externalData.some((name) => typeof name !== 'string')) {
       throw malformed(`parts[${i}]`, 'a part with a "model" file name and an "externalData" list of file names');

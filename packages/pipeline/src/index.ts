@@ -12,6 +12,8 @@ export {
   WEIGHT_PRECISIONS,
   VISION_PRECISIONS,
   ACCURACY_LEVELS,
+  EXECUTION_PROVIDERS,
+  checkExecutionProvider,
   checkGraphShape,
   graphShape,
   externalDataFile,
@@ -19,7 +21,7 @@ export {
   manifestDataFiles,
   readBuildManifest,
 } from './built-model-files.js';
-export type { AccuracyLevel, BuildManifest, ManifestPart, QuantizationSettings, VisionPrecision, WeightPrecision } from './built-model-files.js';
+export type { AccuracyLevel, BuildManifest, ExecutionProvider, ManifestPart, QuantizationSettings, VisionPrecision, WeightPrecision } from './built-model-files.js';
 export { openTextModel, openVisionModel } from './model-sessions.js';
 export type { GraphNaming, ModelSessionOptions } from './model-sessions.js';
 export { ResultStream } from './result-stream.js';

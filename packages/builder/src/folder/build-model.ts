@@ -10,11 +10,12 @@ import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalFolder } from './checkpoint-folder.js';
 import { Checkpoint } from '../safetensors/checkpoint.js';
 import { ACCURACY_LEVELS, FORMAT_VERSION, MANIFEST_FILE, VISION_PRECISIONS, WEIGHT_PRECISIONS, externalDataFile, graphShape } from '@qwen-vl/pipeline';
-import type { AccuracyLevel, BuildManifest, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
-import type { BuildPrecisions, ModelPart } from './model-parts.js';
+import type { AccuracyLevel, BuildManifest, ExecutionProvider, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
+import type { BuildSettings, ModelPart } from './model-parts.js';
 import { assertOutputWritable, writeFolderAtomically } from './output-folder.js';
 import { externalDataFiles, shareWrittenWeights } from './shared-weights.js';
-import { buildLayout } from './build-layouts.js';
+import { buildLayout, layoutExecutionProvider } from './build-layouts.js';
+import type { BuildLayout } from './build-layouts.js';
 import { REQUIRED_FILES } from './folder-files.js';
 
 export interface BuildProgress {
@@ -36,6 +37,14 @@ export interface BuildModelOptions {
   blockSize?: number;
   /** `MatMulNBits`' `accuracy_level` of the quantized weights; default 4. */
   accuracyLevel?: AccuracyLevel;
+  /**
+   * The onnxruntime execution provider the text decoder is shaped for (`ExecutionProvider`):
+   * `cpu` (default) and `cuda` attend with com.microsoft GroupQueryAttention in the form
+   * their kernels take, `webgpu` and `dml` with plain ONNX ops. A folder opens only on the
+   * devices that run its form (`checkExecutionProvider`). The transformers.js layout, which
+   * has no manifest to say so, is built for webgpu or dml only (webgpu by default).
+   */
+  executionProvider?: ExecutionProvider;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
   /**
@@ -55,7 +64,7 @@ export interface BuildModelOptions {
 export interface BuiltModelFolder {
   /** Absolute path of the folder written. */
   output: string;
-  /** What was built, its layout included (written as qwen-vl.json unless the layout has no manifest): precisions, each part's model and data files. */
+  /** What was built, its layout included (written as qwen-vl.json unless the layout has no manifest): precisions, execution provider, each part's model and data files. */
   manifest: BuildManifest;
   /** Weight bytes written over all parts. */
   totalBytes: number;
@@ -119,8 +128,8 @@ function isLazy(data: OnnxModel['initializers'][number]['data']): data is Tensor
   return !ArrayBuffer.isView(data) && !isStoredTensor(data);
 }
 
-/** The build's precisions from its options, each checked and named in the error when wrong. */
-function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
+/** The build's settings from its options, each checked and named in the error when wrong. */
+function buildSettings(options: BuildModelOptions, layout: BuildLayout): BuildSettings {
   const text = options.precision ?? 'fp32';
   checkWeightPrecision(text, 'precision', WEIGHT_PRECISIONS);
   const vision = options.visionPrecision ?? (text === 'fp16' ? 'fp16' : 'fp32');
@@ -130,7 +139,7 @@ function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
   if (!ACCURACY_LEVELS.includes(quantization.accuracyLevel)) {
     throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${ACCURACY_LEVELS.join(', ')}, got ${JSON.stringify(quantization.accuracyLevel)}`, { source: 'accuracyLevel' });
   }
-  return { text, vision, quantization };
+  return { text, vision, quantization, executionProvider: layoutExecutionProvider(layout, options.executionProvider) };
 }
 
 /**
@@ -141,8 +150,8 @@ function buildPrecisions(options: BuildModelOptions): BuildPrecisions {
  * temporary folder that becomes `output` only when complete.
  */
 export async function buildModelFolder(input: string, output: string, options: BuildModelOptions = {}): Promise<BuiltModelFolder> {
-  const precisions = buildPrecisions(options);
   const layout = buildLayout(options.layout ?? 'qwen-vl');
+  const settings = buildSettings(options, layout);
   const force = options.force ?? false;
   // resolve('') is the current folder: an unset shell variable must not name it.
   if (output.trim() === '') throw new QwenVLError('INVALID_ARGUMENT', 'is empty; name the folder to create', { source: 'output' });
@@ -157,23 +166,24 @@ export async function buildModelFolder(input: string, output: string, options: B
   const configs = await loadModelConfigs(folder);
   const config = configs.model;
   const checkpoint = await Checkpoint.open(folder);
-  const parts = (options.parts ?? layout.parts).map((part) => layout.partForm?.(part, precisions) ?? part);
-  const laidOut = parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, precisions) }));
+  const parts = (options.parts ?? layout.parts).map((part) => layout.partForm?.(part, settings) ?? part);
+  const laidOut = parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, settings) }));
   const shared = (layout.sharesWeights ?? true) ? shareWrittenWeights(laidOut) : laidOut;
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
   const lazy = models.flatMap(({ model }) => model.initializers.filter((init) => isLazy(init.data)));
   const totalBytes = lazy.reduce((sum, init) => sum + init.byteLength, 0);
   const counter = new ProgressCounter(lazy.length, totalBytes, options.onProgress, options.signal);
-  const quantized = quantizedBits(precisions.text) !== undefined || quantizedBits(precisions.vision) !== undefined;
+  const quantized = quantizedBits(settings.text) !== undefined || quantizedBits(settings.vision) !== undefined;
   const manifest: BuildManifest = {
     format: 'qwen-vl',
     formatVersion: FORMAT_VERSION,
     producer: PRODUCER,
     ...(layout.name === 'qwen-vl' ? {} : { layout: layout.name }),
-    precision: precisions.text,
-    visionPrecision: precisions.vision,
-    ...(quantized ? { quantization: precisions.quantization } : {}),
+    precision: settings.text,
+    visionPrecision: settings.vision,
+    ...(quantized ? { quantization: settings.quantization } : {}),
+    executionProvider: settings.executionProvider,
     parts: [],
     graphShape: graphShape(config),
   };
@@ -187,7 +197,7 @@ export async function buildModelFolder(input: string, output: string, options: B
         const written = await writeOnnxModel(path, counter.track(part.name, model), { dataFile: (layout.dataFile ?? externalDataFile)(basename(path)) });
         manifest.parts.push({ name: part.name, model: part.file, externalData: externalDataFiles(model, written.externalDataPath === undefined ? undefined : basename(written.externalDataPath)) });
       }
-      await layout.files.write(temp, { path: input, folder, configs, precisions });
+      await layout.files.write(temp, { path: input, folder, configs, settings });
       if (layout.writesManifest ?? true) await writeFile(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     },
     kept,

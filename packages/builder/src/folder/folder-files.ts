@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { MODEL_FILES, readJson } from '@qwen-vl/core';
 import { ChatTemplate } from '@qwen-vl/preprocess';
 import type { ModelConfigs, ModelFolder } from '@qwen-vl/core';
-import type { BuildPrecisions } from './model-parts.js';
+import type { BuildSettings } from './model-parts.js';
 
-/** The Hugging Face folder a build reads: its path, its files, its parsed configs, and the precisions asked for. */
+/** The Hugging Face folder a build reads: its path, its files, its parsed configs, and what the build is for. */
 export interface BuildInput {
   readonly path: string;
   readonly folder: ModelFolder;
   readonly configs: ModelConfigs;
-  readonly precisions: BuildPrecisions;
+  readonly settings: BuildSettings;
 }
 
 /** What a layout's folder holds besides its models. */

@@ -1,18 +1,31 @@
 import type { ModelConfig } from '@qwen-vl/core';
-import type { QuantizationSettings, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
+import type { ExecutionProvider, QuantizationSettings, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import { BUILT_MODEL_FILES } from '@qwen-vl/pipeline';
 import { buildDecoderModel } from '../text/decoder-graph.js';
+import type { DecoderAttention } from '../text/attention-graph.js';
 import { buildEmbedModel } from '../text/embed-graph.js';
 import { buildVisionGraph } from '../vision/export-vision.js';
 import type { WeightSource } from '../graph/graph-weights.js';
 
-/** The precisions a folder is built at: the text parts', the vision tower's, and how quantized weights are made. */
-export interface BuildPrecisions {
+/**
+ * What a folder is built for: the precisions of the text parts and of the vision tower, how
+ * quantized weights are made, and the execution provider the decoder's attention is shaped for.
+ */
+export interface BuildSettings {
   readonly text: WeightPrecision;
   readonly vision: VisionPrecision;
   readonly quantization: QuantizationSettings;
+  readonly executionProvider: ExecutionProvider;
 }
+
+/** The decoder attention each execution provider's kernels run best and exactly (see `DecoderAttention`). */
+const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAttention>> = {
+  cpu: 'group-query',
+  cuda: 'group-query-fp16',
+  dml: 'plain',
+  webgpu: 'plain',
+};
 
 /**
  * One exported model of a built folder. `build` only lays out the graph; its weights are
@@ -24,7 +37,7 @@ export interface ModelPart {
   readonly name: string;
   /** File name of the .onnx in the output folder; its weights go to `<file>.data`. */
   readonly file: string;
-  build(weights: WeightSource, config: ModelConfig, precisions: BuildPrecisions): OnnxModel;
+  build(weights: WeightSource, config: ModelConfig, settings: BuildSettings): OnnxModel;
 }
 
 export const VISION_PART: ModelPart = {
@@ -44,7 +57,7 @@ export const EMBED_PART: ModelPart = {
 export const DECODER_PART: ModelPart = {
   name: 'decoder',
   file: BUILT_MODEL_FILES.decoder,
-  build: (weights, config, { text, quantization }) => buildDecoderModel(weights, config.text, { precision: text, quantization }),
+  build: (weights, config, { text, quantization, executionProvider }) => buildDecoderModel(weights, config.text, { precision: text, quantization, attention: PROVIDER_ATTENTION[executionProvider] }),
 };
 
 /** What `qwen-vl build` exports, in order. */
@@ -61,5 +74,6 @@ export const buildGridVision: ModelPart['build'] = (weights, config, { vision, q
  * rotary tables, with or without `num_logits_to_keep`.
  */
 export function positionIdsDecoder(logitsToKeepInput: boolean): ModelPart['build'] {
-  return (weights, config, { text, quantization }) => buildDecoderModel(weights, config.text, { precision: text, quantization, positionInput: 'position-ids', logitsToKeepInput });
+  return (weights, config, { text, quantization, executionProvider }) =>
+    buildDecoderModel(weights, config.text, { precision: text, quantization, positionInput: 'position-ids', logitsToKeepInput, attention: PROVIDER_ATTENTION[executionProvider] });
 }

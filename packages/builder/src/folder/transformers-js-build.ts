@@ -8,7 +8,7 @@ import type { BuildLayout } from './build-layouts.js';
 import { copyPresentFiles, tokenizerConfigWithChatTemplate, writeJson } from './folder-files.js';
 import type { BuildInput } from './folder-files.js';
 import { EMBED_PART, MODEL_PARTS, buildGridVision, positionIdsDecoder } from './model-parts.js';
-import type { BuildPrecisions, ModelPart } from './model-parts.js';
+import type { BuildSettings, ModelPart } from './model-parts.js';
 
 /**
  * The transformers.js dtype (file suffix) of each qwen-vl precision. int4 is what
@@ -23,17 +23,17 @@ const TEXT_MODEL_TYPE = 'qwen2_5_vl_text';
 /** config.json keys that are not the text model's. */
 const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['architectures', 'model_type', 'vision_config', 'text_config', TRANSFORMERS_JS_CONFIG_KEY]);
 
-function partDtype(part: TransformersJsPart, precisions: BuildPrecisions): TransformersJsDtype {
-  return PRECISION_DTYPES[part === 'vision' ? precisions.vision : precisions.text];
+function partDtype(part: TransformersJsPart, settings: BuildSettings): TransformersJsDtype {
+  return PRECISION_DTYPES[part === 'vision' ? settings.vision : settings.text];
 }
 
 /** The part transformers.js runs for qwen-vl's `part`: its file at the build's dtype, its graph taking what transformers.js feeds. */
-function transformersJsPart(part: ModelPart, precisions: BuildPrecisions): ModelPart {
+function transformersJsPart(part: ModelPart, settings: BuildSettings): ModelPart {
   if (!(part.name in TRANSFORMERS_JS_PARTS)) {
     throw new QwenVLError('INVALID_ARGUMENT', `has no transformers.js model (it has ${Object.keys(TRANSFORMERS_JS_PARTS).join(', ')})`, { source: `part "${part.name}"` });
   }
   const name = part.name as TransformersJsPart;
-  const file = transformersJsModelFile(name, partDtype(name, precisions));
+  const file = transformersJsModelFile(name, partDtype(name, settings));
   switch (name) {
     case 'vision':
       return { name, file, build: buildGridVision };
@@ -59,9 +59,9 @@ async function transformersJsConfig(folder: string, input: BuildInput): Promise<
   const dtype: Record<string, TransformersJsDtype> = {};
   const externalData: Record<string, number> = {};
   for (const part of Object.keys(TRANSFORMERS_JS_PARTS) as TransformersJsPart[]) {
-    const file = transformersJsModelFile(part, partDtype(part, input.precisions));
+    const file = transformersJsModelFile(part, partDtype(part, input.settings));
     if (!(await isFile(join(folder, file)))) continue;
-    dtype[TRANSFORMERS_JS_PARTS[part]] = partDtype(part, input.precisions);
+    dtype[TRANSFORMERS_JS_PARTS[part]] = partDtype(part, input.settings);
     const [dataFile] = transformersJsDataFiles(file, 1);
     if (await isFile(join(folder, dataFile))) externalData[file.slice(file.lastIndexOf('/') + 1)] = 1;
   }
@@ -93,6 +93,9 @@ export const TRANSFORMERS_JS_BUILD: BuildLayout = {
   name: 'transformers.js',
   parts: MODEL_PARTS,
   partForm: transformersJsPart,
+  // No manifest records what the decoder was built for, so no reader could refuse a
+  // GroupQueryAttention decoder on WebGPU: the folder always gets the portable one.
+  executionProviders: ['webgpu', 'dml'],
   dataFile: (modelFile) => transformersJsDataFiles(modelFile, 1)[0],
   sharesWeights: false,
   writesManifest: false,

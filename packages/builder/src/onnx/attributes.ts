@@ -28,7 +28,13 @@ export interface TensorAttribute {
   readonly data: TensorDataMap[TensorDataType];
 }
 
-export type AttributeValue = number | bigint | string | readonly number[] | readonly bigint[] | readonly string[] | FloatAttribute | FloatsAttribute | TensorAttribute;
+/** A subgraph (an If branch), made by `GraphBuilder.subgraph`. */
+export interface GraphAttribute {
+  readonly kind: 'graph';
+  readonly graph: OnnxProto.IGraphProto;
+}
+
+export type AttributeValue = number | bigint | string | readonly number[] | readonly bigint[] | readonly string[] | FloatAttribute | FloatsAttribute | TensorAttribute | GraphAttribute;
 
 export type Attributes = Readonly<Record<string, AttributeValue | undefined>>;
 
@@ -69,6 +75,8 @@ export function encodeAttribute(name: string, value: AttributeValue, source: str
         type: Type.TENSOR,
         t: { name, dataType: ELEMENT_TYPES[value.type].code, dims: [...value.dims], rawData: bytesOf(value.data) },
       };
+    case 'graph':
+      return { name, type: Type.GRAPH, g: value.graph };
   }
 }
 

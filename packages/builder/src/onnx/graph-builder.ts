@@ -1,7 +1,7 @@
 import { QwenVLError, elementCount } from '@qwen-vl/core';
 import type { TensorDataMap, TensorDataType } from '@qwen-vl/core';
 import { encodeAttribute } from './attributes.js';
-import type { Attributes } from './attributes.js';
+import type { Attributes, GraphAttribute } from './attributes.js';
 import { ELEMENT_TYPES } from './proto.js';
 import type { OnnxProto } from './proto.js';
 
@@ -84,25 +84,38 @@ const DEFAULT_OPSETS: Readonly<Record<string, number>> = { '': 21, 'com.microsof
 const IR_VERSION = 10;
 
 /**
+ * What a graph shares with the subgraphs built inside it (If branches): one namespace for
+ * values and nodes, as ONNX forbids a subgraph to shadow an outer name; the initializers,
+ * which live in the outermost graph and which subgraphs read by name; the opsets and the
+ * domains used anywhere, which the model declares.
+ */
+export interface GraphScope {
+  readonly valueNames: Set<string>;
+  readonly nodeNames: Set<string>;
+  readonly initializers: OnnxInitializer[];
+  readonly usedDomains: Set<string>;
+  readonly opsets: Readonly<Record<string, number>>;
+}
+
+/**
  * Builds an ONNX graph in topological order: every node input must already exist (graph
- * input, initializer or earlier node output), so a finished builder is a valid graph.
- * Methods return value names, to be passed on as inputs of later nodes.
+ * input, initializer, earlier node output, or a value of an enclosing graph), so a finished
+ * builder is a valid graph. Methods return value names, to be passed on as inputs of later
+ * nodes.
  */
 export class GraphBuilder {
-  private readonly valueNames = new Set<string>();
-  private readonly nodeNames = new Set<string>();
   private readonly inputs: OnnxProto.IValueInfoProto[] = [];
   private readonly outputs: OnnxProto.IValueInfoProto[] = [];
   private readonly nodes: OnnxProto.INodeProto[] = [];
-  private readonly initializers: OnnxInitializer[] = [];
-  private readonly usedDomains = new Set<string>(['']);
-  private readonly opsets: Readonly<Record<string, number>>;
+  private readonly scope: GraphScope;
 
+  /** `scope` is the enclosing graph's, for a subgraph (`subgraph` makes them). */
   constructor(
     readonly name: string,
     options: GraphBuilderOptions = {},
+    scope?: GraphScope,
   ) {
-    this.opsets = { ...DEFAULT_OPSETS, ...options.opsets };
+    this.scope = scope ?? { valueNames: new Set(), nodeNames: new Set(), initializers: [], usedDomains: new Set(['']), opsets: { ...DEFAULT_OPSETS, ...options.opsets } };
   }
 
   input(name: string, type: TensorDataType, dims: readonly Dim[]): string {
@@ -119,13 +132,13 @@ export class GraphBuilder {
       throw new QwenVLError('INVALID_ARGUMENT', `${type} [${dims.join(', ')}] takes ${byteLength} bytes, the data has ${data.byteLength}`, { source });
     }
     this.claimValueName(name, 'initializer');
-    this.initializers.push({ name, type, dims: [...dims], byteLength, data });
+    this.scope.initializers.push({ name, type, dims: [...dims], byteLength, data });
     return name;
   }
 
   /** An auto-named constant initializer. */
   constant<T extends TensorDataType>(type: T, dims: readonly number[], data: TensorDataMap[T]): string {
-    return this.initializer(this.freshName(this.valueNames, 'const'), type, dims, data);
+    return this.initializer(this.freshName(this.scope.valueNames, 'const'), type, dims, data);
   }
 
   /** An int64 constant: a scalar for a single value, 1-D for a list (shapes, axes, Slice bounds). */
@@ -152,25 +165,25 @@ export class GraphBuilder {
   /** Adds a node with several outputs, given as a count (auto-named) or as names. */
   opMulti(opType: string, inputs: readonly string[], outputs: number | readonly string[], attributes: Attributes = {}, options: OpOptions = {}): string[] {
     const domain = options.domain ?? '';
-    const nodeName = options.name ?? this.freshName(this.nodeNames, opType);
+    const nodeName = options.name ?? this.freshName(this.scope.nodeNames, opType);
     const source = `node "${nodeName}" (${domain === '' ? '' : `${domain}.`}${opType})`;
-    if (this.opsets[domain] === undefined) {
+    if (this.scope.opsets[domain] === undefined) {
       throw new QwenVLError('INVALID_ARGUMENT', `domain "${domain}" has no opset version; pass opsets: { "${domain}": N } to the GraphBuilder`, { source });
     }
     inputs.forEach((input, i) => {
       // An empty name is ONNX's way to leave out an optional input.
-      if (input !== '' && !this.valueNames.has(input)) {
+      if (input !== '' && !this.scope.valueNames.has(input)) {
         throw new QwenVLError('INVALID_ARGUMENT', `input ${i} "${input}" is not a graph input, initializer or earlier node output`, { source });
       }
     });
-    this.claimName(this.nodeNames, nodeName, source, 'node name');
-    const outputNames = typeof outputs === 'number' ? Array.from({ length: outputs }, (_, k) => this.freshName(this.valueNames, `${nodeName}_output_${k}`)) : [...outputs];
-    for (const out of outputNames) this.claimName(this.valueNames, out, source, 'output name');
+    this.claimName(this.scope.nodeNames, nodeName, source, 'node name');
+    const outputNames = typeof outputs === 'number' ? Array.from({ length: outputs }, (_, k) => this.freshName(this.scope.valueNames, `${nodeName}_output_${k}`)) : [...outputs];
+    for (const out of outputNames) this.claimName(this.scope.valueNames, out, source, 'output name');
     const attribute = Object.entries(attributes)
       .filter((entry): entry is [string, NonNullable<(typeof entry)[1]>] => entry[1] !== undefined)
       .map(([key, value]) => encodeAttribute(key, value, source));
     this.nodes.push({ name: nodeName, opType, domain, input: [...inputs], output: outputNames, attribute });
-    this.usedDomains.add(domain);
+    this.scope.usedDomains.add(domain);
     return outputNames;
   }
 
@@ -187,34 +200,46 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(outputName, type, dims));
   }
 
+  /**
+   * A subgraph named `name` (an If's `then_branch` / `else_branch`), as the attribute that
+   * holds it: `body` adds its nodes and declares its outputs on the builder it is given,
+   * reading any value of this graph by name. Its constants become initializers of the
+   * outermost graph. It takes no inputs.
+   */
+  subgraph(name: string, body: (graph: GraphBuilder) => void): GraphAttribute {
+    const sub = new GraphBuilder(name, {}, this.scope);
+    body(sub);
+    return { kind: 'graph', graph: sub.graphProto() };
+  }
+
   build(options: BuildOptions): OnnxModel {
-    if (this.outputs.length === 0) {
-      throw new QwenVLError('INVALID_ARGUMENT', 'has no outputs', { source: `graph "${this.name}"` });
-    }
     const proto: OnnxProto.IModelProto = {
       irVersion: IR_VERSION,
-      opsetImport: [...this.usedDomains].map((domain) => ({ domain, version: this.opsets[domain] })),
+      opsetImport: [...this.scope.usedDomains].map((domain) => ({ domain, version: this.scope.opsets[domain] })),
       producerName: options.producer,
       producerVersion: options.producerVersion ?? '',
       docString: options.docString ?? '',
       metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
-      graph: {
-        name: this.name,
-        node: [...this.nodes],
-        input: [...this.inputs],
-        output: [...this.outputs],
-      },
+      graph: this.graphProto(),
     };
-    return { proto, initializers: [...this.initializers] };
+    return { proto, initializers: [...this.scope.initializers] };
+  }
+
+  /** The graph without its initializers (the serializer writes those). */
+  private graphProto(): OnnxProto.IGraphProto {
+    if (this.outputs.length === 0) {
+      throw new QwenVLError('INVALID_ARGUMENT', 'has no outputs', { source: `graph "${this.name}"` });
+    }
+    return { name: this.name, node: [...this.nodes], input: [...this.inputs], output: [...this.outputs] };
   }
 
   private claimValueName(name: string, what: string): void {
-    this.claimName(this.valueNames, name, `${what} "${name}"`, 'value name');
+    this.claimName(this.scope.valueNames, name, `${what} "${name}"`, 'value name');
   }
 
   private claimName(names: Set<string>, name: string, source: string, what: string): void {
     if (name === '') throw new QwenVLError('INVALID_ARGUMENT', `${what} must not be empty`, { source });
-    if (names.has(name)) throw new QwenVLError('INVALID_ARGUMENT', `${what} "${name}" is already used in graph "${this.name}"`, { source });
+    if (names.has(name)) throw new QwenVLError('INVALID_ARGUMENT', `${what} "${name}" is already used in graph "${this.name}" or a graph around or inside it`, { source });
     names.add(name);
   }
 

@@ -7,6 +7,7 @@ import { GraphWeights } from '../graph/graph-weights.js';
 import type { WeightSource } from '../graph/graph-weights.js';
 import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { attentionContext, selfAttention } from './attention-graph.js';
+import type { DecoderAttention } from './attention-graph.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
 import type { DecoderPositionInput } from '@qwen-vl/decoder';
 import { rotaryFromPositionIds, rotaryInputs } from './rotary-graph.js';
@@ -29,6 +30,13 @@ export interface DecoderExportOptions extends TextExportOptions {
   readonly positionInput?: DecoderPositionInput;
   /** Whether the graph takes `num_logits_to_keep` (default); without it, logits come for every new position. */
   readonly logitsToKeepInput?: boolean;
+  /**
+   * How the layers attend (`DecoderAttention`): `plain` ONNX ops (default), which every
+   * execution provider runs, or com.microsoft GroupQueryAttention in the form onnxruntime's
+   * CPU (`group-query`) or CUDA (`group-query-fp16`) kernel takes. The graph's inputs and
+   * outputs are the same in every form.
+   */
+  readonly attention?: DecoderAttention;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -37,8 +45,9 @@ export const EXPORT_PRODUCER = '@qwen-vl/decoder';
 const INT64_MAX = 2n ** 63n - 1n;
 
 /**
- * Opset of the text graphs' ONNX domain. fp32 and fp16 graphs use no contrib op (their
- * kernels differ between backends); int4 ones add com.microsoft's quantized ops (opset 1).
+ * Opset of the text graphs' ONNX domain. Portable fp32 and fp16 graphs use no contrib op
+ * (their kernels differ between backends); int4 ones add com.microsoft's quantized ops, and
+ * the CPU and CUDA decoders its GroupQueryAttention (opset 1).
  */
 export const TEXT_OPSETS = { '': 21 } as const;
 
@@ -71,7 +80,7 @@ export function buildDecoderModel(source: WeightSource, text: TextConfig, option
   // Without the input, K = 0: every position's logits.
   const numLogitsToKeep = (options.logitsToKeepInput ?? true) ? graph.input(DECODER_IO.numLogitsToKeep, 'int64', []) : graph.constInt64(0);
 
-  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text);
+  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text, options.attention ?? 'plain');
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
   caches.forEach((cache, i) => {
     const prefix = `model.layers.${i}`;

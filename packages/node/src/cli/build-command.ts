@@ -1,7 +1,7 @@
-import { BUILD_LAYOUT_NAMES, buildModelFolder } from '@qwen-vl/builder';
+import { BUILD_LAYOUT_NAMES, buildLayout, buildModelFolder } from '@qwen-vl/builder';
 import type { BuildProgress } from '@qwen-vl/builder';
-import { ACCURACY_LEVELS, VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
-import type { AccuracyLevel, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
+import { ACCURACY_LEVELS, EXECUTION_PROVIDERS, VISION_PRECISIONS, WEIGHT_PRECISIONS } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, ExecutionProvider, FolderLayoutName, VisionPrecision, WeightPrecision } from '@qwen-vl/pipeline';
 import { subcommand } from './command-args.js';
 import { choiceFlag, positiveIntegerFlag } from './flag-values.js';
 import type { OptionValues } from './command-args.js';
@@ -9,7 +9,8 @@ import { UsageError } from './usage-error.js';
 
 export const BUILD_HELP = `Usage: qwen-vl build --input HF_DIR --output OUT_DIR [--layout ${BUILD_LAYOUT_NAMES.join('|')}]
                       [--precision fp32|fp16|int4] [--vision-precision fp32|fp16|int8|int4]
-                      [--block-size N] [--accuracy-level 0-4] [--force]
+                      [--block-size N] [--accuracy-level 0-4]
+                      [--execution-provider ${EXECUTION_PROVIDERS.join('|')}] [--force]
 
 Exports a Hugging Face Qwen2.5-VL checkpoint to the ONNX models qwen-vl runs: writes
 vision.onnx, embed.onnx and decoder.onnx (each with its .onnx.data) into OUT_DIR, copies
@@ -44,6 +45,15 @@ Options:
   --accuracy-level N MatMulNBits' accuracy_level, 0-4: 0 computes in float32 on the
                      dequantized weights (reproducible), 4 (default) lets the CPU use
                      int8 arithmetic (fast)
+  --execution-provider EP
+                     the onnxruntime execution provider the text decoder is shaped for:
+                     cpu (default) and cuda attend with com.microsoft GroupQueryAttention
+                     in the form their kernels take (cuda's: float16), webgpu and dml
+                     with plain ONNX ops. The folder then opens on the devices that run
+                     its decoder: a cpu build on cpu (and onnxruntime-web's wasm), a cuda
+                     build on cuda, cpu and wasm, a webgpu or dml build on any; the
+                     others refuse it, naming the build to make. --layout transformers.js
+                     (no manifest to record it): webgpu (default) or dml
   --force            replace an existing OUT_DIR (only after the new one is complete);
                      refused when OUT_DIR is HF_DIR, holds it, or holds the current folder
   -h, --help         show this help
@@ -57,6 +67,7 @@ export interface BuildCommand {
   visionPrecision: VisionPrecision | undefined;
   blockSize: number | undefined;
   accuracyLevel: AccuracyLevel | undefined;
+  executionProvider: ExecutionProvider | undefined;
   force: boolean;
 }
 
@@ -68,6 +79,7 @@ const BUILD_OPTIONS = {
   'vision-precision': { type: 'string' },
   'block-size': { type: 'string' },
   'accuracy-level': { type: 'string' },
+  'execution-provider': { type: 'string' },
   force: { type: 'boolean' },
 } as const;
 
@@ -82,14 +94,21 @@ function buildCommand(values: OptionValues<typeof BUILD_OPTIONS>): BuildCommand 
   if (values.input.trim() === '') throw new UsageError('--input is empty; name the Hugging Face model folder');
   if (values.output.trim() === '') throw new UsageError('--output is empty; name the folder to create');
   const accuracyLevel = choiceFlag(values['accuracy-level'], ACCURACY_LEVEL_FLAGS, '--accuracy-level');
+  const layout = choiceFlag(values.layout, BUILD_LAYOUT_NAMES, '--layout') ?? 'qwen-vl';
+  const executionProvider = choiceFlag(values['execution-provider'], EXECUTION_PROVIDERS, '--execution-provider');
+  const layoutProviders = buildLayout(layout).executionProviders;
+  if (executionProvider !== undefined && layoutProviders !== undefined && !layoutProviders.includes(executionProvider)) {
+    throw new UsageError(`--execution-provider must be one of ${layoutProviders.join(', ')} with --layout ${layout}, got ${JSON.stringify(executionProvider)}`);
+  }
   return {
     input: values.input,
     output: values.output,
-    layout: choiceFlag(values.layout, BUILD_LAYOUT_NAMES, '--layout') ?? 'qwen-vl',
+    layout,
     precision: choiceFlag(values.precision, WEIGHT_PRECISIONS, '--precision') ?? 'fp32',
     visionPrecision: choiceFlag(values['vision-precision'], VISION_PRECISIONS, '--vision-precision'),
     blockSize: positiveIntegerFlag(values['block-size'], '--block-size'),
     accuracyLevel: accuracyLevel === undefined ? undefined : (Number(accuracyLevel) as AccuracyLevel),
+    executionProvider,
     force: values.force === true,
   };
 }
@@ -141,6 +160,7 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
       visionPrecision: command.visionPrecision,
       blockSize: command.blockSize,
       accuracyLevel: command.accuracyLevel,
+      executionProvider: command.executionProvider,
       force: command.force,
       onProgress: display.update,
       signal: output.signal,
@@ -155,6 +175,7 @@ export const runBuild = subcommand(BUILD_HELP, BUILD_OPTIONS, buildCommand, asyn
       precision: built.manifest.precision,
       vision_precision: built.manifest.visionPrecision,
       ...(built.manifest.quantization === undefined ? {} : { block_size: built.manifest.quantization.blockSize, accuracy_level: built.manifest.quantization.accuracyLevel }),
+      execution_provider: built.manifest.executionProvider,
       parts: built.manifest.parts.map((part) => part.name),
       weight_bytes: built.totalBytes,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),

@@ -23,13 +23,19 @@ export const QUESTIONS_FILE = 'shapes.json';
 export const CHECKPOINT_STAMP = 'checkpoint.json';
 /** The checkpoint's files whose content the stamp records: a change to one of them means the build is stale. */
 export const STAMPED_FILES: readonly string[] = [CHECKPOINT_FILES.single, MODEL_FILES.config, MODEL_FILES.preprocessor, MODEL_FILES.generation];
+/**
+ * What the demo's build is shaped for: the plain-op decoder, which every device runs, so that
+ * one cached build serves every --device and the browser demo (WebGPU included).
+ */
+const DEMO_EXECUTION_PROVIDER = 'webgpu';
 /** The model card section printed before the answers. */
 const CARD_SECTION = 'What it knows';
 
 export const DEMO_HELP = `Usage: qwen-vl demo --checkpoint DIR --image PATH [--prompt TEXT ...] [options]
 
-Builds the Hugging Face Qwen2.5-VL folder DIR as "qwen-vl build" does (once: the build is
-cached, and made again when DIR's weights or configs change), prints the "${CARD_SECTION}"
+Builds the Hugging Face Qwen2.5-VL folder DIR as "qwen-vl build --execution-provider
+webgpu" does, whose decoder every device runs (once: the build is cached, and made again
+when DIR's weights or configs change; the browser demo serves the same build), prints the "${CARD_SECTION}"
 section of DIR/README.md (the model card) when it has one, then asks each question about
 the image, each in a chat of its own, with greedy decoding, printing "Q: <question>" and
 streaming the answer. In this repository, "pnpm demo" runs it on models/tiny-shapes.
@@ -125,7 +131,7 @@ async function isCurrentBuild(model: string): Promise<boolean> {
   try {
     const manifest = JSON.parse(await readFile(join(model, MANIFEST_FILE), 'utf8')) as BuildManifest;
     const parts = manifest.parts.map((part) => part.name);
-    return manifest.formatVersion === FORMAT_VERSION && MODEL_PARTS.every((part) => parts.includes(part.name));
+    return manifest.formatVersion === FORMAT_VERSION && manifest.executionProvider === DEMO_EXECUTION_PROVIDER && MODEL_PARTS.every((part) => parts.includes(part.name));
   } catch {
     return false;
   }
@@ -178,7 +184,7 @@ export async function ensureDemoModel(checkpoint: string, cache: string, output:
   const why = current && stamped !== undefined ? `${checkpoint} changed since it was built; ` : '';
   output.stderr(`qwen-vl demo: ${why}building ${checkpoint} into ${model}\n`);
   await mkdir(cache, { recursive: true });
-  await buildModelFolder(checkpoint, model, { force: true, signal: output.signal });
+  await buildModelFolder(checkpoint, model, { executionProvider: DEMO_EXECUTION_PROVIDER, force: true, signal: output.signal });
   await writeFile(join(cache, CHECKPOINT_STAMP), `${JSON.stringify({ checkpoint: resolve(checkpoint), sha256: hashes }, null, 2)}\n`);
   return model;
 }

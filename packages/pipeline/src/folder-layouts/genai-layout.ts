@@ -2,7 +2,7 @@ import { MODEL_FILES, QwenVLError, hostTensor, parseModelConfig, parsePreprocess
 import type { HostTensor, InferenceSessionHandle, ModelConfig, ModelConfigs, ModelFolder, PreprocessorConfig } from '@qwen-vl/core';
 import { EMBED_IO } from '@qwen-vl/decoder';
 import type { BuiltModel, BuiltModelHost } from '../built-model.js';
-import { manifestDataFiles, readBuildManifest } from '../built-model-files.js';
+import { MANIFEST_FILE, checkExecutionProvider, manifestDataFiles, readBuildManifest } from '../built-model-files.js';
 import type { GraphNaming } from '../model-sessions.js';
 import type { SessionNames } from './adapted-session.js';
 import { GENAI_CONFIG_FILE, parseGenaiConfig } from './genai-config.js';
@@ -26,6 +26,7 @@ async function openGenaiModel(host: BuiltModelHost): Promise<BuiltModel> {
   const where = (file: string) => `${folder.location}/${file}`;
   const { genai, configs } = await readGenaiFolder(folder);
   const manifest = await readBuildManifest(folder);
+  checkExecutionProvider(manifest, host.device, where(MANIFEST_FILE));
   const file = async (graph: GenaiGraph, sessionNames: GraphNaming['sessionNames']): Promise<ModelFile> => {
     if (!(await folder.exists(graph.file))) {
       throw new QwenVLError('MISSING_FILE', `not found; ${GENAI_CONFIG_FILE} field "${graph.fileField}" names it`, { source: where(graph.file) });

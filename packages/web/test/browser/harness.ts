@@ -26,10 +26,17 @@ export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium'
 
 export type Precision = 'fp32' | 'fp16';
 
+/**
+ * The conformance folders run on every backend, WebGPU included: they are built with the
+ * plain-op decoder (`--execution-provider webgpu`), which every backend runs. The CPU build's
+ * GroupQueryAttention decoder is checked against the golden cases by @qwen-vl/node's tests.
+ */
+const EXECUTION_PROVIDER = 'webgpu';
+
 async function isCurrentBuild(folder: string, precision: Precision): Promise<boolean> {
   try {
     const manifest = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as BuildManifest;
-    return manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision;
+    return manifest.formatVersion === FORMAT_VERSION && manifest.precision === precision && manifest.executionProvider === EXECUTION_PROVIDER;
   } catch {
     return false;
   }
@@ -50,9 +57,9 @@ async function sourceStamp(source: string): Promise<string> {
 }
 
 /**
- * The Hugging Face folder `source` built as `qwen-vl build` does into .cache/conformance/`name`,
+ * The Hugging Face folder `source` built as `qwen-vl build --execution-provider webgpu` does into .cache/conformance/`name`,
  * so that later runs skip the build. It is redone when the build there is of another format
- * version or precision, or when a file of `source` changed size or modification time since
+ * version, precision or execution provider, or when a file of `source` changed size or modification time since
  * (recorded in .cache/conformance/`name`.source.json).
  */
 export async function ensureBuiltModel(source: string, name: string, precision: Precision): Promise<string> {
@@ -64,7 +71,7 @@ export async function ensureBuiltModel(source: string, name: string, precision: 
   if (recorded !== stamp || !(await isCurrentBuild(folder, precision))) {
     await mkdir(cache, { recursive: true });
     await rm(stampFile, { force: true });
-    await buildModelFolder(source, folder, { precision, force: true });
+    await buildModelFolder(source, folder, { precision, executionProvider: EXECUTION_PROVIDER, force: true });
     await writeFile(stampFile, stamp);
   }
   return folder;
