@@ -4,7 +4,8 @@ import { parseModelConfig } from '@qwen-vl/core';
 import type { VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import { VisionEncoder } from '@qwen-vl/vision';
-import { buildVisionGraph, visionTensors, writeOnnxModel } from '@qwen-vl/builder';
+import { DEFAULT_QUANTIZATION, buildVisionGraph, visionTensors, writeOnnxModel } from '@qwen-vl/builder';
+import type { VisionExportOptions } from '@qwen-vl/builder';
 import type { AttentionLayout } from '@qwen-vl/vision';
 import { onnxruntimeNodeBackend } from '@qwen-vl/node';
 import { timeOnce } from './measure.js';
@@ -13,10 +14,12 @@ import { printTable } from './table.js';
 import { withTempDir } from './temp-dir.js';
 
 /**
- * The vision encoder of a Qwen2.5-VL-3B-shaped tower on onnxruntime-node CPU, fp32, random
- * weights: the segmented attention the exporter writes against a dense N×N block mask.
- * One image of 1024×768 (grid 54×74, 3996 patches) is about 5 TFLOP, so each layout runs
- * it once, after one warm-up run on a 224×224 image.
+ * The vision encoder of a Qwen2.5-VL-3B-shaped tower on onnxruntime-node CPU, random weights:
+ * at each vision precision (fp32, fp16, int8, int4; quantized ones at the builder's default
+ * block size and accuracy level), with the segmented attention the exporter writes, and fp32
+ * once more with a dense N×N block mask, to show what segmenting saves. One image of 1024×768
+ * (grid 54×74, 3996 patches) is about 5 TFLOP, so each variant runs it once, after one warm-up
+ * run on a 224×224 image; its features are compared with fp32's.
  */
 
 // Qwen2.5-VL-3B's vision_config (config.json on the Hub); parsing fills in the rest.
@@ -43,31 +46,50 @@ function randomPixels(patches: number): Float32Array {
 
 const patchCount = ([t, h, w]: Grid) => t * h * w;
 
+interface Variant {
+  label: string;
+  options: VisionExportOptions & { attention: AttentionLayout };
+}
+
+const quantized = (precision: 'int8' | 'int4'): Variant => ({
+  label: `${precision} (block ${DEFAULT_QUANTIZATION.blockSize}, accuracy level ${DEFAULT_QUANTIZATION.accuracyLevel})`,
+  options: { precision, attention: 'segmented' },
+});
+
+/** fp32 first: the others' features are compared with its. */
+const VARIANTS: Variant[] = [
+  { label: 'fp32', options: { precision: 'fp32', attention: 'segmented' } },
+  { label: 'fp32, dense mask', options: { precision: 'fp32', attention: 'dense-mask' } },
+  { label: 'fp16 weights', options: { precision: 'fp16', attention: 'segmented' } },
+  quantized('int8'),
+  quantized('int4'),
+];
+
 interface Row {
-  layout: AttentionLayout;
+  label: string;
   buildS: number;
   fileGB: number;
   loadS: number;
   warmupS: number;
   runS: number;
   cpuS: number;
+  features: Float32Array;
 }
 
-async function benchLayout(dir: string, layout: AttentionLayout): Promise<{ row: Row; warmupFeatures: Float32Array }> {
-  const path = join(dir, `vision-${layout}.onnx`);
-  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, { attention: layout })));
+async function benchVariant(dir: string, { label, options }: Variant): Promise<Row> {
+  const path = join(dir, 'vision.onnx');
+  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, options)));
   const { result: encoder, seconds: loadS } = await timeOnce(
-    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: layout }),
+    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: options.attention }),
   );
   try {
-    const { result: warmup, seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
+    const { seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
     const pixels = randomPixels(patchCount(BENCH_GRID));
     const cpuStart = process.cpuUsage();
-    const { seconds: runS } = await timeOnce(() => encoder.encode(pixels, [BENCH_GRID]));
+    const { result, seconds: runS } = await timeOnce(() => encoder.encode(pixels, [BENCH_GRID]));
     const cpu = process.cpuUsage(cpuStart);
-    const row = { layout, buildS, fileGB: written.externalDataByteLength / 1e9, loadS, warmupS, runS, cpuS: (cpu.user + cpu.system) / 1e6 };
-    console.log(`  ${layout}: done in ${runS.toFixed(1)} s`);
-    return { row, warmupFeatures: warmup.features };
+    console.log(`  ${label}: done in ${runS.toFixed(1)} s`);
+    return { label, buildS, fileGB: written.externalDataByteLength / 1e9, loadS, warmupS, runS, cpuS: (cpu.user + cpu.system) / 1e6, features: result.features };
   } finally {
     await encoder.dispose();
     await rm(path, { force: true });
@@ -75,33 +97,49 @@ async function benchLayout(dir: string, layout: AttentionLayout): Promise<{ row:
   }
 }
 
-export async function runVisionBench(): Promise<void> {
-  const patches = patchCount(BENCH_GRID);
-  console.log(`vision encoder, Qwen2.5-VL-3B-shaped tower (random weights, fp32), onnxruntime-node CPU: 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`);
-  const rows: Row[] = [];
-  const warmups: Float32Array[] = [];
-  await withTempDir('qwen-vl-bench-vision-', async (dir) => {
-    for (const layout of ['segmented', 'dense-mask'] as const) {
-      const { row, warmupFeatures } = await benchLayout(dir, layout);
-      rows.push(row);
-      warmups.push(warmupFeatures);
-    }
-  });
-  let agreement = 0;
+/** How far `features` are from the reference: max |Δ| over the reference's max |x|, and ‖Δ‖₂ / ‖x‖₂. NaN shows as NaN. */
+function featureError(features: Float32Array, reference: Float32Array): { maxRelative: number; l2Relative: number } {
+  let maxDiff = 0;
   let largest = 0;
-  for (let i = 0; i < warmups[0].length; i++) {
-    agreement = Math.max(agreement, Math.abs(warmups[0][i] - warmups[1][i]));
-    largest = Math.max(largest, Math.abs(warmups[0][i]));
+  let diffSquares = 0;
+  let squares = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const diff = Math.abs(features[i] - reference[i]);
+    maxDiff = Math.max(maxDiff, diff);
+    largest = Math.max(largest, Math.abs(reference[i]));
+    diffSquares += diff * diff;
+    squares += reference[i] * reference[i];
   }
-  printLayoutTable(rows, patches);
-  // NaN propagates through Math.max, so a broken run shows here.
-  console.log(`warm-up image features: max |x| = ${largest.toPrecision(3)}; the two layouts differ by at most ${agreement.toExponential(2)}`);
+  return { maxRelative: maxDiff / largest, l2Relative: Math.sqrt(diffSquares / squares) };
 }
 
-function printLayoutTable(rows: Row[], patches: number): void {
-  const header = ['attention', 'build+write (s)', 'weights (GB)', 'load (s)', 'warm-up 224² (s)', `${patches} patches (s)`, 'CPU (s)', 'patches/s'];
+export async function runVisionBench(): Promise<void> {
+  const patches = patchCount(BENCH_GRID);
+  console.log(`vision encoder, Qwen2.5-VL-3B-shaped tower (random weights), onnxruntime-node CPU: 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`);
+  const rows: Row[] = [];
+  await withTempDir('qwen-vl-bench-vision-', async (dir) => {
+    for (const variant of VARIANTS) rows.push(await benchVariant(dir, variant));
+  });
+  const reference = rows[0];
+  const header = ['weights', 'build+write (s)', 'weights (GB)', 'load (s)', 'warm-up 224² (s)', `${patches} patches (s)`, 'CPU (s)', 'speed-up vs fp32', 'max |Δ| / max |x|', '‖Δ‖ / ‖x‖'];
   printTable(
     header,
-    rows.map((r) => [r.layout, r.buildS.toFixed(1), r.fileGB.toFixed(2), r.loadS.toFixed(1), r.warmupS.toFixed(1), r.runS.toFixed(1), r.cpuS.toFixed(1), (patches / r.runS).toFixed(1)]),
+    rows.map((r) => {
+      const error = featureError(r.features, reference.features);
+      return [
+        r.label,
+        r.buildS.toFixed(1),
+        r.fileGB.toFixed(2),
+        r.loadS.toFixed(1),
+        r.warmupS.toFixed(1),
+        r.runS.toFixed(1),
+        r.cpuS.toFixed(1),
+        `${(reference.runS / r.runS).toFixed(2)}×`,
+        error.maxRelative.toExponential(2),
+        error.l2Relative.toExponential(2),
+      ];
+    }),
   );
+  const largest = reference.features.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
+  console.log(`fp32 features: max |x| = ${largest.toPrecision(3)}; targets: quantized vision ≥ 1.8× fp32's speed, features within 2e-2 relative`);
 }
