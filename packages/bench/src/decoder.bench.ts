@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
-import type { OnnxModel, TextExportOptions } from '@qwen-vl/builder';
+import type { DecoderAttention, OnnxModel, TextExportOptions } from '@qwen-vl/builder';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
 import { buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
 import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
-import { timeOnce } from './measure.js';
+import { measure, median, timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
 
@@ -17,7 +17,8 @@ import { withTempDir } from './temp-dir.js';
  * accuracy levels 0 and 4): time to first token, decode speed, the time per token spent
  * outside onnxruntime's run calls, and the weight bytes a decode step reads against this
  * machine's measured memory bandwidth (a decode step reads every decoder weight and the
- * lm_head once, so it is bandwidth-bound).
+ * lm_head once, so it is bandwidth-bound). Then the decoder's two attentions against each
+ * other (`ATTENTION_COMPARISON`): the CPU build's GroupQueryAttention and the portable plain ops.
  */
 
 interface BenchPrecision {
@@ -86,6 +87,23 @@ const MODELS: BenchModel[] = [
     precisions: [FP32, ...INT4_LEVELS],
   },
 ];
+
+/**
+ * The CPU build's decoder (`--execution-provider cpu`: com.microsoft GroupQueryAttention)
+ * against the portable one (`webgpu`, `dml`: MatMul and Softmax), on the 3B-shaped model at
+ * int4 accuracy level 4 (the build a CPU runs; its fast linear layers leave attention a larger
+ * share): a 576-token prompt (about one 448×448 image and a question) prefilled in one run,
+ * then decoding after it. Medians of `runs`, wall and CPU time (the CPU time barely moves
+ * when other processes compete for the cores).
+ */
+const ATTENTION_COMPARISON = {
+  model: MODELS[1],
+  precision: INT4_LEVELS[1],
+  attentions: ['plain', 'group-query'] as const satisfies readonly DecoderAttention[],
+  promptTokens: 576,
+  newTokens: 16,
+  runs: 5,
+};
 
 /** The Qwen tokenizer of the repository's golden model, so detokenizing costs what it costs in use. */
 const TOKENIZER_DIR = fileURLToPath(new URL('../../../testdata/golden/tiny/model/', import.meta.url));
@@ -269,6 +287,49 @@ async function benchModel(model: BenchModel, precision: BenchPrecision, tokenize
   };
 }
 
+interface AttentionRow {
+  attention: DecoderAttention;
+  prefill: { wallMs: number; cpuMs: number };
+  decode: { wallMs: number; cpuMs: number };
+}
+
+/** Prefill and decode timings of each attention of `ATTENTION_COMPARISON`, the same weights in every decoder. */
+async function benchAttentions(dir: string): Promise<AttentionRow[]> {
+  const { model, precision, attentions, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
+  const { text } = model;
+  const weights = randomWeights(textTensors(text));
+  const embedFile = join(dir, 'embed.onnx');
+  await writeOnnxModel(embedFile, buildEmbedModel(weights, text, precision.options));
+  const ids = promptIds(promptTokens);
+  const promptInput = async (session: DecoderSession) => ({
+    inputsEmbeds: await session.embed(hostTensor('int32', ids, [1, promptTokens])),
+    attentionMask: hostTensor('int32', new Int32Array(promptTokens).fill(1), [1, promptTokens]),
+    // Text-only: every position is the token's index, in all three rows.
+    positions: { positionIds: Int32Array.from({ length: 3 * promptTokens }, (_, i) => i % promptTokens), ropeDeltas: [0] },
+  });
+  const rows: AttentionRow[] = [];
+  for (const attention of attentions) {
+    const decoderFile = join(dir, `decoder-${attention}.onnx`);
+    await writeOnnxModel(decoderFile, buildDecoderModel(weights, text, { ...precision.options, attention }));
+    const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' })));
+    const session = new DecoderSession(embed, decoder, text, { prefillChunkTokens: promptTokens });
+    const input = await promptInput(session);
+    const prefill = await measure(() => session.prefill(input), { warmup: 1, runs });
+    // Each decode run starts after a fresh prefill (untimed), so every step sees the same cache lengths.
+    const decodeSteps = async () => {
+      for (let token = 0; token < newTokens; token++) await session.step([ids[token]]);
+    };
+    const decodeRuns: { wallMs: number; cpuMs: number }[] = [];
+    for (let run = 0; run < runs; run++) {
+      await session.prefill(input);
+      decodeRuns.push(await measure(decodeSteps, { warmup: 0, runs: 1 }));
+    }
+    await session.dispose();
+    rows.push({ attention, prefill, decode: { wallMs: median(decodeRuns.map((r) => r.wallMs)), cpuMs: median(decodeRuns.map((r) => r.cpuMs)) } });
+  }
+  return rows;
+}
+
 export async function runDecoderBench(): Promise<void> {
   const bandwidth = measureBandwidth();
   const tokenizer = await QwenTokenizer.fromFolder(new NodeModelFolder(TOKENIZER_DIR));
@@ -294,6 +355,24 @@ export async function runDecoderBench(): Promise<void> {
       'of which generation logic': row.outsideSessionMsPerToken.toFixed(2),
       'weights read (GB/s)': row.weightGBs.toFixed(2),
       'of copy bandwidth': `${((100 * row.weightGBs) / bandwidth.copyGBs).toFixed(0)}%`,
+    })),
+  );
+
+  const attentionRows = await withTempDir('qwen-vl-attention-bench-', benchAttentions);
+  const { model, precision, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
+  console.log(
+    `\nDecoder attention, onnxruntime-node CPU, ${model.label}, ${precision.label}, random weights: a ${promptTokens}-token prompt in one prefill, then ${newTokens} decode steps; medians of ${runs}`,
+  );
+  const [plain] = attentionRows;
+  console.table(
+    attentionRows.map((row) => ({
+      attention: row.attention === 'plain' ? 'plain ops (webgpu, dml builds)' : 'GroupQueryAttention (cpu build)',
+      'prefill (ms)': row.prefill.wallMs.toFixed(0),
+      'prefill CPU (ms)': row.prefill.cpuMs.toFixed(0),
+      'prefill vs plain': `${(plain.prefill.cpuMs / row.prefill.cpuMs).toFixed(2)}×`,
+      'decode (tokens/s)': ((1000 * newTokens) / row.decode.wallMs).toFixed(2),
+      'decode CPU (ms/token)': (row.decode.cpuMs / newTokens).toFixed(1),
+      'decode vs plain': `${(plain.decode.cpuMs / row.decode.cpuMs).toFixed(2)}×`,
     })),
   );
 }

@@ -77,11 +77,18 @@ export interface InferenceSessionHandle {
 export interface DeviceRunOptions {
   /** Outputs to leave where the runtime computed them, returned as DeviceTensors. */
   readonly keepOnDevice: readonly string[];
+  /**
+   * Host tensors, by output name, that the runtime may write those outputs into instead of
+   * allocating new ones (each of the output's exact type and dims); an output written there
+   * comes back as that same tensor. A runtime that cannot, or an output it keeps in device
+   * memory, ignores its entry. Fresh arrays cost page faults: reused ones do not.
+   */
+  readonly outputBuffers?: Readonly<Record<string, HostTensor>>;
 }
 
 /**
  * Runs `session` with the outputs in `keepOnDevice` left on the device where the backend can
- * do that, else as HostTensors. Either way the result feeds back into the same session: a
+ * do that, else as HostTensors, written into `outputBuffers` where it can do that. Either way the result feeds back into the same session: a
  * session without `runWithDeviceTensors` never hands out a DeviceTensor, so its feeds are
  * host tensors unless they came from another backend.
  */
@@ -90,8 +97,9 @@ export async function runKeepingOnDevice(
   feeds: Readonly<Record<string, SessionTensor>>,
   fetches: readonly string[],
   keepOnDevice: readonly string[],
+  outputBuffers?: Readonly<Record<string, HostTensor>>,
 ): Promise<Record<string, SessionTensor>> {
-  if (session.runWithDeviceTensors !== undefined) return session.runWithDeviceTensors(feeds, fetches, { keepOnDevice });
+  if (session.runWithDeviceTensors !== undefined) return session.runWithDeviceTensors(feeds, fetches, { keepOnDevice, outputBuffers });
   const hostFeeds: Record<string, HostTensor> = {};
   for (const [name, tensor] of Object.entries(feeds)) {
     if (isDeviceTensor(tensor)) {

@@ -56,6 +56,21 @@ describe('text decoder export against the golden cases', () => {
     for (const diff of diffs) expect(diff).toBeLessThanOrEqual(RECOMPUTE_TOLERANCE);
   });
 
+  it('steps write their logits into two host buffers that take turns, not into fresh arrays, and give the golden logits', async () => {
+    const prompt = goldenPrompt('one_image');
+    const golden = goldenSteps('one_image');
+    const logits = [await session.prefill(await embedPrompts(session, [prompt], config))];
+    for (let step = 1; step < 5; step++) logits.push(await session.step([golden.tokens[step - 1]]));
+    const buffers = logits.map((tensor) => tensor.data.buffer);
+    // The first run of a session allocates (the outputs' shapes are not known yet); from the second on, two buffers alternate.
+    expect(buffers[2]).toBe(buffers[4]);
+    expect(buffers[3]).not.toBe(buffers[2]);
+    expect(buffers[3]).toBe(buffers[1]);
+    // The logits of a run stay valid through the next run: compare only the last two.
+    expect(maxAbsDiff(logits[3].data, golden.logits(3))).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+    expect(maxAbsDiff(logits[4].data, golden.logits(4))).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+  });
+
   it('a prompt prefilled in chunks (of 7 and of 50 tokens) gives the golden tokens and the logits of a single run', async () => {
     const names = ['text_only', 'two_images'];
     for (const chunk of [7, 50]) {

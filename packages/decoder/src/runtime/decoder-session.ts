@@ -1,11 +1,13 @@
 import { QwenVLError, asFloat32, hostTensor, isDeviceTensor, runKeepingOnDevice, toBigInt64 } from '@qwen-vl/core';
-import type { HostTensor, InferenceSessionHandle, SessionTensor, TextConfig } from '@qwen-vl/core';
+import type { HostTensor, InferenceSessionHandle, SessionTensor, TensorDataType, TextConfig } from '@qwen-vl/core';
 import { decodePositionIds } from '@qwen-vl/mrope';
 import { DECODER_IO, EMBED_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from './io-names.js';
 import { gatherRows } from './batch-rows.js';
 import { columnRange } from './column-range.js';
 import { decoderPositionInput, positionFeeds } from './position-feeds.js';
 import type { DecoderPositionInput } from './position-feeds.js';
+import { OutputBuffers } from './output-buffers.js';
+import type { OutputShape } from './output-buffers.js';
 
 /** The MRoPE positions of the prompt rows: `@qwen-vl/mrope`'s `getRopeIndex(inputs, config)` gives them (a `RopeIndex`). */
 export interface PromptPositions {
@@ -47,7 +49,12 @@ interface SequenceState {
   readonly ropeDeltas: Int32Array;
   /** Real (unpadded) tokens of the longest row. */
   readonly longestRow: number;
+  /** Where the sequence's runs write their outputs. */
+  readonly buffers: OutputBuffers;
 }
+
+/** A sequence's state apart from its output buffers, as the row surgery (join, leave) builds it. */
+type SequenceRows = Omit<SequenceState, 'buffers'>;
 
 /**
  * Runs the exported text graphs: one prefill over the prompt, then one step per generated
@@ -66,6 +73,10 @@ interface SequenceState {
  */
 export class DecoderSession {
   private state: SequenceState | undefined;
+  /** The output buffers of the last sequence that ended, for the next one. */
+  private spareBuffers: OutputBuffers | undefined;
+  /** Each host output's element type and dims at its last run: what the next run's buffers are shaped by. */
+  private readonly outputShapes = new Map<string, { readonly type: TensorDataType; readonly dims: readonly number[] }>();
   private readonly pastNames: readonly string[];
   private readonly presentNames: readonly string[];
   private readonly prefillChunkTokens: number;
@@ -120,7 +131,9 @@ export class DecoderSession {
       attentionMask: new BigInt64Array(0),
       ropeDeltas: new Int32Array(batch),
       longestRow: 0,
+      buffers: this.spareBuffers ?? new OutputBuffers(),
     };
+    this.spareBuffers = undefined;
     return this.appendPrompt(input, empty, 'prompt', 'the prompt');
   }
 
@@ -196,11 +209,12 @@ export class DecoderSession {
       const joined = this.state!;
       this.state = undefined;
       try {
-        this.state = await mergeRows(running, joined);
+        this.state = { ...(await mergeRows(running, joined)), buffers: running.buffers };
       } catch (error) {
         disposeDeviceTensors(joined.past);
         throw error;
       }
+      this.spareBuffers = joined.buffers;
       disposeDeviceTensors(joined.past);
       disposeDeviceTensors(running.past);
       return logits;
@@ -230,7 +244,7 @@ export class DecoderSession {
     }
     const next = await keepRows(state, kept);
     disposeDeviceTensors(state.past);
-    this.state = next;
+    this.state = { ...next, buffers: state.buffers };
   }
 
   /** Rows of the current sequence; 0 before the first prefill. */
@@ -268,6 +282,7 @@ export class DecoderSession {
       attentionMask: columnRange(state.attentionMask, state.batch, past, 0, length),
       ropeDeltas: Int32Array.from(ropeDeltas),
       longestRow: Math.min(state.longestRow, length),
+      buffers: state.buffers,
     };
   }
 
@@ -287,7 +302,13 @@ export class DecoderSession {
       ...(this.keepsLogits && { [DECODER_IO.numLogitsToKeep]: hostTensor('int64', BigInt64Array.of(1n), []) }),
       ...next.past,
     };
-    const out = await runKeepingOnDevice(this.decoderSession, feeds, [DECODER_IO.logits, ...this.presentNames], this.presentNames);
+    const fetches = [DECODER_IO.logits, ...this.presentNames];
+    const outputBuffers = next.buffers.tensorsFor(this.expectedOutputs(fetches, next.batch, this.keepsLogits ? 1 : newTokens, total), Object.values(next.past));
+    const out = await runKeepingOnDevice(this.decoderSession, feeds, fetches, this.presentNames, outputBuffers);
+    for (const name of fetches) {
+      const tensor = out[name];
+      if (!isDeviceTensor(tensor)) this.outputShapes.set(name, { type: tensor.type, dims: tensor.dims });
+    }
     const past: Record<string, SessionTensor> = {};
     this.presentNames.forEach((present, k) => (past[this.pastNames[k]] = out[present]));
     // Only once the run has succeeded: a failed step leaves the previous cache usable.
@@ -297,6 +318,19 @@ export class DecoderSession {
     return lastPositionLogits(asFloat32(out[DECODER_IO.logits] as HostTensor), next.batch, this.config.vocabSize);
   }
 
+  /**
+   * The shapes of a run's host outputs, known from earlier runs: logits `[B, kept, vocab]` and
+   * the cache `[B, kv heads, total, head dim]`. Until a first run there are none.
+   */
+  private expectedOutputs(names: readonly string[], batch: number, keptLogits: number, total: number): OutputShape[] {
+    return names.flatMap((name) => {
+      const last = this.outputShapes.get(name);
+      if (last === undefined) return [];
+      const dims = name === DECODER_IO.logits ? [batch, keptLogits, last.dims[2]] : [batch, last.dims[1], total, last.dims[3]];
+      return [{ name, type: last.type, dims }];
+    });
+  }
+
   private requireState(source: string): SequenceState {
     if (this.state === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'needs a prefill() first to start a sequence', { source });
     return this.state;
@@ -304,7 +338,10 @@ export class DecoderSession {
 
   /** Ends the sequence, freeing the cache it holds on the device. */
   private dropState(): void {
-    if (this.state !== undefined) disposeDeviceTensors(this.state.past);
+    if (this.state !== undefined) {
+      disposeDeviceTensors(this.state.past);
+      this.spareBuffers = this.state.buffers;
+    }
     this.state = undefined;
   }
 
@@ -371,7 +408,7 @@ interface PickedRow {
 }
 
 /** The sequence of `rows`, in order, over `length` positions; each row's rope delta follows its shift. */
-function assembleRows(rows: readonly PickedRow[], names: readonly string[], length: number): SequenceState {
+function assembleRows(rows: readonly PickedRow[], names: readonly string[], length: number): SequenceRows {
   const positionsOf = (picked: PickedRow) => picked.state.attentionMask.length / picked.state.batch;
   const attentionMask = gatherRows(
     rows.map((picked) => ({ data: picked.state.attentionMask, positions: positionsOf(picked), row: picked.row, from: picked.from })),
@@ -396,7 +433,7 @@ function assembleRows(rows: readonly PickedRow[], names: readonly string[], leng
 }
 
 /** `joined`'s rows after `running`'s, both right-aligned to the longer. */
-async function mergeRows(running: SequenceState, joined: SequenceState): Promise<SequenceState> {
+async function mergeRows(running: SequenceState, joined: SequenceState): Promise<SequenceRows> {
   const [runningCache, joinedCache] = [await hostCache(running), await hostCache(joined)];
   const length = Math.max(running.attentionMask.length / running.batch, joined.attentionMask.length / joined.batch);
   const rows = [
@@ -407,7 +444,7 @@ async function mergeRows(running: SequenceState, joined: SequenceState): Promise
 }
 
 /** The rows `kept` of `state`, without the leading columns all of them pad. */
-async function keepRows(state: SequenceState, kept: readonly number[]): Promise<SequenceState> {
+async function keepRows(state: SequenceState, kept: readonly number[]): Promise<SequenceRows> {
   const cache = await hostCache(state);
   const positions = state.attentionMask.length / state.batch;
   const cut = Math.min(...kept.map((row) => leadingPadding(state.attentionMask, row, positions)));

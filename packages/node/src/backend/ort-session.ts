@@ -39,7 +39,7 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
   } catch (cause) {
     throw loadError(cause, modelName);
   }
-  return OrtSessionAdapter.wrap(session, ONNXRUNTIME_NODE, modelName, deviceOutputs);
+  return OrtSessionAdapter.wrap(session, ONNXRUNTIME_NODE, modelName, deviceOutputs, deviceLocation !== undefined);
 }
 
 /**

@@ -37,7 +37,10 @@ export class AdaptedSession implements InferenceSessionHandle {
           await withDevice(
             this.graphFeeds(feeds),
             fetches.map((name) => this.graphOutput(name)),
-            { keepOnDevice: options.keepOnDevice.map((name) => this.graphOutput(name)) },
+            {
+              keepOnDevice: options.keepOnDevice.map((name) => this.graphOutput(name)),
+              outputBuffers: options.outputBuffers && Object.fromEntries(Object.entries(options.outputBuffers).map(([name, tensor]) => [this.graphOutput(name), tensor])),
+            },
           ),
         );
     }

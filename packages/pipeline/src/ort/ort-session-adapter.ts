@@ -9,7 +9,8 @@ export interface OrtSessionLike<T extends OrtTensorLike> {
   readonly outputNames: readonly string[];
   /** Each input's element type, where the runtime tells it (`type` of tensor inputs). */
   readonly inputMetadata?: readonly { readonly name: string; readonly type?: string }[];
-  run(feeds: Record<string, T>, fetches: readonly string[]): Promise<Record<string, unknown>>;
+  /** `fetches` as names, or as names with a Tensor to write the output into (null: allocate). */
+  run(feeds: Record<string, T>, fetches: readonly string[] | Record<string, T | null>): Promise<Record<string, unknown>>;
   release(): Promise<void>;
 }
 
@@ -29,6 +30,8 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
     private readonly session: OrtSessionLike<T>,
     private readonly runtime: OrtRuntime<T>,
     private readonly modelName: string,
+    /** Outputs the session was opened to leave in device memory (its preferred output location). */
+    private readonly outputsOnDevice: ReadonlySet<string> = new Set(),
   ) {
     this.inputNames = session.inputNames;
     this.outputNames = session.outputNames;
@@ -36,11 +39,18 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
   }
 
   /**
-   * Wraps a freshly created session whose `deviceOutputs` were asked to stay on the device,
-   * releasing it when one of them is not an output of the model.
+   * Wraps a freshly created session whose `deviceOutputs` were asked to stay on the device
+   * (`onDevice`: in device memory; else in the runtime's host tensors), releasing it when one
+   * of them is not an output of the model.
    */
-  static async wrap<T extends OrtTensorLike>(session: OrtSessionLike<T>, runtime: OrtRuntime<T>, modelName: string, deviceOutputs: readonly string[]): Promise<OrtSessionAdapter<T>> {
-    const adapter = new OrtSessionAdapter(session, runtime, modelName);
+  static async wrap<T extends OrtTensorLike>(
+    session: OrtSessionLike<T>,
+    runtime: OrtRuntime<T>,
+    modelName: string,
+    deviceOutputs: readonly string[],
+    onDevice: boolean,
+  ): Promise<OrtSessionAdapter<T>> {
+    const adapter = new OrtSessionAdapter(session, runtime, modelName, new Set(onDevice ? deviceOutputs : []));
     try {
       adapter.checkNames(deviceOutputs, adapter.outputNames, 'deviceOutputs');
     } catch (error) {
@@ -52,19 +62,27 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
 
   async run(feeds: Readonly<Record<string, HostTensor>>, fetches: readonly string[] = this.outputNames): Promise<Record<string, HostTensor>> {
     // Nothing is kept on the device, so every output is a host tensor.
-    return (await this.execute(feeds, fetches, [])) as Record<string, HostTensor>;
+    return (await this.execute(feeds, fetches, [], {})) as Record<string, HostTensor>;
   }
 
   runWithDeviceTensors(feeds: Readonly<Record<string, SessionTensor>>, fetches: readonly string[], options: DeviceRunOptions): Promise<Record<string, SessionTensor>> {
-    return this.execute(feeds, fetches, options.keepOnDevice);
+    return this.execute(feeds, fetches, options.keepOnDevice, options.outputBuffers ?? {});
   }
 
   dispose(): Promise<void> {
     return this.session.release();
   }
 
-  /** One run: the outputs in `keepOnDevice` come back as OrtDeviceTensors, the rest as host tensors. */
-  private async execute(feeds: Readonly<Record<string, SessionTensor>>, fetches: readonly string[], keepOnDevice: readonly string[]): Promise<Record<string, SessionTensor>> {
+  /**
+   * One run: the outputs written into `outputBuffers` come back as those tensors, the others
+   * in `keepOnDevice` as OrtDeviceTensors, the rest as host tensors.
+   */
+  private async execute(
+    feeds: Readonly<Record<string, SessionTensor>>,
+    fetches: readonly string[],
+    keepOnDevice: readonly string[],
+    outputBuffers: Readonly<Record<string, HostTensor>>,
+  ): Promise<Record<string, SessionTensor>> {
     this.checkNames(Object.keys(feeds), this.inputNames, 'feeds');
     this.checkNames(fetches, this.outputNames, 'fetches');
     const notFetched = keepOnDevice.filter((name) => !fetches.includes(name));
@@ -77,9 +95,11 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
     }
     const ortFeeds: Record<string, T> = {};
     for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = this.toFeed(name, tensor);
+    const written = this.runtime.writesIntoFetchedTensors ? fetches.filter((name) => outputBuffers[name] !== undefined && !this.outputsOnDevice.has(name)) : [];
+    const ortFetches = written.length === 0 ? [...fetches] : Object.fromEntries(fetches.map((name) => [name, written.includes(name) ? this.runtime.createTensor(outputBuffers[name]) : null]));
     let results: Record<string, unknown>;
     try {
-      results = await this.session.run(ortFeeds, [...fetches]);
+      results = await this.session.run(ortFeeds, ortFetches);
     } catch (cause) {
       // The WASM side sometimes rejects with a plain string or number.
       const message = cause instanceof Error ? cause.message : String(cause);
@@ -89,7 +109,7 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
     for (const name of fetches) {
       const tensor = results[name] as T;
       const source = `${this.modelName} output "${name}"`;
-      out[name] = keepOnDevice.includes(name) ? new OrtDeviceTensor(tensor, source, this.runtime) : await downloadOrtTensor(tensor, source);
+      out[name] = written.includes(name) ? outputBuffers[name] : keepOnDevice.includes(name) ? new OrtDeviceTensor(tensor, source, this.runtime) : await downloadOrtTensor(tensor, source);
     }
     return out;
   }
