@@ -27,10 +27,12 @@ COLORS = {
 }
 COLOR_NAMES = tuple(COLORS)
 KINDS = ("shape", "color", "count", "side", "compare", "sum", "motion")
-# Training-only questions (never in the eval): `side_single` asks the side question about the only
-# shape of a picture, so its answer depends on where that shape is and not yet on which of two
-# shapes is named; a curriculum step towards `side` (see README.md).
-TRAINING_KINDS = ("side_single",)
+# Training-only questions (never in the eval), curriculum steps towards `side` (see README.md):
+# `side_single` asks the side question about the only shape of a picture, so its answer depends on
+# where that shape is and not yet on which of two shapes is named; `side_same_shape` is a `side`
+# question whose two shapes share their shape, so only the color tells which one is named (the
+# case stage 3 left at chance).
+TRAINING_KINDS = ("side_single", "side_same_shape")
 
 MIN_SIDE_PX = 20
 NORMAL_SIZE = (0.25, 0.45)
@@ -129,12 +131,13 @@ def sample(rng, kind):
         n = rng.randint(1, 4)
         image, _ = picture(rng, n, COUNT_SIZE)
         return dict(kind=kind, images=[image], video=None, question="How many shapes are there?", answer=str(n))
-    if kind == "side":
+    if kind in ("side", "side_same_shape"):
         def apart(boxes, width):
             (c0, c1) = [x + s / 2 for x, _, s in boxes]
             return (c0 < width / 2) != (c1 < width / 2) and abs(c0 - c1) > width / 4
 
-        image, items = picture(rng, 2, NORMAL_SIZE, accept=apart)
+        shapes = [rng.choice(SHAPES)] * 2 if kind == "side_same_shape" else None
+        image, items = picture(rng, 2, NORMAL_SIZE, shapes=shapes, accept=apart)
         shape, color, x, _, s = items[rng.randrange(2)]
         side = "left" if x + s / 2 < image.width / 2 else "right"
         return dict(kind=kind, images=[image], video=None, question=f"Is the {color} {shape} on the left or the right?", answer=side)
