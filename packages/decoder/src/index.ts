@@ -16,7 +16,7 @@ export { DecoderSession } from './runtime/decoder-session.js';
 export { rotaryFeeds } from './runtime/rotary-feeds.js';
 export { decoderPositionInput, positionFeeds } from './runtime/position-feeds.js';
 export type { DecoderPositionInput } from './runtime/position-feeds.js';
-export type { DecoderSessionOptions, PrefillInput, PromptPositions } from './runtime/decoder-session.js';
+export type { DecoderSequence, DecoderSessionOptions, PrefillInput, PromptPositions } from './runtime/decoder-session.js';
 export { decoderDeviceOutputs } from './runtime/decoder-session.js';
 export { Generator } from './generation/generator.js';
 export { ContinuousBatch } from './generation/continuous-batch.js';

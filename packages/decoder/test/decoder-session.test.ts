@@ -397,6 +397,57 @@ describe('DecoderSession with device tensors', () => {
     expect(numbers(fed)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19]);
   });
 
+  it("keeps each createSequence sequence its own cache, apart from the session's own, and frees them all on dispose", async () => {
+    const decoder = fakeDeviceDecoder();
+    const session = new DecoderSession(fakeEmbed(), decoder.session, text);
+    const [a, b] = [session.createSequence(), session.createSequence()];
+    await session.prefill(prefillInput()); // presents[0]: the session's own sequence
+    await session.withSequence(a, () => session.prefill(prefillInput())); // presents[1]
+    await session.withSequence(b, async () => {
+      expect(session.pastLength).toBe(0);
+      await session.prefill({ ...prefillInput(), attentionMask: hostTensor('int32', Int32Array.of(1, 1, 1, 1, 1, 1), [2, 3]) }); // presents[2]
+    });
+    await session.withSequence(a, () => session.step([1, 2])); // presents[3], over a's cache
+    PAST.forEach((name, k) => expect(decoder.calls[3].feeds[name]).toBe(decoder.presents[1][PRESENT[k]]));
+    expect(numbers(decoder.calls[3].feeds.attention_mask as HostTensor)).toEqual([0, 1, 1, 1, 1, 1, 1, 1]);
+    await session.withSequence(b, () => session.step([3, 4])); // presents[4], over b's cache
+    PAST.forEach((name, k) => expect(decoder.calls[4].feeds[name]).toBe(decoder.presents[2][PRESENT[k]]));
+    expect(numbers(decoder.calls[4].feeds.attention_mask as HostTensor)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    await session.step([5, 6]); // the session's own sequence goes on over presents[0]
+    PAST.forEach((name, k) => expect(decoder.calls[5].feeds[name]).toBe(decoder.presents[0][PRESENT[k]]));
+    expect([session.pastLength, a.pastLength, b.pastLength, a.batch]).toEqual([4, 4, 4, 2]);
+
+    // Disposing one sequence frees its cache only; it is refused afterwards.
+    b.dispose();
+    expect(disposedFlags(decoder.presents[4])).toEqual([true, true, true, true]);
+    expect(disposedFlags(decoder.presents[3])).toEqual([false, false, false, false]);
+    await expect(session.withSequence(b, async () => undefined)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', source: 'DecoderSession.withSequence sequence' });
+    const other = new DecoderSession(fakeEmbed(), fakeDeviceDecoder().session, text);
+    await expect(other.withSequence(a, async () => undefined)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('createSequence') });
+    await session.dispose();
+    expect(disposedFlags(decoder.presents[3])).toEqual([true, true, true, true]);
+    expect(disposedFlags(decoder.presents[5])).toEqual([true, true, true, true]);
+    expect(a.pastLength).toBe(0);
+  });
+
+  it('runs withSequence work one at a time, in call order, a failed one rejecting only its own call', async () => {
+    const session = new DecoderSession(fakeEmbed(), fakeDeviceDecoder().session, text);
+    const [a, b] = [session.createSequence(), session.createSequence()];
+    const log: string[] = [];
+    const work =
+      (name: string, fail = false) =>
+      async () => {
+        log.push(`${name} start`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        log.push(`${name} end`);
+        if (fail) throw new Error(`${name} failed`);
+        return name;
+      };
+    const results = await Promise.allSettled([session.withSequence(a, work('a1')), session.withSequence(b, work('b1', true)), session.withSequence(a, work('a2'))]);
+    expect(log).toEqual(['a1 start', 'a1 end', 'b1 start', 'b1 end', 'a2 start', 'a2 end']);
+    expect(results.map((result) => (result.status === 'fulfilled' ? result.value : (result.reason as Error).message))).toEqual(['a1', 'b1 failed', 'a2']);
+  });
+
   it('names the presents as the outputs to keep on the device', () => {
     expect(decoderDeviceOutputs(text)).toEqual(PRESENT);
   });

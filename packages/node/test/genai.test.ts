@@ -279,6 +279,101 @@ describe('rewindTo and appendTokens', () => {
   });
 });
 
+describe('several generators on one model', () => {
+  /** Each case run alone on a generator of its own, to the end: what the generators sharing the model must give. */
+  const alone = new Map<string, { tokens: number[]; logits: Float32Array[] }>();
+  const CASES = ['one_image', 'two_images', 'text_only'];
+
+  beforeAll(async () => {
+    for (const name of CASES) alone.set(name, await generate((await startCase(name)).generator));
+  });
+
+  function expectAlone(name: string, run: { tokens: number[]; logits: Float32Array[] }, from = 0): void {
+    const reference = alone.get(name)!;
+    expect(run.tokens, name).toEqual(reference.tokens.slice(from));
+    expect(run.logits).toHaveLength(reference.logits.length - from);
+    run.logits.forEach((step, k) => expect(maxAbsDiff(step, reference.logits[from + k]), `${name} step ${from + k}`).toBeLessThanOrEqual(1e-5));
+  }
+
+  /** One step of `generator`, recorded in `run`. */
+  async function step(generator: Generator, run: { tokens: number[]; logits: Float32Array[] }): Promise<void> {
+    await generator.generateNextToken();
+    run.tokens.push(generator.getNextTokens()[0]);
+    run.logits.push(generator.getOutput('logits').data as Float32Array);
+  }
+
+  it('the alone runs are the golden ones', () => {
+    for (const name of CASES) expect(alone.get(name)!.tokens, name).toEqual(goldenSteps(name).tokens);
+  });
+
+  it('three generators stepping in turn (A, B, C, A, B, C, ...) on different prompts each give their tokens and logits alone', async () => {
+    const generators = await Promise.all(CASES.map(async (name) => (await startCase(name)).generator));
+    const runs = CASES.map(() => ({ tokens: [] as number[], logits: [] as Float32Array[] }));
+    for (let k = 0; k < GOLDEN_STEPS; k++) for (const [i, generator] of generators.entries()) await step(generator, runs[i]);
+    CASES.forEach((name, i) => expectAlone(name, runs[i]));
+    expect(generators.every((generator) => generator.isDone())).toBe(true);
+    CASES.forEach((name, i) => expect(numbers(generators[i].getSequence(0)), name).toEqual([...numbers(goldenArray(name, 'input_ids').data), ...goldenSteps(name).tokens]));
+    // Each generator's image features are its own prompt's.
+    expect(maxAbsDiff(generators[0].getOutput('image_features').data as Float32Array, goldenArray('one_image', 'vision_features').data as Float32Array)).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+    expect(maxAbsDiff(generators[1].getOutput('image_features').data as Float32Array, goldenArray('two_images', 'vision_features').data as Float32Array)).toBeLessThanOrEqual(LOGITS_TOLERANCE);
+  });
+
+  it('concurrent generateNextToken() of two generators (Promise.all) take turns and give their tokens and logits alone', async () => {
+    const [a, b] = await Promise.all([startCase('one_image'), startCase('two_images')]);
+    const [runA, runB] = [
+      { tokens: [] as number[], logits: [] as Float32Array[] },
+      { tokens: [] as number[], logits: [] as Float32Array[] },
+    ];
+    while (!a.generator.isDone() || !b.generator.isDone()) await Promise.all([step(a.generator, runA), step(b.generator, runB)]);
+    expectAlone('one_image', runA);
+    expectAlone('two_images', runB);
+  });
+
+  it("rewindTo on one generator leaves the other's sequence and cache as they were", async () => {
+    const [a, b] = [await startCase('one_image'), await startCase('text_only')];
+    const [runA, runB] = [
+      { tokens: [] as number[], logits: [] as Float32Array[] },
+      { tokens: [] as number[], logits: [] as Float32Array[] },
+    ];
+    for (let k = 0; k < 4; k++) await Promise.all([step(a.generator, runA), step(b.generator, runB)]);
+    // A goes back to its first generated token and on, while B goes on from its fourth.
+    a.generator.rewindTo(a.promptLength + 1);
+    const againA = { tokens: [] as number[], logits: [] as Float32Array[] };
+    while (!a.generator.isDone() || !b.generator.isDone()) {
+      await Promise.all([a.generator.isDone() ? undefined : step(a.generator, againA), b.generator.isDone() ? undefined : step(b.generator, runB)]);
+    }
+    expectAlone('text_only', runB);
+    expectAlone('one_image', againA, 1);
+    expect(numbers(b.generator.getSequence(0))).toEqual([...numbers(goldenArray('text_only', 'input_ids').data), ...goldenSteps('text_only').tokens]);
+  });
+
+  it("disposing the model ends every generator's sequence: each call, a waiting generateNextToken included, fails naming the disposed model", async () => {
+    const own = await Model.create(new Config(modelDir));
+    const ownProcessor = own.createMultimodalProcessor();
+    const start = async (name: string) => {
+      const c = goldenCase(name);
+      const params = new GeneratorParams(own);
+      params.setSearchOptions({ doSample: false, repetitionPenalty: 1, ignoreEos: true, maxNewTokens: GOLDEN_STEPS });
+      const generator = await Generator.create(own, params);
+      generator.setInputs(await ownProcessor.process(messagesJson(c), { images: await caseImages(c) }));
+      return generator;
+    };
+    const [a, b] = [await start('one_image'), await start('text_only')];
+    await a.generateNextToken();
+    const running = b.generateNextToken();
+    const waiting = a.generateNextToken();
+    const disposed = own.dispose();
+    await running.catch(() => undefined);
+    await expectError(() => waiting, 'INVALID_ARGUMENT', 'Generator.generateNextToken', /disposed/);
+    await disposed;
+    for (const generator of [a, b]) {
+      await expectError(() => generator.generateNextToken(), 'INVALID_ARGUMENT', 'Generator.generateNextToken', /disposed/);
+      await expectError(() => generator.appendTokens([1]), 'INVALID_ARGUMENT', 'Generator.appendTokens', /disposed/);
+    }
+    await expectError(() => Generator.create(own, new GeneratorParams(model)), 'INVALID_ARGUMENT', 'Generator.create model', /disposed/);
+  });
+});
+
 describe('Tokenizer', () => {
   it('encodes and decodes; the stream gives the text each token completes', () => {
     const text = 'Hello, 世界! 🦜';
@@ -362,19 +457,26 @@ describe('typed errors naming the argument', () => {
       'Generator.setInputs inputs "image_grid_thw"',
       /without "pixel_values"/,
     );
-    // Another generator takes the model's KV cache over.
-    await Generator.create(model, new GeneratorParams(model));
-    await expectError(() => generator.appendTokens([1]), 'INVALID_ARGUMENT', 'Generator.appendTokens', /took over/);
+    // A disposed generator refuses every call; another one on the model goes on.
+    generator.dispose();
+    generator.dispose();
+    await expectError(() => generator.appendTokens([1]), 'INVALID_ARGUMENT', 'Generator.appendTokens', /disposed/);
+    await expectError(() => generator.generateNextToken(), 'INVALID_ARGUMENT', 'Generator.generateNextToken', /disposed/);
+    const { generator: other } = await startCase('text_only');
+    expect((await generate(other, 1)).tokens).toEqual(goldenSteps('text_only').tokens.slice(0, 1));
   });
 
-  it('Generator: a second call while generateNextToken runs, and a new generator meanwhile, are refused', async () => {
+  it('Generator: a second call of the same generator while its generateNextToken runs is refused; another generator meanwhile waits its turn', async () => {
     const { generator } = await startCase('text_only');
     const running = generator.generateNextToken();
     await expectError(() => generator.generateNextToken(), 'INVALID_ARGUMENT', 'Generator.generateNextToken', /still running/);
     await expectError(() => generator.rewindTo(0), 'INVALID_ARGUMENT', 'Generator.rewindTo', /still running/);
-    await expectError(() => Generator.create(model, goldenParams()), 'INVALID_ARGUMENT', 'Generator.create', /still running/);
-    await running;
+    await expectError(() => generator.dispose(), 'INVALID_ARGUMENT', 'Generator.dispose', /still running/);
+    const { generator: other } = await startCase('one_image');
+    const waiting = other.generateNextToken();
+    await Promise.all([running, waiting]);
     expect(generator.getNextTokens()[0]).toBe(goldenSteps('text_only').tokens[0]);
+    expect(other.getNextTokens()[0]).toBe(goldenSteps('one_image').tokens[0]);
   });
 
   it('MultiModalProcessor and Images: placeholders and images that do not match, a bad messages JSON, a missing file', async () => {

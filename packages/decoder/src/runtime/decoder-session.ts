@@ -39,6 +39,33 @@ export interface DecoderSessionOptions {
 
 const DEFAULT_PREFILL_CHUNK_TOKENS = 512;
 
+/**
+ * A sequence of its own over a `DecoderSession`'s sessions (`createSequence`): a KV cache and
+ * position bookkeeping that the session's calls work on inside `withSequence`. Several of them
+ * let several generations share one model's sessions, each with its own cache.
+ */
+export interface DecoderSequence {
+  /** Cached positions per row (padding included); 0 before its first prefill. */
+  readonly pastLength: number;
+  /** Rows of the sequence; 0 before its first prefill. */
+  readonly batch: number;
+  /**
+   * Ends the sequence now, freeing the cache it holds on the device (a sequence no longer
+   * referenced is freed when it is garbage-collected, and every one when the session is
+   * disposed). Idempotent; `withSequence` refuses it afterwards. Not while its work runs.
+   */
+  dispose(): void;
+}
+
+/** Where a sequence's state lives between runs: the session's own, or a `DecoderSequence`'s. */
+interface SequenceSlot {
+  state: SequenceState | undefined;
+  disposed: boolean;
+}
+
+/** The session and slot behind each `DecoderSequence` handle, kept out of its public surface. */
+const sequenceSlots = new WeakMap<DecoderSequence, { readonly session: DecoderSession; readonly slot: SequenceSlot }>();
+
 /** What the KV cache and the position bookkeeping hold between runs. */
 interface SequenceState {
   readonly batch: number;
@@ -70,9 +97,20 @@ type SequenceRows = Omit<SequenceState, 'buffers'>;
  * computed here) or as onnxruntime-genai's and transformers.js's do (`position_ids`
  * `[3, B, S]`); it is fed what its inputs ask for. `num_logits_to_keep` is optional too:
  * without it the decoder returns every position's logits and the last one is kept here.
+ *
+ * The session holds one sequence of its own, which the calls work on. `createSequence` makes
+ * more over the same two sessions (the weights are loaded once), each with its own cache;
+ * `withSequence` runs calls on one of them, one at a time.
  */
 export class DecoderSession {
-  private state: SequenceState | undefined;
+  /** A sequence handle dropped without `dispose` frees its cache once collected (device memory is not garbage-collected). */
+  private static readonly collected = new FinalizationRegistry<{ readonly session: DecoderSession; readonly slot: SequenceSlot }>(({ session, slot }) => session.endSequence(slot));
+  /** The state the calls work on: the session's own sequence, or the one `withSequence` put in. */
+  private slot: SequenceSlot = { state: undefined, disposed: false };
+  /** The `createSequence` sequences not ended yet, for `dispose`. */
+  private readonly sequences = new Set<SequenceSlot>();
+  /** The last `withSequence` work queued: the next one starts after it. */
+  private queue: Promise<unknown> = Promise.resolve();
   /** The output buffers of the last sequence that ended, for the next one. */
   private spareBuffers: OutputBuffers | undefined;
   /** Each host output's element type and dims at its last run: what the next run's buffers are shaped by. */
@@ -105,7 +143,65 @@ export class DecoderSession {
 
   /** Cached positions per row (padding included); 0 before the first prefill. */
   get pastLength(): number {
-    return this.state === undefined ? 0 : this.state.attentionMask.length / this.state.batch;
+    return pastLengthOf(this.state);
+  }
+
+  private get state(): SequenceState | undefined {
+    return this.slot.state;
+  }
+
+  private set state(state: SequenceState | undefined) {
+    this.slot.state = state;
+  }
+
+  /**
+   * A new, empty sequence over this session's graphs, for `withSequence`: its own cache and
+   * positions, apart from the session's own sequence and every other one.
+   */
+  createSequence(): DecoderSequence {
+    const slot: SequenceSlot = { state: undefined, disposed: false };
+    const sequence: DecoderSequence = {
+      get pastLength() {
+        return pastLengthOf(slot.state);
+      },
+      get batch() {
+        return slot.state?.batch ?? 0;
+      },
+      dispose: () => {
+        DecoderSession.collected.unregister(slot);
+        this.endSequence(slot);
+      },
+    };
+    sequenceSlots.set(sequence, { session: this, slot });
+    this.sequences.add(slot);
+    DecoderSession.collected.register(sequence, { session: this, slot }, slot);
+    return sequence;
+  }
+
+  /**
+   * Runs `work` with `sequence` in place of the session's own sequence: `prefill`, `step`,
+   * `truncate` and the rest work on its cache until `work` settles, then the session's own
+   * sequence is back. Calls queue: one `work` runs at a time, in call order (the runtime runs
+   * one graph at a time, and the sessions are shared), so `work` must not call
+   * `withSequence` itself. A failed `work` rejects its own call only.
+   */
+  withSequence<T>(sequence: DecoderSequence, work: () => Promise<T>): Promise<T> {
+    const entry = sequenceSlots.get(sequence);
+    if (entry === undefined || entry.session !== this) {
+      return Promise.reject(new QwenVLError('INVALID_ARGUMENT', "must be a sequence of this session's createSequence()", { source: 'DecoderSession.withSequence sequence' }));
+    }
+    const turn = this.queue.then(async () => {
+      if (entry.slot.disposed) throw new QwenVLError('INVALID_ARGUMENT', 'was disposed (or its session was)', { source: 'DecoderSession.withSequence sequence' });
+      const own = this.slot;
+      this.slot = entry.slot;
+      try {
+        return await work();
+      } finally {
+        this.slot = own;
+      }
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
   }
 
   /** `inputs_embeds` `[B, S, hidden]` of token ids `[B, S]`. */
@@ -286,8 +382,10 @@ export class DecoderSession {
     };
   }
 
+  /** Ends the session's own sequence and every `createSequence` one, then frees the two sessions. */
   async dispose(): Promise<void> {
     this.dropState();
+    for (const slot of this.sequences) this.endSequence(slot);
     await Promise.all([this.embedSession.dispose(), this.decoderSession.dispose()]);
   }
 
@@ -311,6 +409,11 @@ export class DecoderSession {
     }
     const past: Record<string, SessionTensor> = {};
     this.presentNames.forEach((present, k) => (past[this.pastNames[k]] = out[present]));
+    if (this.slot.disposed) {
+      // Its session was disposed while the run was in flight: the sequence keeps nothing.
+      disposeDeviceTensors(past);
+      throw new QwenVLError('INVALID_ARGUMENT', 'was disposed (or its session was) while its run was in flight', { source: 'DecoderSession sequence' });
+    }
     // Only once the run has succeeded: a failed step leaves the previous cache usable.
     disposeDeviceTensors(next.past);
     this.state = { ...next, past };
@@ -345,6 +448,14 @@ export class DecoderSession {
     this.state = undefined;
   }
 
+  /** Ends a `createSequence` sequence for good. */
+  private endSequence(slot: SequenceSlot): void {
+    if (slot.state !== undefined) disposeDeviceTensors(slot.state.past);
+    slot.state = undefined;
+    slot.disposed = true;
+    this.sequences.delete(slot);
+  }
+
   private checkLength(tokens: number, source: string, what: string): void {
     const max = this.config.maxPositionEmbeddings;
     if (tokens > max) {
@@ -359,6 +470,10 @@ export class DecoderSession {
  */
 export function decoderDeviceOutputs(config: Pick<TextConfig, 'numHiddenLayers'>): string[] {
   return Array.from({ length: config.numHiddenLayers }, (_, i) => [presentKeyName(i), presentValueName(i)]).flat();
+}
+
+function pastLengthOf(state: SequenceState | undefined): number {
+  return state === undefined ? 0 : state.attentionMask.length / state.batch;
 }
 
 function disposeDeviceTensors(tensors: Readonly<Record<string, SessionTensor>>): void {

@@ -1,7 +1,7 @@
 import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { HostTensor } from '@qwen-vl/core';
 import { TokenChooser, createRandomSource, finishReason, mergeVisionFeatures } from '@qwen-vl/decoder';
-import type { RandomSource, SearchOptions } from '@qwen-vl/decoder';
+import type { DecoderSequence, RandomSource, SearchOptions } from '@qwen-vl/decoder';
 import { decodePositionIds, getRopeIndex } from '@qwen-vl/mrope';
 import type { RopeIndex } from '@qwen-vl/mrope';
 import { encodeVision } from '../built-model.js';
@@ -35,8 +35,9 @@ interface PendingPrompt extends PromptInputs {
  * prompts (left-padded) is B rows that generate side by side; a row that is done keeps
  * getting the pad token until every row is (`isDone`).
  *
- * The model holds one KV cache, so one generator per model runs at a time: creating another
- * takes the cache over, and the older one then fails with INVALID_ARGUMENT.
+ * Each generator has its own sequence and KV cache (a `DecoderSequence` of the model's decoder),
+ * so several live on one model. Their model runs take turns: a `generateNextToken` while
+ * another generator's runs waits for it (`DecoderSession.withSequence`).
  */
 export class Generator {
   private readonly options: SearchOptions;
@@ -58,6 +59,11 @@ export class Generator {
   private logits: HostTensor<'float32'> | undefined;
   private features: { image: Tensor; video: Tensor } | undefined;
   private nextTokens: Int32Array | undefined;
+  /** The generator's KV cache and positions in the model's decoder. */
+  private readonly sequence: DecoderSequence;
+  /** Whether this generator's `generateNextToken` is in progress (waiting for its turn included). */
+  private running = false;
+  private disposed = false;
 
   private constructor(
     private readonly model: Model,
@@ -68,16 +74,14 @@ export class Generator {
     this.batchSize = params.batchSize;
     this.rng = createRandomSource(this.options.randomSeed);
     this.padTokenId = parts.generationConfig.padTokenId ?? this.options.eosTokenIds[0] ?? 0;
+    this.sequence = parts.decoder.createSequence();
   }
 
-  /** A generator with `params`' search options; it takes the model's KV cache over from any earlier one. */
+  /** A generator with `params`' search options and an empty sequence of its own. */
   static async create(model: Model, params: GeneratorParams): Promise<Generator> {
     const parts = modelParts(model, 'Generator.create model');
     if (params?.model !== model) throw new QwenVLError('INVALID_ARGUMENT', 'must be GeneratorParams of the same model', { source: 'Generator.create params' });
-    if (parts.running) throw new QwenVLError('INVALID_ARGUMENT', "another generator's generateNextToken() is still running on the model; await it first", { source: 'Generator.create' });
-    const generator = new Generator(model, params, parts);
-    parts.owner = generator;
-    return generator;
+    return new Generator(model, params, parts);
   }
 
   /**
@@ -147,7 +151,8 @@ export class Generator {
 
   /**
    * Runs the model over what is not in the KV cache yet (the prompt, appended tokens, the
-   * last generated token) and picks the next token of every row that is not done.
+   * last generated token) and picks the next token of every row that is not done. While
+   * another generator of the model runs, it waits for its turn.
    */
   async generateNextToken(): Promise<void> {
     const parts = this.guard('Generator.generateNextToken');
@@ -157,12 +162,21 @@ export class Generator {
         source: 'Generator.generateNextToken',
       });
     }
-    parts.running = true;
+    this.running = true;
     try {
-      this.chooseTokens(await this.runPending(parts));
+      await parts.decoder.withSequence(this.sequence, async () => {
+        try {
+          this.chooseTokens(await this.runPending(parts));
+        } finally {
+          this.cached = Math.min(this.cached, this.sequence.pastLength);
+        }
+      });
+    } catch (error) {
+      // A model disposed while this waited for its turn ended the sequence: say that instead.
+      modelParts(this.model, 'Generator.generateNextToken');
+      throw error;
     } finally {
-      this.cached = Math.min(this.cached, parts.decoder.pastLength);
-      parts.running = false;
+      this.running = false;
     }
   }
 
@@ -251,13 +265,24 @@ export class Generator {
     return this.rows.length === 0 ? 0 : this.rows[0].padding + this.rows[0].tokens.length;
   }
 
+  /**
+   * Frees the generator's KV cache now (on a GPU it is device memory; a generator no longer
+   * referenced frees it when garbage-collected, and `model.dispose()` frees every one). The
+   * generator refuses every call afterwards. Idempotent.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    if (this.running) throw new QwenVLError('INVALID_ARGUMENT', 'generateNextToken() is still running; await it first', { source: 'Generator.dispose' });
+    this.disposed = true;
+    this.sequence.dispose();
+    this.reset();
+  }
+
   /** The model's parts, if this generator may use them now. */
   private guard(source: string): ModelParts {
     const parts = modelParts(this.model, source);
-    if (parts.owner !== this) {
-      throw new QwenVLError('INVALID_ARGUMENT', "a later Generator.create on the same model took over the model's KV cache; one generator per model runs at a time", { source });
-    }
-    if (parts.running) throw new QwenVLError('INVALID_ARGUMENT', 'generateNextToken() is still running; await it first', { source });
+    if (this.disposed) throw new QwenVLError('INVALID_ARGUMENT', 'the generator was disposed; create another', { source });
+    if (this.running) throw new QwenVLError('INVALID_ARGUMENT', 'generateNextToken() is still running; await it first', { source });
     return parts;
   }
 

@@ -6,10 +6,6 @@ import type { BuiltModel } from '../built-model.js';
 export interface ModelParts extends BuiltModel {
   readonly folder: ModelFolder;
   readonly device: Device;
-  /** The Generator that holds the model's KV cache now; a newer one takes it over. */
-  owner: object | undefined;
-  /** Whether a model run of the owner is in progress (`generateNextToken`). */
-  running: boolean;
   disposed: boolean;
 }
 

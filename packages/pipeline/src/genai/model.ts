@@ -6,7 +6,7 @@ import { MultiModalProcessor } from './multimodal-processor.js';
 
 /**
  * onnxruntime-genai's `og.Model`: a model folder (qwen-vl's or genai's layout), opened on the Config's
- * provider; immutable apart from the KV cache, which one Generator at a time holds.
+ * provider; immutable: each Generator keeps its own KV cache, and their model runs take turns.
  */
 export class Model {
   /** genai's model type of Qwen2.5-VL. */
@@ -28,7 +28,7 @@ export class Model {
     const built = await openBuiltModel({ ...host, device, providerOptions: config.providerOptions(device) });
     await host.opened?.();
     const model = new Model(built.config, built.generationConfig, device);
-    registerModelParts(model, { ...built, folder: host.folder, device, owner: undefined, running: false, disposed: false });
+    registerModelParts(model, { ...built, folder: host.folder, device, disposed: false });
     return model;
   }
 
@@ -36,7 +36,7 @@ export class Model {
     return new MultiModalProcessor(this);
   }
 
-  /** Frees the runtime sessions; the model and its generators cannot be used afterwards. Idempotent. */
+  /** Frees the runtime sessions and every generator's cache; the model and its generators cannot be used afterwards (INVALID_ARGUMENT). Idempotent. */
   async dispose(): Promise<void> {
     const parts = lookupModelParts(this);
     if (parts === undefined || parts.disposed) return;
