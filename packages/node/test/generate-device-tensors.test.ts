@@ -84,11 +84,11 @@ describe('DecoderSession with the KV cache in device tensors', () => {
     return new DecoderSession(embed, deviceCache ? decoder : hostOnly(decoder), config.text);
   }
 
-  /** Logits of the prefill and 7 greedy steps over the two_images prompt. */
+  /** Logits of the prefill and 7 greedy steps over the two_images prompt (copies: the decoder reuses its logits buffers). */
   async function greedyLogits(decoder: DecoderSession): Promise<Float32Array[]> {
     const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, [goldenPrompt('two_images')], config);
-    const all = [(await decoder.prefill({ inputsEmbeds, attentionMask, positions })).data];
-    for (let step = 1; step < 8; step++) all.push((await decoder.step([argmax(all[step - 1])])).data);
+    const all = [(await decoder.prefill({ inputsEmbeds, attentionMask, positions })).data.slice()];
+    for (let step = 1; step < 8; step++) all.push((await decoder.step([argmax(all[step - 1])])).data.slice());
     return all;
   }
 

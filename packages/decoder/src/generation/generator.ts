@@ -136,7 +136,8 @@ export class Generator {
       const logits = step === 0 ? await stopwatch.session(runPrompt, 'prefill') : await stopwatch.session(() => this.session.step(nextInputs(rows, padTokenId)), 'step');
       this.requireLatest(generation);
       const { onStepLogits } = control;
-      if (onStepLogits !== undefined) stopwatch.caller(() => onStepLogits(step, logits));
+      // A copy: the decoder writes later runs' logits over the buffer these came in.
+      if (onStepLogits !== undefined) stopwatch.caller(() => onStepLogits(step, { ...logits, data: logits.data.slice() }));
       const events = selector.chooseTokens(rows, logits);
       stopwatch.tokensChosen();
       for (const event of events) {

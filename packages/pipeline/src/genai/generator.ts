@@ -240,7 +240,7 @@ export class Generator {
    * An output of the last model run: `logits` (float32 `[B, 1, vocab]`, the raw logits the
    * last `generateNextToken` chose from), `image_features` and `video_features` (float32
    * `[tokens, hidden]`, the vision encoder's output for the prompt of `setInputs`; `[0, hidden]`
-   * without images or videos).
+   * without images or videos). Each call returns a copy of its own.
    */
   getOutput(name: GeneratorOutputName): Tensor {
     const source = `Generator.getOutput name ${JSON.stringify(name)}`;
@@ -250,7 +250,8 @@ export class Generator {
     if (name === 'logits') {
       if (this.logits === undefined)
         throw new QwenVLError('INVALID_ARGUMENT', 'is computed by generateNextToken(), and there were none since the last setInputs, appendTokens or rewindTo', { source });
-      return this.logits;
+      // A copy: the decoder writes later runs' logits over the buffer these came in.
+      return { ...this.logits, data: this.logits.data.slice() };
     }
     if (this.features === undefined) throw new QwenVLError('INVALID_ARGUMENT', 'is computed with the prompt of setInputs(), at the first generateNextToken() after it', { source });
     return name === 'image_features' ? this.features.image : this.features.video;
