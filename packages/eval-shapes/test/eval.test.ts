@@ -21,8 +21,8 @@ describe('models/tiny-shapes answers the shapes task', () => {
   });
 
   /**
-   * The shipped model answers 96.6% of the 350-question held-out set of `pnpm eval`
-   * (tools/train-shapes/README.md; left or right 84%) and 28 of these 28; chance is about a
+   * The shipped model answers 97.1% of the 350-question held-out set of `pnpm eval`
+   * (tools/train-shapes/README.md; counts 90%) and 28 of these 28; chance is about a
    * third. A
    * pipeline fault (wrong pixels, positions or cache) drops far below the floor.
    */
