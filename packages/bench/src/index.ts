@@ -2,19 +2,22 @@ import { runDecoderBench } from './decoder.bench.js';
 import { runPreprocessBench } from './preprocess.bench.js';
 import { runServeBench } from './serve.bench.js';
 import { runVisionBench } from './vision.bench.js';
+import { runWeb3bBench } from './web-3b.bench.js';
 
 /**
  * Every benchmark of the repository, run by the root `pnpm bench`; name some to run only
  * those (`pnpm bench vision`). Not part of the package API. The ones in ON_DEMAND run only
- * when named: the server load test needs the default model's checkpoint (`pnpm bench:serve`).
+ * when named: the server load test needs the default model's checkpoint (`pnpm bench:serve`), and the
+browser load of a 3B-shaped build takes minutes and several GB (`pnpm bench web-3b`).
  */
 const BENCHES = new Map<string, () => Promise<void>>([
   ['preprocess', runPreprocessBench],
   ['vision', runVisionBench],
   ['decoder', runDecoderBench],
   ['serve', runServeBench],
+  ['web-3b', runWeb3bBench],
 ]);
-const ON_DEMAND: ReadonlySet<string> = new Set(['serve']);
+const ON_DEMAND: ReadonlySet<string> = new Set(['serve', 'web-3b']);
 
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !BENCHES.has(name));

@@ -79,6 +79,14 @@ describe('buildModelFolder', () => {
     expect(maxAbsDiff(sharedLogits, ownLogits)).toBe(0);
   });
 
+  it("exports the weights it is given instead of the folder's, which then needs no safetensors", async () => {
+    const configsOnly = await newFolder(dir(), 'configs-only');
+    for (const name of await readdir(MODEL_DIR)) if (!name.endsWith('.safetensors')) await cp(join(MODEL_DIR, name), join(configsOnly, name));
+    const given = await buildModelFolder(configsOnly, join(await newFolder(dir(), 'given-weights'), 'out'), { parts: [VISION_PART], weights: await openLocalCheckpoint(MODEL_DIR) });
+    const own = await buildModelFolder(MODEL_DIR, join(await newFolder(dir(), 'own-weights'), 'out'), { parts: [VISION_PART] });
+    for (const file of ['vision.onnx', 'vision.onnx.data']) expect((await readFile(join(given.output, file))).equals(await readFile(join(own.output, file))), file).toBe(true);
+  });
+
   it('leaves nothing behind when stopped half-way', async () => {
     const parent = await newFolder(dir(), 'aborted');
     const abort = new AbortController();

@@ -5,6 +5,7 @@ import { QwenVLError, loadModelConfigs } from '@qwen-vl/core';
 import { isStoredTensor } from '../onnx/graph-builder.js';
 import type { OnnxModel, TensorBytesSource } from '../onnx/graph-builder.js';
 import { DEFAULT_QUANTIZATION, checkWeightPrecision, quantizedBits } from '../graph/graph-weights.js';
+import type { WeightSource } from '../graph/graph-weights.js';
 import { checkBlockSize } from '../quantize/block-quantize.js';
 import { writeOnnxModel } from './write-onnx-model.js';
 import { openLocalFolder } from './checkpoint-folder.js';
@@ -45,6 +46,12 @@ export interface BuildModelOptions {
    * has no manifest to say so, is built for webgpu or dml only (webgpu by default).
    */
   executionProvider?: ExecutionProvider;
+  /**
+   * The weights to export instead of the input folder's safetensors, which then need not
+   * exist (the benchmarks' generated weights of a full-size model); every tensor of the
+   * config's layout must be there, in its shape.
+   */
+  weights?: WeightSource;
   /** Replace an existing output folder, once the new one is complete. */
   force?: boolean;
   /**
@@ -165,9 +172,9 @@ export async function buildModelFolder(input: string, output: string, options: B
   }
   const configs = await loadModelConfigs(folder);
   const config = configs.model;
-  const checkpoint = await Checkpoint.open(folder);
+  const weights = options.weights ?? (await Checkpoint.open(folder));
   const parts = (options.parts ?? layout.parts).map((part) => layout.partForm?.(part, settings) ?? part);
-  const laidOut = parts.map((part) => ({ file: part.file, model: part.build(checkpoint, config, settings) }));
+  const laidOut = parts.map((part) => ({ file: part.file, model: part.build(weights, config, settings) }));
   const shared = (layout.sharesWeights ?? true) ? shareWrittenWeights(laidOut) : laidOut;
   const models = parts.map((part, i) => ({ part, model: shared[i].model }));
 
