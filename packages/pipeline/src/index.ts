@@ -26,6 +26,7 @@ export { openTextModel, openVisionModel } from './model-sessions.js';
 export type { GraphNaming, ModelSessionOptions } from './model-sessions.js';
 export { ResultStream } from './result-stream.js';
 export { OrtSessionAdapter } from './ort/ort-session-adapter.js';
+export type { OutputPlacement } from './ort/ort-session-adapter.js';
 export type { OrtSessionLike } from './ort/ort-session-adapter.js';
 export { OrtDeviceTensor, downloadOrtTensor, fromOrtTensor } from './ort/ort-tensors.js';
 export type { OrtRuntime, OrtTensorLike } from './ort/ort-tensors.js';

@@ -39,7 +39,11 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
   } catch (cause) {
     throw loadError(cause, modelName);
   }
-  return OrtSessionAdapter.wrap(session, ONNXRUNTIME_NODE, modelName, deviceOutputs, deviceLocation !== undefined);
+  return OrtSessionAdapter.wrap(session, ONNXRUNTIME_NODE, modelName, deviceOutputs, {
+    onDevice: deviceLocation !== undefined,
+    // Untested on cuda and dml (no GPU here): only the CPU provider is known to write into given outputs.
+    writesIntoFetchedTensors: executionProvider === 'cpu',
+  });
 }
 
 /**

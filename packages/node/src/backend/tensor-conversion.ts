@@ -10,4 +10,4 @@ export function toOrtTensor(tensor: HostTensor): Tensor {
 }
 
 /** onnxruntime-node as the session adapter sees it; its device tensors feed only its own sessions. */
-export const ONNXRUNTIME_NODE: OrtRuntime<Tensor> = { name: 'onnxruntime', createTensor: toOrtTensor, writesIntoFetchedTensors: true };
+export const ONNXRUNTIME_NODE: OrtRuntime<Tensor> = { name: 'onnxruntime', createTensor: toOrtTensor };

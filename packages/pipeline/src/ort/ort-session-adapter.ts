@@ -14,6 +14,18 @@ export interface OrtSessionLike<T extends OrtTensorLike> {
   release(): Promise<void>;
 }
 
+/** Where a session leaves its outputs. */
+export interface OutputPlacement {
+  /** Whether the `deviceOutputs` it was opened with stay in device memory (else in the runtime's host tensors). */
+  readonly onDevice: boolean;
+  /**
+   * Whether its `run` writes a host output into a Tensor given for it in the fetches:
+   * onnxruntime-node's CPU provider does; its WebGPU provider and onnxruntime-web 1.30 (WASM)
+   * hand such a Tensor back unwritten (measured), so they are left allocating.
+   */
+  readonly writesIntoFetchedTensors: boolean;
+}
+
 /**
  * An onnxruntime session (onnxruntime-node's or onnxruntime-web's) behind core's session
  * contract: checked feed and fetch names, host tensors in and out, and outputs kept as
@@ -25,32 +37,34 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly float16Inputs: ReadonlySet<string>;
+  /** Outputs the session was opened to leave in device memory (its preferred output location). */
+  private readonly outputsOnDevice: ReadonlySet<string>;
 
   constructor(
     private readonly session: OrtSessionLike<T>,
     private readonly runtime: OrtRuntime<T>,
     private readonly modelName: string,
-    /** Outputs the session was opened to leave in device memory (its preferred output location). */
-    private readonly outputsOnDevice: ReadonlySet<string> = new Set(),
+    private readonly placement: OutputPlacement = { onDevice: false, writesIntoFetchedTensors: false },
+    deviceOutputs: readonly string[] = [],
   ) {
+    this.outputsOnDevice = new Set(placement.onDevice ? deviceOutputs : []);
     this.inputNames = session.inputNames;
     this.outputNames = session.outputNames;
     this.float16Inputs = new Set((session.inputMetadata ?? []).filter((input) => input.type === 'float16').map((input) => input.name));
   }
 
   /**
-   * Wraps a freshly created session whose `deviceOutputs` were asked to stay on the device
-   * (`onDevice`: in device memory; else in the runtime's host tensors), releasing it when one
-   * of them is not an output of the model.
+   * Wraps a freshly created session whose `deviceOutputs` were asked to stay on the device,
+   * releasing it when one of them is not an output of the model.
    */
   static async wrap<T extends OrtTensorLike>(
     session: OrtSessionLike<T>,
     runtime: OrtRuntime<T>,
     modelName: string,
     deviceOutputs: readonly string[],
-    onDevice: boolean,
+    placement: OutputPlacement,
   ): Promise<OrtSessionAdapter<T>> {
-    const adapter = new OrtSessionAdapter(session, runtime, modelName, new Set(onDevice ? deviceOutputs : []));
+    const adapter = new OrtSessionAdapter(session, runtime, modelName, placement, deviceOutputs);
     try {
       adapter.checkNames(deviceOutputs, adapter.outputNames, 'deviceOutputs');
     } catch (error) {
@@ -95,7 +109,7 @@ export class OrtSessionAdapter<T extends OrtTensorLike> implements InferenceSess
     }
     const ortFeeds: Record<string, T> = {};
     for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = this.toFeed(name, tensor);
-    const written = this.runtime.writesIntoFetchedTensors ? fetches.filter((name) => outputBuffers[name] !== undefined && !this.outputsOnDevice.has(name)) : [];
+    const written = this.placement.writesIntoFetchedTensors ? fetches.filter((name) => outputBuffers[name] !== undefined && !this.outputsOnDevice.has(name)) : [];
     const ortFetches = written.length === 0 ? [...fetches] : Object.fromEntries(fetches.map((name) => [name, written.includes(name) ? this.runtime.createTensor(outputBuffers[name]) : null]));
     let results: Record<string, unknown>;
     try {

@@ -22,11 +22,6 @@ export interface OrtRuntime<T extends OrtTensorLike = OrtTensorLike> {
   readonly name: string;
   /** Wraps a host tensor's array, without a copy, in the runtime's Tensor class. */
   createTensor(tensor: HostTensor): T;
-  /**
-   * Whether `run` writes an output into a host Tensor given for it in the fetches
-   * (onnxruntime-node does; onnxruntime-web 1.30 on WASM hands such a Tensor back unwritten).
-   */
-  readonly writesIntoFetchedTensors: boolean;
 }
 
 const HOST_TYPES: ReadonlySet<string> = new Set<TensorDataType>(['float32', 'float16', 'int32', 'int64', 'uint8', 'bool']);

@@ -11,7 +11,7 @@ const runtimes = new WeakMap<OrtWebModule, OrtRuntime<Tensor>>();
 function runtimeOf(ort: OrtWebModule): OrtRuntime<Tensor> {
   let runtime = runtimes.get(ort);
   if (runtime === undefined) {
-    runtime = { name: 'onnxruntime-web', createTensor: (tensor) => new ort.Tensor(tensor.type, tensor.data, tensor.dims), writesIntoFetchedTensors: false };
+    runtime = { name: 'onnxruntime-web', createTensor: (tensor) => new ort.Tensor(tensor.type, tensor.data, tensor.dims) };
     runtimes.set(ort, runtime);
   }
   return runtime;
@@ -43,5 +43,5 @@ export async function openOrtWebSession(ort: OrtWebModule, source: ModelSource, 
     const message = cause instanceof Error ? cause.message : String(cause);
     throw new QwenVLError('INVALID_MODEL', `onnxruntime-web cannot load it on ${device}: ${message}`, { source: modelName, cause });
   }
-  return OrtSessionAdapter.wrap(session, runtimeOf(ort), modelName, deviceOutputs, device === 'webgpu');
+  return OrtSessionAdapter.wrap(session, runtimeOf(ort), modelName, deviceOutputs, { onDevice: device === 'webgpu', writesIntoFetchedTensors: false });
 }
