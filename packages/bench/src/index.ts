@@ -3,6 +3,8 @@ import { runPreprocessBench } from './preprocess.bench.js';
 import { runServeBench } from './serve.bench.js';
 import { runVisionBench } from './vision.bench.js';
 import { runWeb3bBench } from './web-3b.bench.js';
+import { parseBenchArguments } from './bench-options.js';
+import type { BenchOptions } from './bench-options.js';
 
 /**
  * Every benchmark of the repository, run by the root `pnpm bench`; name some to run only
@@ -10,7 +12,7 @@ import { runWeb3bBench } from './web-3b.bench.js';
  * when named: the server load test needs the default model's checkpoint (`pnpm bench:serve`), and the
 browser load of a 3B-shaped build takes minutes and several GB (`pnpm bench web-3b`).
  */
-const BENCHES = new Map<string, () => Promise<void>>([
+const BENCHES = new Map<string, (options: BenchOptions) => Promise<void>>([
   ['preprocess', runPreprocessBench],
   ['vision', runVisionBench],
   ['decoder', runDecoderBench],
@@ -19,13 +21,13 @@ const BENCHES = new Map<string, () => Promise<void>>([
 ]);
 const ON_DEMAND: ReadonlySet<string> = new Set(['serve', 'web-3b']);
 
-const asked = process.argv.slice(2);
+const { names: asked, options } = parseBenchArguments(process.argv.slice(2));
 const unknown = asked.filter((name) => !BENCHES.has(name));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${[...BENCHES.keys()].join(', ')}`);
   process.exitCode = 2;
 } else {
   for (const [name, run] of BENCHES) {
-    if (asked.length === 0 ? !ON_DEMAND.has(name) : asked.includes(name)) await run();
+    if (asked.length === 0 ? !ON_DEMAND.has(name) : asked.includes(name)) await run(options);
   }
 }

@@ -12,9 +12,10 @@ import { timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { printTable } from './table.js';
 import { withTempDir } from './temp-dir.js';
+import type { BenchOptions } from './bench-options.js';
 
 /**
- * The vision encoder of a Qwen2.5-VL-3B-shaped tower on onnxruntime-node CPU, random weights:
+ * The vision encoder of a Qwen2.5-VL-3B-shaped tower on onnxruntime-node (CPU unless `--device`), random weights:
  * at each vision precision (fp32, fp16, int8, int4; quantized ones at the builder's default
  * block size and accuracy level), with the segmented attention the exporter writes, and fp32
  * once more with a dense N×N block mask, to show what segmenting saves. One image of 1024×768
@@ -76,11 +77,11 @@ interface Row {
   features: Float32Array;
 }
 
-async function benchVariant(dir: string, { label, options }: Variant): Promise<Row> {
+async function benchVariant(dir: string, { label, options }: Variant, { device }: BenchOptions): Promise<Row> {
   const path = join(dir, 'vision.onnx');
   const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, options)));
   const { result: encoder, seconds: loadS } = await timeOnce(
-    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' }), TOWER_3B, { attention: options.attention }),
+    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device }), TOWER_3B, { attention: options.attention }),
   );
   try {
     const { seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
@@ -113,12 +114,12 @@ function featureError(features: Float32Array, reference: Float32Array): { maxRel
   return { maxRelative: maxDiff / largest, l2Relative: Math.sqrt(diffSquares / squares) };
 }
 
-export async function runVisionBench(): Promise<void> {
+export async function runVisionBench(options: BenchOptions): Promise<void> {
   const patches = patchCount(BENCH_GRID);
-  console.log(`vision encoder, Qwen2.5-VL-3B-shaped tower (random weights), onnxruntime-node CPU: 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`);
+  console.log(`vision encoder, Qwen2.5-VL-3B-shaped tower (random weights), onnxruntime-node ${options.device}: 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`);
   const rows: Row[] = [];
   await withTempDir('qwen-vl-bench-vision-', async (dir) => {
-    for (const variant of VARIANTS) rows.push(await benchVariant(dir, variant));
+    for (const variant of VARIANTS) rows.push(await benchVariant(dir, variant, options));
   });
   const reference = rows[0];
   const header = ['weights', 'build+write (s)', 'weights (GB)', 'load (s)', 'warm-up 224² (s)', `${patches} patches (s)`, 'CPU (s)', 'speed-up vs fp32', 'max |Δ| / max |x|', '‖Δ‖ / ‖x‖'];

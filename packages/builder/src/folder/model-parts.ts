@@ -20,7 +20,7 @@ export interface BuildSettings {
 }
 
 /** The decoder attention each execution provider's kernels run best and exactly (see `DecoderAttention`). */
-const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAttention>> = {
+export const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAttention>> = {
   cpu: 'group-query',
   cuda: 'group-query-fp16',
   dml: 'plain',
