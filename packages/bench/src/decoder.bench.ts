@@ -3,17 +3,20 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { hostTensor, parseGenerationConfig, parseModelConfig } from '@qwen-vl/core';
 import type { DecoderAttention, OnnxModel, TextExportOptions } from '@qwen-vl/builder';
+import type { ExecutionProvider } from '@qwen-vl/pipeline';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
-import { buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
+import { PROVIDER_ATTENTION, buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
 import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
 import { measure, median, timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
+import type { BenchOptions } from './bench-options.js';
 
 /**
- * Text generation on onnxruntime-node CPU, random weights, per precision (fp32; int4 at
+ * Text generation on onnxruntime-node (CPU unless `--device`), random weights, each decoder in
+ * the attention its device's build gets (`PROVIDER_ATTENTION`), per precision (fp32; int4 at
  * accuracy levels 0 and 4): time to first token, decode speed, the time per token spent
  * outside onnxruntime's run calls, and the weight bytes a decode step reads against this
  * machine's measured memory bandwidth (a decode step reads every decoder weight and the
@@ -21,18 +24,18 @@ import { withTempDir } from './temp-dir.js';
  * other (`ATTENTION_COMPARISON`): the CPU build's GroupQueryAttention and the portable plain ops.
  */
 
-interface BenchPrecision {
+export interface BenchPrecision {
   label: string;
   options: TextExportOptions;
 }
 
-const FP32: BenchPrecision = { label: 'fp32', options: { precision: 'fp32' } };
-const INT4_LEVELS: BenchPrecision[] = ([0, 4] as const).map((accuracyLevel) => ({
+export const FP32: BenchPrecision = { label: 'fp32', options: { precision: 'fp32' } };
+export const INT4_LEVELS: BenchPrecision[] = ([0, 4] as const).map((accuracyLevel) => ({
   label: `int4 (block 32, accuracy level ${accuracyLevel})`,
   options: { precision: 'int4', quantization: { blockSize: 32, accuracyLevel } },
 }));
 
-interface BenchModel {
+export interface BenchModel {
   label: string;
   text: TextConfig;
   promptTokens: number;
@@ -47,7 +50,7 @@ interface BenchModel {
 /** The vision tower is not benchmarked here, but config.json must describe one. */
 const VISION_CONFIG = { depth: 1, hidden_size: 32, num_heads: 2, intermediate_size: 64, out_hidden_size: 32 };
 
-const textConfig = (sizes: Record<string, unknown>): TextConfig =>
+export const textConfig = (sizes: Record<string, unknown>): TextConfig =>
   parseModelConfig({ vocab_size: 151936, max_position_embeddings: 128000, rope_theta: 1000000, rms_norm_eps: 1e-6, vision_config: VISION_CONFIG, ...sizes }).text;
 
 const MODELS: BenchModel[] = [
@@ -89,8 +92,8 @@ const MODELS: BenchModel[] = [
 ];
 
 /**
- * The CPU build's decoder (`--execution-provider cpu`: com.microsoft GroupQueryAttention)
- * against the portable one (`webgpu`, `dml`: MatMul and Softmax), on the 3B-shaped model at
+ * The decoder of a GroupQueryAttention build (`--execution-provider cpu`, or `cuda` under
+ * `--device cuda`: com.microsoft GroupQueryAttention) against the portable one (`webgpu`, `dml`: MatMul and Softmax), on the 3B-shaped model at
  * int4 accuracy level 4 (the build a CPU runs; its fast linear layers leave attention a larger
  * share): a 576-token prompt (about one 448×448 image and a question) prefilled in one run,
  * then decoding after it. Medians of `runs`, wall and CPU time (the CPU time barely moves
@@ -99,7 +102,6 @@ const MODELS: BenchModel[] = [
 const ATTENTION_COMPARISON = {
   model: MODELS[1],
   precision: INT4_LEVELS[1],
-  attentions: ['plain', 'group-query'] as const satisfies readonly DecoderAttention[],
   promptTokens: 576,
   newTokens: 16,
   runs: 5,
@@ -133,7 +135,7 @@ class RunClock {
 }
 
 /** Bytes a decode step reads from weights: every initializer of the decoder, lm_head included. */
-function weightBytes(model: OnnxModel): number {
+export function weightBytes(model: OnnxModel): number {
   return model.initializers.reduce((sum, init) => sum + init.byteLength, 0);
 }
 
@@ -141,7 +143,12 @@ function weightBytes(model: OnnxModel): number {
  * Copy bandwidth in GB/s (bytes read + bytes written per second) over two 512 MB arrays,
  * best of five: what one thread of this machine moves through memory.
  */
-function measureBandwidth(): { copyGBs: number; readGBs: number } {
+export interface Bandwidth {
+  copyGBs: number;
+  readGBs: number;
+}
+
+export function measureBandwidth(): Bandwidth {
   const length = (512 * 2 ** 20) / 8;
   const source = new Float64Array(length).fill(1);
   const target = new Float64Array(length);
@@ -160,7 +167,7 @@ function measureBandwidth(): { copyGBs: number; readGBs: number } {
   return { copyGBs: (2 * source.byteLength) / (copy * 1e6), readGBs: source.byteLength / (read * 1e6) };
 }
 
-interface Row {
+export interface Row {
   label: string;
   weightGB: number;
   buildS: number;
@@ -174,6 +181,8 @@ interface Row {
   /** The Generator's own account: time outside DecoderSession calls (logits processing, sampling, detokenizing). */
   outsideSessionMsPerToken: number;
   weightGBs: number;
+  /** Peak resident memory of a process that only loaded and ran this model (`decoder-3b`). */
+  peakRssGB?: number;
 }
 
 /** A prompt of ordinary text tokens (ids below the special tokens), fixed by a seed. */
@@ -185,20 +194,39 @@ function promptIds(count: number): Int32Array {
   });
 }
 
-async function benchModel(model: BenchModel, precision: BenchPrecision, tokenizer: QwenTokenizer, dir: string): Promise<Row> {
+export interface BenchModelFiles {
+  embed: string;
+  decoder: string;
+  /** What a decode step reads from weights (`weightBytes`). */
+  weightBytes: number;
+  buildS: number;
+}
+
+/** Writes `model` at `precision` (random weights) into `dir`, in the attention `device`'s build gets. */
+export async function writeBenchModel(model: BenchModel, precision: BenchPrecision, dir: string, device: ExecutionProvider): Promise<BenchModelFiles> {
   const { text } = model;
   const files = { embed: join(dir, 'embed.onnx'), decoder: join(dir, 'decoder.onnx') };
   const { result: decoderModel, seconds: buildS } = await timeOnce(async () => {
     const weights = randomWeights(textTensors(text));
-    const built = buildDecoderModel(weights, text, precision.options);
+    const built = buildDecoderModel(weights, text, { ...precision.options, attention: PROVIDER_ATTENTION[device] });
     await writeOnnxModel(files.embed, buildEmbedModel(weights, text, precision.options));
     await writeOnnxModel(files.decoder, built);
     return built;
   });
+  return { ...files, weightBytes: weightBytes(decoderModel), buildS };
+}
 
+/** The Qwen tokenizer every decoder bench detokenizes with. */
+export function benchTokenizer(): Promise<QwenTokenizer> {
+  return QwenTokenizer.fromFolder(new NodeModelFolder(TOKENIZER_DIR));
+}
+
+/** Loads the written model on `device` and generates with it: first token, next turn, decode speed. */
+export async function runBenchModel(model: BenchModel, precision: BenchPrecision, files: BenchModelFiles, tokenizer: QwenTokenizer, device: ExecutionProvider): Promise<Row> {
+  const { text } = model;
   const clock = new RunClock();
   const { result: session, seconds: loadS } = await timeOnce(async () => {
-    const [embed, decoder] = await Promise.all([files.embed, files.decoder].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' })));
+    const [embed, decoder] = await Promise.all([files.embed, files.decoder].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device })));
     return new DecoderSession(clock.wrap(embed), clock.wrap(decoder), text);
   });
   const generator = new Generator(session, (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }), { padTokenId: 151643 });
@@ -271,11 +299,11 @@ async function benchModel(model: BenchModel, precision: BenchPrecision, tokenize
   const run = runs.reduce((best, next) => (next.decodeMs < best.decodeMs ? next : best));
   const ttftMs = Math.min(...runs.map((r) => r.ttftMs));
   const msPerToken = run.decodeMs / run.steps;
-  const bytes = weightBytes(decoderModel);
+  const bytes = files.weightBytes;
   return {
     label: `${model.label}, ${precision.label}`,
     weightGB: bytes / 1e9,
-    buildS,
+    buildS: files.buildS,
     loadS,
     ttftMs,
     nextTurnCachedMs: Math.min(...nextTurns.map((turn) => turn.cachedMs)),
@@ -293,9 +321,9 @@ interface AttentionRow {
   decode: { wallMs: number; cpuMs: number };
 }
 
-/** Prefill and decode timings of each attention of `ATTENTION_COMPARISON`, the same weights in every decoder. */
-async function benchAttentions(dir: string): Promise<AttentionRow[]> {
-  const { model, precision, attentions, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
+/** Prefill and decode timings of each attention in `attentions`, the same weights in every decoder. */
+async function benchAttentions(dir: string, attentions: readonly DecoderAttention[], device: ExecutionProvider): Promise<AttentionRow[]> {
+  const { model, precision, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
   const { text } = model;
   const weights = randomWeights(textTensors(text));
   const embedFile = join(dir, 'embed.onnx');
@@ -311,7 +339,7 @@ async function benchAttentions(dir: string): Promise<AttentionRow[]> {
   for (const attention of attentions) {
     const decoderFile = join(dir, `decoder-${attention}.onnx`);
     await writeOnnxModel(decoderFile, buildDecoderModel(weights, text, { ...precision.options, attention }));
-    const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device: 'cpu' })));
+    const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device })));
     const session = new DecoderSession(embed, decoder, text, { prefillChunkTokens: promptTokens });
     const input = await promptInput(session);
     const prefill = await measure(() => session.prefill(input), { warmup: 1, runs });
@@ -330,16 +358,9 @@ async function benchAttentions(dir: string): Promise<AttentionRow[]> {
   return rows;
 }
 
-export async function runDecoderBench(): Promise<void> {
-  const bandwidth = measureBandwidth();
-  const tokenizer = await QwenTokenizer.fromFolder(new NodeModelFolder(TOKENIZER_DIR));
-  const rows: Row[] = [];
-  for (const model of MODELS) {
-    for (const precision of model.precisions) rows.push(await withTempDir('qwen-vl-decoder-bench-', (dir) => benchModel(model, precision, tokenizer, dir)));
-  }
-  console.log(
-    `\nText decoder, onnxruntime-node CPU, random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
-  );
+/** The decoder table: one row per model and precision, with the weight bytes read per second against `bandwidth`. */
+export function printDecoderRows(title: string, rows: readonly Row[], bandwidth: Bandwidth): void {
+  console.log(`\n${title}`);
   console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
   console.table(
     rows.map((row) => ({
@@ -347,6 +368,7 @@ export async function runDecoderBench(): Promise<void> {
       'decoder weights (GB)': row.weightGB.toFixed(3),
       'build (s)': row.buildS.toFixed(1),
       'load (s)': row.loadS.toFixed(1),
+      ...(row.peakRssGB !== undefined && { 'peak RSS (GB)': row.peakRssGB.toFixed(2) }),
       'first token (ms)': row.ttftMs.toFixed(1),
       'next turn, cache reused (ms)': row.nextTurnCachedMs.toFixed(1),
       'next turn, all prefilled (ms)': row.nextTurnFullMs.toFixed(1),
@@ -355,18 +377,37 @@ export async function runDecoderBench(): Promise<void> {
       'of which generation logic': row.outsideSessionMsPerToken.toFixed(2),
       'weights read (GB/s)': row.weightGBs.toFixed(2),
       'of copy bandwidth': `${((100 * row.weightGBs) / bandwidth.copyGBs).toFixed(0)}%`,
+      'of read bandwidth': `${((100 * row.weightGBs) / bandwidth.readGBs).toFixed(0)}%`,
     })),
   );
+}
 
-  const attentionRows = await withTempDir('qwen-vl-attention-bench-', benchAttentions);
+export async function runDecoderBench({ device }: BenchOptions): Promise<void> {
+  const bandwidth = measureBandwidth();
+  const tokenizer = await benchTokenizer();
+  const rows: Row[] = [];
+  for (const model of MODELS) {
+    for (const precision of model.precisions) {
+      rows.push(await withTempDir('qwen-vl-decoder-bench-', async (dir) => runBenchModel(model, precision, await writeBenchModel(model, precision, dir, device), tokenizer, device)));
+    }
+  }
+  printDecoderRows(
+    `Text decoder, onnxruntime-node ${device} (${PROVIDER_ATTENTION[device]} attention), random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
+    rows,
+    bandwidth,
+  );
+
+  // Only the providers whose build has a GroupQueryAttention graph have two attentions to compare.
+  if (PROVIDER_ATTENTION[device] === 'plain') return;
+  const attentionRows = await withTempDir('qwen-vl-attention-bench-', (dir) => benchAttentions(dir, ['plain', PROVIDER_ATTENTION[device]], device));
   const { model, precision, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
   console.log(
-    `\nDecoder attention, onnxruntime-node CPU, ${model.label}, ${precision.label}, random weights: a ${promptTokens}-token prompt in one prefill, then ${newTokens} decode steps; medians of ${runs}`,
+    `\nDecoder attention, onnxruntime-node ${device}, ${model.label}, ${precision.label}, random weights: a ${promptTokens}-token prompt in one prefill, then ${newTokens} decode steps; medians of ${runs}`,
   );
   const [plain] = attentionRows;
   console.table(
     attentionRows.map((row) => ({
-      attention: row.attention === 'plain' ? 'plain ops (webgpu, dml builds)' : 'GroupQueryAttention (cpu build)',
+      attention: row.attention === 'plain' ? 'plain ops (webgpu, dml builds)' : `GroupQueryAttention (${device} build)`,
       'prefill (ms)': row.prefill.wallMs.toFixed(0),
       'prefill CPU (ms)': row.prefill.cpuMs.toFixed(0),
       'prefill vs plain': `${(plain.prefill.cpuMs / row.prefill.cpuMs).toFixed(2)}×`,

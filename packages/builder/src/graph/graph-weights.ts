@@ -55,19 +55,29 @@ export interface QuantizedInitializers {
  * never an infinity in the file.
  */
 export function storedValues(values: Float32Array, precision: 'fp32' | 'fp16', name: string): Float32Array | Uint16Array {
-  // One pass for both checks: a NaN or infinite weight (a corrupt or diverged checkpoint)
-  // would build and run, turning every logit into NaN and every answer into token 0.
+  // A NaN or infinite weight (a corrupt or diverged checkpoint) would build and run, turning
+  // every logit into NaN and every answer into token 0.
   const limit = precision === 'fp16' ? FLOAT16_MAX : Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (!Number.isFinite(value)) {
-      throw new QwenVLError('INVALID_WEIGHTS', `holds ${value} at index ${i}; a checkpoint's weights must be finite numbers`, { source: `tensor "${name}"` });
-    }
-    if (Math.abs(value) > limit) {
-      throw new QwenVLError('INVALID_WEIGHTS', `holds ${value} at index ${i}, beyond float16's range (±${FLOAT16_MAX}); export with precision "fp32"`, { source: `tensor "${name}"` });
-    }
+  const bad = firstValueOutside(values, limit);
+  if (bad !== -1) {
+    const value = values[bad];
+    const why = Number.isFinite(value) ? `, beyond float16's range (±${FLOAT16_MAX}); export with precision "fp32"` : "; a checkpoint's weights must be finite numbers";
+    throw new QwenVLError('INVALID_WEIGHTS', `holds ${value} at index ${bad}${why}`, { source: `tensor "${name}"` });
   }
   return precision === 'fp32' ? values : float32ToFloat16(values);
+}
+
+/**
+ * The index of the first value that is not finite or beyond ±`limit`, or -1. The loop names no
+ * value in a message: a template literal on the failure path inside it made V8 box every
+ * element as a heap number, about 400 ns per weight (20 minutes of a 3B build) instead of 2.
+ */
+function firstValueOutside(values: Float32Array, limit: number): number {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (!Number.isFinite(value) || Math.abs(value) > limit) return i;
+  }
+  return -1;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
