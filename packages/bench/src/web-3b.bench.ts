@@ -6,6 +6,7 @@ import { parseModelConfig } from '@qwen-vl/core';
 import { MODEL_FILES } from '@qwen-vl/core';
 import { buildModelFolder, checkpointTensors } from '@qwen-vl/builder';
 import { MANIFEST_FILE } from '@qwen-vl/pipeline';
+import { CHROMIUM_PATH } from '@qwen-vl/test-support';
 import type { BuildManifest } from '@qwen-vl/pipeline';
 import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
@@ -31,7 +32,6 @@ const MODEL = join(CACHE, 'model');
 const PAGE_ROOT = fileURLToPath(new URL('../web-3b-page/', import.meta.url));
 /** The golden tiny model's folder: its config is the base of the 3B one, and its tokenizer files are Qwen2.5's. */
 const TINY = join(REPO, 'testdata/golden/tiny/model');
-const CHROMIUM = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium';
 const NEW_TOKENS = 4;
 /** An argument Chromium ignores, to find its browser process in /proc (playwright-core's Browser does not give it). */
 const MARKER = '--qwen-vl-bench-web-3b';
@@ -147,7 +147,7 @@ async function servePage(): Promise<{ origin: string; close: () => Promise<void>
 
 async function runInChromium(origin: string): Promise<{ outcome: Web3bOutcome; rendererPeakBytes: number }> {
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', MARKER],
   });
   let rendererPeakBytes = 0;
@@ -186,7 +186,7 @@ export async function runWeb3bBench(): Promise<void> {
   try {
     const { outcome, rendererPeakBytes } = await runInChromium(server.origin);
     const { generation } = outcome;
-    console.log(`\n@qwen-vl/web on WASM in headless Chromium (${CHROMIUM}), cross-origin isolated: ${outcome.crossOriginIsolated}`);
+    console.log(`\n@qwen-vl/web on WASM in headless Chromium (${CHROMIUM_PATH}), cross-origin isolated: ${outcome.crossOriginIsolated}`);
     if (outcome.error !== undefined) console.log(`stopped by: ${outcome.error}`);
     printTable(
       ['measure', 'value'],

@@ -8,13 +8,27 @@ import { QwenVL, onnxruntimeNodeBackend } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
 import { KINDS, answerAll, answerOf, png, questionSet, score } from '@qwen-vl/eval-shapes';
 import type { Answer, Question } from '@qwen-vl/eval-shapes';
-import { GOLDEN_CASES, GOLDEN_SEARCH, GOLDEN_STEPS, LOGITS_TOLERANCE, PIXEL_VALUES_TOLERANCE, PNG_CASES, goldenImage, goldenSteps, maxAbsDiff } from '@qwen-vl/test-support';
+import {
+  GOLDEN_CASES,
+  GOLDEN_SEARCH,
+  GOLDEN_STEPS,
+  LOGITS_TOLERANCE,
+  PIXEL_VALUES_TOLERANCE,
+  PNG_CASES,
+  REQUIRED_DEVICES_VARIABLE,
+  dropSwiftShaderVulkanDriver,
+  goldenImage,
+  goldenSteps,
+  maxAbsDiff,
+  parseRequiredDevices,
+  softwareAdapterReason,
+} from '@qwen-vl/test-support';
+import type { WebGpuProbe } from '@qwen-vl/test-support';
 import type { Request } from 'playwright-core';
 import type { WebDevice } from '../../src/qwen-vl-web.js';
 import { startStaticServer } from '../../demo/static-server.js';
 import { IMAGE_INPUT_KINDS } from './conformance-outcomes.js';
 import type { AnswerOutcome, CaseOutcome, ImageErrorOutcome, LoadOutcome, PixelValuesOutcome, QuestionInput } from './conformance-outcomes.js';
-import type { WebGpuProbe } from './conformance-page/main.js';
 import { GOLDEN_FOLDER, buildPage, ensureGoldenModel, ensureShapesModel, launchChromium, removeFolder } from './harness.js';
 import type { Precision } from './harness.js';
 
@@ -22,7 +36,9 @@ import type { Precision } from './harness.js';
  * Cross-backend conformance: every backend answers the golden cases through its public chat
  * API (greedy, eos ignored) and must give the golden tokens, with each step's logits within
  * 1e-3 of the golden ones. One test and one table row per backend × precision: a row that
- * cannot run here is a skipped test whose name says why, never a pass.
+ * cannot run here is a skipped test whose name says why, never a pass; where
+ * QWEN_VL_REQUIRE_DEVICES names its device (`pnpm test:gpu` sets it), it is a failing test instead,
+ * and WebGPU must then be a GPU, not SwiftShader.
  *
  * Then every backend answers a fixed sample of shapes questions (@qwen-vl/eval-shapes) with
  * the shapes model in fp32: node-cpu must get at least 90% right, and every other backend
@@ -105,6 +121,10 @@ function formatTable(titles: readonly string[], lines: readonly (readonly string
 
 // Set up before the tests are declared: whether a row can run here decides whether its test
 // is skipped, and the browser's WebGPU adapter is only known once a page has asked for it.
+const requiredDevices: ReadonlySet<Device> = parseRequiredDevices(process.env[REQUIRED_DEVICES_VARIABLE]);
+const hardwareWebGpu = requiredDevices.has('webgpu');
+// Before anything opens Vulkan: onnxruntime-node's WebGPU must find the GPU's driver, not the script's SwiftShader.
+if (hardwareWebGpu) dropSwiftShaderVulkanDriver();
 const models = new Map<Precision, string>([
   ['fp32', await ensureGoldenModel('fp32')],
   ['fp16', await ensureGoldenModel('fp16')],
@@ -118,12 +138,14 @@ const server = await startStaticServer({
   '/models/fp16/': models.get('fp16')!,
   '/models/shapes-fp32/': shapesModel,
 });
-const browser = await launchChromium();
+const browser = await launchChromium({ hardwareWebGpu });
 const page = await browser.newPage();
 page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
 await page.goto(`${server.origin}/page/`);
 await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
 const webGpu: WebGpuProbe = await page.evaluate(() => window.conformance.probeWebGpu());
+/** Why the page cannot run WebGPU here: no adapter, or, when WebGPU is required, a software one. */
+const webGpuMissing = hardwareWebGpu ? softwareAdapterReason(webGpu) : webGpu.unavailable;
 
 /** fp16 shaders need the adapter's shader-f16 feature; SwiftShader has none. */
 const noShaderF16 = webGpu.shaderF16 ? undefined : `the WebGPU adapter (${webGpu.adapter ?? 'none'}) has no shader-f16`;
@@ -138,7 +160,9 @@ async function nodeDeviceMissing(device: Device): Promise<string | undefined> {
 const nodeMissing: Record<'cuda' | 'dml' | 'webgpu', string | undefined> = {
   cuda: await nodeDeviceMissing('cuda'),
   dml: await nodeDeviceMissing('dml'),
-  webgpu: await nodeDeviceMissing('webgpu'),
+  // onnxruntime-node does not say which adapter it got: its WebGPU counts as a GPU where the
+  // browser's, over the same Vulkan drivers, is one.
+  webgpu: (await nodeDeviceMissing('webgpu')) ?? (hardwareWebGpu ? webGpuMissing : undefined),
 };
 
 async function runNodeCases(device: NodeDevice, precision: Precision): Promise<CaseOutcome[]> {
@@ -169,32 +193,56 @@ function runWebCases(device: WebDevice, precision: Precision): Promise<CaseOutco
   ] as const);
 }
 
-interface RowPlan {
+/** What becomes of a row that cannot run here. */
+interface Absence {
+  /** Why the row is skipped; undefined when it runs. */
+  skip: string | undefined;
+  /** Why the row fails without running: its device is missing and QWEN_VL_REQUIRE_DEVICES names it. */
+  fail: string | undefined;
+}
+
+/**
+ * A row on `device`, which is not here for the reason `missing` (undefined when it is), and
+ * which does not apply here for the reason `inapplicable` (fp16 without shader-f16): a missing
+ * device fails the row when it is required and skips it otherwise; an inapplicable row is
+ * skipped either way.
+ */
+function absence(device: Device, missing: string | undefined, inapplicable?: string): Absence {
+  if (missing !== undefined && requiredDevices.has(device)) return { skip: undefined, fail: `${device} is required (${REQUIRED_DEVICES_VARIABLE}) but missing: ${missing}` };
+  return { skip: missing ?? inapplicable, fail: undefined };
+}
+
+const nodeDeviceAbsence = (device: NodeDevice, inapplicable?: string): Absence => absence(device, device === 'cpu' ? undefined : nodeMissing[device], inapplicable);
+const webDeviceAbsence = (device: WebDevice, inapplicable?: string): Absence => absence(device, device === 'webgpu' ? webGpuMissing : undefined, inapplicable);
+
+interface RowPlan extends Absence {
   backend: string;
   precision: Precision;
-  /** Why the row cannot run here; undefined when it must run and pass. */
-  skip: string | undefined;
   run: () => Promise<CaseOutcome[]>;
 }
 
-function nodeRow(device: NodeDevice, precision: Precision, skip = device === 'cpu' ? undefined : nodeMissing[device]): RowPlan {
-  return { backend: `node-${device}`, precision, skip, run: () => runNodeCases(device, precision) };
+function nodeRow(device: NodeDevice, precision: Precision, inapplicable?: string): RowPlan {
+  return { backend: `node-${device}`, precision, ...nodeDeviceAbsence(device, inapplicable), run: () => runNodeCases(device, precision) };
 }
 
-function webRow(device: WebDevice, precision: Precision, skip?: string): RowPlan {
-  return { backend: `web-${device}`, precision, skip, run: () => runWebCases(device, precision) };
+function webRow(device: WebDevice, precision: Precision, inapplicable?: string): RowPlan {
+  return { backend: `web-${device}`, precision, ...webDeviceAbsence(device, inapplicable), run: () => runWebCases(device, precision) };
 }
 
 /**
  * One test per row: it records the row for the table, then asserts that every case gave the
  * golden tokens with logits within tolerance. A row that cannot run is skipped with the reason
- * in its name (and listed as skipped in the table).
+ * in its name (and listed as skipped in the table), or fails saying why when its device is required.
  */
 function conformanceTest(plan: RowPlan): void {
   const title = `${plan.backend} ${plan.precision} gives the golden tokens and logits`;
   rowOrder.push(`${plan.backend} ${plan.precision}`);
   if (plan.skip !== undefined) rows.push({ backend: plan.backend, precision: plan.precision, status: 'skipped', tokens: '–', maxLogitDiff: '–', note: plan.skip });
   it.skipIf(plan.skip !== undefined)(plan.skip === undefined ? title : `${title} (skipped here: ${plan.skip})`, async () => {
+    if (plan.fail !== undefined) {
+      rows.push({ backend: plan.backend, precision: plan.precision, status: 'FAIL', tokens: '–', maxLogitDiff: '–', note: plan.fail });
+      expect.fail(plan.fail);
+    }
     const started = performance.now();
     const outcomes = await plan.run();
     const problems = problemsOf(outcomes);
@@ -227,9 +275,9 @@ describe('conformance of every backend with the golden outputs', () => {
 
   conformanceTest(nodeRow('cpu', 'fp32'));
   conformanceTest(nodeRow('cpu', 'fp16'));
-  // onnxruntime-node's WebGPU EP on SwiftShader (the script points VK_ICD_FILENAMES at Chromium's driver).
+  // onnxruntime-node's WebGPU EP on SwiftShader (the script points VK_ICD_FILENAMES at Chromium's driver), or on the GPU when webgpu is required.
   conformanceTest(nodeRow('webgpu', 'fp32'));
-  conformanceTest(nodeRow('webgpu', 'fp16', nodeMissing.webgpu ?? noShaderF16));
+  conformanceTest(nodeRow('webgpu', 'fp16', noShaderF16));
   conformanceTest(nodeRow('cuda', 'fp32'));
   conformanceTest(nodeRow('cuda', 'fp16'));
   conformanceTest(nodeRow('dml', 'fp32'));
@@ -325,8 +373,8 @@ describe('conformance of every backend with the golden outputs', () => {
 
   conformanceTest(webRow('wasm', 'fp32'));
   conformanceTest(webRow('wasm', 'fp16'));
-  conformanceTest(webRow('webgpu', 'fp32', webGpu.unavailable));
-  conformanceTest(webRow('webgpu', 'fp16', webGpu.unavailable ?? noShaderF16));
+  conformanceTest(webRow('webgpu', 'fp32'));
+  conformanceTest(webRow('webgpu', 'fp16', noShaderF16));
 });
 
 /** The fixed sample: 2 questions of each kind, drawn by eval-shapes' own renderer from this seed. */
@@ -430,16 +478,15 @@ function mismatches(answers: readonly Answer[], expected: readonly Answer[]): st
   return expected.flatMap((want, i) => (answers[i]?.text === want.text ? [] : [`#${i + 1} ${want.question.kind}: ${JSON.stringify(answers[i]?.text)}, ${REFERENCE} ${JSON.stringify(want.text)}`]));
 }
 
-interface AnswerPlan {
+interface AnswerPlan extends Absence {
   backend: string;
-  skip: string | undefined;
   run: () => Promise<Answer[]>;
 }
 
 /**
  * One test per backend: node-cpu (the reference) must get at least MIN_ACCURACY of the sample
  * right; every other backend must give its answers, text for text. A row that cannot run is
- * skipped with the reason in its name and in the table.
+ * skipped with the reason in its name and in the table, or fails saying why when its device is required.
  */
 function answersTest(plan: AnswerPlan): void {
   const isReference = plan.backend === REFERENCE;
@@ -449,6 +496,10 @@ function answersTest(plan: AnswerPlan): void {
   answerRowOrder.push(plan.backend);
   if (plan.skip !== undefined) answerRows.push({ backend: plan.backend, status: 'skipped', correct: '–', detail: plan.skip, time: '–' });
   it.skipIf(plan.skip !== undefined)(plan.skip === undefined ? title : `${title} (skipped here: ${plan.skip})`, async () => {
+    if (plan.fail !== undefined) {
+      answerRows.push({ backend: plan.backend, status: 'FAIL', correct: '–', detail: plan.fail, time: '–' });
+      expect.fail(plan.fail);
+    }
     const started = performance.now();
     const answers = await plan.run();
     const time = `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -471,17 +522,17 @@ function answersTest(plan: AnswerPlan): void {
 describe(`every backend gives the same answers to a fixed sample of ${SAMPLE.length} shapes questions`, () => {
   afterAll(async () => printAnswerTable(reference === undefined ? undefined : await reference.catch(() => undefined)));
 
-  const nodeAnswers = (device: NodeDevice, skip = device === 'cpu' ? undefined : nodeMissing[device]): AnswerPlan => ({
+  const nodeAnswers = (device: NodeDevice): AnswerPlan => ({
     backend: `node-${device}`,
-    skip,
+    ...nodeDeviceAbsence(device),
     run: () => (device === 'cpu' ? referenceAnswers() : answerOnNode(device)),
   });
-  const webAnswers = (device: WebDevice, skip?: string): AnswerPlan => ({ backend: `web-${device}`, skip, run: () => answerOnWeb(device) });
+  const webAnswers = (device: WebDevice): AnswerPlan => ({ backend: `web-${device}`, ...webDeviceAbsence(device), run: () => answerOnWeb(device) });
 
   answersTest(nodeAnswers('cpu'));
   answersTest(nodeAnswers('webgpu'));
   answersTest(nodeAnswers('cuda'));
   answersTest(nodeAnswers('dml'));
   answersTest(webAnswers('wasm'));
-  answersTest(webAnswers('webgpu', webGpu.unavailable));
+  answersTest(webAnswers('webgpu'));
 });

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMAT_VERSION, MANIFEST_FILE } from '@qwen-vl/pipeline';
 import { buildModelFolder } from '@qwen-vl/builder';
-import { GOLDEN_DIR, MODEL_DIR } from '@qwen-vl/test-support';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, GOLDEN_DIR, HARDWARE_WEBGPU_CHROMIUM_ARGS, MODEL_DIR } from '@qwen-vl/test-support';
 import type { BuildManifest } from '@qwen-vl/pipeline';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
@@ -22,7 +22,6 @@ export const GOLDEN_FOLDER = GOLDEN_DIR;
 /** The shapes model's Hugging Face folder (its trained weights: models/tiny-shapes/README.md). */
 export const SHAPES_MODEL_DIR = join(REPOSITORY_ROOT, 'models/tiny-shapes');
 export const WEB_PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CHROMIUM_PATH = process.env.QWEN_VL_CHROMIUM ?? '/usr/bin/chromium';
 
 export type Precision = 'fp32' | 'fp16';
 
@@ -108,12 +107,14 @@ export async function removeFolder(folder: string | undefined): Promise<void> {
 
 /**
  * Headless Debian Chromium (no Playwright browser download) with WebGPU on: without a GPU
- * it gets SwiftShader's fallback adapter. Playwright gives it a fresh temporary profile.
+ * it gets SwiftShader's fallback adapter. With `hardwareWebGpu` it is also launched so that
+ * WebGPU can reach the machine's GPU (see HARDWARE_WEBGPU_CHROMIUM_ARGS). Playwright gives it a
+ * fresh temporary profile.
  */
-export function launchChromium(): Promise<Browser> {
+export function launchChromium({ hardwareWebGpu = false }: { hardwareWebGpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [...CHROMIUM_ARGS, ...(hardwareWebGpu ? HARDWARE_WEBGPU_CHROMIUM_ARGS : [])],
   });
 }
 

@@ -7,6 +7,7 @@ import { decodeNpy, parsePreprocessorConfig } from '@qwen-vl/core';
 import { processImages } from '@qwen-vl/preprocess';
 import { GOLDEN_SEARCH, caseArrayFile, maxAbsDiff } from '@qwen-vl/test-support/golden-cases';
 import type { GoldenCase } from '@qwen-vl/test-support/golden-cases';
+import { probeWebGpu } from '@qwen-vl/test-support/webgpu-adapter';
 import { IMAGE_INPUT_KINDS } from '../conformance-outcomes.js';
 import type { AnswerOutcome, CaseOutcome, ImageErrorOutcome, ImageInputKind, LoadOutcome, PixelValuesOutcome, QuestionInput } from '../conformance-outcomes.js';
 
@@ -15,14 +16,6 @@ import type { AnswerOutcome, CaseOutcome, ImageErrorOutcome, ImageInputKind, Loa
  * `window.conformance`. Golden arrays are fetched and compared here, so only summaries travel
  * back to Node.
  */
-
-export interface WebGpuProbe {
-  /** Why WebGPU cannot run here, or undefined when an adapter was found. */
-  unavailable?: string;
-  /** Adapter vendor/architecture/description, as the browser reports them. */
-  adapter?: string;
-  shaderF16: boolean;
-}
 
 async function fetchOk(url: string): Promise<Response> {
   const response = await fetch(url);
@@ -38,25 +31,6 @@ async function fetchFloat32Npy(url: string): Promise<{ data: Float32Array; dims:
 
 async function fetchImages(goldenUrl: string, names: readonly string[]): Promise<Blob[]> {
   return Promise.all(names.map(async (name) => (await fetchOk(`${goldenUrl}images/${name}`)).blob()));
-}
-
-/** The part of WebGPU the probe reads (TypeScript's DOM library has no WebGPU types yet). */
-interface GpuNavigator {
-  gpu?: {
-    requestAdapter(): Promise<{
-      features: ReadonlySet<string>;
-      info: { vendor: string; architecture: string; description: string };
-    } | null>;
-  };
-}
-
-async function probeWebGpu(): Promise<WebGpuProbe> {
-  const { gpu } = navigator as Navigator & GpuNavigator;
-  if (gpu === undefined) return { unavailable: 'navigator.gpu is missing (WebGPU disabled in this browser)', shaderF16: false };
-  const adapter = await gpu.requestAdapter();
-  if (adapter === null) return { unavailable: 'navigator.gpu.requestAdapter() returned null (no adapter)', shaderF16: false };
-  const { vendor, architecture, description } = adapter.info;
-  return { adapter: [vendor, architecture, description].filter((part) => part !== '').join(' / '), shaderF16: adapter.features.has('shader-f16') };
 }
 
 /** One user turn of `media` then the case's prompt, greedy as the golden run, each step's logits compared with the case's golden ones. */
