@@ -4,6 +4,8 @@ import type { ExecutionProvider } from '@qwen-vl/pipeline';
 export interface BenchOptions {
   /** The onnxruntime-node execution provider the model benchmarks run on (default `cpu`). */
   readonly device: ExecutionProvider;
+  /** Intra-op threads of every session (`--threads N`); onnxruntime's own choice when absent. */
+  readonly intraOpThreads?: number;
 }
 
 const NODE_DEVICES: readonly ExecutionProvider[] = ['cpu', 'cuda', 'dml', 'webgpu'];
@@ -12,17 +14,27 @@ const NODE_DEVICES: readonly ExecutionProvider[] = ['cpu', 'cuda', 'dml', 'webgp
 export function parseBenchArguments(argv: readonly string[]): { names: string[]; options: BenchOptions } {
   const names: string[] = [];
   let device: ExecutionProvider = 'cpu';
+  let intraOpThreads: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i];
     if (argument === '--device') {
       const value = argv[++i];
       if (!NODE_DEVICES.includes(value as ExecutionProvider)) throw new Error(`--device must be one of ${NODE_DEVICES.join(', ')}, got ${JSON.stringify(value)}`);
       device = value as ExecutionProvider;
+    } else if (argument === '--threads') {
+      const value = argv[++i];
+      if (!/^[1-9]\d{0,2}$/.test(value ?? '')) throw new Error(`--threads must be a whole number from 1 to 999, got ${JSON.stringify(value)}`);
+      intraOpThreads = Number(value);
     } else if (argument.startsWith('--')) {
-      throw new Error(`unknown option ${argument}; the only option is --device ${NODE_DEVICES.join('|')}`);
+      throw new Error(`unknown option ${argument}; the options are --device ${NODE_DEVICES.join('|')} and --threads N`);
     } else {
       names.push(argument);
     }
   }
-  return { names, options: { device } };
+  return { names, options: { device, ...(intraOpThreads !== undefined && { intraOpThreads }) } };
+}
+
+/** How many intra-op threads the sessions were given, for table titles. */
+export function threadsLabel({ intraOpThreads }: BenchOptions): string {
+  return intraOpThreads === undefined ? "onnxruntime's default threads" : `${intraOpThreads} intra-op thread${intraOpThreads === 1 ? '' : 's'}`;
 }

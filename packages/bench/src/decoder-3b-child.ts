@@ -7,6 +7,6 @@ import type { ChildRequest } from './decoder-3b.bench.js';
  * and sends back the row with this process's peak resident memory.
  */
 const request = JSON.parse(process.argv[2]) as ChildRequest;
-const row = await runBenchModel(MODEL_3B, MODEL_3B.precisions[request.precisionIndex], request.files, await benchTokenizer(), request.device);
+const row = await runBenchModel(MODEL_3B, MODEL_3B.precisions[request.precisionIndex], request.files, await benchTokenizer(), request.options);
 // resourceUsage().maxRSS is in kilobytes.
 process.send!({ ...row, peakRssGB: (process.resourceUsage().maxRSS * 1024) / 1e9 });

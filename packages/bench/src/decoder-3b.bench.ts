@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import type { BenchOptions } from './bench-options.js';
 import { FP32, INT4_LEVELS, measureBandwidth, printDecoderRows, textConfig, writeBenchModel } from './decoder.bench.js';
+import { threadsLabel } from './bench-options.js';
 import type { BenchModel, BenchModelFiles, Row } from './decoder.bench.js';
 import { withTempDir } from './temp-dir.js';
 
@@ -33,7 +34,7 @@ export const MODEL_3B: BenchModel = {
 export interface ChildRequest {
   precisionIndex: number;
   files: BenchModelFiles;
-  device: BenchOptions['device'];
+  options: BenchOptions;
 }
 
 /** Loads and runs one written precision in a fresh process; its row carries that process's peak RSS. */
@@ -50,17 +51,18 @@ function runInChild(request: ChildRequest): Promise<Row> {
   });
 }
 
-export async function runDecoder3bBench({ device }: BenchOptions): Promise<void> {
+export async function runDecoder3bBench(options: BenchOptions): Promise<void> {
+  const { device } = options;
   const bandwidth = measureBandwidth();
   const rows: Row[] = [];
   for (const [precisionIndex, precision] of MODEL_3B.precisions.entries()) {
     console.log(`  ${MODEL_3B.label}, ${precision.label}: writing…`);
-    rows.push(await withTempDir('qwen-vl-decoder-3b-bench-', async (dir) => runInChild({ precisionIndex, files: await writeBenchModel(MODEL_3B, precision, dir, device), device })));
+    rows.push(await withTempDir('qwen-vl-decoder-3b-bench-', async (dir) => runInChild({ precisionIndex, files: await writeBenchModel(MODEL_3B, precision, dir, device), options })));
     const row = rows[rows.length - 1];
     console.log(`  ${row.label}: ${row.decodeTokS.toFixed(2)} tokens/s, peak RSS ${row.peakRssGB?.toFixed(2)} GB`);
   }
   printDecoderRows(
-    `Text decoder, the whole 3B-shaped text model, onnxruntime-node ${device}, random weights; greedy, ${MODEL_3B.promptTokens}-token prompt, ${MODEL_3B.newTokens} new tokens, next turn +${MODEL_3B.followUpTokens} tokens; each precision loaded and run in a process of its own (peak RSS)`,
+    `Text decoder, the whole 3B-shaped text model, onnxruntime-node ${device} (${threadsLabel(options)}), random weights; greedy, ${MODEL_3B.promptTokens}-token prompt, ${MODEL_3B.newTokens} new tokens, next turn +${MODEL_3B.followUpTokens} tokens; each precision loaded and run in a process of its own (peak RSS)`,
     rows,
     bandwidth,
   );

@@ -12,6 +12,7 @@ import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
 import { measure, median, timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
+import { threadsLabel } from './bench-options.js';
 import type { BenchOptions } from './bench-options.js';
 
 /**
@@ -222,11 +223,11 @@ export function benchTokenizer(): Promise<QwenTokenizer> {
 }
 
 /** Loads the written model on `device` and generates with it: first token, next turn, decode speed. */
-export async function runBenchModel(model: BenchModel, precision: BenchPrecision, files: BenchModelFiles, tokenizer: QwenTokenizer, device: ExecutionProvider): Promise<Row> {
+export async function runBenchModel(model: BenchModel, precision: BenchPrecision, files: BenchModelFiles, tokenizer: QwenTokenizer, { device, intraOpThreads }: BenchOptions): Promise<Row> {
   const { text } = model;
   const clock = new RunClock();
   const { result: session, seconds: loadS } = await timeOnce(async () => {
-    const [embed, decoder] = await Promise.all([files.embed, files.decoder].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device })));
+    const [embed, decoder] = await Promise.all([files.embed, files.decoder].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads })));
     return new DecoderSession(clock.wrap(embed), clock.wrap(decoder), text);
   });
   const generator = new Generator(session, (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }), { padTokenId: 151643 });
@@ -322,7 +323,7 @@ interface AttentionRow {
 }
 
 /** Prefill and decode timings of each attention in `attentions`, the same weights in every decoder. */
-async function benchAttentions(dir: string, attentions: readonly DecoderAttention[], device: ExecutionProvider): Promise<AttentionRow[]> {
+async function benchAttentions(dir: string, attentions: readonly DecoderAttention[], { device, intraOpThreads }: BenchOptions): Promise<AttentionRow[]> {
   const { model, precision, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
   const { text } = model;
   const weights = randomWeights(textTensors(text));
@@ -339,7 +340,7 @@ async function benchAttentions(dir: string, attentions: readonly DecoderAttentio
   for (const attention of attentions) {
     const decoderFile = join(dir, `decoder-${attention}.onnx`);
     await writeOnnxModel(decoderFile, buildDecoderModel(weights, text, { ...precision.options, attention }));
-    const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device })));
+    const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads })));
     const session = new DecoderSession(embed, decoder, text, { prefillChunkTokens: promptTokens });
     const input = await promptInput(session);
     const prefill = await measure(() => session.prefill(input), { warmup: 1, runs });
@@ -382,24 +383,25 @@ export function printDecoderRows(title: string, rows: readonly Row[], bandwidth:
   );
 }
 
-export async function runDecoderBench({ device }: BenchOptions): Promise<void> {
+export async function runDecoderBench(options: BenchOptions): Promise<void> {
+  const { device } = options;
   const bandwidth = measureBandwidth();
   const tokenizer = await benchTokenizer();
   const rows: Row[] = [];
   for (const model of MODELS) {
     for (const precision of model.precisions) {
-      rows.push(await withTempDir('qwen-vl-decoder-bench-', async (dir) => runBenchModel(model, precision, await writeBenchModel(model, precision, dir, device), tokenizer, device)));
+      rows.push(await withTempDir('qwen-vl-decoder-bench-', async (dir) => runBenchModel(model, precision, await writeBenchModel(model, precision, dir, device), tokenizer, options)));
     }
   }
   printDecoderRows(
-    `Text decoder, onnxruntime-node ${device} (${PROVIDER_ATTENTION[device]} attention), random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
+    `Text decoder, onnxruntime-node ${device} (${PROVIDER_ATTENTION[device]} attention, ${threadsLabel(options)}), random weights; greedy, ${MODELS.map((m) => `${m.label}: ${m.promptTokens}-token prompt, ${m.newTokens} new tokens, next turn +${m.followUpTokens} tokens, best of ${m.runs}`).join('; ')}`,
     rows,
     bandwidth,
   );
 
   // Only the providers whose build has a GroupQueryAttention graph have two attentions to compare.
   if (PROVIDER_ATTENTION[device] === 'plain') return;
-  const attentionRows = await withTempDir('qwen-vl-attention-bench-', (dir) => benchAttentions(dir, ['plain', PROVIDER_ATTENTION[device]], device));
+  const attentionRows = await withTempDir('qwen-vl-attention-bench-', (dir) => benchAttentions(dir, ['plain', PROVIDER_ATTENTION[device]], options));
   const { model, precision, promptTokens, newTokens, runs } = ATTENTION_COMPARISON;
   console.log(
     `\nDecoder attention, onnxruntime-node ${device}, ${model.label}, ${precision.label}, random weights: a ${promptTokens}-token prompt in one prefill, then ${newTokens} decode steps; medians of ${runs}`,

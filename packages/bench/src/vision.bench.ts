@@ -12,12 +12,13 @@ import { timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { printTable } from './table.js';
 import { withTempDir } from './temp-dir.js';
+import { threadsLabel } from './bench-options.js';
 import type { BenchOptions } from './bench-options.js';
 
 /**
  * The vision encoder of a Qwen2.5-VL-3B-shaped tower on onnxruntime-node (CPU unless `--device`), random weights:
  * at each vision precision (fp32, fp16, int8, int4; quantized ones at the builder's default
- * block size and accuracy level), with the segmented attention the exporter writes, and fp32
+ * block size and accuracy level, and int8 once more in blocks of 256), with the segmented attention the exporter writes, and fp32
  * once more with a dense N×N block mask, to show what segmenting saves. One image of 1024×768
  * (grid 54×74, 3996 patches) is about 5 TFLOP, so each variant runs it once, after one warm-up
  * run on a 224×224 image; its features are compared with fp32's.
@@ -52,9 +53,9 @@ interface Variant {
   options: VisionExportOptions & { attention: AttentionLayout };
 }
 
-const quantized = (precision: 'int8' | 'int4'): Variant => ({
-  label: `${precision} (block ${DEFAULT_QUANTIZATION.blockSize}, accuracy level ${DEFAULT_QUANTIZATION.accuracyLevel})`,
-  options: { precision, attention: 'segmented' },
+const quantized = (precision: 'int8' | 'int4', blockSize = DEFAULT_QUANTIZATION.blockSize): Variant => ({
+  label: `${precision} (block ${blockSize}, accuracy level ${DEFAULT_QUANTIZATION.accuracyLevel})`,
+  options: { precision, attention: 'segmented', quantization: { ...DEFAULT_QUANTIZATION, blockSize } },
 });
 
 /** fp32 first: the others' features are compared with its. */
@@ -64,6 +65,8 @@ const VARIANTS: Variant[] = [
   { label: 'fp16 weights', options: { precision: 'fp16', attention: 'segmented' } },
   quantized('int8'),
   quantized('int4'),
+  // Fewer, longer blocks: less per-block work in MatMulNBits' int8 kernel (--block-size 256).
+  quantized('int8', 256),
 ];
 
 interface Row {
@@ -77,11 +80,11 @@ interface Row {
   features: Float32Array;
 }
 
-async function benchVariant(dir: string, { label, options }: Variant, { device }: BenchOptions): Promise<Row> {
+async function benchVariant(dir: string, { label, options }: Variant, { device, intraOpThreads }: BenchOptions): Promise<Row> {
   const path = join(dir, 'vision.onnx');
   const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, options)));
   const { result: encoder, seconds: loadS } = await timeOnce(
-    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device }), TOWER_3B, { attention: options.attention }),
+    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads }), TOWER_3B, { attention: options.attention }),
   );
   try {
     const { seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
@@ -116,7 +119,9 @@ function featureError(features: Float32Array, reference: Float32Array): { maxRel
 
 export async function runVisionBench(options: BenchOptions): Promise<void> {
   const patches = patchCount(BENCH_GRID);
-  console.log(`vision encoder, Qwen2.5-VL-3B-shaped tower (random weights), onnxruntime-node ${options.device}: 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`);
+  console.log(
+    `vision encoder, Qwen2.5-VL-3B-shaped tower (random weights), onnxruntime-node ${options.device} (${threadsLabel(options)}): 1024×768 image, grid ${BENCH_GRID.join('×')} = ${patches} patches`,
+  );
   const rows: Row[] = [];
   await withTempDir('qwen-vl-bench-vision-', async (dir) => {
     for (const variant of VARIANTS) rows.push(await benchVariant(dir, variant, options));
