@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import type { BenchOptions } from './bench-options.js';
-import { FP32, INT4_LEVELS, measureBandwidth, printDecoderRows, textConfig, writeBenchModel } from './decoder.bench.js';
+import { FP32, INT4_LEVELS, measureBandwidth, printDecoderRows, text3B, writeBenchModel } from './decoder.bench.js';
 import { threadsLabel } from './bench-options.js';
 import type { BenchModel, BenchModelFiles, Row } from './decoder.bench.js';
 import { withTempDir } from './temp-dir.js';
@@ -14,15 +14,7 @@ import { withTempDir } from './temp-dir.js';
  */
 export const MODEL_3B: BenchModel = {
   label: '3B-shaped, 36 layers',
-  text: textConfig({
-    hidden_size: 2048,
-    num_hidden_layers: 36,
-    num_attention_heads: 16,
-    num_key_value_heads: 2,
-    intermediate_size: 11008,
-    rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
-    tie_word_embeddings: true,
-  }),
+  text: text3B(36),
   promptTokens: 128,
   newTokens: 16,
   followUpTokens: 32,
@@ -69,7 +61,7 @@ export async function runDecoder3bBench(options: BenchOptions): Promise<void> {
   const fp32 = rows[0];
   for (const row of rows.slice(1)) {
     console.log(
-      `${row.label}: decode ${(row.decodeTokS / fp32.decodeTokS).toFixed(2)}× fp32's tokens/s; weights read at ${((100 * row.weightGBs) / bandwidth.readGBs).toFixed(0)}% of the read bandwidth`,
+      `${row.label}: decode ${(row.decodeTokS / fp32.decodeTokS).toFixed(2)}× fp32's tokens/s; weights read at ${((100 * row.weightGBs) / bandwidth.copyGBs).toFixed(0)}% of the copy bandwidth`,
     );
   }
   console.log('targets: int4 decode ≥ 4× fp32 and ≥ 80% of its bandwidth bound; peak RSS of int4 under 3 GB');

@@ -51,8 +51,20 @@ export interface BenchModel {
 /** The vision tower is not benchmarked here, but config.json must describe one. */
 const VISION_CONFIG = { depth: 1, hidden_size: 32, num_heads: 2, intermediate_size: 64, out_hidden_size: 32 };
 
-export const textConfig = (sizes: Record<string, unknown>): TextConfig =>
+const textConfig = (sizes: Record<string, unknown>): TextConfig =>
   parseModelConfig({ vocab_size: 151936, max_position_embeddings: 128000, rope_theta: 1000000, rms_norm_eps: 1e-6, vision_config: VISION_CONFIG, ...sizes }).text;
+
+/** Qwen2.5-VL-3B's text model (config.json on the Hub) with `layers` of its 36 layers. */
+export const text3B = (layers: number): TextConfig =>
+  textConfig({
+    hidden_size: 2048,
+    num_hidden_layers: layers,
+    num_attention_heads: 16,
+    num_key_value_heads: 2,
+    intermediate_size: 11008,
+    rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
+    tie_word_embeddings: true,
+  });
 
 const MODELS: BenchModel[] = [
   {
@@ -73,17 +85,9 @@ const MODELS: BenchModel[] = [
     precisions: [FP32],
   },
   {
-    // Qwen2.5-VL-3B's text model (config.json on the Hub) cut to 4 of its 36 layers.
+    // Qwen2.5-VL-3B's text model cut to 4 of its 36 layers.
     label: '3B-shaped, 4 layers',
-    text: textConfig({
-      hidden_size: 2048,
-      num_hidden_layers: 4,
-      num_attention_heads: 16,
-      num_key_value_heads: 2,
-      intermediate_size: 11008,
-      rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
-      tie_word_embeddings: true,
-    }),
+    text: text3B(4),
     promptTokens: 128,
     newTokens: 16,
     followUpTokens: 32,
@@ -94,8 +98,8 @@ const MODELS: BenchModel[] = [
 
 /**
  * The decoder of a GroupQueryAttention build (`--execution-provider cpu`, or `cuda` under
- * `--device cuda`: com.microsoft GroupQueryAttention) against the portable one (`webgpu`, `dml`: MatMul and Softmax), on the 3B-shaped model at
- * int4 accuracy level 4 (the build a CPU runs; its fast linear layers leave attention a larger
+ * `--device cuda`: com.microsoft GroupQueryAttention) against the portable one (`webgpu`,
+ * `dml`: MatMul and Softmax), on the 3B-shaped model at int4 accuracy level 4 (the build a CPU runs; its fast linear layers leave attention a larger
  * share): a 576-token prompt (about one 448×448 image and a question) prefilled in one run,
  * then decoding after it. Medians of `runs`, wall and CPU time (the CPU time barely moves
  * when other processes compete for the cores).
@@ -136,19 +140,19 @@ class RunClock {
 }
 
 /** Bytes a decode step reads from weights: every initializer of the decoder, lm_head included. */
-export function weightBytes(model: OnnxModel): number {
+function weightBytes(model: OnnxModel): number {
   return model.initializers.reduce((sum, init) => sum + init.byteLength, 0);
+}
+
+export interface Bandwidth {
+  copyGBs: number;
+  readGBs: number;
 }
 
 /**
  * Copy bandwidth in GB/s (bytes read + bytes written per second) over two 512 MB arrays,
  * best of five: what one thread of this machine moves through memory.
  */
-export interface Bandwidth {
-  copyGBs: number;
-  readGBs: number;
-}
-
 export function measureBandwidth(): Bandwidth {
   const length = (512 * 2 ** 20) / 8;
   const source = new Float64Array(length).fill(1);
