@@ -6,6 +6,8 @@ export interface BenchOptions {
   readonly device: ExecutionProvider;
   /** Intra-op threads of every session (`--threads N`); onnxruntime's own choice when absent. */
   readonly intraOpThreads?: number;
+  /** Profile the measured runs with onnxruntime and print each operator type's time (`--profile`; `vision` only). */
+  readonly profile?: boolean;
 }
 
 const NODE_DEVICES: readonly ExecutionProvider[] = ['cpu', 'cuda', 'dml', 'webgpu'];
@@ -15,6 +17,7 @@ export function parseBenchArguments(argv: readonly string[]): { names: string[];
   const names: string[] = [];
   let device: ExecutionProvider = 'cpu';
   let intraOpThreads: number | undefined;
+  let profile = false;
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i];
     if (argument === '--device') {
@@ -25,13 +28,15 @@ export function parseBenchArguments(argv: readonly string[]): { names: string[];
       const value = argv[++i];
       if (!/^[1-9]\d{0,2}$/.test(value ?? '')) throw new Error(`--threads must be a whole number from 1 to 999, got ${JSON.stringify(value)}`);
       intraOpThreads = Number(value);
+    } else if (argument === '--profile') {
+      profile = true;
     } else if (argument.startsWith('--')) {
-      throw new Error(`unknown option ${argument}; the options are --device ${NODE_DEVICES.join('|')} and --threads N`);
+      throw new Error(`unknown option ${argument}; the options are --device ${NODE_DEVICES.join('|')}, --threads N and --profile`);
     } else {
       names.push(argument);
     }
   }
-  return { names, options: { device, ...(intraOpThreads !== undefined && { intraOpThreads }) } };
+  return { names, options: { device, ...(intraOpThreads !== undefined && { intraOpThreads }), ...(profile && { profile }) } };
 }
 
 /** How many intra-op threads the sessions were given, for table titles. */

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import type { BenchOptions } from './bench-options.js';
-import { FP32, INT4_LEVELS, measureBandwidth, printDecoderRows, text3B, writeBenchModel } from './decoder.bench.js';
+import { FP32, INT4_LEVELS, int4, measureBandwidth, printDecoderRows, text3B, writeBenchModel } from './decoder.bench.js';
 import { threadsLabel } from './bench-options.js';
 import type { BenchModel, BenchModelFiles, Row } from './decoder.bench.js';
 import { withTempDir } from './temp-dir.js';
@@ -8,7 +8,7 @@ import { withTempDir } from './temp-dir.js';
 /**
  * The whole Qwen2.5-VL-3B text model (all 36 layers; config.json on the Hub), random weights
  * written straight to ONNX, at fp32, fp16 weights and int4 (each accuracy level the builder
- * offers as a choice). Each precision is written by this process and then loaded and run by a
+ * offers as a choice, and level 4 in blocks of 64). Each precision is written by this process and then loaded and run by a
  * child process of its own, whose peak resident memory is then that model's alone (loading,
  * prefill, decode), not the build's.
  */
@@ -19,7 +19,9 @@ export const MODEL_3B: BenchModel = {
   newTokens: 16,
   followUpTokens: 32,
   runs: 1,
-  precisions: [FP32, { label: 'fp16 weights', options: { precision: 'fp16' } }, ...INT4_LEVELS],
+  // Blocks of 64 at level 4: half the per-block scales and sums that level 4's kernels keep
+  // beside the packed weights (the row that fits the 3 GB budget).
+  precisions: [FP32, { label: 'fp16 weights', options: { precision: 'fp16' } }, ...INT4_LEVELS, int4(64, 4)],
 };
 
 /** What the child process (`decoder-3b-child.ts`) is asked to run. */

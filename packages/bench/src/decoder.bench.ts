@@ -31,10 +31,12 @@ export interface BenchPrecision {
 }
 
 export const FP32: BenchPrecision = { label: 'fp32', options: { precision: 'fp32' } };
-export const INT4_LEVELS: BenchPrecision[] = ([0, 4] as const).map((accuracyLevel) => ({
-  label: `int4 (block 32, accuracy level ${accuracyLevel})`,
-  options: { precision: 'int4', quantization: { blockSize: 32, accuracyLevel } },
-}));
+/** int4 in blocks of `blockSize` at `accuracyLevel`. */
+export const int4 = (blockSize: number, accuracyLevel: 0 | 4): BenchPrecision => ({
+  label: `int4 (block ${blockSize}, accuracy level ${accuracyLevel})`,
+  options: { precision: 'int4', quantization: { blockSize, accuracyLevel } },
+});
+export const INT4_LEVELS: BenchPrecision[] = [int4(32, 0), int4(32, 4)];
 
 export interface BenchModel {
   label: string;

@@ -12,6 +12,7 @@ import { timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { printTable } from './table.js';
 import { withTempDir } from './temp-dir.js';
+import { formatOperatorTimes, lastRunOperatorTimes, takeProfile } from './ort-profile.js';
 import { threadsLabel } from './bench-options.js';
 import type { BenchOptions } from './bench-options.js';
 
@@ -21,7 +22,8 @@ import type { BenchOptions } from './bench-options.js';
  * block size and accuracy level, and int8 once more in blocks of 256), with the segmented attention the exporter writes, and fp32
  * once more with a dense N×N block mask, to show what segmenting saves. One image of 1024×768
  * (grid 54×74, 3996 patches) is about 5 TFLOP, so each variant runs it once, after one warm-up
- * run on a 224×224 image; its features are compared with fp32's.
+ * run on a 224×224 image; its features are compared with fp32's. `--profile` prints where each
+ * variant's measured run spent its time, per operator type (onnxruntime's profile).
  */
 
 // Qwen2.5-VL-3B's vision_config (config.json on the Hub); parsing fills in the rest.
@@ -80,12 +82,17 @@ interface Row {
   features: Float32Array;
 }
 
-async function benchVariant(dir: string, { label, options }: Variant, { device, intraOpThreads }: BenchOptions): Promise<Row> {
+async function benchVariant(dir: string, { label, options }: Variant, { device, intraOpThreads, profile }: BenchOptions): Promise<Row> {
   const path = join(dir, 'vision.onnx');
+  const profilePrefix = join(dir, 'profile');
   const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, options)));
   const { result: encoder, seconds: loadS } = await timeOnce(
-    async () => new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads }), TOWER_3B, { attention: options.attention }),
+    async () =>
+      new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads, ...(profile === true && { profileFilePrefix: profilePrefix }) }), TOWER_3B, {
+        attention: options.attention,
+      }),
   );
+  let disposed = false;
   try {
     const { seconds: warmupS } = await timeOnce(() => encoder.encode(randomPixels(patchCount(WARMUP_GRID)), [WARMUP_GRID]));
     const pixels = randomPixels(patchCount(BENCH_GRID));
@@ -93,9 +100,15 @@ async function benchVariant(dir: string, { label, options }: Variant, { device, 
     const { result, seconds: runS } = await timeOnce(() => encoder.encode(pixels, [BENCH_GRID]));
     const cpu = process.cpuUsage(cpuStart);
     console.log(`  ${label}: done in ${runS.toFixed(1)} s`);
+    if (profile === true) {
+      // onnxruntime writes the profile when the session is released.
+      await encoder.dispose();
+      disposed = true;
+      console.log(`    kernel time by operator: ${formatOperatorTimes(lastRunOperatorTimes(await takeProfile(profilePrefix)))}`);
+    }
     return { label, buildS, fileGB: written.externalDataByteLength / 1e9, loadS, warmupS, runS, cpuS: (cpu.user + cpu.system) / 1e6, features: result.features };
   } finally {
-    await encoder.dispose();
+    if (!disposed) await encoder.dispose();
     await rm(path, { force: true });
     if (written.externalDataPath !== undefined) await rm(written.externalDataPath, { force: true });
   }

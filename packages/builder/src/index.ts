@@ -24,7 +24,7 @@ export { buildVisionGraph } from './vision/export-vision.js';
 export type { VisionExportOptions, VisionGraphInputs } from './vision/export-vision.js';
 export { DEFAULT_QUANTIZATION } from './graph/graph-weights.js';
 export type { PartPrecision, WeightSource } from './graph/graph-weights.js';
-export { dequantizeBlockwise, quantizeBlockwise } from './quantize/block-quantize.js';
+export { BLOCK_SIZES, dequantizeBlockwise, quantizeBlockwise } from './quantize/block-quantize.js';
 export type { BlockQuantized, QuantBits } from './quantize/block-quantize.js';
 export { buildDecoderModel } from './text/decoder-graph.js';
 export type { DecoderExportOptions, TextExportOptions } from './text/decoder-graph.js';

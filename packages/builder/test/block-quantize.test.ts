@@ -8,7 +8,7 @@ import { serializeModel, streamModel } from '../src/onnx/serialize.js';
 import { Checkpoint } from '../src/safetensors/checkpoint.js';
 import { memoryByteSource } from '../src/safetensors/byte-source.js';
 import { buildDecoderModel, buildEmbedModel } from '../src/index.js';
-import { dequantizeBlockwise, quantizeBlockwise } from '../src/quantize/block-quantize.js';
+import { BLOCK_SIZES, dequantizeBlockwise, quantizeBlockwise } from '../src/quantize/block-quantize.js';
 
 function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
   let state = seed;
@@ -70,6 +70,26 @@ describe('onnxruntime reads the layout', () => {
         }
     });
   }
+
+  it('BLOCK_SIZES are the block sizes MatMulNBits loads, of the powers of two 16-1024; quantizeBlockwise refuses the others', async () => {
+    const [n, k] = [2, 1024];
+    const loads: number[] = [];
+    for (const block of [16, 32, 64, 128, 256, 512, 1024]) {
+      const blocksPerRow = k / block;
+      const graph = new GraphBuilder('probe');
+      const x = graph.input('x', 'float32', [1, k]);
+      const b = graph.initializer('w', 'uint8', [n, blocksPerRow, block / 2], new Uint8Array((n * k) / 2));
+      const scales = graph.initializer('s', 'float32', [n * blocksPerRow], new Float32Array(n * blocksPerRow));
+      graph.output(graph.op('MatMulNBits', [x, b, scales], { K: k, N: n, bits: 4, block_size: block, accuracy_level: 4 }, { domain: 'com.microsoft' }), 'y', 'float32', [1, n]);
+      const loaded = await ort.InferenceSession.create(serializeModel(graph.build({ producer: 'test' })).model).then(
+        async (session) => (await session.release(), true),
+        () => false,
+      );
+      if (loaded) loads.push(block);
+      if (!BLOCK_SIZES.includes(block)) expect(() => quantizeBlockwise(new Float32Array(n * k), n, k, 4, block)).toThrow(`got ${block}`);
+    }
+    expect(loads).toEqual(BLOCK_SIZES);
+  });
 
   it('GatherBlockQuantized 4-bit on the same bytes gives dequantized rows', async () => {
     const [vocab, hidden, block] = [10, 64, 32];

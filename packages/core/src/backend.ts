@@ -27,6 +27,12 @@ export interface SessionOptions {
    * `device_id`). Each backend knows the ones it honours and refuses the others, naming them.
    */
   readonly providerOptions?: Readonly<Record<string, string>>;
+  /**
+   * Profile every run: the runtime writes its trace (each operator's kernel time, as
+   * onnxruntime's `enableProfiling` does) to a file whose path starts with this prefix when
+   * the session is disposed. Where a runtime writes no file (onnxruntime-web), it is refused.
+   */
+  readonly profileFilePrefix?: string;
 }
 
 /**
@@ -40,6 +46,10 @@ export function checkSessionOptions(options: SessionOptions): void {
   const threads = options.intraOpThreads;
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_INTRA_OP_THREADS)) {
     throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 1 to ${MAX_INTRA_OP_THREADS}, got ${threads}`, { source: 'intraOpThreads' });
+  }
+  const prefix = options.profileFilePrefix;
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be a non-empty path prefix, got ${JSON.stringify(prefix)}`, { source: 'profileFilePrefix' });
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, float16ToFloat32, float32ToFloat16, serializeModel, writeOnnxModel } from '@qwen-vl/builder';
@@ -225,6 +225,23 @@ describe('kept outputs and provider options', () => {
     } finally {
       await session.dispose();
     }
+  });
+
+  it("writes onnxruntime's trace of every run, each operator's kernel time, when a session opened with profileFilePrefix is disposed", async () => {
+    const model = { model: serializeModel(mlpModel('float32')).model, name: 'mlp.onnx' };
+    const profiles = join(dir(), 'profiles');
+    await mkdir(profiles);
+    const session = await onnxruntimeNodeBackend.createSession(model, { device: 'cpu', profileFilePrefix: join(profiles, 'mlp') });
+    await session.run({ x: hostTensor('float32', x, [N, IN]) });
+    await session.run({ x: hostTensor('float32', x, [N, IN]) });
+    await session.dispose();
+    const files = await readdir(profiles);
+    expect(files).toEqual([expect.stringMatching(/^mlp.*\.json$/)]);
+    const trace = JSON.parse(await readFile(join(profiles, files[0]), 'utf8')) as { cat: string; name: string; args?: { op_name?: string } }[];
+    expect(trace.filter((event) => event.name === 'model_run')).toHaveLength(2);
+    const kernels = trace.filter((event) => event.cat === 'Node' && event.name.endsWith('_kernel_time'));
+    expect(kernels.map((event) => event.args?.op_name)).toContain('Softmax');
+    await expectQwenVLError(onnxruntimeNodeBackend.createSession(model, { device: 'cpu', profileFilePrefix: '' }), 'INVALID_ARGUMENT', /^profileFilePrefix: must be a non-empty path prefix, got ""/);
   });
 
   it('refuses a provider option onnxruntime-node would ignore, naming it (cpu takes none; cuda and dml take device_id)', async () => {

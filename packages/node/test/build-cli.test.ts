@@ -218,9 +218,11 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).tokens).toHaveLength(4);
   });
-  it('refuses a block size that is not a power of two, naming it', async () => {
-    const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'y'), '--precision', 'int4', '--block-size', '24']);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('blockSize: must be a power of two of at least 16, got 24');
+  it('refuses a block size MatMulNBits does not take (not a power of two, or over 256), naming it', async () => {
+    for (const blockSize of ['24', '512']) {
+      const result = await runCli(['build', '--input', MODEL_DIR, '--output', join(dir(), 'y'), '--precision', 'int4', '--block-size', blockSize]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`blockSize: must be 16, 32, 64, 128 or 256 (the block sizes onnxruntime's MatMulNBits takes), got ${blockSize}`);
+    }
   });
 });

@@ -43,7 +43,7 @@ export const ACCURACY_LEVELS: readonly AccuracyLevel[] = [0, 1, 2, 3, 4];
 
 /** How the quantized weights of a folder were made, when some are. */
 export interface QuantizationSettings {
-  /** Consecutive input elements per scale (a power of two, at least 16). */
+  /** Consecutive input elements per scale (16, 32, 64, 128 or 256: what MatMulNBits takes). */
   blockSize: number;
   accuracyLevel: AccuracyLevel;
 }

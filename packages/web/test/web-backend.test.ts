@@ -68,6 +68,14 @@ describe('onnxruntime-web backend, wasm device (in Node)', () => {
     });
   });
 
+  it('refuses profileFilePrefix: onnxruntime-web writes no profile file', async () => {
+    await expect(onnxruntimeWebBackend.createSession({ model: deviceModel() }, { device: 'wasm', profileFilePrefix: 'trace' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      source: 'profileFilePrefix',
+      message: expect.stringContaining('onnxruntime-web writes no profile file'),
+    });
+  });
+
   it('names the model it cannot load', async () => {
     await expect(onnxruntimeWebBackend.createSession({ model: new Uint8Array([1, 2, 3]), name: 'broken.onnx' }, { device: 'wasm' })).rejects.toMatchObject({
       code: 'INVALID_MODEL',

@@ -34,7 +34,7 @@ export interface BuildModelOptions {
   precision?: WeightPrecision;
   /** The vision tower's (`VisionPrecision`); default fp16 when `precision` is fp16, else fp32. */
   visionPrecision?: VisionPrecision;
-  /** Input elements per scale of the quantized weights (a power of two ≥ 16); default 32. */
+  /** Input elements per scale of the quantized weights: 16, 32, 64, 128 or 256 (`BLOCK_SIZES`); default 32. */
   blockSize?: number;
   /** `MatMulNBits`' `accuracy_level` of the quantized weights; default 4. */
   accuracyLevel?: AccuracyLevel;

@@ -27,10 +27,21 @@ export interface BlockQuantized {
   readonly zeroPoints: Uint8Array;
 }
 
-/** Fails with `INVALID_ARGUMENT` naming `source` unless `blockSize` is a power of two of at least 16 (what MatMulNBits accepts). */
+/**
+ * The block sizes onnxruntime's MatMulNBits takes: its CPU kernel refuses any other when the
+ * session is created ("Only block sizes 16, 32, 64, 128, and 256 are supported"), so a build
+ * in blocks of 512 would be written whole and then fail to load.
+ */
+export const BLOCK_SIZES: readonly number[] = [16, 32, 64, 128, 256];
+
+/** Fails with `INVALID_ARGUMENT` naming `source` unless `blockSize` is one of BLOCK_SIZES. */
 export function checkBlockSize(blockSize: number, source: string): void {
-  if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be a power of two of at least 16, got ${blockSize}`, { source });
+  if (!BLOCK_SIZES.includes(blockSize)) {
+    throw new QwenVLError(
+      'INVALID_ARGUMENT',
+      `must be ${BLOCK_SIZES.slice(0, -1).join(', ')} or ${BLOCK_SIZES[BLOCK_SIZES.length - 1]} (the block sizes onnxruntime's MatMulNBits takes), got ${blockSize}`,
+      { source },
+    );
   }
 }
 

@@ -31,6 +31,8 @@ export async function openOrtSession(source: ModelSource, options: SessionOption
     ...(deviceLocation !== undefined && deviceOutputs.length > 0 && { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((name) => [name, deviceLocation])) }),
     ...(options.intraOpThreads !== undefined && { intraOpNumThreads: options.intraOpThreads }),
     ...(options.graphOptimization !== undefined && { graphOptimizationLevel: options.graphOptimization }),
+    // onnxruntime writes the trace when the session is released (`dispose`).
+    ...(options.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: options.profileFilePrefix }),
     ...(externalData.length > 0 && { externalData }),
   };
   let session: InferenceSession;

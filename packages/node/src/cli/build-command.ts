@@ -40,7 +40,7 @@ Options:
                      the vision tower's: fp32, fp16, int8 or int4 (its blocks' and
                      merger's linear layers quantized); default fp16 with --precision
                      fp16, else fp32
-  --block-size N     input elements per quantization scale, a power of two ≥ 16
+  --block-size N     input elements per quantization scale: 16, 32, 64, 128 or 256
                      (default 32)
   --accuracy-level N MatMulNBits' accuracy_level, 0-4: 0 computes in float32 on the
                      dequantized weights (reproducible), 4 (default) lets the CPU use

@@ -25,6 +25,9 @@ function runtimeOf(ort: OrtWebModule): OrtRuntime<Tensor> {
  */
 export async function openOrtWebSession(ort: OrtWebModule, source: ModelSource, options: SessionOptions, device: WebDevice): Promise<InferenceSessionHandle> {
   checkSessionOptions(options);
+  if (options.profileFilePrefix !== undefined) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'onnxruntime-web writes no profile file (its enableProfiling logs to the console); profile on onnxruntime-node', { source: 'profileFilePrefix' });
+  }
   const modelName = source.name ?? (typeof source.model === 'string' ? source.model : 'model bytes');
   const deviceOutputs = options.deviceOutputs ?? [];
   const externalData = (source.externalData ?? []).map((file) => ({ path: file.path, data: file.data }));
