@@ -54,6 +54,12 @@ describe('resolveSearchOptions', () => {
     expectError(() => resolveSearchOptions({ temperature: -1, doSample: true }, hfDefaults), 'INVALID_ARGUMENT', 'search option "temperature"');
   });
 
+  it('refuses a negative temperature in greedy search too, where any other is ignored', () => {
+    expect(resolveSearchOptions({ greedy: true, temperature: 5 }, qwenConfig).temperature).toBe(5);
+    expect(() => resolveSearchOptions({ greedy: true, temperature: -1 }, qwenConfig)).toThrow('search option "temperature": must be ≥ 0, got -1');
+    expectError(() => resolveSearchOptions({}, parseGenerationConfig({ do_sample: false, temperature: -0.5 })), 'INVALID_CONFIG', 'generation_config.json field "temperature"');
+  });
+
   it("words its errors in the caller's names when given them, hint included; config errors still name the config field", () => {
     const flags: SearchOptionNames = { option: (name) => `--${name}`, greedy: '--greedy' };
     expectError(() => resolveSearchOptions({ temperature: 0 }, qwenConfig, undefined, flags), 'INVALID_ARGUMENT', '--temperature');

@@ -1,3 +1,4 @@
+import { QwenVLError } from '@qwen-vl/core';
 import type { ModelSource } from '@qwen-vl/core';
 import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/pipeline';
 import type { TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
@@ -11,6 +12,7 @@ export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from
 
 /** The devices onnxruntime-node can run on (each needs its provider and hardware; cpu always works). */
 export type NodeDevice = 'cpu' | 'cuda' | 'dml' | 'webgpu';
+export const NODE_DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 
 export interface QwenVLLoadOptions {
   /** Default cpu. An unusable device fails the load with BACKEND_UNAVAILABLE saying what is missing. */
@@ -55,6 +57,7 @@ export class QwenVL extends HostedChatModel<ImageInput> {
    * or a transformers.js one (`onnx/*.onnx`, at `dtype`).
    */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
+    checkLoadOptions(options);
     const model = await VisionLanguageModel.load<ImageInput>(
       {
         folder: await NodeModelFolder.open(directory),
@@ -68,5 +71,25 @@ export class QwenVL extends HostedChatModel<ImageInput> {
       { maxBatch: options.maxBatch },
     );
     return new QwenVL(directory, model);
+  }
+}
+
+const LOAD_OPTIONS: ReadonlySet<string> = new Set(['device', 'intraOpThreads', 'dtype', 'maxBatch'] satisfies (keyof QwenVLLoadOptions)[]);
+
+/**
+ * What TypeScript checks for typed callers, checked for every caller before the folder is
+ * read: a misspelt option is refused rather than ignored, and an unknown device named as
+ * such (it would otherwise surface as a folder built for another provider).
+ */
+function checkLoadOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`, { source: 'QwenVL.load options' });
+  }
+  for (const key of Object.keys(options)) {
+    if (!LOAD_OPTIONS.has(key)) throw new QwenVLError('INVALID_ARGUMENT', `is not an option of QwenVL.load; they are ${[...LOAD_OPTIONS].join(', ')}`, { source: `QwenVL.load options.${key}` });
+  }
+  const { device } = options as QwenVLLoadOptions;
+  if (device !== undefined && !NODE_DEVICES.includes(device)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${NODE_DEVICES.join(', ')}, got ${JSON.stringify(device)}`, { source: 'QwenVL.load options.device' });
   }
 }

@@ -7,7 +7,7 @@ import { QwenVLError } from '@qwen-vl/core';
 import { FORMAT_VERSION } from '@qwen-vl/pipeline';
 import { GOLDEN_SEARCH as GOLDEN_RUN, GOLDEN_STEPS, LOGITS_TOLERANCE, MODEL_DIR, goldenArray, goldenImage, goldenJson, goldenSteps, maxAbsDiff, numbers } from '@qwen-vl/test-support';
 import { InputPreparer, QwenVL, decodeImage } from '../src/index.js';
-import type { ChatOptions, ImageInput, QwenVLMessage } from '../src/index.js';
+import type { ChatOptions, ImageInput, QwenVLLoadOptions, QwenVLMessage } from '../src/index.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
 const IMAGE_PAD_ID = 151655;
@@ -314,6 +314,17 @@ describe('QwenVL', () => {
         message: expect.stringContaining(`rebuild the folder with "qwen-vl build --execution-provider ${device}"`),
       });
     }
+  });
+
+  it('refuses options it would ignore or misread, before reading the folder: a misspelt one, an unknown device, not an object', async () => {
+    const folder = join(dir(), 'model');
+    const load = (options: unknown) => QwenVL.load(folder, options as QwenVLLoadOptions);
+    await expect(load({ devise: 'cpu' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'QwenVL.load options.devise: is not an option of QwenVL.load; they are device, intraOpThreads, dtype, maxBatch',
+    });
+    await expect(load({ device: 'tpu' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'QwenVL.load options.device: must be one of cpu, cuda, dml, webgpu, got "tpu"' });
+    await expect(load(null)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'QwenVL.load options: must be an object, got null' });
   });
 
   it('refuses a Hugging Face folder, pointing at qwen-vl build', async () => {

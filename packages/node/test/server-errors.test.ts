@@ -89,6 +89,12 @@ describe('qwen-vl serve: errors in OpenAI shape', () => {
     expect(error.message.startsWith(`${param}: `) || param === 'frobnicate').toBe(true);
   });
 
+  it('says what it got: a missing field is missing, a number too large for a double is Infinity', async () => {
+    expect((await refusal({ messages: TEXT })).error.message).toBe("model: must be the model's id (GET /v1/models lists it), got nothing (the field is missing)");
+    const tooLarge = await refusal('{"model": "model", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1e400}');
+    expect(tooLarge.error).toMatchObject({ param: 'max_tokens', message: 'max_tokens: must be a number, got number Infinity' });
+  });
+
   it('the openai client raises BadRequestError with the param', async () => {
     const error = await served.client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'x' }], n: 3 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
@@ -269,6 +275,23 @@ describe('qwen-vl serve: the queue', () => {
     expect(last?.choices[0].finish_reason).toBe('length');
     await closed;
     await expect(fetch(`${closing.url}/health`)).rejects.toThrow();
+  });
+
+  it('a host it cannot listen on, or a port in use, is INVALID_ARGUMENT naming both', async () => {
+    const second = await createServer({ model });
+    try {
+      const port = new URL(served.url).port;
+      await expect(second.listen({ port: Number(port) })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: `host 127.0.0.1, port ${port}: cannot listen there: the port is in use (another process listens there)`,
+      });
+      await expect(second.listen({ host: '999.1.1.1', port: 0 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/^host 999\.1\.1\.1, port 0: cannot listen there: .*999\.1\.1\.1/),
+      });
+    } finally {
+      await second.close({ graceMs: 0 });
+    }
   });
 
   it('refuses a max batch or queue that is not a whole number, and limits that are not positive integers or not limits, naming the option', async () => {

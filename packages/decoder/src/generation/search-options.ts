@@ -186,6 +186,8 @@ export function resolveSearchOptions(user: SearchOptionsInput, defaults: Generat
   if (doSample && temperature.value <= 0) {
     temperature.fail(`must be > 0 when sampling, got ${temperature.value}; use ${names.greedy} for deterministic decoding`);
   }
+  // Greedy decoding ignores the temperature, but a negative one means nothing in either mode.
+  if (temperature.value < 0) temperature.fail(`must be ≥ 0, got ${temperature.value}`);
   const topK = Chosen.of(names, user.topK, 'topK', defaults.topK, 'top_k').check(isNonNegativeInteger, 'a non-negative integer (0 disables top-k)');
   const topP = Chosen.of(names, user.topP, 'topP', defaults.topP, 'top_p').check((value) => Number.isFinite(value) && value > 0 && value <= 1, 'in (0, 1] (1 disables top-p)');
   const repetitionPenalty = Chosen.of(names, user.repetitionPenalty, 'repetitionPenalty', defaults.repetitionPenalty, 'repetition_penalty').check(

@@ -7,7 +7,7 @@ import type { SearchOptionNames, SearchOptionsInput } from '@qwen-vl/decoder';
 import { DEFAULT_MAX_NEW_TOKENS, withDefaultLength } from '../default-length.js';
 import { assertDumpTargetFree, writeNpyFolder } from '../dump.js';
 import { NodeModelFolder } from '../model-folder.js';
-import { QwenVL } from '../qwen-vl.js';
+import { NODE_DEVICES, QwenVL } from '../qwen-vl.js';
 import type { ChatResult, ChatStream, NodeDevice } from '../qwen-vl.js';
 import { subcommand } from './command-args.js';
 import type { CliOutput, OptionValues } from './command-args.js';
@@ -15,8 +15,6 @@ import { choiceFlag, decimalFlag, integerFlag } from './flag-values.js';
 import { UsageError } from './usage-error.js';
 
 export { DEFAULT_MAX_NEW_TOKENS } from '../default-length.js';
-
-const DEVICES: readonly NodeDevice[] = ['cpu', 'cuda', 'dml', 'webgpu'];
 
 export const RUN_HELP = `Usage: qwen-vl run --model DIR [--image PATH ...] [--video FRAMES ...] --prompt TEXT [options]
 
@@ -114,7 +112,7 @@ const RUN_OPTIONS = {
 
 /** The --device flag's value: cpu when absent, one of the devices onnxruntime-node knows otherwise. */
 export function deviceFlag(value: string | undefined): NodeDevice {
-  return choiceFlag(value, DEVICES, '--device') ?? 'cpu';
+  return choiceFlag(value, NODE_DEVICES, '--device') ?? 'cpu';
 }
 
 /** The --dtype flag's value: a dtype for every model, or `MODEL=DTYPE` pairs separated by commas; undefined when absent. */

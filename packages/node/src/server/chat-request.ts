@@ -101,7 +101,9 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return value.length > 40 ? 'a string' : `the string ${JSON.stringify(value)}`;
   if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${JSON.stringify(value)}`;
+  if (value === undefined) return 'nothing (the field is missing)';
+  // String(), not JSON.stringify: a number too large for a double parses to Infinity, which JSON writes as null.
+  return `${typeof value} ${String(value)}`;
 }
 
 function text(value: unknown, param: string): string {

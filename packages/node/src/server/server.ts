@@ -210,7 +210,15 @@ export async function createServer(options: ServerOptions): Promise<QwenVLServer
       return url();
     },
     async listen(listenOptions = {}) {
-      await app.listen({ host: listenOptions.host ?? options.host ?? '127.0.0.1', port: listenOptions.port ?? options.port ?? 8080 });
+      const host = listenOptions.host ?? options.host ?? '127.0.0.1';
+      const port = listenOptions.port ?? options.port ?? 8080;
+      try {
+        await app.listen({ host, port });
+      } catch (cause) {
+        // Node's own message (getaddrinfo ENOTFOUND, EADDRINUSE...) names neither option.
+        const why = (cause as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is in use (another process listens there)' : (cause as Error).message;
+        throw new QwenVLError('INVALID_ARGUMENT', `cannot listen there: ${why}`, { source: `host ${host}, port ${port}`, cause });
+      }
       address = app.server.address() as AddressInfo;
       return url()!;
     },
