@@ -104,8 +104,18 @@ export function stackFeatures(features: readonly (HostTensor<'float32'> | undefi
   return hostTensor('float32', data, [data.length / present[0].dims[1], present[0].dims[1]]);
 }
 
-/** Prefill over `prompts` (left-padded into one batch) and `steps − 1` greedy steps; logits per step and row. */
-export async function greedy(decoder: DecoderSession, prompts: readonly GoldenPrompt[], config: ModelConfig, steps: number): Promise<{ logits: Float32Array[][]; tokens: number[][] }> {
+/**
+ * Prefill over `prompts` (left-padded into one batch) and `steps − 1` greedy steps; logits per
+ * step and row. With `feed`, each step is fed those tokens (teacher forcing: the logits of
+ * another run's path) while `tokens` still records each step's argmax.
+ */
+export async function greedy(
+  decoder: DecoderSession,
+  prompts: readonly GoldenPrompt[],
+  config: ModelConfig,
+  steps: number,
+  feed?: readonly (readonly number[])[],
+): Promise<{ logits: Float32Array[][]; tokens: number[][] }> {
   const { inputsEmbeds, attentionMask, positions } = await embedPrompts(decoder, prompts, config);
   let logits = await decoder.prefill({ inputsEmbeds, attentionMask, positions });
   const vocab = config.text.vocabSize;
@@ -115,7 +125,7 @@ export async function greedy(decoder: DecoderSession, prompts: readonly GoldenPr
     const rows = prompts.map((_, b) => logits.data.slice(b * vocab, (b + 1) * vocab));
     perStep.push(rows);
     rows.forEach((row, b) => tokens[b].push(argmax(row)));
-    if (step < steps - 1) logits = await decoder.step(tokens.map((row) => row[step]));
+    if (step < steps - 1) logits = await decoder.step((feed ?? tokens).map((row) => row[step]));
   }
   return { logits: perStep, tokens };
 }
