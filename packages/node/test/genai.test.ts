@@ -205,6 +205,24 @@ describe('the step-wise Generator on the golden cases', () => {
   });
 });
 
+describe('maxLength', () => {
+  it('refuses a prompt or appended tokens that leave no room under maxLength, as genai does, instead of generating past it', async () => {
+    const c = goldenCase('text_only');
+    const inputs = await processor.process(messagesJson(c), { images: await caseImages(c) });
+    const promptLength = inputs.get('input_ids').dims[1];
+    const tight = await Generator.create(model, goldenParams({ maxLength: promptLength }));
+    await expectError(() => tight.setInputs(inputs), 'INVALID_ARGUMENT', 'Generator.setInputs input_ids', new RegExp(`${promptLength} tokens long, and maxLength is ${promptLength}: no room`));
+    const roomy = await Generator.create(model, goldenParams({ maxLength: promptLength + 2 }));
+    roomy.setInputs(inputs);
+    await expectError(() => roomy.appendTokens([100, 100]), 'INVALID_ARGUMENT', 'Generator.appendTokens tokens', /maxLength is/);
+    roomy.appendTokens([100]);
+    expect(numbers(roomy.getSequence(0))).toHaveLength(promptLength + 1);
+    await roomy.generateNextToken();
+    expect(numbers(roomy.getSequence(0))).toHaveLength(promptLength + 2);
+    expect(roomy.isDone()).toBe(true);
+  });
+});
+
 describe('rewindTo and appendTokens', () => {
   it('rewindTo(k) then generating again gives the tokens and logits of the full run', async () => {
     const { generator, promptLength } = await startCase('one_image');

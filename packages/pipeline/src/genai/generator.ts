@@ -98,8 +98,9 @@ export class Generator {
       });
     }
     const prompt = readPromptInputs(inputs, parts.config, this.batchSize);
-    const positions = getRopeIndex(prompt, parts.config);
     const [batch, length] = prompt.inputIds.dims;
+    this.checkRoom(length, 'Generator.setInputs input_ids');
+    const positions = getRopeIndex(prompt, parts.config);
     this.rows = Array.from({ length: batch }, (_, b) => {
       const mask = prompt.attentionMask.data.subarray(b * length, (b + 1) * length);
       const row = new SequenceRow(mask.indexOf(1));
@@ -135,11 +136,12 @@ export class Generator {
         source,
       });
     }
+    const each = ids.length / batch;
+    this.checkRoom(this.columns + each, source);
     if (this.rows.length === 0) {
       this.rows = Array.from({ length: batch }, () => new SequenceRow(0));
       this.setPositions({ positionIds: new Int32Array(0), batch, length: 0, ropeDeltas: new Int32Array(batch) });
     }
-    const each = ids.length / batch;
     this.rows.forEach((row, b) => row.appendInput(ids.slice(b * each, (b + 1) * each)));
     this.clearStep();
   }
@@ -260,6 +262,21 @@ export class Generator {
   /** `getOutput('logits')`. */
   getLogits(): Tensor {
     return this.getOutput('logits');
+  }
+
+  /**
+   * Refuses a sequence of `length` tokens (columns) that leaves no room under `maxLength` to
+   * generate, as onnxruntime-genai does, rather than generating past it.
+   */
+  private checkRoom(length: number, source: string): void {
+    const { maxLength } = this.options;
+    if (maxLength !== undefined && length >= maxLength) {
+      throw new QwenVLError(
+        'INVALID_ARGUMENT',
+        `would make the sequence ${length} tokens long, and maxLength is ${maxLength}: no room to generate; raise maxLength (GeneratorParams.setSearchOptions), or rewindTo() first`,
+        { source },
+      );
+    }
   }
 
   private get columns(): number {
