@@ -102,8 +102,9 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return value.length > 40 ? 'a string' : `the string ${JSON.stringify(value)}`;
   if (typeof value === 'object') return 'an object';
   if (value === undefined) return 'nothing (the field is missing)';
-  // String(), not JSON.stringify: a number too large for a double parses to Infinity, which JSON writes as null.
-  return `${typeof value} ${String(value)}`;
+  // Not JSON.stringify for numbers: one too large for a double parses to Infinity, which JSON writes as null.
+  if (typeof value === 'number') return `number ${value}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function text(value: unknown, param: string): string {
