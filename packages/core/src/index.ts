@@ -8,5 +8,6 @@ export { FieldReader, MAX_DECODED_PIXELS, MAX_PIXEL_BUDGET, refuseOversizedImage
 export type { ModelConfig, TextConfig, VisionConfig, PreprocessorConfig, GenerationConfig } from './config.js';
 export { MODEL_FILES, readJson, loadModelConfigs } from './model-folder.js';
 export type { ModelFolder, ModelConfigs } from './model-folder.js';
+export { checkOptionNames } from './options.js';
 export { MAX_INTRA_OP_THREADS, checkSessionOptions, registerBackend, resolveBackend, createSession, runKeepingOnDevice } from './backend.js';
 export type { Backend, Device, DeviceAvailability, DeviceRunOptions, ExternalDataFile, GraphOptimizationLevel, InferenceSessionHandle, ModelSource, SessionOptions } from './backend.js';

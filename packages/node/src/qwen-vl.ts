@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, checkOptionNames } from '@qwen-vl/core';
 import type { ModelSource } from '@qwen-vl/core';
 import { HostedChatModel, VisionLanguageModel } from '@qwen-vl/pipeline';
 import type { TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
@@ -74,20 +74,11 @@ export class QwenVL extends HostedChatModel<ImageInput> {
   }
 }
 
-const LOAD_OPTIONS: ReadonlySet<string> = new Set(['device', 'intraOpThreads', 'dtype', 'maxBatch'] satisfies (keyof QwenVLLoadOptions)[]);
+const LOAD_OPTIONS: readonly string[] = ['device', 'intraOpThreads', 'dtype', 'maxBatch'] satisfies (keyof QwenVLLoadOptions)[];
 
-/**
- * What TypeScript checks for typed callers, checked for every caller before the folder is
- * read: a misspelt option is refused rather than ignored, and an unknown device named as
- * such (it would otherwise surface as a folder built for another provider).
- */
+/** Before the folder is read: a misspelt option is refused rather than ignored, and an unknown device named as such (it would otherwise surface as a folder built for another provider). */
 function checkLoadOptions(options: unknown): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new QwenVLError('INVALID_ARGUMENT', `must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`, { source: 'QwenVL.load options' });
-  }
-  for (const key of Object.keys(options)) {
-    if (!LOAD_OPTIONS.has(key)) throw new QwenVLError('INVALID_ARGUMENT', `is not an option of QwenVL.load; they are ${[...LOAD_OPTIONS].join(', ')}`, { source: `QwenVL.load options.${key}` });
-  }
+  checkOptionNames(options, LOAD_OPTIONS, 'QwenVL.load options');
   const { device } = options as QwenVLLoadOptions;
   if (device !== undefined && !NODE_DEVICES.includes(device)) {
     throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${NODE_DEVICES.join(', ')}, got ${JSON.stringify(device)}`, { source: 'QwenVL.load options.device' });

@@ -1,4 +1,4 @@
-import { MODEL_FILES, QwenVLError } from '@qwen-vl/core';
+import { MODEL_FILES, QwenVLError, checkOptionNames } from '@qwen-vl/core';
 import { BUILT_MODEL_FILES, HostedChatModel, MANIFEST_FILE, VisionLanguageModel, externalDataFile } from '@qwen-vl/pipeline';
 import type { HostChatMessage, ImageDecodeOptions, TransformersJsDtypeChoice } from '@qwen-vl/pipeline';
 import { onnxruntimeWebBackend } from './backend/web-backend.js';
@@ -33,6 +33,8 @@ export interface QwenVLWebLoadOptions {
   dtype?: TransformersJsDtypeChoice;
 }
 
+const LOAD_OPTIONS: readonly string[] = ['device', 'onProgress', 'cache', 'fetch', 'intraOpThreads', 'dtype'] satisfies (keyof QwenVLWebLoadOptions)[];
+
 /**
  * 'webgpu' where this browser has a hardware WebGPU adapter, else 'wasm': a fallback (software)
  * adapter runs WebGPU on the CPU, slower than WASM. `device: 'webgpu'` still loads on one.
@@ -57,6 +59,7 @@ export class QwenVLWeb extends HostedChatModel<BrowserImageInput> {
   }
 
   static async load(baseUrl: string | URL, options: QwenVLWebLoadOptions = {}): Promise<QwenVLWeb> {
+    checkOptionNames(options, LOAD_OPTIONS, 'QwenVLWeb.load options');
     const device = options.device ?? 'wasm';
     // Fail on the device before downloading anything.
     const availability = await onnxruntimeWebBackend.availability(device);

@@ -123,6 +123,16 @@ describe('QwenVLWeb on onnxruntime-web wasm (in Node)', () => {
     await expect(onnxruntimeWebBackend.availability('cpu')).resolves.toMatchObject({ available: false, reason: expect.stringContaining('@qwen-vl/node') });
   });
 
+  it('refuses a misspelt option or options that are not an object, naming them, before downloading', async () => {
+    requests.length = 0;
+    await expect(QwenVLWeb.load(base, { devise: 'wasm' } as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'QwenVLWeb.load options.devise: is not an option here; the options are device, onProgress, cache, fetch, intraOpThreads, dtype',
+    });
+    await expect(QwenVLWeb.load(base, null as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'QwenVLWeb.load options: must be an object, got null' });
+    expect(requests).toEqual([]);
+  });
+
   it('names a folder that is not a built one', async () => {
     const url = `${base}/absent`;
     await expect(QwenVLWeb.load(url)).rejects.toMatchObject({ code: 'MISSING_FILE' });
