@@ -155,6 +155,25 @@ describe('qwen-vl build', { timeout: 60_000 }, () => {
       expect(await listing(cwd)).toEqual(['inner', join('inner', 'mine.txt')]);
     });
 
+    it('refuses the home folder, a folder holding it, and a git repository', async () => {
+      const parent = await newFolder(dir(), 'force-home-parent');
+      const home = await newFolder(parent, 'me');
+      await writeFile(join(home, '.bashrc'), 'keep me');
+      for (const output of [home, parent]) {
+        const result = await runCli(['build', '--input', MODEL_DIR, '--output', output, '--force'], { HOME: home }, dir());
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/(is|holds) your home folder.*; replacing it would delete it/);
+      }
+      const repository = await newFolder(dir(), 'force-repository');
+      await newFolder(repository, '.git');
+      await writeFile(join(repository, 'README.md'), 'keep me');
+      const result = await runCli(['build', '--input', MODEL_DIR, '--output', repository, '--force'], {}, dir());
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${repository}: is a git repository (it holds .git); replacing it would delete it`);
+      expect(await listing(parent)).toEqual(['me', join('me', '.bashrc')]);
+      expect(await listing(repository)).toEqual(['.git', 'README.md']);
+    });
+
     it('replaces a link named as output, not the folder it points to', async () => {
       const pointed = await modelCopy('force-link-target');
       const before = await listing(pointed);

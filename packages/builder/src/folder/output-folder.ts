@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { QwenVLError } from '@qwen-vl/core';
 
@@ -35,7 +36,9 @@ export interface KeptPath {
 /**
  * Fails unless `target` may be written: absent, or present and `replace` allowed. Replacing
  * it must not delete something the user did not name as output: one of `kept` (a build's
- * input) or a folder holding one, or the current folder or a parent of it.
+ * input) or a folder holding one, the current folder, the home folder or a parent of either,
+ * or a git repository (a mistyped `--output ~ --force` or `--output src --force` is not a
+ * request to delete them).
  */
 export async function assertOutputWritable(target: string, replace: boolean, kept: readonly KeptPath[] = []): Promise<void> {
   if (!(await exists(target))) return;
@@ -43,11 +46,20 @@ export async function assertOutputWritable(target: string, replace: boolean, kep
     throw new QwenVLError('INVALID_ARGUMENT', 'already exists; remove it, choose another output folder, or pass --force to replace it', { source: target });
   }
   const deleted = await deletedPath(target);
-  for (const { path, what } of [...kept, { path: process.cwd(), what: 'the current folder' }]) {
+  const always: KeptPath[] = [
+    { path: process.cwd(), what: 'the current folder' },
+    { path: homedir(), what: 'your home folder' },
+  ];
+  for (const { path, what } of [...kept, ...always]) {
     const real = await realpath(path).catch(() => undefined);
     if (real === undefined || !isSameOrInside(real, deleted)) continue;
     const how = real === deleted ? `is ${what}` : `holds ${what} (${path})`;
     throw new QwenVLError('INVALID_ARGUMENT', `${how}; replacing it would delete it, so choose another output folder`, { source: target });
+  }
+  // A link named as output is replaced itself, whatever it points to.
+  const isLink = (await lstat(deleted)).isSymbolicLink();
+  if (!isLink && (await exists(join(deleted, '.git')))) {
+    throw new QwenVLError('INVALID_ARGUMENT', 'is a git repository (it holds .git); replacing it would delete it, so choose another output folder', { source: target });
   }
 }
 

@@ -55,7 +55,8 @@ Options:
                      others refuse it, naming the build to make. --layout transformers.js
                      (no manifest to record it): webgpu (default) or dml
   --force            replace an existing OUT_DIR (only after the new one is complete);
-                     refused when OUT_DIR is HF_DIR, holds it, or holds the current folder
+                     refused when OUT_DIR is HF_DIR, holds it, holds the current or the
+                     home folder, or is a git repository
   -h, --help         show this help
 `;
 
