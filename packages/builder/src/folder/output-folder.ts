@@ -68,8 +68,8 @@ export async function assertOutputWritable(target: string, replace: boolean, kep
  * folder beside `target` (same file system, so the final rename is atomic), which becomes
  * `target` only when complete. Any failure removes the temporary folder and leaves an old
  * `target` as it was. With `replace`, an existing `target` is swapped out only after the new
- * folder is complete, then deleted; `assertOutputWritable` guards `kept` and the current
- * folder both before the work and right before that deletion. Missing parent folders of
+ * folder is complete, then deleted; `assertOutputWritable` guards `kept` and what it always
+ * keeps both before the work and right before that deletion. Missing parent folders of
  * `target` are created, as `mkdir -p` would.
  */
 export async function writeFolderAtomically(target: string, replace: boolean, fill: (folder: string) => Promise<void>, kept: readonly KeptPath[] = []): Promise<void> {
