@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mropeCosSin } from '../src/index.js';
+import { inverseFrequencies, mropeCosSin } from '../src/index.js';
 
 /** The float64 textbook formula: frequency j of a head of `headDim` dims is theta^(−2j/headDim). */
 const angle64 = (position: number, j: number, headDim: number, theta: number) => position * Math.pow(theta, (-2 * j) / headDim);
@@ -51,5 +51,16 @@ describe('mropeCosSin', () => {
 
   it('rejects a section that does not cover half the head', () => {
     expect(() => mropeCosSin(single(0, 0, 0), 1, 1, { headDim: 16, ropeTheta: 1e6, mropeSection: [2, 3, 2] })).toThrow(/mropeSection/);
+  });
+});
+
+describe('inverseFrequencies', () => {
+  it('refuses a theta that is not a finite number > 0 and a dim that is not a positive even integer, naming them', () => {
+    expect(() => inverseFrequencies(16, 0)).toThrow('inverseFrequencies theta: must be a finite number > 0, got 0');
+    expect(() => inverseFrequencies(16, -1e4)).toThrow('inverseFrequencies theta');
+    expect(() => inverseFrequencies(16, Infinity)).toThrow('inverseFrequencies theta');
+    expect(() => inverseFrequencies(0, 1e4)).toThrow('inverseFrequencies dim: must be a positive even integer, got 0');
+    expect(() => inverseFrequencies(15, 1e4)).toThrow('inverseFrequencies dim');
+    expect(inverseFrequencies(4, 1e4)).toEqual(Float32Array.from([1, Math.fround(1 / Math.fround(Math.pow(1e4, 0.5)))]));
   });
 });

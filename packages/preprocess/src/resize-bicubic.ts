@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { MAX_DECODED_PIXELS, QwenVLError } from '@qwen-vl/core';
 import type { RawImage } from './image.js';
 import { ScratchBytes } from './scratch.js';
 
@@ -341,6 +341,10 @@ export class BicubicResampler {
     }
     if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0) {
       throw new QwenVLError('INVALID_ARGUMENT', `target size must be positive integers, got ${width}×${height}`, { source: 'resizeBicubic' });
+    }
+    // Before the output is allocated: 100000×100000 asked for a 30 GB array (a RangeError).
+    if (width * height > MAX_DECODED_PIXELS) {
+      throw new QwenVLError('INVALID_ARGUMENT', `target size ${width}×${height} is more than the ${MAX_DECODED_PIXELS} pixels an image may have`, { source: 'resizeBicubic' });
     }
     this.width = width;
     this.height = height;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isQwenVLError } from '@qwen-vl/core';
+import { MAX_DECODED_PIXELS, isQwenVLError } from '@qwen-vl/core';
 import type { RawImage } from '../src/image.js';
 import { BicubicResampler, resizeBicubic } from '../src/resize-bicubic.js';
 import { ScratchBytes } from '../src/scratch.js';
@@ -195,6 +195,11 @@ describe('resizeBicubic', () => {
     } catch (error) {
       expect(isQwenVLError(error, 'INVALID_ARGUMENT')).toBe(true);
     }
+  });
+
+  it('refuses a target beyond MAX_DECODED_PIXELS before allocating it (100000×100000 was a 30 GB RangeError)', () => {
+    expect(() => resizeBicubic(noise(2, 2, 3), 100_000, 100_000)).toThrow(`resizeBicubic: target size 100000×100000 is more than the ${MAX_DECODED_PIXELS} pixels an image may have`);
+    expect(resizeBicubic(noise(2, 2, 3), 8192, 1).data).toHaveLength(8192 * 3);
   });
 });
 
