@@ -251,6 +251,14 @@ describe('DecoderSession', () => {
     await expect(session.prefill(fewDeltas)).rejects.toThrow('has 1 entries for a batch of 2');
   });
 
+  it('refuses a negative token id, which the embedding Gather would read from the end of the table', async () => {
+    const session = new DecoderSession(fakeEmbed(), fakeDecoder(), text);
+    await expect(session.embed(hostTensor('int32', Int32Array.of(1, -1), [1, 2]))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'DecoderSession.embed inputIds: entry 1 is -1; token ids are ≥ 0',
+    });
+  });
+
   it('refuses a decoder model without the expected inputs and outputs', () => {
     const decoder = { ...fakeDecoder(), inputNames: ['inputs_embeds', 'attention_mask', 'rotary_cos', 'rotary_sin'] };
     expect(() => new DecoderSession(fakeEmbed(), decoder, text)).toThrow(/^decoder model: lacks input past_key_values\.0\.key/);

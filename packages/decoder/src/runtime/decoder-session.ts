@@ -206,6 +206,12 @@ export class DecoderSession {
 
   /** `inputs_embeds` `[B, S, hidden]` of token ids `[B, S]`. */
   async embed(inputIds: HostTensor<'int32'>): Promise<HostTensor<'float32'>> {
+    // ONNX Gather reads a negative index from the end of the table: -1 would quietly embed the
+    // last vocabulary row. (An id past the end fails in onnxruntime, naming the model.)
+    const negative = inputIds.data.findIndex((id) => id < 0);
+    if (negative !== -1) {
+      throw new QwenVLError('INVALID_ARGUMENT', `entry ${negative} is ${inputIds.data[negative]}; token ids are ≥ 0`, { source: 'DecoderSession.embed inputIds' });
+    }
     const ids = hostTensor('int64', toBigInt64(inputIds.data), inputIds.dims);
     const out = await this.embedSession.run({ [EMBED_IO.inputIds]: ids }, [EMBED_IO.inputsEmbeds]);
     // An fp16 export's embeddings are float16: the merge and the decoder's feed work in float32.
