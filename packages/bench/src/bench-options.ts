@@ -43,3 +43,12 @@ export function parseBenchArguments(argv: readonly string[]): { names: string[];
 export function threadsLabel({ intraOpThreads }: BenchOptions): string {
   return intraOpThreads === undefined ? "onnxruntime's default threads" : `${intraOpThreads} intra-op thread${intraOpThreads === 1 ? '' : 's'}`;
 }
+
+/**
+ * The threads a benchmark's model computes with, for comparing it with memory bandwidth:
+ * `--threads`, else 1, which is what onnxruntime-node's default came to on the 2-core VMs
+ * measured (it cannot be read back; pass `--threads` where the default differs).
+ */
+export function modelThreads({ intraOpThreads }: BenchOptions): number {
+  return intraOpThreads ?? 1;
+}

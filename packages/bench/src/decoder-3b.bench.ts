@@ -1,7 +1,8 @@
 import { fork } from 'node:child_process';
 import type { BenchOptions } from './bench-options.js';
-import { FP32, INT4_LEVELS, int4, measureBandwidth, printDecoderRows, text3B, writeBenchModel } from './decoder.bench.js';
-import { threadsLabel } from './bench-options.js';
+import { FP32, INT4_LEVELS, int4, printDecoderRows, text3B, writeBenchModel } from './decoder.bench.js';
+import { modelThreads, threadsLabel } from './bench-options.js';
+import { measureBandwidth } from './memory-bandwidth.js';
 import type { BenchModel, BenchModelFiles, Row } from './decoder.bench.js';
 import { withTempDir } from './temp-dir.js';
 
@@ -47,7 +48,7 @@ function runInChild(request: ChildRequest): Promise<Row> {
 
 export async function runDecoder3bBench(options: BenchOptions): Promise<void> {
   const { device } = options;
-  const bandwidth = measureBandwidth();
+  const bandwidth = await measureBandwidth(modelThreads(options));
   const rows: Row[] = [];
   for (const [precisionIndex, precision] of MODEL_3B.precisions.entries()) {
     console.log(`  ${MODEL_3B.label}, ${precision.label}: writing…`);

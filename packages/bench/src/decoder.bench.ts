@@ -12,7 +12,9 @@ import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
 import { measure, median, timeOnce } from './measure.js';
 import { randomWeights } from './random-weights.js';
 import { withTempDir } from './temp-dir.js';
-import { threadsLabel } from './bench-options.js';
+import { measureBandwidth } from './memory-bandwidth.js';
+import type { Bandwidth } from './memory-bandwidth.js';
+import { modelThreads, threadsLabel } from './bench-options.js';
 import type { BenchOptions } from './bench-options.js';
 
 /**
@@ -144,34 +146,6 @@ class RunClock {
 /** Bytes a decode step reads from weights: every initializer of the decoder, lm_head included. */
 function weightBytes(model: OnnxModel): number {
   return model.initializers.reduce((sum, init) => sum + init.byteLength, 0);
-}
-
-export interface Bandwidth {
-  copyGBs: number;
-  readGBs: number;
-}
-
-/**
- * Copy bandwidth in GB/s (bytes read + bytes written per second) over two 512 MB arrays,
- * best of five: what one thread of this machine moves through memory.
- */
-export function measureBandwidth(): Bandwidth {
-  const length = (512 * 2 ** 20) / 8;
-  const source = new Float64Array(length).fill(1);
-  const target = new Float64Array(length);
-  let copy = Infinity;
-  let read = Infinity;
-  let sum = 0;
-  for (let run = 0; run < 5; run++) {
-    let start = performance.now();
-    target.set(source);
-    copy = Math.min(copy, performance.now() - start);
-    start = performance.now();
-    for (let i = 0; i < length; i++) sum += target[i];
-    read = Math.min(read, performance.now() - start);
-  }
-  if (sum !== 5 * length) throw new Error('bandwidth probe read wrong values');
-  return { copyGBs: (2 * source.byteLength) / (copy * 1e6), readGBs: source.byteLength / (read * 1e6) };
 }
 
 export interface Row {
@@ -368,7 +342,9 @@ async function benchAttentions(dir: string, attentions: readonly DecoderAttentio
 /** The decoder table: one row per model and precision, with the weight bytes read per second against `bandwidth`. */
 export function printDecoderRows(title: string, rows: readonly Row[], bandwidth: Bandwidth): void {
   console.log(`\n${title}`);
-  console.log(`Memory bandwidth of this machine (one JS thread, 512 MB arrays): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`);
+  console.log(
+    `Memory bandwidth of this machine (${bandwidth.threads} JS thread${bandwidth.threads === 1 ? '' : 's'} at once, as many as the model's, 512 MB arrays each): copy ${bandwidth.copyGBs.toFixed(1)} GB/s (read + write), sum ${bandwidth.readGBs.toFixed(1)} GB/s (read)`,
+  );
   console.table(
     rows.map((row) => ({
       model: row.label,
@@ -391,7 +367,7 @@ export function printDecoderRows(title: string, rows: readonly Row[], bandwidth:
 
 export async function runDecoderBench(options: BenchOptions): Promise<void> {
   const { device } = options;
-  const bandwidth = measureBandwidth();
+  const bandwidth = await measureBandwidth(modelThreads(options));
   const tokenizer = await benchTokenizer();
   const rows: Row[] = [];
   for (const model of MODELS) {

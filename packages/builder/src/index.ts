@@ -23,7 +23,7 @@ export type { TinyCheckpoint, TinyCheckpointOptions, TinyTextOptions, TinyVision
 export { buildVisionGraph } from './vision/export-vision.js';
 export type { VisionExportOptions, VisionGraphInputs } from './vision/export-vision.js';
 export { DEFAULT_QUANTIZATION } from './graph/graph-weights.js';
-export type { PartPrecision, WeightSource } from './graph/graph-weights.js';
+export type { ComputeType, PartPrecision, WeightSource } from './graph/graph-weights.js';
 export { BLOCK_SIZES, dequantizeBlockwise, quantizeBlockwise } from './quantize/block-quantize.js';
 export type { BlockQuantized, QuantBits } from './quantize/block-quantize.js';
 export { buildDecoderModel } from './text/decoder-graph.js';
@@ -32,7 +32,7 @@ export type { DecoderAttention } from './text/attention-graph.js';
 export type { EmbedExportOptions } from './text/embed-graph.js';
 export { buildEmbedModel } from './text/embed-graph.js';
 export { buildModelFolder } from './folder/build-model.js';
-export { PROVIDER_ATTENTION } from './folder/model-parts.js';
+export { PROVIDER_ATTENTION, decoderActivations } from './folder/model-parts.js';
 export { BUILD_LAYOUTS, BUILD_LAYOUT_NAMES, buildLayout, layoutExecutionProvider } from './folder/build-layouts.js';
 export type { BuildLayout } from './folder/build-layouts.js';
 export type { BuildInput, FolderFiles } from './folder/folder-files.js';

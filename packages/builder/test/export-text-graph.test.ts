@@ -6,11 +6,12 @@ import { memoryByteSource } from '../src/safetensors/byte-source.js';
 import type { ModelConfig } from '@qwen-vl/core';
 import type { OnnxModel } from '../src/onnx/graph-builder.js';
 import type { TinyTextOptions } from '../src/checkpoint/tiny-checkpoint.js';
-import { buildDecoderModel, buildEmbedModel } from '../src/index.js';
+import { buildDecoderModel, buildEmbedModel, decoderActivations } from '../src/index.js';
 
 /** The exported graphs' structure: public I/O, opsets, attention wiring, weight storage. */
 
 const FLOAT = 1;
+const FLOAT16 = 10;
 const INT64 = 7;
 
 async function tinyModel(text: Partial<TinyTextOptions> = {}): Promise<{ checkpoint: Checkpoint; config: ModelConfig }> {
@@ -160,6 +161,51 @@ describe('buildDecoderModel', () => {
     })();
     expect(isQwenVLError(error, 'INVALID_WEIGHTS')).toBe(true);
     expect((error as Error).message).toBe('tensor "model.layers.0.mlp.gate_proj.weight": has shape [64, 32], but config.json implies [48, 32]');
+  });
+});
+
+describe('float16 activations (an fp16 build for CUDA or DirectML)', () => {
+  it.each(['plain', 'group-query-fp16'] as const)(
+    '%s: the cache in and out float16, the other inputs and the logits float32; linear layers on float16 weights, norms and softmax on float32',
+    async (attention) => {
+      const { checkpoint, config } = await tinyModel();
+      const float32 = buildDecoderModel(checkpoint, config.text, { precision: 'fp16', attention });
+      const model = buildDecoderModel(checkpoint, config.text, { precision: 'fp16', attention, activations: 'float16' });
+      const cache = (name: string | null | undefined) => /^(past_key_values|present)\./.test(name ?? '');
+      for (const side of ['input', 'output'] as const) {
+        const expected = signature(float32.proto.graph?.[side]).map((value) => (cache(value.name) ? { ...value, type: FLOAT16 } : value));
+        expect(signature(model.proto.graph?.[side])).toEqual(expected);
+      }
+      // No weight is widened: every Gemm takes its float16 initializer as it is stored.
+      const stored = new Map(model.initializers.map((i) => [i.name, i.type]));
+      const gemms = nodes(model, 'Gemm');
+      expect(gemms.length).toBe(3 * 7 + 1);
+      for (const gemm of gemms) expect(stored.get(gemm.input![1])).toBe('float16');
+      // Norm weights stay float32 (the norms compute in float32), widened from their float16 storage.
+      const castOutputs = new Set(nodes(model, 'Cast').flatMap((node) => node.output ?? []));
+      expect(nodes(model, 'SimplifiedLayerNormalization').every((node) => castOutputs.has(node.input![1]))).toBe(true);
+      const castTo = (type: number) => nodes(model, 'Cast').filter((node) => intAttribute(node, 'to') === type).length;
+      // Per layer: both norms' outputs to float16 and both branches' results back to float32; then the final norm and the logits.
+      expect(castTo(FLOAT16)).toBeGreaterThanOrEqual(2 * 3 + 1);
+      expect(castTo(FLOAT)).toBeGreaterThanOrEqual(2 * 3 + 1);
+    },
+  );
+
+  it('refuses float16 activations without fp16 weights or with the CPU GroupQueryAttention, naming the option', async () => {
+    const { checkpoint, config } = await tinyModel();
+    for (const [options, message] of [
+      [{ precision: 'int4', activations: 'float16' }, 'decoder export option "activations": float16 activations need fp16 weights, got int4'],
+      [{ precision: 'fp32', activations: 'float16' }, 'float16 activations need fp16 weights, got fp32'],
+      [{ precision: 'fp16', activations: 'float16', attention: 'group-query' }, 'decoder export option "attention": cannot attend in float16'],
+    ] as const) {
+      expect(() => buildDecoderModel(checkpoint, config.text, options)).toThrow(message);
+    }
+  });
+
+  it('is what an fp16 build gets for cuda and dml only', () => {
+    const providers = ['cpu', 'cuda', 'dml', 'webgpu'] as const;
+    expect(providers.map((executionProvider) => decoderActivations({ text: 'fp16', executionProvider }))).toEqual(['float32', 'float16', 'float16', 'float32']);
+    expect(providers.map((executionProvider) => decoderActivations({ text: 'int4', executionProvider }))).toEqual(['float32', 'float32', 'float32', 'float32']);
   });
 });
 

@@ -6,7 +6,7 @@ import { buildDecoderModel } from '../text/decoder-graph.js';
 import type { DecoderAttention } from '../text/attention-graph.js';
 import { buildEmbedModel } from '../text/embed-graph.js';
 import { buildVisionGraph } from '../vision/export-vision.js';
-import type { WeightSource } from '../graph/graph-weights.js';
+import type { ComputeType, WeightSource } from '../graph/graph-weights.js';
 
 /**
  * What a folder is built for: the precisions of the text parts and of the vision tower, how
@@ -26,6 +26,17 @@ export const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAtten
   dml: 'plain',
   webgpu: 'plain',
 };
+
+/**
+ * What the decoder of an fp16 build computes in, per provider: float16 on CUDA and DirectML,
+ * which compute it natively; float32 elsewhere. On CPU, fp16 is half the file (onnxruntime
+ * folds the weights back to float32 at load; its CPU float16 kernels are slower). WebGPU keeps
+ * float32 too: its float16 needs the adapter's `shader-f16`, which not every adapter has, and
+ * its builds are the ones every device runs.
+ */
+export function decoderActivations({ text, executionProvider }: Pick<BuildSettings, 'text' | 'executionProvider'>): ComputeType {
+  return text === 'fp16' && (executionProvider === 'cuda' || executionProvider === 'dml') ? 'float16' : 'float32';
+}
 
 /**
  * One exported model of a built folder. `build` only lays out the graph; its weights are
@@ -57,7 +68,13 @@ export const EMBED_PART: ModelPart = {
 export const DECODER_PART: ModelPart = {
   name: 'decoder',
   file: BUILT_MODEL_FILES.decoder,
-  build: (weights, config, { text, quantization, executionProvider }) => buildDecoderModel(weights, config.text, { precision: text, quantization, attention: PROVIDER_ATTENTION[executionProvider] }),
+  build: (weights, config, settings) =>
+    buildDecoderModel(weights, config.text, {
+      precision: settings.text,
+      quantization: settings.quantization,
+      attention: PROVIDER_ATTENTION[settings.executionProvider],
+      activations: decoderActivations(settings),
+    }),
 };
 
 /** What `qwen-vl build` exports, in order. */
@@ -74,6 +91,13 @@ export const buildGridVision: ModelPart['build'] = (weights, config, { vision, q
  * rotary tables, with or without `num_logits_to_keep`.
  */
 export function positionIdsDecoder(logitsToKeepInput: boolean): ModelPart['build'] {
-  return (weights, config, { text, quantization, executionProvider }) =>
-    buildDecoderModel(weights, config.text, { precision: text, quantization, positionInput: 'position-ids', logitsToKeepInput, attention: PROVIDER_ATTENTION[executionProvider] });
+  return (weights, config, settings) =>
+    buildDecoderModel(weights, config.text, {
+      precision: settings.text,
+      quantization: settings.quantization,
+      positionInput: 'position-ids',
+      logitsToKeepInput,
+      attention: PROVIDER_ATTENTION[settings.executionProvider],
+      activations: decoderActivations(settings),
+    });
 }

@@ -5,6 +5,7 @@ import type { TensorSpec } from '../checkpoint/layout.js';
 import type { GraphBuilder, TensorBytesSource } from '../onnx/graph-builder.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
 import { checkBlockSize, quantizeBlockwise, zeroPointRow } from '../quantize/block-quantize.js';
+import { converted } from './layers.js';
 import type { BlockQuantized, QuantBits } from '../quantize/block-quantize.js';
 
 /**
@@ -20,6 +21,12 @@ export interface WeightSource {
 
 /** The largest finite float16; a weight beyond it would silently become infinity. */
 const FLOAT16_MAX = 65504;
+
+/**
+ * The element type a graph's activations are computed in: float32, or float16 in the text
+ * decoder of an fp16 build for a provider that computes float16 natively (`Activations`).
+ */
+export type ComputeType = 'float32' | 'float16';
 
 /** A part's precision: the text's (`WeightPrecision`) or the vision tower's (`VisionPrecision`). */
 export type PartPrecision = WeightPrecision | VisionPrecision;
@@ -192,7 +199,15 @@ export class GraphWeights {
    * constant by onnxruntime when the session loads, so the arithmetic is float32 either way.
    */
   float32(graph: GraphBuilder, name: string, dims?: readonly number[]): string {
-    return this.widened(graph, this.stored(graph, name, dims), `${name}/cast`);
+    return this.typed(graph, name, 'float32', dims);
+  }
+
+  /**
+   * The weight as a `type` graph value, for arithmetic in that type: the initializer itself
+   * when it is stored so, else a Cast of it (folded into a constant when the session loads).
+   */
+  typed(graph: GraphBuilder, name: string, type: ComputeType, dims?: readonly number[]): string {
+    return converted(graph, this.stored(graph, name, dims), this.float === 'fp16' ? 'float16' : 'float32', type, `${name}/cast`);
   }
 
   private bytes(name: string, byteLength: number): TensorBytesSource {

@@ -1,6 +1,8 @@
 import { float } from '../onnx/attributes.js';
+import { ELEMENT_TYPES } from '../onnx/proto.js';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
-import type { GraphWeights, QuantizedInitializers } from './graph-weights.js';
+import { QwenVLError } from '@qwen-vl/core';
+import type { ComputeType, GraphWeights, QuantizedInitializers } from './graph-weights.js';
 
 /**
  * The building blocks the vision tower and the language model share, on 2-D activations
@@ -16,16 +18,18 @@ import type { GraphWeights, QuantizedInitializers } from './graph-weights.js';
  * `MatMulNBits` instead, on that same `[out, in]` layout with blocks along the input
  * dimension, and the bias an Add. A weight of more than two dimensions (the patch
  * embedding's Conv3d, whose kernel equals its stride: a Linear on the flattened patch) is
- * viewed as `[out, product of the rest]` and stays float.
+ * viewed as `[out, product of the rest]` and stays float. `type` is x's element type (float16
+ * activations take the weights in float16; quantized layers take float32 only).
  */
-export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, name: string): string {
+export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, type: ComputeType = 'float32'): string {
   const [out, ...inner] = weights.shape(`${name}.weight`);
-  const bias = weights.has(`${name}.bias`) ? weights.float32(graph, `${name}.bias`) : undefined;
+  const bias = weights.has(`${name}.bias`) ? weights.typed(graph, `${name}.bias`, type) : undefined;
   if (weights.quantization !== undefined && inner.length === 1) {
+    if (type !== 'float32') throw new QwenVLError('INVALID_ARGUMENT', `cannot multiply ${type} activations: its quantized scales are float32`, { source: `linear layer "${name}"` });
     const product = quantizedMatMul(graph, x, weights.quantized(graph, `${name}.weight`, 'matmul'), out, inner[0], name);
     return bias === undefined ? product : graph.op('Add', [product, bias], {}, { name: `${name}/bias` });
   }
-  const inputs = [x, weights.float32(graph, `${name}.weight`, [out, inner.reduce((a, b) => a * b, 1)])];
+  const inputs = [x, weights.typed(graph, `${name}.weight`, type, [out, inner.reduce((a, b) => a * b, 1)])];
   if (bias !== undefined) inputs.push(bias);
   return graph.op('Gemm', inputs, { transB: 1 }, { name });
 }
@@ -33,6 +37,11 @@ export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, na
 /** `x · Wᵀ` for a block-quantized `W` `[n, k]`: onnxruntime's `MatMulNBits`. */
 function quantizedMatMul(graph: GraphBuilder, x: string, w: QuantizedInitializers, n: number, k: number, name: string): string {
   return graph.op('MatMulNBits', [x, w.data, w.scales, w.zeroPoints], { K: k, N: n, bits: w.bits, block_size: w.blockSize, accuracy_level: w.accuracyLevel }, { domain: 'com.microsoft', name });
+}
+
+/** `value`, of element type `from`, as `to`: itself when they are the same, else a Cast named `name`. */
+export function converted(graph: GraphBuilder, value: string, from: ComputeType, to: ComputeType, name: string): string {
+  return from === to ? value : graph.op('Cast', [value], { to: ELEMENT_TYPES[to].code }, { name });
 }
 
 /**
@@ -44,12 +53,12 @@ export function rmsNorm(graph: GraphBuilder, weights: GraphWeights, x: string, n
   return graph.op('SimplifiedLayerNormalization', [x, weights.float32(graph, `${name}.weight`)], { axis: -1, epsilon: float(eps), stash_type: 1 }, { name });
 }
 
-/** The gated MLP `name`: `down(silu(gate(x)) · up(x))`, silu(z) = z · sigmoid(z); biases as the layout has them. */
-export function swiGlu(graph: GraphBuilder, weights: GraphWeights, x: string, name: string): string {
-  const gate = linear(graph, weights, x, `${name}.gate_proj`);
+/** The gated MLP `name`: `down(silu(gate(x)) · up(x))`, silu(z) = z · sigmoid(z); biases as the layout has them; in `type`, x's. */
+export function swiGlu(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, type: ComputeType = 'float32'): string {
+  const gate = linear(graph, weights, x, `${name}.gate_proj`, type);
   const silu = graph.op('Mul', [gate, graph.op('Sigmoid', [gate], {}, { name: `${name}/sigmoid` })], {}, { name: `${name}/silu` });
-  const gated = graph.op('Mul', [silu, linear(graph, weights, x, `${name}.up_proj`)], {}, { name: `${name}/gated` });
-  return linear(graph, weights, gated, `${name}.down_proj`);
+  const gated = graph.op('Mul', [silu, linear(graph, weights, x, `${name}.up_proj`, type)], {}, { name: `${name}/gated` });
+  return linear(graph, weights, gated, `${name}.down_proj`, type);
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { GraphBuilder } from '../onnx/graph-builder.js';
+import { QwenVLError, float32ToFloat16 } from '@qwen-vl/core';
 import type { TextConfig } from '@qwen-vl/core';
-import type { GraphWeights } from '../graph/graph-weights.js';
-import { applyRotary, linear } from '../graph/layers.js';
+import type { ComputeType, GraphWeights } from '../graph/graph-weights.js';
+import { applyRotary, converted, linear } from '../graph/layers.js';
 import { float } from '../onnx/attributes.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
 import type { RotaryTables } from './rotary-graph.js';
@@ -43,6 +44,12 @@ interface GroupQueryInputs {
 /** Values every layer's attention shares, computed once per run from the graph inputs. */
 export interface AttentionContext {
   readonly attention: DecoderAttention;
+  /**
+   * The element type of the activations, q, k, v and the cache (the rotary tables are cast to
+   * it): float32, or float16 in an fp16 build for a GPU provider. The scores are softmaxed in
+   * float32 either way.
+   */
+  readonly type: ComputeType;
   readonly rotary: RotaryTables;
   /** int64 `[B, S, heads, headDim]` and `[B, S, kvHeads, headDim]`, for Reshape. */
   readonly queryHeadsShape: string;
@@ -75,7 +82,18 @@ const MASKED_BIAS = -1e30;
  * the new tokens' count S: query s sits at cache position `total − S + s` and sees the keys
  * at or before it that are not padding.
  */
-export function attentionContext(graph: GraphBuilder, inputsEmbeds: string, attentionMask: string, rotary: RotaryTables, text: TextConfig, attention: DecoderAttention): AttentionContext {
+export function attentionContext(
+  graph: GraphBuilder,
+  inputsEmbeds: string,
+  attentionMask: string,
+  rotary: RotaryTables,
+  text: TextConfig,
+  attention: DecoderAttention,
+  type: ComputeType = 'float32',
+): AttentionContext {
+  if (type === 'float16' && attention === 'group-query') {
+    throw new QwenVLError('INVALID_ARGUMENT', "cannot attend in float16 with the CPU's GroupQueryAttention, which is float32 only", { source: 'decoder export option "attention"' });
+  }
   const batchAndLength = graph.op('Shape', [inputsEmbeds], { end: 2 }, { name: 'attention/batch_and_length' });
   const length = graph.op('Shape', [inputsEmbeds], { start: 1, end: 2 }, { name: 'attention/length' });
   const total = graph.op('Shape', [attentionMask], { start: 1, end: 2 }, { name: 'attention/total' });
@@ -109,7 +127,8 @@ export function attentionContext(graph: GraphBuilder, inputsEmbeds: string, atte
 
   return {
     attention,
-    rotary,
+    type,
+    rotary: { cos: converted(graph, rotary.cos, 'float32', type, 'rope/cos_typed'), sin: converted(graph, rotary.sin, 'float32', type, 'rope/sin_typed') },
     queryHeadsShape: shapeWith([text.numAttentionHeads, text.headDim], 'attention/query_heads_shape'),
     keyHeadsShape: shapeWith([text.numKeyValueHeads, text.headDim], 'attention/key_heads_shape'),
     bias,
@@ -196,7 +215,7 @@ interface AttentionOutputs {
  * per token, and Qwen2.5-VL's three (t, h, w) per token cannot be written that way.
  */
 export function selfAttention(graph: GraphBuilder, weights: GraphWeights, x: string, prefix: string, cache: LayerCache, context: AttentionContext, text: TextConfig): string {
-  const projectHeads = (name: string, shape: string) => graph.op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`), shape], {}, { name: `${prefix}/${name}_heads` });
+  const projectHeads = (name: string, shape: string) => graph.op('Reshape', [linear(graph, weights, x, `${prefix}.${name}`, context.type), shape], {}, { name: `${prefix}/${name}_heads` });
   const rotary = (projected: string, name: string) => applyRotary(graph, projected, context.rotary.cos, context.rotary.sin, `${prefix}/${name}`);
   const heads: ProjectedHeads = {
     query: rotary(projectHeads('q_proj', context.queryHeadsShape), 'q'),
@@ -205,9 +224,9 @@ export function selfAttention(graph: GraphBuilder, weights: GraphWeights, x: str
   };
   const rows =
     context.groupQuery === undefined
-      ? plainAttention(graph, prefix, heads, cache, context.scoreBias!, text, { rows: `${prefix}/attention_rows`, presentKey: cache.presentKey, presentValue: cache.presentValue })
+      ? plainAttention(graph, prefix, heads, cache, context.scoreBias!, text, context.type, { rows: `${prefix}/attention_rows`, presentKey: cache.presentKey, presentValue: cache.presentValue })
       : groupQueryOrPlain(graph, prefix, heads, cache, context, context.groupQuery, text);
-  return linear(graph, weights, rows, `${prefix}.o_proj`);
+  return linear(graph, weights, rows, `${prefix}.o_proj`, context.type);
 }
 
 /**
@@ -217,8 +236,8 @@ export function selfAttention(graph: GraphBuilder, weights: GraphWeights, x: str
 function groupQueryOrPlain(graph: GraphBuilder, prefix: string, heads: ProjectedHeads, cache: LayerCache, context: AttentionContext, inputs: GroupQueryInputs, text: TextConfig): string {
   const { numAttentionHeads, numKeyValueHeads, headDim } = text;
   const declare = (g: GraphBuilder, outputs: AttentionOutputs) => {
-    g.output(outputs.rows, outputs.rows, 'float32', ['batch_size_times_sequence_length', numAttentionHeads * headDim]);
-    for (const present of [outputs.presentKey, outputs.presentValue]) g.output(present, present, 'float32', ['batch_size', numKeyValueHeads, 'total_sequence_length', headDim]);
+    g.output(outputs.rows, outputs.rows, context.type, ['batch_size_times_sequence_length', numAttentionHeads * headDim]);
+    for (const present of [outputs.presentKey, outputs.presentValue]) g.output(present, present, context.type, ['batch_size', numKeyValueHeads, 'total_sequence_length', headDim]);
   };
   const branchOutputs = (branch: string): AttentionOutputs => ({ rows: `${prefix}/${branch}/rows`, presentKey: `${prefix}/${branch}/present_key`, presentValue: `${prefix}/${branch}/present_value` });
   const [rows] = graph.opMulti(
@@ -233,7 +252,7 @@ function groupQueryOrPlain(graph: GraphBuilder, prefix: string, heads: Projected
       }),
       else_branch: graph.subgraph(`${prefix}/plain`, (g) => {
         const outputs = branchOutputs('plain');
-        plainAttention(g, `${prefix}/plain`, heads, cache, groupedScoreBias(g, context.bias, text, `${prefix}/plain`), text, outputs);
+        plainAttention(g, `${prefix}/plain`, heads, cache, groupedScoreBias(g, context.bias, text, `${prefix}/plain`), text, context.type, outputs);
         declare(g, outputs);
       }),
     },
@@ -245,9 +264,9 @@ function groupQueryOrPlain(graph: GraphBuilder, prefix: string, heads: Projected
 /**
  * com.microsoft GroupQueryAttention on q, k, v packed as `[B, S, heads·headDim]`, against the
  * BNSH cache; `do_rotary` 0, as MRoPE is already applied. In float32 with the causal +
- * padding bias (`group-query`), or cast to float16 around the node, without the bias, for
- * CUDA's kernel (`group-query-fp16`): the graph's inputs and outputs, the cache included,
- * stay float32 either way.
+ * padding bias (`group-query`), or in float16 without the bias for CUDA's kernel
+ * (`group-query-fp16`): cast to float16 around the node when the graph computes in float32
+ * (its cache then stays float32), as they are when it computes in float16.
  */
 function groupQueryAttention(
   graph: GraphBuilder,
@@ -259,7 +278,8 @@ function groupQueryAttention(
   text: TextConfig,
   outputs: AttentionOutputs,
 ): void {
-  const halves = context.attention === 'group-query-fp16';
+  // The CUDA form's kernel is float16: float32 activations are cast around it.
+  const halves = context.attention === 'group-query-fp16' && context.type === 'float32';
   const op = (type: string, operands: readonly string[], name: string, attributes = {}) => graph.op(type, operands, attributes, { name: `${prefix}/${name}` });
   const narrowed = (value: string, name: string) => (halves ? op('Cast', [value], `${name}_fp16`, { to: ELEMENT_TYPES.float16.code }) : value);
   const packed = (value: string, name: string) => narrowed(op('Reshape', [value, graph.constInt64([0, 0, -1])], `${name}_packed`), name);
@@ -274,7 +294,7 @@ function groupQueryAttention(
       inputs.seqlensK,
       inputs.totalLength,
       // cos_cache, sin_cache, position_ids: unused without do_rotary.
-      ...(halves ? [] : ['', '', '', context.bias]),
+      ...(context.attention === 'group-query-fp16' ? [] : ['', '', '', context.bias]),
     ],
     halves ? 3 : [`${prefix}/attended`, outputs.presentKey, outputs.presentValue],
     { num_heads: text.numAttentionHeads, kv_num_heads: text.numKeyValueHeads, scale: float(1 / Math.sqrt(text.headDim)), do_rotary: 0 },
@@ -295,7 +315,7 @@ function groupQueryAttention(
  * cache without repeating the keys; `scoreBias` (`[B, 1, groups·S, total]`) masks before
  * the Softmax. Returns the rows.
  */
-function plainAttention(graph: GraphBuilder, prefix: string, heads: ProjectedHeads, cache: LayerCache, scoreBias: string, text: TextConfig, outputs: AttentionOutputs): string {
+function plainAttention(graph: GraphBuilder, prefix: string, heads: ProjectedHeads, cache: LayerCache, scoreBias: string, text: TextConfig, type: ComputeType, outputs: AttentionOutputs): string {
   const { numAttentionHeads, numKeyValueHeads: kvHeads, headDim } = text;
   const op = (type: string, inputs: readonly string[], name: string, attributes = {}) => graph.op(type, inputs, attributes, { name: `${prefix}/${name}` });
   const headsFirst = (value: string, name: string) => op('Transpose', [value], name, { perm: [0, 2, 1, 3] });
@@ -304,10 +324,16 @@ function plainAttention(graph: GraphBuilder, prefix: string, heads: ProjectedHea
   const presentValue = graph.op('Concat', [cache.pastValue, headsFirst(heads.value, 'v_heads_first')], { axis: 2 }, { name: `${prefix}/present_value`, output: outputs.presentValue });
 
   // Scaling the queries is cheaper than scaling the scores whenever total > headDim.
-  const scaled = op('Mul', [heads.query, graph.constFloat(1 / Math.sqrt(headDim))], 'q_scaled');
+  const scale = 1 / Math.sqrt(headDim);
+  const scaled = op('Mul', [heads.query, type === 'float32' ? graph.constFloat(scale) : graph.constant('float16', [], Uint16Array.of(float32ToFloat16(Float32Array.of(scale))[0]))], 'q_scaled');
   const groupedQuery = op('Reshape', [headsFirst(scaled, 'q_heads_first'), graph.constInt64([0, kvHeads, -1, headDim])], 'q_grouped');
   const scores = op('MatMul', [groupedQuery, op('Transpose', [presentKey], 'keys_transposed', { perm: [0, 1, 3, 2] })], 'scores');
-  const weightsPerKey = op('Softmax', [op('Add', [scores, scoreBias], 'masked_scores')], 'attention_weights', { axis: -1 });
-  const attended = op('Reshape', [op('MatMul', [weightsPerKey, presentValue], 'attended_grouped'), graph.constInt64([0, numAttentionHeads, -1, headDim])], 'attended_heads');
+  // The mask and the softmax in float32 (the bias is far below float16's range).
+  const weightsPerKey = op('Softmax', [op('Add', [converted(graph, scores, type, 'float32', `${prefix}/scores_fp32`), scoreBias], 'masked_scores')], 'attention_weights', { axis: -1 });
+  const attended = op(
+    'Reshape',
+    [op('MatMul', [converted(graph, weightsPerKey, 'float32', type, `${prefix}/attention_weights_typed`), presentValue], 'attended_grouped'), graph.constInt64([0, numAttentionHeads, -1, headDim])],
+    'attended_heads',
+  );
   return graph.op('Reshape', [headsFirst(attended, 'attended_tokens_first'), graph.constInt64([-1, numAttentionHeads * headDim])], {}, { name: `${prefix}/attention_rows`, output: outputs.rows });
 }

@@ -1,11 +1,12 @@
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxModel } from '../onnx/graph-builder.js';
+import { QwenVLError } from '@qwen-vl/core';
 import type { TextConfig } from '@qwen-vl/core';
 import type { QuantizationSettings, WeightPrecision } from '@qwen-vl/pipeline';
 import { outputProjection, textTensors } from '../checkpoint/layout.js';
 import { GraphWeights } from '../graph/graph-weights.js';
-import type { WeightSource } from '../graph/graph-weights.js';
-import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
+import type { ComputeType, WeightSource } from '../graph/graph-weights.js';
+import { converted, linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { attentionContext, selfAttention } from './attention-graph.js';
 import type { DecoderAttention } from './attention-graph.js';
 import { DECODER_IO, pastKeyName, pastValueName, presentKeyName, presentValueName } from '@qwen-vl/decoder';
@@ -37,6 +38,14 @@ export interface DecoderExportOptions extends TextExportOptions {
    * outputs are the same in every form.
    */
   readonly attention?: DecoderAttention;
+  /**
+   * The element type the layers compute in (`ComputeType`): float32 (default), or float16,
+   * for an fp16 build on a provider that computes float16 natively: the linear layers, the
+   * rotary embedding, attention and the KV cache (`past_key_values.*`, `present.*` float16)
+   * in float16, with the RMSNorms, the softmax and the residual stream in float32, and the
+   * logits float32. Only with fp16 weights, and not with the CPU's GroupQueryAttention.
+   */
+  readonly activations?: ComputeType;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -65,6 +74,10 @@ export const TEXT_OPSETS = { '': 21 } as const;
  */
 export function buildDecoderModel(source: WeightSource, text: TextConfig, options: DecoderExportOptions = {}): OnnxModel {
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
+  const type = options.activations ?? 'float32';
+  if (type === 'float16' && weights.precision !== 'fp16') {
+    throw new QwenVLError('INVALID_ARGUMENT', `float16 activations need fp16 weights, got ${weights.precision}`, { source: 'decoder export option "activations"' });
+  }
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });
 
@@ -72,22 +85,24 @@ export function buildDecoderModel(source: WeightSource, text: TextConfig, option
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
   const rotary = options.positionInput === 'position-ids' ? rotaryFromPositionIds(graph, text) : rotaryInputs(graph, headDim);
   const caches = Array.from({ length: layers }, (_, i) => ({
-    pastKey: graph.input(pastKeyName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
-    pastValue: graph.input(pastValueName(i), 'float32', ['batch_size', kvHeads, 'past_sequence_length', headDim]),
+    pastKey: graph.input(pastKeyName(i), type, ['batch_size', kvHeads, 'past_sequence_length', headDim]),
+    pastValue: graph.input(pastValueName(i), type, ['batch_size', kvHeads, 'past_sequence_length', headDim]),
     presentKey: presentKeyName(i),
     presentValue: presentValueName(i),
   }));
   // Without the input, K = 0: every position's logits.
   const numLogitsToKeep = (options.logitsToKeepInput ?? true) ? graph.input(DECODER_IO.numLogitsToKeep, 'int64', []) : graph.constInt64(0);
 
-  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text, options.attention ?? 'plain');
+  const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text, options.attention ?? 'plain', type);
+  // The residual stream and the norms stay float32; each layer's branches compute in `type`.
+  const normed = (x: string, name: string) => converted(graph, rmsNorm(graph, weights, x, name, text.rmsNormEps), 'float32', type, `${name}/typed`);
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
   caches.forEach((cache, i) => {
     const prefix = `model.layers.${i}`;
-    const attended = selfAttention(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.input_layernorm`, text.rmsNormEps), `${prefix}.self_attn`, cache, context, text);
-    hidden = graph.op('Add', [hidden, attended], {}, { name: `${prefix}/attention_residual` });
-    const mlp = swiGlu(graph, weights, rmsNorm(graph, weights, hidden, `${prefix}.post_attention_layernorm`, text.rmsNormEps), `${prefix}.mlp`);
-    hidden = graph.op('Add', [hidden, mlp], {}, { name: `${prefix}/mlp_residual` });
+    const attended = selfAttention(graph, weights, normed(hidden, `${prefix}.input_layernorm`), `${prefix}.self_attn`, cache, context, text);
+    hidden = graph.op('Add', [hidden, converted(graph, attended, type, 'float32', `${prefix}/attention_fp32`)], {}, { name: `${prefix}/attention_residual` });
+    const mlp = swiGlu(graph, weights, normed(hidden, `${prefix}.post_attention_layernorm`), `${prefix}.mlp`, type);
+    hidden = graph.op('Add', [hidden, converted(graph, mlp, type, 'float32', `${prefix}/mlp_fp32`)], {}, { name: `${prefix}/mlp_residual` });
   });
 
   // Norm and lm_head only for the positions asked for: while generating that is one per
@@ -100,16 +115,15 @@ export function buildDecoderModel(source: WeightSource, text: TextConfig, option
   const firstKept = graph.op('Neg', [keepCount], {}, { name: 'final/first_kept' });
   const kept = graph.op('Slice', [tokens, firstKept, graph.constInt64([INT64_MAX]), graph.constInt64([1])], {}, { name: 'final/kept_tokens' });
   const keptRows = graph.op('Reshape', [kept, graph.constInt64([-1, hiddenSize])], {}, { name: 'final/kept_rows' });
-  const normed = rmsNorm(graph, weights, keptRows, 'model.norm', text.rmsNormEps);
   // Tied checkpoints (3B) have no lm_head.weight: the output projection is the embedding table.
-  const logitRows = linear(graph, weights, normed, outputProjection(text));
+  const logitRows = converted(graph, linear(graph, weights, normed(keptRows, 'model.norm'), outputProjection(text), type), type, 'float32', 'final/logits_fp32');
   const logitShape = graph.op('Concat', [graph.op('Shape', [inputsEmbeds], { end: 1 }, { name: 'final/batch' }), graph.constInt64([-1, vocabSize])], { axis: 0 }, { name: 'final/logits_shape' });
   const logits = graph.op('Reshape', [logitRows, logitShape], {}, { name: 'final/logits', output: DECODER_IO.logits });
 
   graph.output(logits, DECODER_IO.logits, 'float32', ['batch_size', 'logits_length', vocabSize]);
   for (const cache of caches) {
-    graph.output(cache.presentKey, cache.presentKey, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
-    graph.output(cache.presentValue, cache.presentValue, 'float32', ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    graph.output(cache.presentKey, cache.presentKey, type, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
+    graph.output(cache.presentValue, cache.presentValue, type, ['batch_size', kvHeads, 'total_sequence_length', headDim]);
   }
   return graph.build({ producer: EXPORT_PRODUCER, docString: 'Qwen2.5-VL text decoder with KV cache (inputs_embeds → logits)' });
 }
