@@ -191,21 +191,40 @@ describe('float16 activations (an fp16 build for CUDA or DirectML)', () => {
     },
   );
 
-  it('refuses float16 activations without fp16 weights or with the CPU GroupQueryAttention, naming the option', async () => {
+  it('refuses float16 activations on fp32 weights or with the CPU GroupQueryAttention, naming the option', async () => {
     const { checkpoint, config } = await tinyModel();
     for (const [options, message] of [
-      [{ precision: 'int4', activations: 'float16' }, 'decoder export option "activations": float16 activations need fp16 weights, got int4'],
-      [{ precision: 'fp32', activations: 'float16' }, 'float16 activations need fp16 weights, got fp32'],
+      [{ precision: 'fp32', activations: 'float16' }, 'decoder export option "activations": float16 activations need fp16 or int4 weights, got fp32'],
       [{ precision: 'fp16', activations: 'float16', attention: 'group-query' }, 'decoder export option "attention": cannot attend in float16'],
     ] as const) {
       expect(() => buildDecoderModel(checkpoint, config.text, options)).toThrow(message);
     }
   });
 
-  it('is what an fp16 build gets for cuda and dml only', () => {
+  it('is what an fp16 or int4 build gets for cuda and dml only', () => {
     const providers = ['cpu', 'cuda', 'dml', 'webgpu'] as const;
-    expect(providers.map((executionProvider) => decoderActivations({ text: 'fp16', executionProvider }))).toEqual(['float32', 'float16', 'float16', 'float32']);
-    expect(providers.map((executionProvider) => decoderActivations({ text: 'int4', executionProvider }))).toEqual(['float32', 'float32', 'float32', 'float32']);
+    for (const text of ['fp16', 'int4'] as const) {
+      expect(providers.map((executionProvider) => decoderActivations({ text, executionProvider }))).toEqual(['float32', 'float16', 'float16', 'float32']);
+    }
+    expect(providers.map((executionProvider) => decoderActivations({ text: 'fp32', executionProvider }))).toEqual(['float32', 'float32', 'float32', 'float32']);
+  });
+
+  it('q4f16: MatMulNBits on float16 activations with float16 scales, which the embedding shares for a tied lm_head', async () => {
+    const { checkpoint, config } = await tinyModel({ tieWordEmbeddings: true });
+    const options = { precision: 'int4', activations: 'float16' } as const;
+    const decoder = buildDecoderModel(checkpoint, config.text, { ...options, attention: 'group-query-fp16' });
+    const embed = buildEmbedModel(checkpoint, config.text, options);
+    const types = (model: OnnxModel) => new Map(model.initializers.map((i) => [i.name, i.type]));
+    const matmuls = nodes(decoder, 'MatMulNBits');
+    expect(matmuls).toHaveLength(3 * 7 + 1);
+    for (const matmul of matmuls) expect(types(decoder).get(matmul.input![2])).toBe('float16');
+    const head = matmuls.find((node) => node.input?.[1] === 'model.embed_tokens.weight');
+    const [gather] = nodes(embed, 'GatherBlockQuantized');
+    expect(head?.input?.[2]).toBe(gather.input?.[2]);
+    expect(types(embed).get(gather.input![2])).toBe('float16');
+    // The embedding's output and the decoder's logits stay float32.
+    expect(signature(embed.proto.graph?.output)[0].type).toBe(FLOAT);
+    expect(signature(decoder.proto.graph?.output).find((value) => value.name === 'logits')?.type).toBe(FLOAT);
   });
 });
 

@@ -8,9 +8,11 @@ import type { TextModelFiles } from './decoder-fixtures.js';
 import { newFolder, useTempDir } from './helpers/temp-dir.js';
 
 /**
- * The decoders of fp16 builds for CUDA (`group-query-fp16`) and DirectML (`plain`), which
- * compute in float16 (`activations: 'float16'`), run on onnxruntime-node's CPU float16 kernels
- * against the float64 reference: no GPU here, so this checks the graphs, not the providers.
+ * The decoders of fp16 and int4 builds for CUDA (`group-query-fp16`) and DirectML (`plain`),
+ * which compute in float16 (`activations: 'float16'`: fp16 and q4f16), run on
+ * onnxruntime-node's CPU float16 kernels against the float64 reference (fp16) and against the
+ * int4 build on float32 activations (q4f16): no GPU here, so this checks the graphs, not the
+ * providers.
  */
 
 /**
@@ -20,6 +22,13 @@ import { newFolder, useTempDir } from './helpers/temp-dir.js';
  * cache, position or mask mistake moves logits by 0.1 or more.
  */
 const FLOAT16_ACTIVATIONS_TOLERANCE = 0.1;
+
+/**
+ * q4f16 against q4 on the same 4-bit weights (accuracy level 0: float arithmetic on the
+ * dequantized blocks), its scales rounded to float16 and its activations float16: measured up
+ * to 0.16 apart, in logits ranging over 184-218, with the same greedy tokens.
+ */
+const Q4F16_TOLERANCE = 0.3;
 
 const dir = useTempDir('qwen-vl-fp16-activations-');
 let config: ModelConfig;
@@ -65,6 +74,30 @@ describe.each(['plain', 'group-query-fp16'] as const)('float16 activations, %s a
       for (const diff of diffs) expect(diff).toBeLessThanOrEqual(FLOAT16_ACTIVATIONS_TOLERANCE);
     } finally {
       await session.dispose();
+    }
+  });
+});
+
+describe.each(['plain', 'group-query-fp16'] as const)('q4f16 (int4 weights, float16 activations), %s attention', (attention) => {
+  it("gives the int4 build's greedy tokens on every golden case, logits within the q4f16 tolerance of it", async () => {
+    const { checkpoint } = await goldenModel();
+    const quantization = { blockSize: 32, accuracyLevel: 0 } as const;
+    const folder = await newFolder(dir(), `q4-${attention}`);
+    const q4 = await openDecoder(await exportTextModels(checkpoint, config.text, await newFolder(folder, 'q4'), { precision: 'int4', quantization, attention }), config.text);
+    const q4f16Files = await exportTextModels(checkpoint, config.text, await newFolder(folder, 'q4f16'), { precision: 'int4', quantization, attention, activations: 'float16' });
+    const q4f16 = await openDecoder(q4f16Files, config.text);
+    try {
+      const diffs: number[] = [];
+      for (const { name } of GOLDEN_CASES) {
+        const reference = await greedy(q4, [goldenPrompt(name)], config, GOLDEN_STEPS);
+        const run = await greedy(q4f16, [goldenPrompt(name)], config, GOLDEN_STEPS, reference.tokens);
+        expect(run.tokens).toEqual(reference.tokens);
+        diffs.push(Math.max(...run.logits.map((rows, step) => maxAbsDiff(rows[0], reference.logits[step][0]))));
+      }
+      console.info(`q4f16, ${attention}: max |logit diff| to q4 per case ${diffs.map((d) => d.toExponential(2)).join(' ')}`);
+      for (const diff of diffs) expect(diff).toBeLessThanOrEqual(Q4F16_TOLERANCE);
+    } finally {
+      await Promise.all([q4.dispose(), q4f16.dispose()]);
     }
   });
 });

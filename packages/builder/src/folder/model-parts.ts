@@ -28,14 +28,15 @@ export const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAtten
 };
 
 /**
- * What the decoder of an fp16 build computes in, per provider: float16 on CUDA and DirectML,
- * which compute it natively; float32 elsewhere. On CPU, fp16 is half the file (onnxruntime
- * folds the weights back to float32 at load; its CPU float16 kernels are slower). WebGPU keeps
- * float32 too: its float16 needs the adapter's `shader-f16`, which not every adapter has, and
- * its builds are the ones every device runs.
+ * What the decoder of an fp16 or int4 build computes in, per provider: float16 (fp16, q4f16)
+ * on CUDA and DirectML, which compute it natively; float32 elsewhere. On CPU, fp16 is half the
+ * file (onnxruntime folds the weights back to float32 at load; its CPU float16 kernels are
+ * slower) and int4 computes on float32 activations. WebGPU keeps float32 too: its float16
+ * needs the adapter's `shader-f16`, which not every adapter has, and its builds are the ones
+ * every device runs.
  */
 export function decoderActivations({ text, executionProvider }: Pick<BuildSettings, 'text' | 'executionProvider'>): ComputeType {
-  return text === 'fp16' && (executionProvider === 'cuda' || executionProvider === 'dml') ? 'float16' : 'float32';
+  return text !== 'fp32' && (executionProvider === 'cuda' || executionProvider === 'dml') ? 'float16' : 'float32';
 }
 
 /**
@@ -61,7 +62,7 @@ export const VISION_PART: ModelPart = {
 export const EMBED_PART: ModelPart = {
   name: 'embed',
   file: BUILT_MODEL_FILES.embed,
-  build: (weights, config, { text, quantization }) => buildEmbedModel(weights, config.text, { precision: text, quantization }),
+  build: (weights, config, settings) => buildEmbedModel(weights, config.text, { precision: settings.text, quantization: settings.quantization, activations: decoderActivations(settings) }),
 };
 
 /** The language model with its KV cache: `inputs_embeds` → logits. */

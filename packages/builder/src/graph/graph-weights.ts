@@ -157,9 +157,10 @@ export class GraphWeights {
    * The 2-D weight `name` (`[rows, cols]`) quantized in blocks along `cols`, as three
    * initializers: `name` (uint8; `[rows, blocks, blockBytes]` for MatMulNBits, or
    * `[rows, blocks · blockBytes]` for GatherBlockQuantized: the same bytes), `name/scales`
-   * float32 and `name/zero_points` uint8. Only for a part exported at int8 or int4.
+   * (`scaleType`: float32, or float16 for float16 activations) and `name/zero_points` uint8.
+   * Only for a part exported at int8 or int4.
    */
-  quantized(graph: GraphBuilder, name: string, view: 'matmul' | 'gather'): QuantizedInitializers {
+  quantized(graph: GraphBuilder, name: string, view: 'matmul' | 'gather', scaleType: ComputeType = 'float32'): QuantizedInitializers {
     const quantization = this.quantization;
     const shape = this.shape(name);
     if (quantization === undefined || shape.length !== 2) {
@@ -178,9 +179,9 @@ export class GraphWeights {
     );
     const scales = graph.initializer(
       `${name}/scales`,
-      'float32',
+      scaleType,
       view === 'matmul' ? [rows * blocks] : [rows, blocks],
-      this.quantizedBytes(name, rows * blocks * 4, (q) => q.scales),
+      this.quantizedBytes(name, rows * blocks * ELEMENT_TYPES[scaleType].bytes, (q) => (scaleType === 'float32' ? q.scales : float32ToFloat16(q.scales))),
     );
     // Every zero point is 2^(bits−1) (symmetric quantization): known without reading the weight.
     const zeroPointData = new Uint8Array(rows * zeroPointsOfRow.length);

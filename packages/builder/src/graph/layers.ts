@@ -1,7 +1,6 @@
 import { float } from '../onnx/attributes.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
-import { QwenVLError } from '@qwen-vl/core';
 import type { ComputeType, GraphWeights, QuantizedInitializers } from './graph-weights.js';
 
 /**
@@ -18,15 +17,14 @@ import type { ComputeType, GraphWeights, QuantizedInitializers } from './graph-w
  * `MatMulNBits` instead, on that same `[out, in]` layout with blocks along the input
  * dimension, and the bias an Add. A weight of more than two dimensions (the patch
  * embedding's Conv3d, whose kernel equals its stride: a Linear on the flattened patch) is
- * viewed as `[out, product of the rest]` and stays float. `type` is x's element type (float16
- * activations take the weights in float16; quantized layers take float32 only).
+ * viewed as `[out, product of the rest]` and stays float. `type` is x's element type: float16
+ * activations take the weights, the bias and a quantized weight's scales in float16.
  */
 export function linear(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, type: ComputeType = 'float32'): string {
   const [out, ...inner] = weights.shape(`${name}.weight`);
   const bias = weights.has(`${name}.bias`) ? weights.typed(graph, `${name}.bias`, type) : undefined;
   if (weights.quantization !== undefined && inner.length === 1) {
-    if (type !== 'float32') throw new QwenVLError('INVALID_ARGUMENT', `cannot multiply ${type} activations: its quantized scales are float32`, { source: `linear layer "${name}"` });
-    const product = quantizedMatMul(graph, x, weights.quantized(graph, `${name}.weight`, 'matmul'), out, inner[0], name);
+    const product = quantizedMatMul(graph, x, weights.quantized(graph, `${name}.weight`, 'matmul', type), out, inner[0], name);
     return bias === undefined ? product : graph.op('Add', [product, bias], {}, { name: `${name}/bias` });
   }
   const inputs = [x, weights.typed(graph, `${name}.weight`, type, [out, inner.reduce((a, b) => a * b, 1)])];

@@ -18,6 +18,17 @@ export interface TextExportOptions {
   readonly precision?: WeightPrecision;
   /** Block size and accuracy level of an int4 export (default `DEFAULT_QUANTIZATION`). */
   readonly quantization?: QuantizationSettings;
+  /**
+   * The element type the decoder's layers compute in (`ComputeType`): float32 (default), or
+   * float16, for an fp16 or int4 build on a provider that computes float16 natively (fp16,
+   * q4f16): the linear layers, the rotary embedding, attention and the KV cache
+   * (`past_key_values.*`, `present.*` float16) in float16, with the RMSNorms, the softmax and
+   * the residual stream in float32, and the logits float32. An int4 table's scales are then
+   * float16 in both text models (the decoder's MatMulNBits take them so, and a tied lm_head
+   * shares them with the embedding). Not with fp32 weights, nor with the CPU's
+   * GroupQueryAttention.
+   */
+  readonly activations?: ComputeType;
 }
 
 /** The decoder's own I/O choices, beyond its weights: qwen-vl's by default, the other runtimes' for `--layout genai` and `--layout transformers.js`. */
@@ -38,14 +49,6 @@ export interface DecoderExportOptions extends TextExportOptions {
    * outputs are the same in every form.
    */
   readonly attention?: DecoderAttention;
-  /**
-   * The element type the layers compute in (`ComputeType`): float32 (default), or float16,
-   * for an fp16 build on a provider that computes float16 natively: the linear layers, the
-   * rotary embedding, attention and the KV cache (`past_key_values.*`, `present.*` float16)
-   * in float16, with the RMSNorms, the softmax and the residual stream in float32, and the
-   * logits float32. Only with fp16 weights, and not with the CPU's GroupQueryAttention.
-   */
-  readonly activations?: ComputeType;
 }
 
 export const EXPORT_PRODUCER = '@qwen-vl/decoder';
@@ -75,8 +78,8 @@ export const TEXT_OPSETS = { '': 21 } as const;
 export function buildDecoderModel(source: WeightSource, text: TextConfig, options: DecoderExportOptions = {}): OnnxModel {
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const type = options.activations ?? 'float32';
-  if (type === 'float16' && weights.precision !== 'fp16') {
-    throw new QwenVLError('INVALID_ARGUMENT', `float16 activations need fp16 weights, got ${weights.precision}`, { source: 'decoder export option "activations"' });
+  if (type === 'float16' && weights.precision === 'fp32') {
+    throw new QwenVLError('INVALID_ARGUMENT', 'float16 activations need fp16 or int4 weights, got fp32', { source: 'decoder export option "activations"' });
   }
   const { hiddenSize, numKeyValueHeads: kvHeads, headDim, numHiddenLayers: layers, vocabSize } = text;
   const graph = new GraphBuilder('qwen2_5_vl_text_decoder', { opsets: TEXT_OPSETS });

@@ -3,7 +3,8 @@ import type { OnnxModel } from '../onnx/graph-builder.js';
 import type { TextConfig } from '@qwen-vl/core';
 import { EMBEDDING_TABLE, textTensors } from '../checkpoint/layout.js';
 import { GraphWeights } from '../graph/graph-weights.js';
-import type { WeightSource } from '../graph/graph-weights.js';
+import type { ComputeType, WeightSource } from '../graph/graph-weights.js';
+import { converted } from '../graph/layers.js';
 import { EXPORT_PRODUCER, TEXT_OPSETS } from './decoder-graph.js';
 import type { TextExportOptions } from './decoder-graph.js';
 import { EMBED_IO } from '@qwen-vl/decoder';
@@ -30,7 +31,7 @@ export function buildEmbedModel(source: WeightSource, text: TextConfig, options:
   const weights = new GraphWeights(source, textTensors(text), options.precision ?? 'fp32', options.quantization);
   const graph = new GraphBuilder('qwen2_5_vl_embed_tokens', { opsets: TEXT_OPSETS });
   const inputIds = graph.input(EMBED_IO.inputIds, 'int64', ['batch_size', 'sequence_length']);
-  const rows = weights.quantization === undefined ? floatRows(graph, weights, inputIds) : quantizedRows(graph, weights, inputIds, text.hiddenSize);
+  const rows = weights.quantization === undefined ? floatRows(graph, weights, inputIds) : quantizedRows(graph, weights, inputIds, text.hiddenSize, options.activations ?? 'float32');
   const embeds = options.imageFeaturesAt === undefined ? rows : placeImageFeatures(graph, inputIds, rows, options.imageFeaturesAt, text.hiddenSize);
   graph.output(embeds, EMBED_IO.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', text.hiddenSize]);
   return graph.build({ producer: EXPORT_PRODUCER, docString: 'Qwen2.5-VL token embedding (input_ids → inputs_embeds)' });
@@ -41,14 +42,16 @@ function floatRows(graph: GraphBuilder, weights: GraphWeights, inputIds: string)
   return weights.widened(graph, rows, 'embed_tokens/cast');
 }
 
-function quantizedRows(graph: GraphBuilder, weights: GraphWeights, inputIds: string, hiddenSize: number): string {
-  const table = weights.quantized(graph, EMBEDDING_TABLE, 'gather');
-  const rows = graph.op(
+/** The gathered rows, float32; `scaleType` is the scales' type, the decoder's activations' (GatherBlockQuantized's rows come in it). */
+function quantizedRows(graph: GraphBuilder, weights: GraphWeights, inputIds: string, hiddenSize: number, scaleType: ComputeType): string {
+  const table = weights.quantized(graph, EMBEDDING_TABLE, 'gather', scaleType);
+  const gathered = graph.op(
     'GatherBlockQuantized',
     [table.data, inputIds, table.scales, table.zeroPoints],
     { gather_axis: 0, quantize_axis: 1, block_size: table.blockSize, bits: table.bits },
     { domain: 'com.microsoft', name: 'embed_tokens' },
   );
+  const rows = converted(graph, gathered, scaleType, 'float32', 'embed_tokens/fp32');
   // Rows are stored in whole blocks (MatMulNBits' layout, shared with a tied lm_head): when
   // the width is not a multiple of the block size, the gathered rows end in zeros to drop.
   if (hiddenSize % table.blockSize === 0) return rows;
