@@ -32,7 +32,7 @@ export type { DecoderAttention } from './text/attention-graph.js';
 export type { EmbedExportOptions } from './text/embed-graph.js';
 export { buildEmbedModel } from './text/embed-graph.js';
 export { buildModelFolder } from './folder/build-model.js';
-export { PROVIDER_ATTENTION, decoderActivations } from './folder/model-parts.js';
+export { PROVIDER_ATTENTION, computeTypeFor } from './folder/model-parts.js';
 export { BUILD_LAYOUTS, BUILD_LAYOUT_NAMES, buildLayout, layoutExecutionProvider } from './folder/build-layouts.js';
 export type { BuildLayout } from './folder/build-layouts.js';
 export type { BuildInput, FolderFiles } from './folder/folder-files.js';

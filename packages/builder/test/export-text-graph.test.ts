@@ -6,7 +6,7 @@ import { memoryByteSource } from '../src/safetensors/byte-source.js';
 import type { ModelConfig } from '@qwen-vl/core';
 import type { OnnxModel } from '../src/onnx/graph-builder.js';
 import type { TinyTextOptions } from '../src/checkpoint/tiny-checkpoint.js';
-import { buildDecoderModel, buildEmbedModel, decoderActivations } from '../src/index.js';
+import { buildDecoderModel, buildEmbedModel, computeTypeFor } from '../src/index.js';
 
 /** The exported graphs' structure: public I/O, opsets, attention wiring, weight storage. */
 
@@ -204,9 +204,9 @@ describe('float16 activations (an fp16 build for CUDA or DirectML)', () => {
   it('is what an fp16 or int4 build gets for cuda and dml only', () => {
     const providers = ['cpu', 'cuda', 'dml', 'webgpu'] as const;
     for (const text of ['fp16', 'int4'] as const) {
-      expect(providers.map((executionProvider) => decoderActivations({ text, executionProvider }))).toEqual(['float32', 'float16', 'float16', 'float32']);
+      expect(providers.map((executionProvider) => computeTypeFor(text, executionProvider))).toEqual(['float32', 'float16', 'float16', 'float32']);
     }
-    expect(providers.map((executionProvider) => decoderActivations({ text: 'fp32', executionProvider }))).toEqual(['float32', 'float32', 'float32', 'float32']);
+    expect(providers.map((executionProvider) => computeTypeFor('fp32', executionProvider))).toEqual(['float32', 'float32', 'float32', 'float32']);
   });
 
   it('q4f16: MatMulNBits on float16 activations with float16 scales, which the embedding shares for a tied lm_head', async () => {

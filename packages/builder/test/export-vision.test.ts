@@ -151,6 +151,27 @@ describe('buildVisionGraph', () => {
     expect(Math.abs(stored[3 * 64 + 5] - original[3 * 64 + 5])).toBeLessThanOrEqual(Math.abs(original[3 * 64 + 5]) * 2 ** -11);
   });
 
+  it('with float16 activations, computes the linear layers on the float16 weights as stored (int8: float16 scales), its inputs and features float32', () => {
+    const declared = (model: OnnxModel) => [...(model.proto.graph?.input ?? []), ...(model.proto.graph?.output ?? [])].map((value) => [value.name, value.type?.tensorType?.elemType]);
+    const float32 = buildVisionGraph(checkpoint, config, { precision: 'fp16' });
+    const model = buildVisionGraph(checkpoint, config, { precision: 'fp16', activations: 'float16' });
+    expect(declared(model)).toEqual(declared(float32));
+    const nodes = model.proto.graph?.node ?? [];
+    const stored = new Map(model.initializers.map((i) => [i.name, i.type]));
+    const gemms = nodes.filter((node) => node.opType === 'Gemm');
+    expect(gemms.length).toBeGreaterThan(0);
+    for (const gemm of gemms) expect(stored.get(gemm.input![1])).toBe('float16');
+    // Only the norm weights are cast (to float32: the norms compute in float32).
+    const castWeights = nodes.filter((node) => node.opType === 'Cast' && stored.has(node.input![0])).map((node) => node.input![0]);
+    expect(castWeights.every((name) => name.includes('norm') || name.includes('ln_q'))).toBe(true);
+    const int8 = buildVisionGraph(checkpoint, config, { precision: 'int8', activations: 'float16' });
+    const int8Stored = new Map(int8.initializers.map((i) => [i.name, i.type]));
+    const matmuls = (int8.proto.graph?.node ?? []).filter((node) => node.opType === 'MatMulNBits');
+    expect(matmuls.length).toBeGreaterThan(0);
+    for (const matmul of matmuls) expect(int8Stored.get(matmul.input![2])).toBe('float16');
+    expect(() => buildVisionGraph(checkpoint, config, { activations: 'float16' })).toThrow('VisionExportOptions activations: float16 activations need fp16, int8 or int4 weights, got fp32');
+  });
+
   it('refuses a weight beyond float16 range when writing fp16, naming the tensor, instead of storing infinity', async () => {
     const name = 'visual.blocks.1.attn.proj.weight';
     const source: WeightSource = {

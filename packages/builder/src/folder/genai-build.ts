@@ -4,7 +4,7 @@ import { GENAI_CONFIG_FILE, GENAI_MODEL_FILES, GENAI_PROCESSOR_FILE, genaiConfig
 import { buildEmbedModel } from '../text/embed-graph.js';
 import type { BuildLayout } from './build-layouts.js';
 import { copyPresentFiles, tokenizerConfigWithChatTemplate, writeJson } from './folder-files.js';
-import { buildGridVision, decoderActivations, positionIdsDecoder } from './model-parts.js';
+import { buildGridVision, computeTypeFor, positionIdsDecoder } from './model-parts.js';
 import type { ModelPart } from './model-parts.js';
 
 /**
@@ -20,7 +20,12 @@ export const GENAI_PARTS: readonly ModelPart[] = [
     name: 'embedding',
     file: GENAI_MODEL_FILES.embedding,
     build: (weights, config, settings) =>
-      buildEmbedModel(weights, config.text, { precision: settings.text, quantization: settings.quantization, activations: decoderActivations(settings), imageFeaturesAt: config.imageTokenId }),
+      buildEmbedModel(weights, config.text, {
+        precision: settings.text,
+        quantization: settings.quantization,
+        activations: computeTypeFor(settings.text, settings.executionProvider),
+        imageFeaturesAt: config.imageTokenId,
+      }),
   },
   // onnxruntime-genai feeds no num_logits_to_keep.
   { name: 'text', file: GENAI_MODEL_FILES.decoder, build: positionIdsDecoder(false) },

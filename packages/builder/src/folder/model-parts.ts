@@ -6,7 +6,7 @@ import { buildDecoderModel } from '../text/decoder-graph.js';
 import type { DecoderAttention } from '../text/attention-graph.js';
 import { buildEmbedModel } from '../text/embed-graph.js';
 import { buildVisionGraph } from '../vision/export-vision.js';
-import type { ComputeType, WeightSource } from '../graph/graph-weights.js';
+import type { ComputeType, PartPrecision, WeightSource } from '../graph/graph-weights.js';
 
 /**
  * What a folder is built for: the precisions of the text parts and of the vision tower, how
@@ -28,15 +28,15 @@ export const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAtten
 };
 
 /**
- * What the decoder of an fp16 or int4 build computes in, per provider: float16 (fp16, q4f16)
- * on CUDA and DirectML, which compute it natively; float32 elsewhere. On CPU, fp16 is half the
- * file (onnxruntime folds the weights back to float32 at load; its CPU float16 kernels are
- * slower) and int4 computes on float32 activations. WebGPU keeps float32 too: its float16
- * needs the adapter's `shader-f16`, which not every adapter has, and its builds are the ones
- * every device runs.
+ * What a part built at `precision` computes in, per provider: float16 (fp16, and q4f16 or
+ * q8f16 for quantized weights) on CUDA and DirectML, which compute it natively; float32
+ * elsewhere. On CPU, fp16 is half the file (onnxruntime folds the weights back to float32 at
+ * load; its CPU float16 kernels are slower) and int4 computes on float32 activations. WebGPU
+ * keeps float32 too: its float16 needs the adapter's `shader-f16`, which not every adapter
+ * has, and its builds are the ones every device runs.
  */
-export function decoderActivations({ text, executionProvider }: Pick<BuildSettings, 'text' | 'executionProvider'>): ComputeType {
-  return text !== 'fp32' && (executionProvider === 'cuda' || executionProvider === 'dml') ? 'float16' : 'float32';
+export function computeTypeFor(precision: PartPrecision, executionProvider: ExecutionProvider): ComputeType {
+  return precision !== 'fp32' && (executionProvider === 'cuda' || executionProvider === 'dml') ? 'float16' : 'float32';
 }
 
 /**
@@ -55,14 +55,16 @@ export interface ModelPart {
 export const VISION_PART: ModelPart = {
   name: 'vision',
   file: BUILT_MODEL_FILES.vision,
-  build: (weights, config, { vision, quantization }) => buildVisionGraph(weights, config.vision, { precision: vision, quantization }),
+  build: (weights, config, { vision, quantization, executionProvider }) =>
+    buildVisionGraph(weights, config.vision, { precision: vision, quantization, activations: computeTypeFor(vision, executionProvider) }),
 };
 
 /** Token ids → `inputs_embeds` (the embedding table alone). */
 export const EMBED_PART: ModelPart = {
   name: 'embed',
   file: BUILT_MODEL_FILES.embed,
-  build: (weights, config, settings) => buildEmbedModel(weights, config.text, { precision: settings.text, quantization: settings.quantization, activations: decoderActivations(settings) }),
+  build: (weights, config, settings) =>
+    buildEmbedModel(weights, config.text, { precision: settings.text, quantization: settings.quantization, activations: computeTypeFor(settings.text, settings.executionProvider) }),
 };
 
 /** The language model with its KV cache: `inputs_embeds` → logits. */
@@ -74,7 +76,7 @@ export const DECODER_PART: ModelPart = {
       precision: settings.text,
       quantization: settings.quantization,
       attention: PROVIDER_ATTENTION[settings.executionProvider],
-      activations: decoderActivations(settings),
+      activations: computeTypeFor(settings.text, settings.executionProvider),
     }),
 };
 
@@ -85,7 +87,8 @@ export const MODEL_PARTS: readonly ModelPart[] = [VISION_PART, EMBED_PART, DECOD
  * The vision tower as onnxruntime-genai's and transformers.js's runtimes feed it: only
  * `pixel_values` and `image_grid_thw`, the tables computed in the graph (segmented).
  */
-export const buildGridVision: ModelPart['build'] = (weights, config, { vision, quantization }) => buildVisionGraph(weights, config.vision, { precision: vision, quantization, inputs: 'grid' });
+export const buildGridVision: ModelPart['build'] = (weights, config, { vision, quantization, executionProvider }) =>
+  buildVisionGraph(weights, config.vision, { precision: vision, quantization, inputs: 'grid', activations: computeTypeFor(vision, executionProvider) });
 
 /**
  * The language model as those runtimes feed it: `position_ids` `[3, B, S]` instead of the
@@ -99,6 +102,6 @@ export function positionIdsDecoder(logitsToKeepInput: boolean): ModelPart['build
       positionInput: 'position-ids',
       logitsToKeepInput,
       attention: PROVIDER_ATTENTION[settings.executionProvider],
-      activations: decoderActivations(settings),
+      activations: computeTypeFor(settings.text, settings.executionProvider),
     });
 }

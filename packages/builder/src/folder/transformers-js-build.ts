@@ -7,13 +7,13 @@ import type { TransformersJsDtype, TransformersJsPart, VisionPrecision } from '@
 import type { BuildLayout } from './build-layouts.js';
 import { copyPresentFiles, tokenizerConfigWithChatTemplate, writeJson } from './folder-files.js';
 import type { BuildInput } from './folder-files.js';
-import { EMBED_PART, MODEL_PARTS, buildGridVision, decoderActivations, positionIdsDecoder } from './model-parts.js';
+import { EMBED_PART, MODEL_PARTS, buildGridVision, computeTypeFor, positionIdsDecoder } from './model-parts.js';
 import type { BuildSettings, ModelPart } from './model-parts.js';
 
 /**
  * The transformers.js dtype (file suffix) of each qwen-vl precision. int4 is what
  * onnx-community calls q4: MatMulNBits of 4 bits on float32 activations; with float16
- * activations (a `dml` build, `decoderActivations`) the text parts are q4f16.
+ * activations (a `dml` build, `computeTypeFor`) the text parts are q4f16.
  */
 const PRECISION_DTYPES: Readonly<Record<VisionPrecision, TransformersJsDtype>> = { fp32: 'fp32', fp16: 'fp16', int8: 'int8', int4: 'q4' };
 
@@ -25,7 +25,7 @@ const NOT_TEXT_KEYS: ReadonlySet<string> = new Set(['architectures', 'model_type
 
 function partDtype(part: TransformersJsPart, settings: BuildSettings): TransformersJsDtype {
   if (part === 'vision') return PRECISION_DTYPES[settings.vision];
-  return settings.text === 'int4' && decoderActivations(settings) === 'float16' ? 'q4f16' : PRECISION_DTYPES[settings.text];
+  return settings.text === 'int4' && computeTypeFor(settings.text, settings.executionProvider) === 'float16' ? 'q4f16' : PRECISION_DTYPES[settings.text];
 }
 
 /** The part transformers.js runs for qwen-vl's `part`: its file at the build's dtype, its graph taking what transformers.js feeds. */

@@ -1,5 +1,6 @@
 import { float } from '../onnx/attributes.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
+import { float32ToFloat16 } from '@qwen-vl/core';
 import type { GraphBuilder } from '../onnx/graph-builder.js';
 import type { ComputeType, GraphWeights, QuantizedInitializers } from './graph-weights.js';
 
@@ -37,9 +38,14 @@ function quantizedMatMul(graph: GraphBuilder, x: string, w: QuantizedInitializer
   return graph.op('MatMulNBits', [x, w.data, w.scales, w.zeroPoints], { K: k, N: n, bits: w.bits, block_size: w.blockSize, accuracy_level: w.accuracyLevel }, { domain: 'com.microsoft', name });
 }
 
-/** `value`, of element type `from`, as `to`: itself when they are the same, else a Cast named `name`. */
-export function converted(graph: GraphBuilder, value: string, from: ComputeType, to: ComputeType, name: string): string {
-  return from === to ? value : graph.op('Cast', [value], { to: ELEMENT_TYPES[to].code }, { name });
+/** A scalar constant of element type `type`. */
+export function scalar(graph: GraphBuilder, value: number, type: ComputeType): string {
+  return type === 'float32' ? graph.constFloat(value) : graph.constant('float16', [], float32ToFloat16(Float32Array.of(value)));
+}
+
+/** `value`, of element type `from`, as `to`: itself when they are the same, else a Cast (named `name`, when given). */
+export function converted(graph: GraphBuilder, value: string, from: ComputeType, to: ComputeType, name?: string): string {
+  return from === to ? value : graph.op('Cast', [value], { to: ELEMENT_TYPES[to].code }, name === undefined ? {} : { name });
 }
 
 /**

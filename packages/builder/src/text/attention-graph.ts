@@ -1,8 +1,8 @@
 import type { GraphBuilder } from '../onnx/graph-builder.js';
-import { QwenVLError, float32ToFloat16 } from '@qwen-vl/core';
+import { QwenVLError } from '@qwen-vl/core';
 import type { TextConfig } from '@qwen-vl/core';
 import type { ComputeType, GraphWeights } from '../graph/graph-weights.js';
-import { applyRotary, converted, linear } from '../graph/layers.js';
+import { applyRotary, converted, linear, scalar } from '../graph/layers.js';
 import { float } from '../onnx/attributes.js';
 import { ELEMENT_TYPES } from '../onnx/proto.js';
 import type { RotaryTables } from './rotary-graph.js';
@@ -324,8 +324,7 @@ function plainAttention(graph: GraphBuilder, prefix: string, heads: ProjectedHea
   const presentValue = graph.op('Concat', [cache.pastValue, headsFirst(heads.value, 'v_heads_first')], { axis: 2 }, { name: `${prefix}/present_value`, output: outputs.presentValue });
 
   // Scaling the queries is cheaper than scaling the scores whenever total > headDim.
-  const scale = 1 / Math.sqrt(headDim);
-  const scaled = op('Mul', [heads.query, type === 'float32' ? graph.constFloat(scale) : graph.constant('float16', [], Uint16Array.of(float32ToFloat16(Float32Array.of(scale))[0]))], 'q_scaled');
+  const scaled = op('Mul', [heads.query, scalar(graph, 1 / Math.sqrt(headDim), type)], 'q_scaled');
   const groupedQuery = op('Reshape', [headsFirst(scaled, 'q_heads_first'), graph.constInt64([0, kvHeads, -1, headDim])], 'q_grouped');
   const scores = op('MatMul', [groupedQuery, op('Transpose', [presentKey], 'keys_transposed', { perm: [0, 1, 3, 2] })], 'scores');
   // The mask and the softmax in float32 (the bias is far below float16's range).

@@ -1,6 +1,6 @@
 import { FULL_ATTENTION_QUERY_CHUNKS, VISION_INPUTS, attentionInputs } from '@qwen-vl/vision';
 import type { AttentionKind, AttentionLayout } from '@qwen-vl/vision';
-import { applyRotary, linear } from '../graph/layers.js';
+import { applyRotary, converted, linear, scalar } from '../graph/layers.js';
 import type { VisionGraphContext } from './graph-layers.js';
 
 /**
@@ -83,11 +83,11 @@ export function sharedAttentionInputs(ctx: VisionGraphContext, cos: string, sin:
   // Rows are broadcast over heads: [N, headDim] → [N, 1, headDim].
   const headAxis = g.constInt64([1]);
   return {
-    cos: g.op('Unsqueeze', [cos, headAxis]),
-    sin: g.op('Unsqueeze', [sin, headAxis]),
+    cos: converted(g, g.op('Unsqueeze', [cos, headAxis]), 'float32', ctx.type, 'rope/cos_typed'),
+    sin: converted(g, g.op('Unsqueeze', [sin, headAxis]), 'float32', ctx.type, 'rope/sin_typed'),
     perHead: g.constInt64([-1, heads, headDim]),
     flat: g.constInt64([-1, ctx.config.hiddenSize]),
-    scale: g.constFloat(1 / Math.sqrt(headDim)),
+    scale: scalar(g, 1 / Math.sqrt(headDim), ctx.type),
     batches,
   };
 }
@@ -109,7 +109,7 @@ function queryChunkBounds(ctx: VisionGraphContext, length: string, count: number
  */
 export function attention(ctx: VisionGraphContext, x: string, prefix: string, inputs: AttentionInputs, batches: AttentionBatches): string {
   const g = ctx.graph;
-  const [q, k, v] = g.opMulti('Split', [linear(g, ctx.weights, x, `${prefix}.qkv`)], 3, { axis: 1, num_outputs: 3 }).map((part) => g.op('Reshape', [part, inputs.perHead]));
+  const [q, k, v] = g.opMulti('Split', [linear(g, ctx.weights, x, `${prefix}.qkv`, ctx.type)], 3, { axis: 1, num_outputs: 3 }).map((part) => g.op('Reshape', [part, inputs.perHead]));
   const rotary = (rows: string, name: string) => applyRotary(g, rows, inputs.cos, inputs.sin, `${prefix}/${name}`);
   const scaledQ = g.op('Mul', [rotary(q, 'q'), inputs.scale]);
 
@@ -118,12 +118,14 @@ export function attention(ctx: VisionGraphContext, x: string, prefix: string, in
   const qb = g.op('Transpose', [batch(scaledQ)], { perm: [0, 2, 1, 3] });
   const kbT = g.op('Transpose', [batch(rotary(k, 'k'))], { perm: [0, 2, 3, 1] });
   const vb = g.op('Transpose', [batch(v)], { perm: [0, 2, 1, 3] });
-  const attend = (queries: string) => g.op('MatMul', [g.op('Softmax', [g.op('Add', [g.op('MatMul', [queries, kbT]), batches.mask])], { axis: -1 }), vb]);
+  // The mask and the softmax in float32, whatever the scores are computed in.
+  const softmax = (scores: string) => g.op('Softmax', [g.op('Add', [converted(g, scores, ctx.type, 'float32'), batches.mask])], { axis: -1 });
+  const attend = (queries: string) => g.op('MatMul', [converted(g, softmax(g.op('MatMul', [queries, kbT])), 'float32', ctx.type), vb]);
   // Each chunk's scores are released before the next chunk's are made (the chains run in order).
   const attended = batches.queryChunks.length === 0 ? attend(qb) : attendInChunks(ctx, qb, batches.queryChunks, attend);
   const slots = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), inputs.flat]);
   const rows = batches.scatter === undefined ? slots : g.op('Gather', [slots, batches.scatter], { axis: 0 });
-  return linear(g, ctx.weights, rows, `${prefix}.proj`);
+  return linear(g, ctx.weights, rows, `${prefix}.proj`, ctx.type);
 }
 
 /** `attend` on each query chunk of `qb` (bounds along its length axis, 2) in turn, the results put back together. */

@@ -10,14 +10,21 @@ import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxModel } from '../onnx/graph-builder.js';
 import { visionTensors } from '../checkpoint/layout.js';
 import { GraphWeights } from '../graph/graph-weights.js';
-import type { WeightSource } from '../graph/graph-weights.js';
-import { linear, rmsNorm, swiGlu } from '../graph/layers.js';
+import type { ComputeType, WeightSource } from '../graph/graph-weights.js';
+import { converted, linear, rmsNorm, swiGlu } from '../graph/layers.js';
 import { VISION_RMS_NORM_EPS, gelu } from './graph-layers.js';
 import type { VisionGraphContext } from './graph-layers.js';
 
 export interface VisionExportOptions {
-  /** Storage type of the weights (default fp32); activations are float32 either way. */
+  /** Storage type of the weights (default fp32). */
   precision?: VisionPrecision;
+  /**
+   * What the blocks' attention and MLP and the merger compute in (`ComputeType`): float32
+   * (default), or float16 on a provider that computes it natively (`computeTypeFor`), with
+   * the residual stream, the RMSNorms and the softmax in float32; `pixel_values` and
+   * `image_features` stay float32. Not with fp32 weights.
+   */
+  activations?: ComputeType;
   /** Block size and accuracy level of an int8 or int4 export (default `DEFAULT_QUANTIZATION`). */
   quantization?: QuantizationSettings;
   /** Default `segmented`; `dense-mask` exists to measure what segmenting saves. */
@@ -48,8 +55,12 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   if (options.inputs === 'grid' && layout !== 'segmented') {
     throw new QwenVLError('INVALID_ARGUMENT', `is "${layout}", but a graph that takes the grids computes segmented attention`, { source: 'VisionExportOptions attention' });
   }
+  const type = options.activations ?? 'float32';
+  if (type === 'float16' && precision === 'fp32') {
+    throw new QwenVLError('INVALID_ARGUMENT', 'float16 activations need fp16, int8 or int4 weights, got fp32', { source: 'VisionExportOptions activations' });
+  }
   const g = new GraphBuilder('qwen2_5_vl_vision');
-  const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision, options.quantization) };
+  const ctx: VisionGraphContext = { graph: g, config, weights: new GraphWeights(weights, visionTensors(config), precision, options.quantization), type };
   const { hiddenSize: hidden, spatialMergeSize: m } = config;
   const patchDim = config.inChannels * config.temporalPatchSize * config.patchSize ** 2;
   const unit = m * m;
@@ -66,7 +77,10 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   }
 
   // Conv3d with kernel = stride = one patch is a Linear (without bias) on each pixel row.
-  const embedded = linear(g, ctx.weights, pixels, 'visual.patch_embed.proj');
+  const embedded = converted(g, linear(g, ctx.weights, converted(g, pixels, 'float32', type, 'pixels_typed'), 'visual.patch_embed.proj', type), type, 'float32', 'patch_embed_fp32');
+  // Each block's branches compute in `type` on normed rows; the residual stream stays float32.
+  const normed = (rows: string, name: string) => converted(g, rmsNorm(g, ctx.weights, rows, name, VISION_RMS_NORM_EPS), 'float32', type, `${name}/typed`);
+  const widened = (rows: string, name: string) => converted(g, rows, type, 'float32', name);
   // Window order moves whole merge blocks (`unit` consecutive rows) at once.
   let x = windowOrder === undefined ? embedded : g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowOrder.windowIndex], { axis: 0 }), inputs.flat]);
 
@@ -74,12 +88,12 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
     const p = `visual.blocks.${block}`;
     // declareAttentionInputs made batches for every kind some block uses.
     const batches = inputs.batches[blockAttentionKind(config, block)] as AttentionBatches;
-    x = g.op('Add', [x, attention(ctx, rmsNorm(g, ctx.weights, x, `${p}.norm1`, VISION_RMS_NORM_EPS), `${p}.attn`, inputs, batches)]);
-    x = g.op('Add', [x, swiGlu(g, ctx.weights, rmsNorm(g, ctx.weights, x, `${p}.norm2`, VISION_RMS_NORM_EPS), `${p}.mlp`)]);
+    x = g.op('Add', [x, widened(attention(ctx, normed(x, `${p}.norm1`), `${p}.attn`, inputs, batches), `${p}/attn_fp32`)]);
+    x = g.op('Add', [x, widened(swiGlu(g, ctx.weights, normed(x, `${p}.norm2`), `${p}.mlp`, type), `${p}/mlp_fp32`)]);
   }
 
-  const merged = g.op('Reshape', [rmsNorm(g, ctx.weights, x, 'visual.merger.ln_q', VISION_RMS_NORM_EPS), mergedRows]);
-  const features = linear(g, ctx.weights, gelu(g, linear(g, ctx.weights, merged, 'visual.merger.mlp.0')), 'visual.merger.mlp.2');
+  const merged = g.op('Reshape', [normed(x, 'visual.merger.ln_q'), mergedRows]);
+  const features = widened(linear(g, ctx.weights, gelu(g, linear(g, ctx.weights, merged, 'visual.merger.mlp.0', type), type), 'visual.merger.mlp.2', type), 'features_fp32');
   const natural = windowOrder === undefined ? features : g.op('Gather', [features, windowOrder.reverseIndex], { axis: 0 });
   g.output(natural, VISION_OUTPUT, 'float32', ['tokens', config.outHiddenSize]);
   return g.build({
