@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { QwenVL } from '@qwen-vl/node';
 import type { NodeDevice, QwenVLMessage } from '@qwen-vl/node';
-import type { AccuracyLevel } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, ExecutionProvider } from '@qwen-vl/pipeline';
 import sharp from 'sharp';
 import { KINDS } from './task.js';
 import type { Kind, Picture, Question } from './task.js';
@@ -76,20 +76,21 @@ export function formatTable(rows: readonly KindScore[], label: string): string {
 }
 
 /**
- * Builds the Hugging Face folder `hfDir` at `precision`, its decoder shaped for `device`'s
- * execution provider, into a temporary folder, loads it on `device`, answers the questions
- * and removes the build.
+ * Builds the Hugging Face folder `hfDir` at `precision`, shaped for `executionProvider`
+ * (default: `device`'s own), into a temporary folder, loads it on `device`, answers the
+ * questions and removes the build. Another provider's build shows what it computes (a `dml`
+ * or `cuda` fp16 or int4 build computes in float16) on a device that opens it.
  */
 export async function evaluateFolder(
   hfDir: string,
   questions: readonly Question[],
-  options: { precision?: Precision; accuracyLevel?: AccuracyLevel; device?: NodeDevice; onAnswer?: (answer: Answer, index: number) => void } = {},
+  options: { precision?: Precision; accuracyLevel?: AccuracyLevel; device?: NodeDevice; executionProvider?: ExecutionProvider; onAnswer?: (answer: Answer, index: number) => void } = {},
 ): Promise<Answer[]> {
   const work = await mkdtemp(join(tmpdir(), 'eval-shapes-'));
   try {
     const built = join(work, 'model');
     const device = options.device ?? 'cpu';
-    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32', accuracyLevel: options.accuracyLevel, executionProvider: device });
+    await buildModelFolder(hfDir, built, { precision: options.precision ?? 'fp32', accuracyLevel: options.accuracyLevel, executionProvider: options.executionProvider ?? device });
     const model = await QwenVL.load(built, { device });
     try {
       return await answerAll(model, questions, options.onAnswer);

@@ -4,17 +4,20 @@ import { parseArgs } from 'node:util';
 import type { NodeDevice } from '@qwen-vl/node';
 import { evaluateFolder, formatTable, score } from './eval.js';
 import type { Precision } from './eval.js';
-import type { AccuracyLevel } from '@qwen-vl/pipeline';
+import type { AccuracyLevel, ExecutionProvider } from '@qwen-vl/pipeline';
 import { questionSet } from './task.js';
 
 const USAGE = `Usage: pnpm eval [--model HF_DIR] [--device cpu|cuda|dml|webgpu ...] [--precision fp32|fp16|int4 ...]
-                 [--accuracy-level 0-4 ...] [--per-kind N] [--seed S] [--json] [--verbose]
+                 [--accuracy-level 0-4 ...] [--execution-provider cpu|cuda|dml|webgpu]
+                 [--per-kind N] [--seed S] [--json] [--verbose]
 
 Answer accuracy of a Qwen2.5-VL shapes model (default models/tiny-shapes) on a held-out set drawn
 with its own renderer and seed: N questions of each of the 7 kinds (default 50, seed 20261203).
 The folder is built (qwen-vl build) at each precision given (int4: at each accuracy level given,
-default 4), run on each device given with greedy
-decoding, and the accuracy per question kind and overall is printed per device and precision.
+default 4), shaped for each device's own execution provider unless --execution-provider names
+one (a cuda or dml fp16 or int4 build computes in float16; any device that opens it runs it),
+run on each device given with greedy decoding, and the accuracy per question kind and overall
+is printed per device and precision.
 An answer is right when the generated text, trimmed, equals the expected answer and ends with
 the end of turn.`;
 
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     device: { type: 'string', multiple: true },
     precision: { type: 'string', multiple: true },
     'accuracy-level': { type: 'string', multiple: true },
+    'execution-provider': { type: 'string' },
     'per-kind': { type: 'string', default: '50' },
     seed: { type: 'string', default: '20261203' },
     json: { type: 'boolean', default: false },
@@ -45,6 +49,8 @@ const builds = (precisionFlags as Precision[]).flatMap((precision): { precision:
   precision === 'int4' ? levelFlags.map((level) => ({ precision, accuracyLevel: Number(level) as AccuracyLevel })) : [{ precision, accuracyLevel: undefined }],
 );
 for (const d of devices) if (!['cpu', 'cuda', 'dml', 'webgpu'].includes(d)) usage(`--device must be cpu, cuda, dml or webgpu, got ${d}`);
+const executionProvider = values['execution-provider'] as ExecutionProvider | undefined;
+if (executionProvider !== undefined && !['cpu', 'cuda', 'dml', 'webgpu'].includes(executionProvider)) usage(`--execution-provider must be cpu, cuda, dml or webgpu, got ${executionProvider}`);
 const perKind = Number(values['per-kind']);
 const seed = Number(values.seed);
 if (!Number.isInteger(perKind) || perKind <= 0) usage('--per-kind must be a positive integer');
@@ -62,20 +68,21 @@ const questions = questionSet(seed, perKind);
 const report = [];
 for (const { precision, accuracyLevel } of builds) {
   for (const device of devices) {
-    const built = accuracyLevel === undefined ? precision : `${precision} accuracy level ${accuracyLevel}`;
+    const built = `${accuracyLevel === undefined ? precision : `${precision} accuracy level ${accuracyLevel}`}${executionProvider === undefined ? '' : ` (${executionProvider} build)`}`;
     const label = `${device} ${built}, ${questions.length} questions, seed ${seed}`;
     const started = Date.now();
     const answers = await evaluateFolder(model, questions, {
       precision,
       accuracyLevel,
       device,
+      executionProvider,
       onAnswer: (a, i) => {
         if (values.verbose && !a.correct) console.error(`#${i} ${a.question.kind}: "${a.question.question}" expected ${a.question.answer}, got ${JSON.stringify(a.text)}`);
       },
     });
     const rows = score(answers);
     const seconds = (Date.now() - started) / 1000;
-    report.push({ device, precision, accuracyLevel, seed, perKind, seconds, rows });
+    report.push({ device, executionProvider: executionProvider ?? device, precision, accuracyLevel, seed, perKind, seconds, rows });
     if (!values.json) console.log(`${formatTable(rows, label)}\n(${seconds.toFixed(1)} s)\n`);
   }
 }
