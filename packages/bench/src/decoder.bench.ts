@@ -6,7 +6,7 @@ import type { DecoderAttention, OnnxModel, TextExportOptions } from '@qwen-vl/bu
 import type { ExecutionProvider } from '@qwen-vl/pipeline';
 import type { InferenceSessionHandle, TextConfig } from '@qwen-vl/core';
 import { DecoderSession, Generator, resolveSearchOptions } from '@qwen-vl/decoder';
-import { PROVIDER_ATTENTION, buildDecoderModel, buildEmbedModel, textTensors, writeOnnxModel } from '@qwen-vl/builder';
+import { PROVIDER_ATTENTION, buildDecoderModel, buildEmbedModel, computeTypeFor, textTensors, writeOnnxModel } from '@qwen-vl/builder';
 import { QwenTokenizer } from '@qwen-vl/preprocess';
 import { onnxruntimeNodeBackend, NodeModelFolder } from '@qwen-vl/node';
 import { measure, median, timeOnce } from './measure.js';
@@ -183,14 +183,20 @@ export interface BenchModelFiles {
   buildS: number;
 }
 
-/** Writes `model` at `precision` (random weights) into `dir`, in the attention `device`'s build gets. */
+/** What `device`'s build of the text models at `precision` gets: its attention and its arithmetic (float16 on cuda and dml, `computeTypeFor`). */
+function deviceBuild(precision: BenchPrecision, device: ExecutionProvider): TextExportOptions & { attention: DecoderAttention } {
+  return { ...precision.options, attention: PROVIDER_ATTENTION[device], activations: computeTypeFor(precision.options.precision ?? 'fp32', device) };
+}
+
+/** Writes `model` at `precision` (random weights) into `dir`, as `device`'s build has it. */
 export async function writeBenchModel(model: BenchModel, precision: BenchPrecision, dir: string, device: ExecutionProvider): Promise<BenchModelFiles> {
   const { text } = model;
   const files = { embed: join(dir, 'embed.onnx'), decoder: join(dir, 'decoder.onnx') };
   const { result: decoderModel, seconds: buildS } = await timeOnce(async () => {
     const weights = randomWeights(textTensors(text));
-    const built = buildDecoderModel(weights, text, { ...precision.options, attention: PROVIDER_ATTENTION[device] });
-    await writeOnnxModel(files.embed, buildEmbedModel(weights, text, precision.options));
+    const options = deviceBuild(precision, device);
+    const built = buildDecoderModel(weights, text, options);
+    await writeOnnxModel(files.embed, buildEmbedModel(weights, text, options));
     await writeOnnxModel(files.decoder, built);
     return built;
   });
@@ -308,7 +314,8 @@ async function benchAttentions(dir: string, attentions: readonly DecoderAttentio
   const { text } = model;
   const weights = randomWeights(textTensors(text));
   const embedFile = join(dir, 'embed.onnx');
-  await writeOnnxModel(embedFile, buildEmbedModel(weights, text, precision.options));
+  const build = deviceBuild(precision, device);
+  await writeOnnxModel(embedFile, buildEmbedModel(weights, text, build));
   const ids = promptIds(promptTokens);
   const promptInput = async (session: DecoderSession) => ({
     inputsEmbeds: await session.embed(hostTensor('int32', ids, [1, promptTokens])),
@@ -319,7 +326,7 @@ async function benchAttentions(dir: string, attentions: readonly DecoderAttentio
   const rows: AttentionRow[] = [];
   for (const attention of attentions) {
     const decoderFile = join(dir, `decoder-${attention}.onnx`);
-    await writeOnnxModel(decoderFile, buildDecoderModel(weights, text, { ...precision.options, attention }));
+    await writeOnnxModel(decoderFile, buildDecoderModel(weights, text, { ...build, attention }));
     const [embed, decoder] = await Promise.all([embedFile, decoderFile].map((path) => onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads })));
     const session = new DecoderSession(embed, decoder, text, { prefillChunkTokens: promptTokens });
     const input = await promptInput(session);

@@ -4,7 +4,7 @@ import { parseModelConfig } from '@qwen-vl/core';
 import type { VisionConfig } from '@qwen-vl/core';
 import type { Grid } from '@qwen-vl/mrope';
 import { VisionEncoder } from '@qwen-vl/vision';
-import { DEFAULT_QUANTIZATION, buildVisionGraph, visionTensors, writeOnnxModel } from '@qwen-vl/builder';
+import { DEFAULT_QUANTIZATION, buildVisionGraph, computeTypeFor, visionTensors, writeOnnxModel } from '@qwen-vl/builder';
 import type { VisionExportOptions } from '@qwen-vl/builder';
 import type { AttentionLayout } from '@qwen-vl/vision';
 import { onnxruntimeNodeBackend } from '@qwen-vl/node';
@@ -85,7 +85,9 @@ interface Row {
 async function benchVariant(dir: string, { label, options }: Variant, { device, intraOpThreads, profile }: BenchOptions): Promise<Row> {
   const path = join(dir, 'vision.onnx');
   const profilePrefix = join(dir, 'profile');
-  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, options)));
+  // As `device`'s build has it: float16 arithmetic on cuda and dml for the precisions that store less than float32.
+  const build = { ...options, activations: computeTypeFor(options.precision ?? 'fp32', device) };
+  const { result: written, seconds: buildS } = await timeOnce(() => writeOnnxModel(path, buildVisionGraph(randomWeights(visionTensors(TOWER_3B)), TOWER_3B, build)));
   const { result: encoder, seconds: loadS } = await timeOnce(
     async () =>
       new VisionEncoder(await onnxruntimeNodeBackend.createSession({ model: path }, { device, intraOpThreads, ...(profile === true && { profileFilePrefix: profilePrefix }) }), TOWER_3B, {

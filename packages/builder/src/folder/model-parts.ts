@@ -28,9 +28,9 @@ export const PROVIDER_ATTENTION: Readonly<Record<ExecutionProvider, DecoderAtten
 };
 
 /**
- * What a part built at `precision` computes in, per provider: float16 (fp16, and q4f16 or
- * q8f16 for quantized weights) on CUDA and DirectML, which compute it natively; float32
- * elsewhere. On CPU, fp16 is half the file (onnxruntime folds the weights back to float32 at
+ * What a part built at `precision` computes in, per provider: float16 (fp16 weights, or int4
+ * and int8 ones on float16 activations: q4f16) on CUDA and DirectML, which compute it
+ * natively; float32 elsewhere. On CPU, fp16 is half the file (onnxruntime folds the weights back to float32 at
  * load; its CPU float16 kernels are slower) and int4 computes on float32 activations. WebGPU
  * keeps float32 too: its float16 needs the adapter's `shader-f16`, which not every adapter
  * has, and its builds are the ones every device runs.
