@@ -1,3 +1,4 @@
+import { EXECUTION_PROVIDERS } from '@qwen-vl/pipeline';
 import type { ExecutionProvider } from '@qwen-vl/pipeline';
 
 /** What `pnpm bench [NAME ...] [--device D]` passes to every benchmark it runs. */
@@ -10,8 +11,6 @@ export interface BenchOptions {
   readonly profile?: boolean;
 }
 
-const NODE_DEVICES: readonly ExecutionProvider[] = ['cpu', 'cuda', 'dml', 'webgpu'];
-
 /** Splits the command line into benchmark names and options; unknown flags and devices are errors. */
 export function parseBenchArguments(argv: readonly string[]): { names: string[]; options: BenchOptions } {
   const names: string[] = [];
@@ -22,7 +21,7 @@ export function parseBenchArguments(argv: readonly string[]): { names: string[];
     const argument = argv[i];
     if (argument === '--device') {
       const value = argv[++i];
-      if (!NODE_DEVICES.includes(value as ExecutionProvider)) throw new Error(`--device must be one of ${NODE_DEVICES.join(', ')}, got ${JSON.stringify(value)}`);
+      if (!EXECUTION_PROVIDERS.includes(value as ExecutionProvider)) throw new Error(`--device must be one of ${EXECUTION_PROVIDERS.join(', ')}, got ${JSON.stringify(value)}`);
       device = value as ExecutionProvider;
     } else if (argument === '--threads') {
       const value = argv[++i];
@@ -31,7 +30,7 @@ export function parseBenchArguments(argv: readonly string[]): { names: string[];
     } else if (argument === '--profile') {
       profile = true;
     } else if (argument.startsWith('--')) {
-      throw new Error(`unknown option ${argument}; the options are --device ${NODE_DEVICES.join('|')}, --threads N and --profile`);
+      throw new Error(`unknown option ${argument}; the options are --device ${EXECUTION_PROVIDERS.join('|')}, --threads N and --profile`);
     } else {
       names.push(argument);
     }

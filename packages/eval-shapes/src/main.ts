@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { NODE_DEVICES } from '@qwen-vl/node';
 import type { NodeDevice } from '@qwen-vl/node';
+import { EXECUTION_PROVIDERS } from '@qwen-vl/pipeline';
 import { evaluateFolder, formatTable, score } from './eval.js';
 import type { Precision } from './eval.js';
 import type { AccuracyLevel, ExecutionProvider } from '@qwen-vl/pipeline';
@@ -48,9 +50,9 @@ for (const level of levelFlags) if (!/^[0-4]$/.test(level)) usage(`--accuracy-le
 const builds = (precisionFlags as Precision[]).flatMap((precision): { precision: Precision; accuracyLevel: AccuracyLevel | undefined }[] =>
   precision === 'int4' ? levelFlags.map((level) => ({ precision, accuracyLevel: Number(level) as AccuracyLevel })) : [{ precision, accuracyLevel: undefined }],
 );
-for (const d of devices) if (!['cpu', 'cuda', 'dml', 'webgpu'].includes(d)) usage(`--device must be cpu, cuda, dml or webgpu, got ${d}`);
+for (const d of devices) if (!NODE_DEVICES.includes(d)) usage(`--device must be one of ${NODE_DEVICES.join(', ')}, got ${d}`);
 const executionProvider = values['execution-provider'] as ExecutionProvider | undefined;
-if (executionProvider !== undefined && !['cpu', 'cuda', 'dml', 'webgpu'].includes(executionProvider)) usage(`--execution-provider must be cpu, cuda, dml or webgpu, got ${executionProvider}`);
+if (executionProvider !== undefined && !EXECUTION_PROVIDERS.includes(executionProvider)) usage(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got ${executionProvider}`);
 const perKind = Number(values['per-kind']);
 const seed = Number(values.seed);
 if (!Number.isInteger(perKind) || perKind <= 0) usage('--per-kind must be a positive integer');

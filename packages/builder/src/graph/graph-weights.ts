@@ -23,8 +23,8 @@ export interface WeightSource {
 const FLOAT16_MAX = 65504;
 
 /**
- * The element type a graph's activations are computed in: float32, or float16 in the text
- * decoder of an fp16 build for a provider that computes float16 natively (`Activations`).
+ * The element type a graph's activations are computed in: float32, or float16 in an fp16,
+ * int8 or int4 build for a provider that computes float16 natively (`computeTypeFor`).
  */
 export type ComputeType = 'float32' | 'float16';
 
@@ -149,7 +149,7 @@ export class GraphWeights {
     if (elements(dims) !== elements(shape)) {
       throw new QwenVLError('INVALID_ARGUMENT', `cannot be viewed as [${dims.join(', ')}]: it has shape [${shape.join(', ')}]`, { source: `tensor "${name}"` });
     }
-    const type = this.float === 'fp16' ? 'float16' : 'float32';
+    const type = this.storedType;
     return graph.initializer(name, type, dims, this.bytes(name, elements(shape) * ELEMENT_TYPES[type].bytes));
   }
 
@@ -192,7 +192,7 @@ export class GraphWeights {
 
   /** `value` (from `stored`) as float32: itself for fp32 storage, a Cast for fp16. */
   widened(graph: GraphBuilder, value: string, nodeName: string): string {
-    return this.float === 'fp16' ? graph.op('Cast', [value], { to: ELEMENT_TYPES.float32.code }, { name: nodeName }) : value;
+    return converted(graph, value, this.storedType, 'float32', nodeName);
   }
 
   /**
@@ -208,7 +208,12 @@ export class GraphWeights {
    * when it is stored so, else a Cast of it (folded into a constant when the session loads).
    */
   typed(graph: GraphBuilder, name: string, type: ComputeType, dims?: readonly number[]): string {
-    return converted(graph, this.stored(graph, name, dims), this.float === 'fp16' ? 'float16' : 'float32', type, `${name}/cast`);
+    return converted(graph, this.stored(graph, name, dims), this.storedType, type, `${name}/cast`);
+  }
+
+  /** The element type the weights that stay float are stored in. */
+  private get storedType(): ComputeType {
+    return this.float === 'fp16' ? 'float16' : 'float32';
   }
 
   private bytes(name: string, byteLength: number): TensorBytesSource {

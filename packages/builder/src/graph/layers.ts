@@ -49,12 +49,14 @@ export function converted(graph: GraphBuilder, value: string, from: ComputeType,
 }
 
 /**
- * Qwen2's RMSNorm `name` over the last axis: `x / sqrt(mean(x²) + eps) · weight`, statistics
- * in float32. `SimplifiedLayerNormalization` is onnxruntime's own op, registered in the ONNX
- * domain on CPU, WASM and WebGPU alike.
+ * Qwen2's RMSNorm `name` over the last axis of float32 `x`: `x / sqrt(mean(x²) + eps) · weight`,
+ * statistics and weight in float32, the result cast to `type` for a branch that computes in
+ * it. `SimplifiedLayerNormalization` is onnxruntime's own op, registered in the ONNX domain
+ * on CPU, WASM and WebGPU alike.
  */
-export function rmsNorm(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, eps: number): string {
-  return graph.op('SimplifiedLayerNormalization', [x, weights.float32(graph, `${name}.weight`)], { axis: -1, epsilon: float(eps), stash_type: 1 }, { name });
+export function rmsNorm(graph: GraphBuilder, weights: GraphWeights, x: string, name: string, eps: number, type: ComputeType = 'float32'): string {
+  const normed = graph.op('SimplifiedLayerNormalization', [x, weights.float32(graph, `${name}.weight`)], { axis: -1, epsilon: float(eps), stash_type: 1 }, { name });
+  return converted(graph, normed, 'float32', type, `${name}/typed`);
 }
 
 /** The gated MLP `name`: `down(silu(gate(x)) · up(x))`, silu(z) = z · sigmoid(z); biases as the layout has them; in `type`, x's. */

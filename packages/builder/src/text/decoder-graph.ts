@@ -98,7 +98,7 @@ export function buildDecoderModel(source: WeightSource, text: TextConfig, option
 
   const context = attentionContext(graph, inputsEmbeds, attentionMask, rotary, text, options.attention ?? 'plain', type);
   // The residual stream and the norms stay float32; each layer's branches compute in `type`.
-  const normed = (x: string, name: string) => converted(graph, rmsNorm(graph, weights, x, name, text.rmsNormEps), 'float32', type, `${name}/typed`);
+  const normed = (x: string, name: string) => rmsNorm(graph, weights, x, name, text.rmsNormEps, type);
   let hidden = graph.op('Reshape', [inputsEmbeds, graph.constInt64([-1, hiddenSize])], {}, { name: 'embeds_rows' });
   caches.forEach((cache, i) => {
     const prefix = `model.layers.${i}`;

@@ -79,7 +79,7 @@ export function buildVisionGraph(weights: WeightSource, config: VisionConfig, op
   // Conv3d with kernel = stride = one patch is a Linear (without bias) on each pixel row.
   const embedded = converted(g, linear(g, ctx.weights, converted(g, pixels, 'float32', type, 'pixels_typed'), 'visual.patch_embed.proj', type), type, 'float32', 'patch_embed_fp32');
   // Each block's branches compute in `type` on normed rows; the residual stream stays float32.
-  const normed = (rows: string, name: string) => converted(g, rmsNorm(g, ctx.weights, rows, name, VISION_RMS_NORM_EPS), 'float32', type, `${name}/typed`);
+  const normed = (rows: string, name: string) => rmsNorm(g, ctx.weights, rows, name, VISION_RMS_NORM_EPS, type);
   const widened = (rows: string, name: string) => converted(g, rows, type, 'float32', name);
   // Window order moves whole merge blocks (`unit` consecutive rows) at once.
   let x = windowOrder === undefined ? embedded : g.op('Reshape', [g.op('Gather', [g.op('Reshape', [embedded, mergedRows]), windowOrder.windowIndex], { axis: 0 }), inputs.flat]);
