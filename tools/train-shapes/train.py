@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 nice -n 19 /usr/bin/python3 tools/train-shapes/train.py --out /tmp/shapes-run --steps 10000 --save-every 200
     (then) python3 tools/train-shapes/export.py --ckpt /tmp/shapes-run/ckpt.pt --out models/tiny-shapes
+(reproduce.sh runs every stage of the shipped recipe this way, with --procs 2.)
 
 Fixed seed: the model's initial weights come from --seed and the training batch of step s from
 random.Random(seed * 1_000_003 + s), so a run stopped and resumed (`--out` holding ckpt.pt)
@@ -16,12 +17,15 @@ import json
 import math
 import os
 import random
+import socket
 import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,6 +86,36 @@ def collate(proc, samples):
     )
 
 
+def picture_cost(sample, max_pixels):
+    """Rough cost of a sample's vision work: the pixels its pictures are resized to."""
+    frames = sample["images"] + (sample["video"] or [])
+    return 1 + sum(min(f.size[0] * f.size[1], max_pixels) for f in frames) / max_pixels
+
+
+def my_share(samples, rank, procs, max_pixels):
+    """The samples of one batch that process `rank` of `procs` trains on: the most expensive first,
+    each to the process with the least work so far (every process computes the same split)."""
+    load, share = [0.0] * procs, []
+    for i in sorted(range(len(samples)), key=lambda i: -picture_cost(samples[i], max_pixels)):
+        target = min(range(procs), key=lambda r: (load[r], r))
+        load[target] += picture_cost(samples[i], max_pixels)
+        if target == rank:
+            share.append(samples[i])
+    return share
+
+
+def sum_gradients(params):
+    """All-reduces the gradients of every process (summed: each part's loss is already divided by
+    the whole batch's answer tokens). A parameter a part did not reach (no picture in it) adds 0."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in params:
+        p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
+
+
 class TaskEmbedding(nn.Module):
     """The tied token table, split for speed: the rows of the tokens the task uses are trained,
     every other row of the full Qwen vocabulary stays at its random initial value (those tokens
@@ -113,10 +147,12 @@ def task_token_ids(proc):
     return torch.tensor(sorted(ids))
 
 
-def forward_loss(model, batch, negatives=None):
+def forward_loss(model, batch, negatives=None, answer_tokens=None):
     """Cross-entropy of the answer tokens; with `negatives` (a 1-D tensor of token ids outside the
     task), the softmax runs over the task tokens plus those sampled others instead of the whole
-    vocabulary (the same gradient for the task rows at a fraction of the cost)."""
+    vocabulary (the same gradient for the task rows at a fraction of the cost). The loss is summed
+    and divided by `answer_tokens` (default: this batch's), so that the parts of one batch split
+    over processes add up to the whole batch's mean."""
     h = model.hidden_states(batch["ids"], batch["pos"], batch["pixels"], batch["grids"])
     h = h[batch["src"]]
     emb = model.model.embed_tokens
@@ -127,7 +163,7 @@ def forward_loss(model, batch, negatives=None):
         weight = torch.cat([emb.task, emb.full[negatives]])
         logits = h @ weight.t()
         targets = emb.index[batch["targets"]]
-    loss = F.cross_entropy(logits, targets)
+    loss = F.cross_entropy(logits, targets, reduction="sum") / (answer_tokens or len(targets))
     right = (logits.argmax(-1) == targets).float()
     n = len(batch["kinds"])
     wrong_per_sample = torch.zeros(n).index_add_(0, batch["owner"], 1 - right)
@@ -174,7 +210,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--procs", type=int, default=1, help="processes, each training on a share of every batch (data parallel)")
     ap.add_argument("--save-every", type=int, default=100)
     ap.add_argument("--config", default=CONFIG_PATH, help="the model's config.json")
     ap.add_argument("--kinds", default="", help="kind=weight,... to train on instead of the default mixture")
@@ -182,9 +219,38 @@ def main():
     ap.add_argument("--init", default="", help="start from this checkpoint's (or exported folder's) weights, with a fresh optimizer and schedule")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop (after saving) once this much time has passed")
     args = ap.parse_args()
+    if args.procs > 1:
+        mp.spawn(train, args=(args, free_port()), nprocs=args.procs)
+    else:
+        train(0, args, None)
+
+
+def out_of_time(mine, shared):
+    """Whether to stop now: every process stops at the same step once any one of them is over time."""
+    if not shared:
+        return mine
+    flag = torch.tensor([float(mine)])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train(rank, args, port):
+    """One training process: rank 0 of a single process, or one of `args.procs` that split every
+    batch between them and add their gradients (then take the same optimizer step, so their
+    weights stay equal). Rank 0 writes the log and the checkpoint."""
     torch.set_num_threads(args.threads)
+    if port is not None:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.procs)
+    main_process = rank == 0
     kind_weights = {k: float(w) for k, w in (p.split("=") for p in args.kinds.split(","))} if args.kinds else KIND_WEIGHTS
-    os.makedirs(args.out, exist_ok=True)
+    if main_process:
+        os.makedirs(args.out, exist_ok=True)
     config = load_config(args.config)
     proc = Processor(args.preprocessor)
     model = build_model(config, args.seed)
@@ -192,7 +258,8 @@ def main():
     model.model.embed_tokens = TaskEmbedding(model.model.embed_tokens.weight, task_ids)
     if args.init and not os.path.exists(os.path.join(args.out, "ckpt.pt")):
         model.load_state_dict(initial_state(args.init, model))
-        print(f"weights from {args.init}", flush=True)
+        if main_process:
+            print(f"weights from {args.init}", flush=True)
     others = torch.ones(config["vocab_size"], dtype=torch.bool)
     others[task_ids] = False
     others = others.nonzero()[:, 0]
@@ -207,17 +274,21 @@ def main():
     )
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     step, elapsed = 0, 0.0
+    if port is not None:
+        dist.barrier()  # the output folder exists; a checkpoint there is read by every process
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
-        print(f"resumed at step {step} ({elapsed:.0f} s)", flush=True)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"parameters: {n_params:,}", flush=True)
-    log = open(os.path.join(args.out, "log.tsv"), "a")
+        if main_process:
+            print(f"resumed at step {step} ({elapsed:.0f} s)", flush=True)
+    params = list(model.parameters())
+    if main_process:
+        print(f"parameters: {sum(p.numel() for p in params):,}", flush=True)
+    log = open(os.path.join(args.out, "log.tsv"), "a") if main_process else None
     logged_kinds = shapes_task.KINDS + tuple(k for k in shapes_task.TRAINING_KINDS if k in kind_weights)
-    if step == 0:
+    if step == 0 and main_process:
         log.write("step\tseconds\tloss\tlr\t" + "\t".join(logged_kinds) + "\n")
     model.train()
     t_start = time.time() - elapsed
@@ -229,33 +300,52 @@ def main():
 
     while step < args.steps:
         rng = random.Random(args.seed * 1_000_003 + step)
-        batch = collate(proc, draw_batch(rng, args.batch, kind_weights))
+        samples = draw_batch(rng, args.batch, kind_weights)
+        if port is not None:
+            samples = my_share(samples, rank, args.procs, proc.max_pixels)
+        batch = collate(proc, samples)
+        answer_tokens = torch.tensor([float(len(batch["targets"]))])
+        if port is not None:
+            dist.all_reduce(answer_tokens)
         lr = lr_at(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         negatives = others[torch.randint(len(others), (args.negatives,), generator=g)]
-        loss, exact = forward_loss(model, batch, negatives)
+        loss, exact = forward_loss(model, batch, negatives, int(answer_tokens))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        kinds = batch["kinds"]
+        loss = loss.detach()
+        if port is not None:
+            sum_gradients(params)
+            dist.all_reduce(loss)
+            parts = [None] * args.procs
+            dist.all_gather_object(parts, (kinds, exact))
+            kinds, exact = [k for p in parts for k in p[0]], [e for p in parts for e in p[1]]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        per_kind = {k: [] for k in logged_kinds}
-        for k, ok in zip(batch["kinds"], exact):
-            per_kind[k].append(ok)
-        cols = [f"{sum(v) / len(v):.2f}" if v else "" for v in per_kind.values()]
-        log.write(f"{step}\t{time.time() - t_start:.1f}\t{loss.item():.4f}\t{lr:.2e}\t" + "\t".join(cols) + "\n")
-        if step % 10 == 0:
-            log.flush()
-            print(f"step {step} {time.time() - t_start:.0f}s loss {loss.item():.4f} exact {sum(exact) / len(exact):.2f}", flush=True)
-        if step % args.save_every == 0 or step == args.steps:
-            save()
-        if args.max_seconds and time.time() - t_start > args.max_seconds:
-            save()
-            print("time limit reached; resume with the same command", flush=True)
+        if main_process:
+            per_kind = {k: [] for k in logged_kinds}
+            for k, ok in zip(kinds, exact):
+                per_kind[k].append(ok)
+            cols = [f"{sum(v) / len(v):.2f}" if v else "" for v in per_kind.values()]
+            log.write(f"{step}\t{time.time() - t_start:.1f}\t{loss.item():.4f}\t{lr:.2e}\t" + "\t".join(cols) + "\n")
+            if step % 10 == 0:
+                log.flush()
+                print(f"step {step} {time.time() - t_start:.0f}s loss {loss.item():.4f} exact {sum(exact) / len(exact):.2f}", flush=True)
+            if step % args.save_every == 0 or step == args.steps:
+                save()
+        if args.max_seconds and out_of_time(time.time() - t_start > args.max_seconds, port is not None):
+            if main_process:
+                save()
+                print("time limit reached; resume with the same command", flush=True)
             break
-    log.close()
+    if main_process:
+        log.close()
+    if port is not None:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
