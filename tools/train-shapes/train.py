@@ -95,10 +95,11 @@ def picture_cost(sample, max_pixels):
 def my_share(samples, rank, procs, max_pixels):
     """The samples of one batch that process `rank` of `procs` trains on: the most expensive first,
     each to the process with the least work so far (every process computes the same split)."""
+    costs = [picture_cost(s, max_pixels) for s in samples]
     load, share = [0.0] * procs, []
-    for i in sorted(range(len(samples)), key=lambda i: -picture_cost(samples[i], max_pixels)):
+    for i in sorted(range(len(samples)), key=lambda i: -costs[i]):
         target = min(range(procs), key=lambda r: (load[r], r))
-        load[target] += picture_cost(samples[i], max_pixels)
+        load[target] += costs[i]
         if target == rank:
             share.append(samples[i])
     return share
@@ -147,12 +148,12 @@ def task_token_ids(proc):
     return torch.tensor(sorted(ids))
 
 
-def forward_loss(model, batch, negatives=None, answer_tokens=None):
+def forward_loss(model, batch, answer_tokens, negatives=None):
     """Cross-entropy of the answer tokens; with `negatives` (a 1-D tensor of token ids outside the
     task), the softmax runs over the task tokens plus those sampled others instead of the whole
     vocabulary (the same gradient for the task rows at a fraction of the cost). The loss is summed
-    and divided by `answer_tokens` (default: this batch's), so that the parts of one batch split
-    over processes add up to the whole batch's mean."""
+    and divided by `answer_tokens`, the whole batch's, so that the parts of one batch split over
+    processes add up to the whole batch's mean."""
     h = model.hidden_states(batch["ids"], batch["pos"], batch["pixels"], batch["grids"])
     h = h[batch["src"]]
     emb = model.model.embed_tokens
@@ -163,7 +164,7 @@ def forward_loss(model, batch, negatives=None, answer_tokens=None):
         weight = torch.cat([emb.task, emb.full[negatives]])
         logits = h @ weight.t()
         targets = emb.index[batch["targets"]]
-    loss = F.cross_entropy(logits, targets, reduction="sum") / (answer_tokens or len(targets))
+    loss = F.cross_entropy(logits, targets, reduction="sum") / answer_tokens
     right = (logits.argmax(-1) == targets).float()
     n = len(batch["kinds"])
     wrong_per_sample = torch.zeros(n).index_add_(0, batch["owner"], 1 - right)
@@ -245,7 +246,8 @@ def train(rank, args, port):
     batch between them and add their gradients (then take the same optimizer step, so their
     weights stay equal). Rank 0 writes the log and the checkpoint."""
     torch.set_num_threads(args.threads)
-    if port is not None:
+    shared = port is not None
+    if shared:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.procs)
     main_process = rank == 0
     kind_weights = {k: float(w) for k, w in (p.split("=") for p in args.kinds.split(","))} if args.kinds else KIND_WEIGHTS
@@ -274,7 +276,7 @@ def train(rank, args, port):
     )
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     step, elapsed = 0, 0.0
-    if port is not None:
+    if shared:
         dist.barrier()  # the output folder exists; a checkpoint there is read by every process
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
@@ -301,23 +303,23 @@ def train(rank, args, port):
     while step < args.steps:
         rng = random.Random(args.seed * 1_000_003 + step)
         samples = draw_batch(rng, args.batch, kind_weights)
-        if port is not None:
+        if shared:
             samples = my_share(samples, rank, args.procs, proc.max_pixels)
         batch = collate(proc, samples)
         answer_tokens = torch.tensor([float(len(batch["targets"]))])
-        if port is not None:
+        if shared:
             dist.all_reduce(answer_tokens)
         lr = lr_at(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         negatives = others[torch.randint(len(others), (args.negatives,), generator=g)]
-        loss, exact = forward_loss(model, batch, negatives, int(answer_tokens))
+        loss, exact = forward_loss(model, batch, int(answer_tokens), negatives)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         kinds = batch["kinds"]
         loss = loss.detach()
-        if port is not None:
+        if shared:
             sum_gradients(params)
             dist.all_reduce(loss)
             parts = [None] * args.procs
@@ -337,14 +339,14 @@ def train(rank, args, port):
                 print(f"step {step} {time.time() - t_start:.0f}s loss {loss.item():.4f} exact {sum(exact) / len(exact):.2f}", flush=True)
             if step % args.save_every == 0 or step == args.steps:
                 save()
-        if args.max_seconds and out_of_time(time.time() - t_start > args.max_seconds, port is not None):
+        if args.max_seconds and out_of_time(time.time() - t_start > args.max_seconds, shared):
             if main_process:
                 save()
                 print("time limit reached; resume with the same command", flush=True)
             break
     if main_process:
         log.close()
-    if port is not None:
+    if shared:
         dist.destroy_process_group()
 
 
