@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
 import { printTable } from './table.js';
 
 /**
@@ -13,7 +14,9 @@ import { printTable } from './table.js';
  * the shapes questions of examples/images (each with its image as a data: URL, greedy,
  * streamed) as 200 requests at concurrency 1, 4 and 16, then the same questions with long
  * answers (32 tokens, `ignore_eos`) at concurrency 1 and 16, where the decoder steps that
- * continuous batching shares dominate. It reports throughput, p50/p99 time to first token and
+ * continuous batching shares dominate, then the questions with their pictures enlarged to
+ * 1024×768 JPEGs (a photo's decoding and resizing, which the server's preparation threads take
+ * off the model's thread) at concurrency 1 and 16. It reports throughput, p50/p99 time to first token and
  * total latency, and the server's RSS before and after; checks that every answer under load
  * is the answer the same request got alone, and that each request was answered once (the
  * client's count and the server's 200s agree); then sends 1000 more requests and reports how
@@ -30,6 +33,9 @@ const CONCURRENCY = [1, 4, 16];
 const LONG_REQUESTS = 96;
 const LONG_CONCURRENCY = [1, 16];
 const LONG_ANSWER = { max_tokens: 32, ignore_eos: true };
+/** The pictures sent as photos: enlarged to this size, as JPEG (quality 90). */
+const PHOTO = { width: 1024, height: 768 };
+const PHOTO_REQUESTS = 96;
 /** Requests over which the RSS growth is measured, after the levels above have warmed the server up. */
 const RSS_REQUESTS = 1000;
 /** Rows of the server's batch: every client of the highest level can be generating. */
@@ -97,6 +103,34 @@ async function benchRequests(model: string): Promise<BenchRequest[]> {
     }
   }
   return requests;
+}
+
+/**
+ * The same questions with each picture enlarged to a 1024×768 JPEG: what a request carrying a
+ * photo costs to decode and resize, with answers that still mean something.
+ */
+async function photoRequests(requests: readonly BenchRequest[]): Promise<BenchRequest[]> {
+  // One JPEG per picture, made once (the requests ask several questions of each).
+  const photos = new Map<string, Promise<string>>();
+  const photo = async (url: string) => {
+    const png = Buffer.from(url.slice(url.indexOf(',') + 1), 'base64');
+    const jpeg = await sharp(png).resize(PHOTO.width, PHOTO.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+    return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
+  };
+  return Promise.all(
+    requests.map(async (request) => {
+      const [message] = request.body.messages as { role: string; content: ({ type: 'text' } | { type: 'image_url'; image_url: { url: string } })[] }[];
+      const content = await Promise.all(
+        message.content.map(async (part) => {
+          if (part.type !== 'image_url') return part;
+          const url = part.image_url.url;
+          if (!photos.has(url)) photos.set(url, photo(url));
+          return { type: 'image_url', image_url: { url: await photos.get(url)! } };
+        }),
+      );
+      return { label: `${request.label} (as a photo)`, body: { ...request.body, messages: [{ ...message, content }] } };
+    }),
+  );
 }
 
 /** More flags for the server, from $QWEN_VL_SERVE_ARGS (e.g. "--intra-op-threads 1"), split on spaces. */
@@ -254,6 +288,11 @@ export async function runServeBench(): Promise<void> {
     const longRows = await levels(url, long, LONG_REQUESTS, LONG_CONCURRENCY);
     printTable(HEADER, longRows);
     console.log(`concurrency ${LONG_CONCURRENCY.at(-1)} / concurrency ${LONG_CONCURRENCY[0]}: ${speedup(longRows)} the throughput\n`);
+
+    console.log(`the same questions with their pictures as ${PHOTO.width}×${PHOTO.height} JPEGs, ${PHOTO_REQUESTS} per concurrency level`);
+    const photoRows = await levels(url, await photoRequests(requests), PHOTO_REQUESTS, LONG_CONCURRENCY);
+    printTable(HEADER, photoRows);
+    console.log(`concurrency ${LONG_CONCURRENCY.at(-1)} / concurrency ${LONG_CONCURRENCY[0]}: ${speedup(photoRows)} the throughput\n`);
 
     const before = metric(await scrape(url), RSS);
     const { samples } = await load(url, requests, RSS_REQUESTS, CONCURRENCY.at(-1)!);

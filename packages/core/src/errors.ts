@@ -48,3 +48,24 @@ export class QwenVLError extends Error {
 export function isQwenVLError(value: unknown, code?: QwenVLErrorCode): value is QwenVLError {
   return value instanceof QwenVLError && (code === undefined || value.code === code);
 }
+
+/**
+ * An error as it crosses to another thread (a worker's message): structured cloning keeps
+ * neither a QwenVLError's class nor its code and source.
+ */
+export type PostedError =
+  | { readonly kind: 'qwen-vl'; readonly code: QwenVLErrorCode; readonly reason: string; readonly source: string | undefined }
+  | { readonly kind: 'other'; readonly name: string; readonly message: string };
+
+export function postedError(error: unknown): PostedError {
+  if (error instanceof QwenVLError) return { kind: 'qwen-vl', code: error.code, reason: error.reason, source: error.source };
+  return error instanceof Error ? { kind: 'other', name: error.name, message: error.message } : { kind: 'other', name: 'Error', message: String(error) };
+}
+
+/** The error another thread posted, as this thread's own: a QwenVLError keeps its code, source and message. */
+export function receivedError(posted: PostedError): Error {
+  if (posted.kind === 'qwen-vl') return new QwenVLError(posted.code, posted.reason, { source: posted.source });
+  const error = new Error(posted.message);
+  error.name = posted.name;
+  return error;
+}

@@ -1,5 +1,5 @@
-export { QwenVLError, isQwenVLError } from './errors.js';
-export type { QwenVLErrorCode } from './errors.js';
+export { QwenVLError, isQwenVLError, postedError, receivedError } from './errors.js';
+export type { PostedError, QwenVLErrorCode } from './errors.js';
 export { elementCount, hostTensor, isDeviceTensor, toBigInt64 } from './tensor.js';
 export type { DeviceTensor, HostTensor, SessionTensor, TensorDataMap, TensorDataType } from './tensor.js';
 export { encodeNpy, decodeNpy } from './npy.js';

@@ -33,7 +33,7 @@ function parseUrl(text: string, where: string): URL {
 }
 
 /** A path for decodeImage, or the bytes themselves; `where` names the message item for errors. */
-function imageSource(image: unknown, where: string): string | Uint8Array {
+export function imageSource(image: unknown, where: string): string | Uint8Array {
   if (image instanceof Uint8Array) return image;
   const url = image instanceof URL ? image : typeof image === 'string' && isUrlString(image) ? parseUrl(image, where) : undefined;
   if (url !== undefined) {
@@ -74,4 +74,21 @@ async function decodeNamed(source: string | Uint8Array, where: string, options: 
     if (typeof source === 'string' || !(error instanceof QwenVLError)) throw error;
     throw error.withSource(`${where} (bytes)`);
   }
+}
+
+/**
+ * The messages with every image and video frame as `imageSource` makes it (a path or the
+ * bytes: checked, `file:` URLs made paths), which another thread can be sent.
+ */
+export function portableMessages(messages: readonly QwenVLMessage[]): QwenVLMessage[] {
+  return messages.map((message, i) => {
+    if (!Array.isArray(message.content)) return message;
+    const content = message.content.map((part, j) => {
+      const where = `messages[${i}].content[${j}]`;
+      if (part.type === 'image') return { ...part, image: imageSource(part.image, `${where}.image`) };
+      if (part.type === 'video' && Array.isArray(part.video)) return { ...part, video: (part.video as unknown[]).map((frame, k) => imageSource(frame, `${where}.video[${k}]`)) };
+      return part;
+    });
+    return { ...message, content };
+  });
 }

@@ -5,7 +5,7 @@ export { InputPreparer, prepareInputs, requestMessages } from './prepare.js';
 export type { PrepareRequest, PreparedModelInputs } from './prepare.js';
 export { preparedTensors } from './prepared-tensors.js';
 export { writeNpyFolder } from './dump.js';
-export { NODE_DEVICES, QwenVL } from './qwen-vl.js';
+export { MAX_PREPARE_THREADS, NODE_DEVICES, QwenVL } from './qwen-vl.js';
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, NodeDevice, QwenVLLoadOptions } from './qwen-vl.js';
 export { decodeChatImage, loadChatImages } from './chat.js';
 export { Config, Images, Model, Tokenizer, TokenizerStream, NamedTensors, MultiModalProcessor, GeneratorParams, Generator, GENERATOR_OUTPUTS } from './genai.js';

@@ -7,6 +7,7 @@ import { decodeChatImage } from './chat.js';
 import type { ImageInput } from './chat.js';
 import { requireBuiltFile } from './built-file.js';
 import { NodeModelFolder } from './model-folder.js';
+import { PreparationThreads } from './preparation-threads.js';
 
 export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings } from '@qwen-vl/pipeline';
 
@@ -33,6 +34,13 @@ export interface QwenVLLoadOptions {
    * conversation reuses its cache).
    */
   maxBatch?: number;
+  /**
+   * Prepare calls on this many worker threads (decoding images, the chat template, the
+   * tokenizer and the image processor), so that with `maxBatch` one call's preparation
+   * overlaps the model runs of the others; each thread holds its own tokenizer (about 150 MB).
+   * 0 (the default) prepares them on the calling thread.
+   */
+  prepareThreads?: number;
 }
 
 /**
@@ -58,9 +66,13 @@ export class QwenVL extends HostedChatModel<ImageInput> {
    */
   static async load(directory: string, options: QwenVLLoadOptions = {}): Promise<QwenVL> {
     checkLoadOptions(options);
+    const prepareThreads = options.prepareThreads ?? 0;
+    const folder = await NodeModelFolder.open(directory);
+    // Started once nothing but the model's own loading can fail, which then ends them.
+    const chatPreparer = prepareThreads === 0 ? undefined : new PreparationThreads(directory, prepareThreads);
     const model = await VisionLanguageModel.load<ImageInput>(
       {
-        folder: await NodeModelFolder.open(directory),
+        folder,
         openModel: async (file) => ({ model: await requireBuiltFile(directory, file) }) satisfies ModelSource,
         decodeImage: decodeChatImage,
         device: options.device ?? 'cpu',
@@ -68,19 +80,28 @@ export class QwenVL extends HostedChatModel<ImageInput> {
         dtype: options.dtype,
         backend: onnxruntimeNodeBackend,
       },
-      { maxBatch: options.maxBatch },
-    );
+      { maxBatch: options.maxBatch, chatPreparer },
+    ).catch(async (error: unknown) => {
+      await chatPreparer?.dispose();
+      throw error;
+    });
     return new QwenVL(directory, model);
   }
 }
 
-const LOAD_OPTIONS: readonly string[] = ['device', 'intraOpThreads', 'dtype', 'maxBatch'] satisfies (keyof QwenVLLoadOptions)[];
+/** Each preparation thread holds its own tokenizer and image buffers: more than this is a mistake, not a setting (a million would exhaust memory). */
+export const MAX_PREPARE_THREADS = 64;
+
+const LOAD_OPTIONS: readonly string[] = ['device', 'intraOpThreads', 'dtype', 'maxBatch', 'prepareThreads'] satisfies (keyof QwenVLLoadOptions)[];
 
 /** Before the folder is read: a misspelt option is refused rather than ignored, and an unknown device named as such (it would otherwise surface as a folder built for another provider). */
 function checkLoadOptions(options: unknown): void {
   checkOptionNames(options, LOAD_OPTIONS, 'QwenVL.load options');
-  const { device } = options as QwenVLLoadOptions;
+  const { device, prepareThreads } = options as QwenVLLoadOptions;
   if (device !== undefined && !NODE_DEVICES.includes(device)) {
     throw new QwenVLError('INVALID_ARGUMENT', `must be one of ${NODE_DEVICES.join(', ')}, got ${JSON.stringify(device)}`, { source: 'QwenVL.load options.device' });
+  }
+  if (prepareThreads !== undefined && !(Number.isInteger(prepareThreads) && prepareThreads >= 0 && prepareThreads <= MAX_PREPARE_THREADS)) {
+    throw new QwenVLError('INVALID_ARGUMENT', `must be an integer from 0 to ${MAX_PREPARE_THREADS}, got ${String(prepareThreads)}`, { source: 'QwenVL.load options.prepareThreads' });
   }
 }

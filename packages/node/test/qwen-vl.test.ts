@@ -321,7 +321,7 @@ describe('QwenVL', () => {
     const load = (options: unknown) => QwenVL.load(folder, options as QwenVLLoadOptions);
     await expect(load({ devise: 'cpu' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: 'QwenVL.load options.devise: is not an option here; the options are device, intraOpThreads, dtype, maxBatch',
+      message: 'QwenVL.load options.devise: is not an option here; the options are device, intraOpThreads, dtype, maxBatch, prepareThreads',
     });
     await expect(load({ device: 'tpu' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'QwenVL.load options.device: must be one of cpu, cuda, dml, webgpu, got "tpu"' });
     await expect(load(null)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'QwenVL.load options: must be an object, got null' });

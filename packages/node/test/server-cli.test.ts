@@ -35,8 +35,8 @@ async function spawnServe(args: readonly string[]) {
 }
 
 describe('qwen-vl serve (the command)', () => {
-  it('SIGTERM: stops taking requests, lets the running one finish, exits 0', async () => {
-    const { child, url, log, exited } = await spawnServe([]);
+  it('SIGTERM: stops taking requests, lets the running one finish, exits 0 (its preparation thread too)', async () => {
+    const { child, url, log, exited } = await spawnServe(['--prepare-threads', '1']);
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'model', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 200, stream: true });
     const iterator = stream[Symbol.asyncIterator]();
@@ -66,13 +66,18 @@ describe('qwen-vl serve (the command)', () => {
     }
   });
 
-  it('refuses a bad --max-batch, --port or limit as usage errors', async () => {
+  it('refuses a bad --max-batch, --prepare-threads, --port or limit as usage errors', async () => {
     const batch = await runCli(['serve', '--model', model, '--max-batch', '0']);
     expect(batch.code).toBe(2);
     expect(batch.stderr).toContain('--max-batch must be a positive integer, got "0"');
     const limit = await runCli(['serve', '--model', model, '--limit-request-tokens', '1e3']);
     expect(limit.code).toBe(2);
     expect(limit.stderr).toContain('--limit-request-tokens must be a positive integer, got "1e3"');
+    const threads = await runCli(['serve', '--model', model, '--prepare-threads', '-1']);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr).toContain('--prepare-threads must be');
+    const tooMany = await runCli(['serve', '--model', model, '--prepare-threads', '65']);
+    expect(tooMany.stderr).toContain('prepareThreads: must be an integer from 0 to 64, got 65');
     const port = await runCli(['serve', '--model', model, '--port', '70000']);
     expect(port.code).toBe(2);
     expect(port.stderr).toContain('--port must be from 0 to 65535');

@@ -94,6 +94,41 @@ describe('qwen-vl serve: the chat completions API, through the openai client', (
     expect(completion.usage?.prompt_tokens).toBe(run.prompt_tokens);
   });
 
+  it('with prepareThreads (--prepare-threads), answers image requests as without them, concurrent ones each as if alone', async () => {
+    const threaded = await startServer({ model, prepareThreads: 2 });
+    try {
+      const ask = async (client: TestServer['client'], image: string, max_tokens: number) =>
+        (
+          await client.chat.completions.create({
+            model: 'model',
+            messages: [
+              {
+                role: 'user',
+                content: [
+                  { type: 'image_url', image_url: { url: await dataUrl(image) } },
+                  { type: 'text', text: PROMPT },
+                ],
+              },
+            ],
+            temperature: 0,
+            max_tokens,
+          })
+        ).choices[0].message.content;
+      const asks: [string, number][] = [
+        [IMAGE, 6],
+        [goldenImage('noise_rgba_50x70.png'), 6],
+        [IMAGE, 3],
+        [goldenImage('noise_rgba_50x70.png'), 4],
+      ];
+      const [withThreads, without] = await Promise.all([Promise.all(asks.map(([image, n]) => ask(threaded.client, image, n))), Promise.all(asks.map(([image, n]) => ask(served.client, image, n)))]);
+      expect(withThreads).toEqual(without);
+      // Two pictures, two answers: a thread that mixed requests up would not give these.
+      expect(withThreads[0]).not.toBe(withThreads[1]);
+    } finally {
+      await threaded.server.close({ graceMs: 0 });
+    }
+  });
+
   it('max_tokens and max_completion_tokens cap the answer (finish_reason "length"); a stop string ends it ("stop")', async () => {
     const messages = [{ role: 'user' as const, content: PROMPT }];
     const capped = await served.client.chat.completions.create({ model: 'model', messages, temperature: 0, max_completion_tokens: 3 });

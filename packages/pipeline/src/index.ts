@@ -1,6 +1,8 @@
 export { VisionLanguageModel } from './vision-language-model.js';
 export { HostedChatModel } from './hosted-chat-model.js';
-export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, HostChatMessage, ImageDecodeOptions, VisionLanguageModelHost, VisionLanguageModelOptions } from './vision-language-model.js';
+export type { ChatChunk, ChatOptions, ChatResult, ChatStream, ChatTimings, HostChatMessage, VisionLanguageModelHost, VisionLanguageModelOptions } from './vision-language-model.js';
+export { openPromptPreparer, prepareChat } from './chat-preparation.js';
+export type { ChatPreparationOptions, ChatPreparer, HostImageDecoder, ImageDecodeOptions } from './chat-preparation.js';
 export { PromptPreparer } from './prompt-preparer.js';
 export type { PreparedModelInputs } from './prompt-preparer.js';
 export { chatMediaItems, withSystemPrompt } from './chat-messages.js';

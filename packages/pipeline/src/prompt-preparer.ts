@@ -1,5 +1,5 @@
 import { loadModelConfigs } from '@qwen-vl/core';
-import type { ModelConfig, ModelFolder } from '@qwen-vl/core';
+import type { ModelConfig, ModelConfigs, ModelFolder } from '@qwen-vl/core';
 import { getRopeIndex } from '@qwen-vl/mrope';
 import type { RopeIndex } from '@qwen-vl/mrope';
 import { QwenVLProcessor } from '@qwen-vl/preprocess';
@@ -26,6 +26,11 @@ export class PromptPreparer {
   static async load(folder: ModelFolder): Promise<PromptPreparer> {
     const { model } = await loadModelConfigs(folder);
     return new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
+  }
+
+  /** The preparer of a folder whose configs were read already (by its layout, `FolderLayout.configs`). */
+  static async fromConfigs(folder: ModelFolder, { model, preprocessor }: ModelConfigs): Promise<PromptPreparer> {
+    return new PromptPreparer(await QwenVLProcessor.fromFolder(folder, preprocessor), model);
   }
 
   /**

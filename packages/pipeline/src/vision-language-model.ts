@@ -1,13 +1,14 @@
 import { QwenVLError, hostTensor } from '@qwen-vl/core';
 import type { GenerationConfig, HostTensor, ModelConfig } from '@qwen-vl/core';
-import { DEFAULT_VIDEO_FPS, checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
-import type { ChatMessage, RawImage } from '@qwen-vl/preprocess';
+import { checkWellFormed, validateMessages } from '@qwen-vl/preprocess';
+import type { ChatMessage } from '@qwen-vl/preprocess';
 import type { VisionEncoder } from '@qwen-vl/vision';
 import { ContinuousBatch, Generator, defaultClock, resolveSearchOptions, mergeVisionFeatures } from '@qwen-vl/decoder';
 import type { AbortFlag, DecoderSession, FinishReason, GenerationControl, GenerationResult, GenerationStreamEvent, GenerationTimings, SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
 import { encodeVision, openBuiltModel } from './built-model.js';
 import type { BuiltModelHost } from './built-model.js';
-import { chatMediaItems, withSystemPrompt } from './chat-messages.js';
+import { prepareChat } from './chat-preparation.js';
+import type { ChatPreparationOptions, ChatPreparer, HostImageDecoder } from './chat-preparation.js';
 import { ConversationCache, promptImages } from './conversation-cache.js';
 import type { PromptPreparer } from './prompt-preparer.js';
 import type { PreparedModelInputs } from './prompt-preparer.js';
@@ -17,20 +18,9 @@ import { TurnQueue } from './turn-queue.js';
 /** A chat message of a host whose images are `Image`s: a video item's `video` is its frames, each an `Image`. */
 export type HostChatMessage<Image> = ChatMessage<Image, readonly Image[]>;
 
-/** How a host decodes images; the pipeline passes these on from the chat options. */
-export interface ImageDecodeOptions {
-  /** Rotate/flip images by their EXIF orientation (Hugging Face does not). */
-  applyExifOrientation?: boolean;
-}
-
-export interface ChatOptions extends SearchOptionsInput, ImageDecodeOptions {
+export interface ChatOptions extends SearchOptionsInput, ChatPreparationOptions {
   /** Ends the generation early (an AbortSignal); the result then has finishReason 'aborted'. */
   signal?: AbortFlag;
-  /** System prompt; only when `messages` has no system message of its own. */
-  system?: string;
-  /** Overrides of preprocessor_config.json's pixel budget per image. */
-  minPixels?: number;
-  maxPixels?: number;
   /**
    * Called with the raw logits (before any search option is applied) of every step, vocabulary
    * size; step 0 is the prefill's. Each call gets a fresh array.
@@ -90,10 +80,10 @@ export interface VisionLanguageModelHost<Image> extends BuiltModelHost {
    * Decodes one image item's payload; `where` names the item for error messages. Untyped
    * callers can put anything in an item, so it checks what it is given.
    */
-  decodeImage(image: Image, where: string, options: ImageDecodeOptions): Promise<RawImage>;
+  readonly decodeImage: HostImageDecoder<Image>;
 }
 
-export interface VisionLanguageModelOptions {
+export interface VisionLanguageModelOptions<Image = unknown> {
   /**
    * Continuous batching: concurrent calls share the decoder, up to this many generating at
    * once (each joins the running batch at the next step and leaves it when it ends; see
@@ -102,6 +92,12 @@ export interface VisionLanguageModelOptions {
    * another, each able to reuse the previous call's cache.
    */
   maxBatch?: number;
+  /**
+   * Prepares the calls' inputs elsewhere (worker threads): decoding images, the chat template,
+   * the tokenizer and the image processor of one call then overlap the model runs of others.
+   * The model owns it: `dispose` disposes it. Without it, calls are prepared on the calling thread.
+   */
+  chatPreparer?: ChatPreparer<Image>;
 }
 
 /** The moments of a chat call that its timings are measured between (ms, the model's clock). */
@@ -130,6 +126,8 @@ export class VisionLanguageModel<Image> {
   /** What the decoder's cache holds after the last call that completed; undefined while a call runs. */
   private conversation: ConversationCache | undefined;
 
+  private readonly chatPreparer: ChatPreparer<Image> | undefined;
+
   private constructor(
     private readonly host: VisionLanguageModelHost<Image>,
     /** config.json, parsed. */
@@ -139,8 +137,9 @@ export class VisionLanguageModel<Image> {
     private readonly preparer: PromptPreparer,
     private readonly decoder: DecoderSession,
     private readonly vision: VisionEncoder | undefined,
-    options: VisionLanguageModelOptions,
+    options: VisionLanguageModelOptions<Image>,
   ) {
+    this.chatPreparer = options.chatPreparer;
     const tokenizer = preparer.processor.tokenizer;
     const decode = (ids: readonly number[]) => tokenizer.decode(ids, { skipSpecialTokens: true });
     this.generator = new Generator(decoder, decode);
@@ -148,7 +147,7 @@ export class VisionLanguageModel<Image> {
   }
 
   /** Loads the configs and tokenizer, then the text model and, when the folder has one, the vision encoder. */
-  static async load<Image>(host: VisionLanguageModelHost<Image>, options: VisionLanguageModelOptions = {}): Promise<VisionLanguageModel<Image>> {
+  static async load<Image>(host: VisionLanguageModelHost<Image>, options: VisionLanguageModelOptions<Image> = {}): Promise<VisionLanguageModel<Image>> {
     const { maxBatch } = options;
     if (maxBatch !== undefined && (!Number.isSafeInteger(maxBatch) || maxBatch < 1)) {
       throw new QwenVLError('INVALID_ARGUMENT', `must be a positive integer, got ${String(maxBatch)}`, { source: 'options.maxBatch' });
@@ -191,7 +190,7 @@ export class VisionLanguageModel<Image> {
       if (this.disposed) return;
       this.disposed = true;
       await this.batch?.idle();
-      await Promise.all([this.decoder.dispose(), this.vision?.dispose()]);
+      await Promise.all([this.decoder.dispose(), this.vision?.dispose(), this.chatPreparer?.dispose()]);
     } finally {
       release();
     }
@@ -258,16 +257,12 @@ export class VisionLanguageModel<Image> {
 
   /** Checks the call, decodes its images and videos, and prepares the conversation's model inputs (one row). */
   private async prepare(messages: readonly HostChatMessage<Image>[], options: ChatOptions): Promise<PreparedModelInputs> {
-    const { system, minPixels, maxPixels, applyExifOrientation } = options;
     validateMessages(messages);
     checkChatOptions(options);
-    const conversation = withSystemPrompt(messages, system);
-    const media = chatMediaItems(conversation);
-    const decode = (image: unknown, where: string) => this.host.decodeImage(image as Image, where, { applyExifOrientation });
-    const images = await Promise.all(media.images.map(({ image, where }) => decode(image, where)));
-    const videos = await Promise.all(media.videos.map(({ frames, where }) => Promise.all(frames.map((frame, k) => decode(frame, `${where}[${k}]`)))));
-    const fps = media.videos.map((video) => video.fps ?? DEFAULT_VIDEO_FPS);
-    return this.preparer.prepareMessages(conversation, { images, videos }, { minPixels, maxPixels, fps });
+    const { system, minPixels, maxPixels, applyExifOrientation } = options;
+    const preparation: ChatPreparationOptions = { system, minPixels, maxPixels, applyExifOrientation };
+    if (this.chatPreparer !== undefined) return this.chatPreparer.prepare(messages, preparation);
+    return prepareChat(this.preparer, this.host.decodeImage, messages, preparation);
   }
 
   /**

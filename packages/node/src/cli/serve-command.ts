@@ -53,6 +53,9 @@ Options:
   --intra-op-threads N     threads per operator of the model's runs (default: onnxruntime's
                            choice, one per core); one replica of several on a machine wants its share
   --max-batch N            requests generated at once, as rows of one batch (default ${DEFAULT_MAX_BATCH})
+  --prepare-threads N      worker threads that decode the requests' images and run the chat
+                           template, tokenizer and image processor beside the model's thread
+                           (default 0: on the model's thread, between its runs)
   --max-queue N            requests that may wait for a row (default 64); one more is
                            answered 429 with Retry-After
   --api-key KEY            require "Authorization: Bearer KEY" on /v1/ routes (401 without);
@@ -76,6 +79,7 @@ const SERVE_OPTIONS = {
   dtype: { type: 'string' },
   'intra-op-threads': { type: 'string' },
   'max-batch': { type: 'string' },
+  'prepare-threads': { type: 'string' },
   'max-queue': { type: 'string' },
   'api-key': { type: 'string' },
   'image-root': { type: 'string' },
@@ -103,6 +107,7 @@ function serveOptions(values: OptionValues<typeof SERVE_OPTIONS>, env: Readonly<
     dtype: dtypeFlag(values.dtype),
     intraOpThreads: positiveIntegerFlag(values['intra-op-threads'], '--intra-op-threads'),
     maxBatch: positiveIntegerFlag(values['max-batch'], '--max-batch'),
+    prepareThreads: integerFlag(values['prepare-threads'], '--prepare-threads', 0),
     maxQueue: integerFlag(values['max-queue'], '--max-queue', 0),
     apiKey,
     imageRoot: values['image-root'],

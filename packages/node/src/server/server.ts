@@ -39,6 +39,13 @@ export interface ServerOptions {
    * joins the running batch at the next step and leaves it when it ends). Default 8.
    */
   maxBatch?: number;
+  /**
+   * Worker threads that prepare requests (decode their images, run the chat template, the
+   * tokenizer and the image processor), as `QwenVL.load`'s `prepareThreads`, so that the
+   * model's thread only runs the model and answers HTTP. Default 0: on the thread that runs
+   * the model, between its runs (see the bench README for what a thread changes on 2 cores).
+   */
+  prepareThreads?: number;
   /** Requests that may wait for the model; one more is answered 429. Default 64. */
   maxQueue?: number;
   /** When set, /v1/ routes need `Authorization: Bearer <apiKey>` (401 otherwise). */
@@ -125,12 +132,13 @@ function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
 export async function createServer(options: ServerOptions): Promise<QwenVLServer> {
   const maxBatch = integerOption(options.maxBatch, DEFAULT_MAX_BATCH, 1, 'maxBatch');
   const maxQueue = integerOption(options.maxQueue, DEFAULT_MAX_QUEUE, 0, 'maxQueue');
+  const prepareThreads = integerOption(options.prepareThreads, 0, 0, 'prepareThreads');
   const limits = resolveLimits(options.limits);
   const imageRoot = options.imageRoot === undefined ? undefined : await realpath(options.imageRoot);
   const modelId = options.modelId ?? basename(resolve(options.model));
   const folder = await NodeModelFolder.open(options.model);
   const processor = await QwenVLProcessor.fromFolder(folder, (await loadFolderConfigs(folder)).preprocessor);
-  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu', dtype: options.dtype, intraOpThreads: options.intraOpThreads, maxBatch });
+  const model = await QwenVL.load(options.model, { device: options.device ?? 'cpu', dtype: options.dtype, intraOpThreads: options.intraOpThreads, maxBatch, prepareThreads });
   // As many requests run as the batch has rows: the others wait in the scheduler's queue, in order.
   const scheduler = new RequestScheduler(maxQueue, maxBatch);
   const metrics = new ServerMetrics({

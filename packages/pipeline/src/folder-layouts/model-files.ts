@@ -1,6 +1,5 @@
 import { resolveBackend } from '@qwen-vl/core';
 import type { ModelConfigs } from '@qwen-vl/core';
-import { QwenVLProcessor } from '@qwen-vl/preprocess';
 import type { BuiltModel, BuiltModelHost } from '../built-model.js';
 import { openTextModel, openVisionModel } from '../model-sessions.js';
 import type { GraphNaming } from '../model-sessions.js';
@@ -33,8 +32,8 @@ export interface ModelFiles {
  * the graphs ask for.
  */
 export async function openModelFiles(host: BuiltModelHost, files: ModelFiles): Promise<BuiltModel> {
-  const { model, preprocessor, generation } = files.configs;
-  const preparer = new PromptPreparer(await QwenVLProcessor.fromFolder(host.folder, preprocessor), model);
+  const { model, generation } = files.configs;
+  const preparer = await PromptPreparer.fromConfigs(host.folder, files.configs);
   // Every model is read before any session is created: a missing text file fails before a
   // (large) model is loaded, and a host that downloads them knows when downloading is over.
   const read = (file: ModelFile) => host.openModel(file.file, file.externalData);

@@ -1,4 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, receivedError } from '@qwen-vl/core';
 import type { GenerationConfig, ModelConfig } from '@qwen-vl/core';
 import { resolveSearchOptions } from '@qwen-vl/decoder';
 import type { SearchOptions, SearchOptionsInput } from '@qwen-vl/decoder';
@@ -11,7 +11,6 @@ import { elementBitmap } from '../decode-browser-image.js';
 import type { BrowserImageInput } from '../decode-browser-image.js';
 import { decodeChatImage } from '../qwen-vl-web.js';
 import type { QwenVLWebLoadOptions, WebChatMessage } from '../qwen-vl-web.js';
-import { receivedError } from './worker-protocol.js';
 import type { MessageEndpoint, PostableImage, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 /** QwenVLWeb's load options but `fetch`, which cannot be sent to a worker. */

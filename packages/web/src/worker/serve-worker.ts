@@ -1,6 +1,5 @@
-import { QwenVLError } from '@qwen-vl/core';
+import { QwenVLError, postedError } from '@qwen-vl/core';
 import { QwenVLWeb } from '../qwen-vl-web.js';
-import { postedError } from './worker-protocol.js';
 import type { MessageEndpoint, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 /**

@@ -1,5 +1,4 @@
-import { QwenVLError } from '@qwen-vl/core';
-import type { GenerationConfig, ModelConfig, QwenVLErrorCode } from '@qwen-vl/core';
+import type { GenerationConfig, ModelConfig, PostedError } from '@qwen-vl/core';
 import type { ChatChunk, ChatOptions, ChatResult, HostChatMessage } from '@qwen-vl/pipeline';
 import type { LoadProgress } from '../load-progress.js';
 import type { WebDevice } from '../backend/ort-web-runtime.js';
@@ -62,21 +61,3 @@ export type WorkerReply =
   | { readonly type: 'result'; readonly id: number; readonly result: ChatResult }
   | { readonly type: 'disposed'; readonly id: number }
   | { readonly type: 'error'; readonly id: number; readonly error: PostedError };
-
-/** An error as it crosses: structured cloning keeps neither a QwenVLError's class nor its code and source. */
-export type PostedError =
-  | { readonly kind: 'qwen-vl'; readonly code: QwenVLErrorCode; readonly reason: string; readonly source: string | undefined }
-  | { readonly kind: 'other'; readonly name: string; readonly message: string };
-
-export function postedError(error: unknown): PostedError {
-  if (error instanceof QwenVLError) return { kind: 'qwen-vl', code: error.code, reason: error.reason, source: error.source };
-  return error instanceof Error ? { kind: 'other', name: error.name, message: error.message } : { kind: 'other', name: 'Error', message: String(error) };
-}
-
-/** The error the worker reported, as the page's own: a QwenVLError keeps its code, source and message. */
-export function receivedError(posted: PostedError): Error {
-  if (posted.kind === 'qwen-vl') return new QwenVLError(posted.code, posted.reason, { source: posted.source });
-  const error = new Error(posted.message);
-  error.name = posted.name;
-  return error;
-}
