@@ -42,7 +42,8 @@ class PreparationThread {
     worker.on('error', (error) => this.failAll(error));
     worker.on('exit', (code) => {
       this.exited = true;
-      this.failAll(new QwenVLError('INVALID_ARGUMENT', `a preparation thread stopped (exit code ${code}) before answering`, { source: 'QwenVL prepareThreads' }));
+      // Not the caller's fault (the process ran out of memory, say): a plain Error, a 500 in the server.
+      this.failAll(new Error(`a preparation thread stopped (exit code ${code}) before answering`));
     });
     // Idle, it keeps no process alive (after the listeners: adding one refs the worker again).
     worker.unref();

@@ -8,6 +8,7 @@ import { buildModelFolder } from '@qwen-vl/builder';
 import { QwenVLError } from '@qwen-vl/core';
 import { GOLDEN_SEARCH as GOLDEN_RUN, GOLDEN_STEPS, MODEL_DIR, goldenArray, goldenImage, goldenJson, numbers } from '@qwen-vl/test-support';
 import { QwenVL } from '../src/index.js';
+import { PreparationThreads } from '../src/preparation-threads.js';
 import type { ChatOptions, ChatResult, ImageInput, QwenVLLoadOptions, QwenVLMessage } from '../src/index.js';
 import { useTempDir } from './helpers/temp-dir.js';
 
@@ -171,6 +172,23 @@ describe('QwenVL with prepareThreads', () => {
     const golden = numbers(goldenArray('one_image', 'tokens').data).slice(0, 2);
     expect(await run(2)).toEqual([golden, golden]);
     expect(await run(0)).toEqual([]);
+  });
+
+  it("a call whose thread stops before answering fails with a plain Error (not the caller's fault); later calls are refused", async () => {
+    const threads = new PreparationThreads(folder, 1);
+    const pending = threads.prepare(
+      ask([
+        { type: 'image', image: GRADIENT },
+        { type: 'text', text: 'x' },
+      ]),
+      {},
+    );
+    await threads.dispose();
+    const error = await pending.catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(QwenVLError);
+    expect((error as Error).message).toMatch(/^a preparation thread stopped \(exit code \d+\) before answering$/);
+    await expect(threads.prepare(ask('Hi'), {})).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('disposed') });
   });
 
   it('a disposed model refuses calls', async () => {
