@@ -94,7 +94,8 @@ export class PreparationThreads implements ChatPreparer<ImageInput> {
   }
 
   prepare(messages: readonly QwenVLMessage[], options: ChatPreparationOptions): Promise<PreparedModelInputs> {
-    if (this.disposed) return Promise.reject(new QwenVLError('INVALID_ARGUMENT', 'was disposed; load the model again', { source: 'QwenVL' }));
+    // Refused rather than sent: a disposed pool would otherwise start its threads again.
+    if (this.disposed) return Promise.reject(new QwenVLError('INVALID_ARGUMENT', 'was disposed; its threads are gone', { source: 'PreparationThreads' }));
     const request: PreparationRequest = { id: this.nextId++, messages: portableMessages(messages), options };
     return new Promise((resolve, reject) => this.idlest().send(request, { resolve, reject }));
   }

@@ -24,8 +24,7 @@ export class PromptPreparer {
   ) {}
 
   static async load(folder: ModelFolder): Promise<PromptPreparer> {
-    const { model } = await loadModelConfigs(folder);
-    return new PromptPreparer(await QwenVLProcessor.fromFolder(folder), model);
+    return PromptPreparer.fromConfigs(folder, await loadModelConfigs(folder));
   }
 
   /** The preparer of a folder whose configs were read already (by its layout, `FolderLayout.configs`). */
