@@ -89,22 +89,11 @@ describe('QwenVL with prepareThreads', () => {
   });
 
   it("reports a thread's failure as the calling thread does: the code, the message item or file, the reason", async () => {
-    const corrupt = await threaded
-      .chat(
-        ask([
-          { type: 'image', image: new Uint8Array([1, 2, 3]) },
-          { type: 'text', text: 'x' },
-        ]),
-      )
-      .catch((error: unknown) => error);
-    const expected = await inThread
-      .chat(
-        ask([
-          { type: 'image', image: new Uint8Array([1, 2, 3]) },
-          { type: 'text', text: 'x' },
-        ]),
-      )
-      .catch((error: unknown) => error);
+    const corruptImage = ask([
+      { type: 'image', image: new Uint8Array([1, 2, 3]) },
+      { type: 'text', text: 'x' },
+    ]);
+    const [corrupt, expected] = await Promise.all([threaded, inThread].map((model) => model.chat(corruptImage).catch((error: unknown) => error)));
     expect(corrupt).toBeInstanceOf(QwenVLError);
     expect(corrupt).toMatchObject({ code: 'INVALID_IMAGE', source: 'messages[0].content[0].image (bytes)', message: (expected as QwenVLError).message });
     const absent = join(dir(), 'absent.png');

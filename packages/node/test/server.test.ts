@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFolder } from '@qwen-vl/builder';
 import { MODEL_DIR, goldenImage } from '@qwen-vl/test-support';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { runCli } from './helpers/cli.js';
 import { dataUrl, metric, startServer, until } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
@@ -28,6 +28,19 @@ async function runGreedy(args: string[]): Promise<{ text: string; tokens: number
   const result = await runCli(['run', '--model', model, ...args, '--greedy', '--json']);
   expect(result.stderr).toBe('');
   return JSON.parse(result.stdout);
+}
+
+/** One user message: the image file at `path` as a data: URL, then PROMPT. */
+async function describeImage(path: string): Promise<ChatCompletionMessageParam[]> {
+  return [
+    {
+      role: 'user',
+      content: [
+        { type: 'image_url', image_url: { url: await dataUrl(path) } },
+        { type: 'text', text: PROMPT },
+      ],
+    },
+  ];
 }
 
 async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
@@ -76,15 +89,7 @@ describe('qwen-vl serve: the chat completions API, through the openai client', (
     const [completion, run] = await Promise.all([
       served.client.chat.completions.create({
         model: 'model',
-        messages: [
-          {
-            role: 'user',
-            content: [
-              { type: 'image_url', image_url: { url: await dataUrl(IMAGE) } },
-              { type: 'text', text: PROMPT },
-            ],
-          },
-        ],
+        messages: await describeImage(IMAGE),
         temperature: 0,
       }),
       runGreedy(['--image', IMAGE, '--prompt', PROMPT]),
@@ -101,15 +106,7 @@ describe('qwen-vl serve: the chat completions API, through the openai client', (
         (
           await client.chat.completions.create({
             model: 'model',
-            messages: [
-              {
-                role: 'user',
-                content: [
-                  { type: 'image_url', image_url: { url: await dataUrl(image) } },
-                  { type: 'text', text: PROMPT },
-                ],
-              },
-            ],
+            messages: await describeImage(image),
             temperature: 0,
             max_tokens,
           })
